@@ -1,0 +1,207 @@
+// Package decide turns the components' latest evidence into one decision:
+// desired replicas, active or not, and the reasons. It does no I/O; "now" is a
+// parameter.
+package decide
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Component names, in the order explanations list them.
+const (
+	Celery   = "celery"
+	Latency  = "latency"
+	Calendar = "calendar"
+	Forecast = "forecast"
+)
+
+var order = []string{Celery, Latency, Calendar, Forecast}
+
+// Opinion is what one component asks for, computed from one good reading.
+type Opinion struct {
+	// Desired replicas; nil means no opinion.
+	Desired *float64
+	Active  bool
+	// Warnings explain a reading that is valid but surprising.
+	Warnings []string
+	// Detail is the component's evidence, shown by Explain.
+	Detail any
+}
+
+// Reading is a component's latest evidence as its source holds it.
+type Reading struct {
+	Name string
+	// Opinion from the last good reading; meaningless when GoodAt is zero.
+	Opinion Opinion
+	// GoodAt is when the last good reading was taken; zero: none yet.
+	GoodAt time.Time
+	// Err is the latest refresh error, nil if the latest refresh worked.
+	Err error
+	// NoExpiry marks evidence that stays valid however old (a calendar's
+	// events are future facts).
+	NoExpiry bool
+}
+
+// Policy is the ScaledObject's clamp and staleness limit.
+type Policy struct {
+	Min float64
+	// Max is the upper clamp; nil means none.
+	Max        *float64
+	StaleAfter time.Duration
+}
+
+// Bounds is the clamp as Explain shows it.
+type Bounds struct {
+	Min float64  `json:"min"`
+	Max *float64 `json:"max"`
+}
+
+// ComponentResult is one component's part of a decision.
+type ComponentResult struct {
+	Name       string    `json:"name"`
+	Desired    *float64  `json:"desiredReplicas"`
+	Active     bool      `json:"active"`
+	Error      string    `json:"error"`
+	Warnings   []string  `json:"warnings"`
+	ObservedAt time.Time `json:"observedAt"`
+	Detail     any       `json:"detail"`
+	// Held is true when the opinion comes from a last good reading kept
+	// through a failing refresh.
+	Held bool `json:"held"`
+	// Stale is true when the source failed past the staleness limit.
+	Stale bool `json:"stale"`
+}
+
+// Decision is the scaler's answer for one ScaledObject at one instant.
+type Decision struct {
+	// Desired is the clamped decision; nil when no decision could be made.
+	Desired    *float64          `json:"desiredReplicas"`
+	Active     bool              `json:"active"`
+	Bounds     Bounds            `json:"bounds"`
+	Components []ComponentResult `json:"components"`
+	Warnings   []string          `json:"warnings"`
+	// Error says why there is no decision; empty when there is one.
+	Error string    `json:"error,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// ErrNoDecision wraps the reason a Decision has none.
+var ErrNoDecision = errors.New("no decision")
+
+// Err returns nil when a decision was made, else an error wrapping
+// ErrNoDecision that names the failing sources.
+func (d Decision) Err() error {
+	if d.Desired != nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrNoDecision, d.Error)
+}
+
+// Decide folds readings into a decision. A source with no good reading yet, or
+// whose last good reading is older than StaleAfter while it fails, makes the
+// decision unavailable: a made-up 0 would scale the workload down at its
+// busiest. The result is clamp(max(opinions), Min, Max), or Min with no opinion.
+func Decide(now time.Time, p Policy, readings []Reading) Decision {
+	d := Decision{
+		Bounds:     Bounds{Min: p.Min, Max: p.Max},
+		Components: []ComponentResult{},
+		Warnings:   []string{},
+		At:         now,
+	}
+	readings = slices.Clone(readings)
+	slices.SortStableFunc(readings, func(a, b Reading) int { return rank(a.Name) - rank(b.Name) })
+
+	var failed []string
+	best := math.Inf(-1)
+	for _, r := range readings {
+		c := ComponentResult{Name: r.Name, Warnings: []string{}, ObservedAt: r.GoodAt}
+		if r.Err != nil {
+			c.Error = r.Err.Error()
+		}
+		switch {
+		case r.GoodAt.IsZero():
+			c.Stale = true
+			if c.Error == "" {
+				c.Error = "no reading yet"
+			}
+			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, c.Error))
+		case r.Err != nil && !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
+			c.Stale = true
+			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
+				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, c.Error))
+		case !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
+			// No error recorded but nothing fresh either: the poller is stuck.
+			c.Stale = true
+			c.Error = "no fresh reading"
+			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s)",
+				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter))
+		}
+		if !c.Stale {
+			o := r.Opinion
+			c.Held = r.Err != nil
+			c.Desired = o.Desired
+			c.Active = o.Active
+			c.Detail = o.Detail
+			c.Warnings = append(c.Warnings, o.Warnings...)
+			if c.Held {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("refresh failing; using the reading of %s", r.GoodAt.UTC().Format(time.RFC3339)))
+			}
+			if o.Desired != nil && *o.Desired > best {
+				best = *o.Desired
+			}
+			d.Active = d.Active || o.Active
+		}
+		d.Components = append(d.Components, c)
+	}
+	if len(failed) > 0 {
+		d.Active = false
+		d.Error = strings.Join(failed, "; ")
+		return d
+	}
+	v := p.Min
+	if best > v {
+		v = best
+	}
+	if p.Max != nil && v > *p.Max {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%.3g replicas asked for, clamped to maxReplicas %g", v, *p.Max))
+		v = *p.Max
+	}
+	if best == math.Inf(-1) {
+		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %g", p.Min))
+	}
+	v = math.Round(v*1000) / 1000 // KEDA keeps milli precision
+	d.Desired = &v
+	return d
+}
+
+func rank(name string) int {
+	if i := slices.Index(order, name); i >= 0 {
+		return i
+	}
+	return len(order)
+}
+
+// Ptr returns a pointer to v, for optional replicas.
+func Ptr(v float64) *float64 { return &v }
+
+// CeleryBacklog is the celery component's evidence.
+type CeleryBacklog struct {
+	Queued   int64
+	InFlight int64
+}
+
+// CeleryOpinion asks for (queued + inFlight) / tasksPerReplica; active when any
+// task is queued or in flight.
+func CeleryOpinion(b CeleryBacklog, tasksPerReplica float64, detail any) Opinion {
+	work := float64(b.Queued + b.InFlight)
+	return Opinion{
+		Desired: Ptr(work / tasksPerReplica),
+		Active:  work > 0,
+		Detail:  detail,
+	}
+}

@@ -1,0 +1,251 @@
+// Package meta reads KEDA trigger metadata (a map of strings) into typed
+// values, with errors that name the key, the value and what is allowed.
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is a bad metadata value. Every one maps to gRPC InvalidArgument.
+type Error struct {
+	Key     string
+	Value   string // already redacted where it could hold a secret
+	Allowed string
+}
+
+func (e *Error) Error() string {
+	if e.Value == "" && e.Allowed == "" {
+		return fmt.Sprintf("metadata %q is required", e.Key)
+	}
+	if e.Allowed == "" {
+		return fmt.Sprintf("metadata %q: bad value %q", e.Key, e.Value)
+	}
+	return fmt.Sprintf("metadata %q: bad value %q: %s", e.Key, e.Value, e.Allowed)
+}
+
+// IsError reports whether err is (or wraps) a metadata Error.
+func IsError(err error) bool {
+	var me *Error
+	return errors.As(err, &me)
+}
+
+// KEDAKeys are keys KEDA itself puts in the metadata; they are never warned about.
+var KEDAKeys = []string{"scalerAddress", "enableTLS", "unsafeSsl"}
+
+// Map is trigger metadata being read. It records which keys were used so the
+// rest can be reported as unknown.
+type Map struct {
+	m    map[string]string
+	used map[string]bool
+	// Env resolves `xFromEnv` in check/explain, where the name refers to the
+	// command's own environment. Nil in serve: KEDA has already resolved it.
+	Env func(string) (string, bool)
+}
+
+// New wraps raw metadata.
+func New(m map[string]string) *Map {
+	return &Map{m: m, used: map[string]bool{}}
+}
+
+// WithOSEnv makes xFromEnv keys name variables of this process's environment.
+func (m *Map) WithOSEnv() *Map {
+	m.Env = os.LookupEnv
+	return m
+}
+
+// Lookup returns the trimmed value of key; an empty value counts as absent.
+func (m *Map) Lookup(key string) (string, bool) {
+	m.used[key] = true
+	v, ok := m.m[key]
+	v = strings.TrimSpace(v)
+	return v, ok && v != ""
+}
+
+// String returns key's value or def.
+func (m *Map) String(key, def string) string {
+	if v, ok := m.Lookup(key); ok {
+		return v
+	}
+	return def
+}
+
+// FromEnv reads key or keyFromEnv. Under KEDA, keyFromEnv already holds the
+// value of the container's variable; with Env set it names a variable of ours.
+// Setting both is an error. found is false when neither gives a value.
+func (m *Map) FromEnv(key string, secret bool) (value string, found bool, err error) {
+	envKey := key + "FromEnv"
+	v, ok := m.Lookup(key)
+	ev, eok := m.Lookup(envKey)
+	if ok && eok {
+		return "", false, &Error{Key: key, Value: redactIf(v, secret), Allowed: fmt.Sprintf("set %q or %q, not both", key, envKey)}
+	}
+	if ok {
+		return v, true, nil
+	}
+	if !eok {
+		return "", false, nil
+	}
+	if m.Env == nil {
+		return ev, true, nil
+	}
+	val, set := m.Env(ev)
+	if !set || strings.TrimSpace(val) == "" {
+		return "", false, &Error{Key: envKey, Value: ev, Allowed: "names an environment variable that is not set or empty"}
+	}
+	return strings.TrimSpace(val), true, nil
+}
+
+func redactIf(v string, secret bool) string {
+	if secret {
+		return Redact(v)
+	}
+	return v
+}
+
+// Redact hides credentials in a URL-ish value: userinfo passwords and query
+// values that look secret. A value that does not parse is hidden whole.
+func Redact(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" {
+		return "<redacted>"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if looksSecret(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func looksSecret(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"pass", "token", "secret", "key", "auth", "sig"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Duration reads a Go duration ("90s", "1h") or a bare number of seconds.
+// It must be > 0 unless allowZero.
+func (m *Map) Duration(key string, def time.Duration, allowZero bool) (time.Duration, error) {
+	v, ok := m.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	d, err := ParseDuration(v)
+	if err != nil || d < 0 || (d == 0 && !allowZero) {
+		allowed := "a positive Go duration such as 90s or 1h, or a bare number of seconds"
+		if allowZero {
+			allowed = "a Go duration such as 90s or 1h, or a bare number of seconds, not negative"
+		}
+		return 0, &Error{Key: key, Value: v, Allowed: allowed}
+	}
+	return d, nil
+}
+
+// ParseDuration parses a Go duration or a bare number of seconds.
+func ParseDuration(v string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > math.MaxInt64/float64(time.Second) {
+			return 0, fmt.Errorf("duration %q out of range", v)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	return time.ParseDuration(v)
+}
+
+// Float reads a finite number within [lo, hi].
+func (m *Map) Float(key string, def, lo, hi float64) (float64, error) {
+	v, ok := m.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < lo || f > hi {
+		return 0, &Error{Key: key, Value: v, Allowed: fmt.Sprintf("a number from %g to %g", lo, hi)}
+	}
+	return f, nil
+}
+
+// OptFloat is Float for a key with no default: ok is false when absent.
+func (m *Map) OptFloat(key string, lo, hi float64) (f float64, ok bool, err error) {
+	if _, present := m.Lookup(key); !present {
+		return 0, false, nil
+	}
+	f, err = m.Float(key, 0, lo, hi)
+	return f, err == nil, err
+}
+
+// Int reads an integer within [lo, hi].
+func (m *Map) Int(key string, def, lo, hi int) (int, error) {
+	v, ok := m.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, &Error{Key: key, Value: v, Allowed: fmt.Sprintf("a whole number from %d to %d", lo, hi)}
+	}
+	return n, nil
+}
+
+// Bool reads true/false (also 1/0, yes/no).
+func (m *Map) Bool(key string, def bool) (bool, error) {
+	v, ok := m.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off":
+		return false, nil
+	}
+	return false, &Error{Key: key, Value: v, Allowed: "true or false"}
+}
+
+// List reads a comma-separated list, trimming items and dropping empty ones.
+func (m *Map) List(key string, def []string) []string {
+	v, ok := m.Lookup(key)
+	if !ok {
+		return def
+	}
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Unknown returns the keys that no reader asked for, sorted, KEDA's own excluded.
+func (m *Map) Unknown() []string {
+	var out []string
+	for k := range m.m {
+		if !m.used[k] && !slices.Contains(KEDAKeys, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

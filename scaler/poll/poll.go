@@ -1,0 +1,237 @@
+// Package poll keeps one background poller per upstream and shares its latest
+// result with every watcher, so N ScaledObjects on one source cost one fetch and
+// no RPC ever waits on the source.
+package poll
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Snapshot is what a poller knows after its latest attempt.
+type Snapshot[T any] struct {
+	// Value is the last good value (the zero T when there has been none).
+	Value T
+	// GoodAt is when Value was read; zero means no attempt has succeeded yet.
+	GoodAt time.Time
+	// Err is the error of the latest attempt, nil when it succeeded.
+	Err error
+	// TriedAt is when the latest attempt finished; zero means none has.
+	TriedAt time.Time
+	// Attempts counts finished attempts.
+	Attempts uint64
+}
+
+// Func reads the upstream once. It must honour ctx's deadline.
+type Func[T any] func(ctx context.Context) (T, error)
+
+// Options tune a Poller.
+type Options struct {
+	// Interval between the end of one attempt and the start of the next.
+	Interval time.Duration
+	// Timeout bounds one attempt; 0 means Interval, at least one second.
+	Timeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Poller calls a Func in its own goroutine every Interval and keeps the latest
+// Snapshot. A failed attempt keeps the last good value.
+type Poller[T any] struct {
+	fn   Func[T]
+	now  func() time.Time
+	tick chan struct{}
+
+	mu       sync.Mutex
+	snap     Snapshot[T]
+	changed  chan struct{}
+	interval time.Duration
+	timeout  time.Duration
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start starts a Poller whose first attempt begins at once. Stop it with Stop.
+func Start[T any](fn Func[T], opts Options) *Poller[T] {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = max(opts.Interval, time.Second)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Poller[T]{
+		fn:       fn,
+		now:      opts.Now,
+		tick:     make(chan struct{}, 1),
+		changed:  make(chan struct{}),
+		interval: opts.Interval,
+		timeout:  opts.Timeout,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+	}
+	go p.loop(ctx)
+	return p
+}
+
+func (p *Poller[T]) loop(ctx context.Context) {
+	defer close(p.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-p.tick:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		p.attempt(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		next := p.interval
+		p.mu.Unlock()
+		timer.Reset(next)
+	}
+}
+
+func (p *Poller[T]) attempt(ctx context.Context) {
+	p.mu.Lock()
+	timeout := p.timeout
+	p.mu.Unlock()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	v, err := p.fn(actx)
+	cancel()
+	if ctx.Err() != nil {
+		return // stopping: the result of a cancelled attempt is not evidence
+	}
+	now := p.now()
+	p.mu.Lock()
+	p.snap.TriedAt = now
+	p.snap.Attempts++
+	p.snap.Err = err
+	if err == nil {
+		p.snap.Value = v
+		p.snap.GoodAt = now
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Latest returns the current snapshot without waiting.
+func (p *Poller[T]) Latest() Snapshot[T] {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.snap
+}
+
+// Changed returns a channel closed when the next attempt finishes.
+func (p *Poller[T]) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+// First waits until at least one attempt has finished or ctx is done, and
+// returns the snapshot then.
+func (p *Poller[T]) First(ctx context.Context) (Snapshot[T], error) {
+	for {
+		p.mu.Lock()
+		snap, ch := p.snap, p.changed
+		p.mu.Unlock()
+		if snap.Attempts > 0 {
+			return snap, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return snap, ctx.Err()
+		}
+	}
+}
+
+// Poke asks for an attempt now instead of at the end of the interval.
+func (p *Poller[T]) Poke() {
+	select {
+	case p.tick <- struct{}{}:
+	default:
+	}
+}
+
+// SetInterval changes the pause before the next attempt (a feed may ask for a
+// slower refresh). It is safe to call from the Func itself.
+func (p *Poller[T]) SetInterval(d time.Duration) {
+	p.mu.Lock()
+	p.interval = d
+	p.mu.Unlock()
+}
+
+// Stop ends the poller and waits for its goroutine.
+func (p *Poller[T]) Stop() {
+	p.cancel()
+	<-p.done
+}
+
+// Hub shares one Poller per key among every holder of that key and stops the
+// Poller when the last holder releases it.
+type Hub[K comparable, T any] struct {
+	start func(K) *Poller[T]
+
+	mu      sync.Mutex
+	entries map[K]*hubEntry[T]
+}
+
+type hubEntry[T any] struct {
+	poller *Poller[T]
+	refs   int
+}
+
+// NewHub returns a Hub that calls start the first time a key is acquired.
+func NewHub[K comparable, T any](start func(K) *Poller[T]) *Hub[K, T] {
+	return &Hub[K, T]{start: start, entries: map[K]*hubEntry[T]{}}
+}
+
+// Acquire returns the shared Poller for key and a release func; call release
+// exactly once when done.
+func (h *Hub[K, T]) Acquire(key K) (*Poller[T], func()) {
+	h.mu.Lock()
+	e, ok := h.entries[key]
+	if !ok {
+		e = &hubEntry[T]{poller: h.start(key)}
+		h.entries[key] = e
+	}
+	e.refs++
+	h.mu.Unlock()
+	var once sync.Once
+	return e.poller, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			e.refs--
+			last := e.refs == 0
+			if last {
+				delete(h.entries, key)
+			}
+			h.mu.Unlock()
+			if last {
+				e.poller.Stop()
+			}
+		})
+	}
+}
+
+// Len reports how many pollers run.
+func (h *Hub[K, T]) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.entries)
+}
