@@ -25,6 +25,9 @@ func (e *Error) Error() string {
 	if e.Value == "" && e.Allowed == "" {
 		return fmt.Sprintf("metadata %q is required", e.Key)
 	}
+	if e.Value == "" {
+		return fmt.Sprintf("metadata %q: %s", e.Key, e.Allowed)
+	}
 	if e.Allowed == "" {
 		return fmt.Sprintf("metadata %q: bad value %q", e.Key, e.Value)
 	}

@@ -34,14 +34,18 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnAttempt, if set, is called after every finished attempt with its
+	// error (nil on success): the hook for error counters.
+	OnAttempt func(err error)
 }
 
 // Poller calls a Func in its own goroutine every Interval and keeps the latest
 // Snapshot. A failed attempt keeps the last good value.
 type Poller[T any] struct {
-	fn   Func[T]
-	now  func() time.Time
-	tick chan struct{}
+	fn        Func[T]
+	now       func() time.Time
+	onAttempt func(error)
+	tick      chan struct{}
 
 	mu       sync.Mutex
 	snap     Snapshot[T]
@@ -63,14 +67,15 @@ func Start[T any](fn Func[T], opts Options) *Poller[T] {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Poller[T]{
-		fn:       fn,
-		now:      opts.Now,
-		tick:     make(chan struct{}, 1),
-		changed:  make(chan struct{}),
-		interval: opts.Interval,
-		timeout:  opts.Timeout,
-		cancel:   cancel,
-		done:     make(chan struct{}),
+		fn:        fn,
+		now:       opts.Now,
+		onAttempt: opts.OnAttempt,
+		tick:      make(chan struct{}, 1),
+		changed:   make(chan struct{}),
+		interval:  opts.Interval,
+		timeout:   opts.Timeout,
+		cancel:    cancel,
+		done:      make(chan struct{}),
 	}
 	go p.loop(ctx)
 	return p
@@ -126,6 +131,9 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.mu.Unlock()
+	if p.onAttempt != nil {
+		p.onAttempt(err)
+	}
 }
 
 // Latest returns the current snapshot without waiting.
