@@ -1,0 +1,309 @@
+// Package latency reads the API's P95 latency, from Prometheus (PromQL) or from
+// a direct scrape of the pods' histograms, together with the scale target's
+// current replicas, and keeps the latest reading fresh in the background.
+package latency
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// Mode says where the P95 comes from.
+type Mode string
+
+// The two modes.
+const (
+	// ModePromQL asks a Prometheus server with latencyQuery.
+	ModePromQL Mode = "promql"
+	// ModeScrape scrapes the pods' /metrics and computes the quantile itself.
+	ModeScrape Mode = "scrape"
+)
+
+// Defaults from DESIGN.md's key table.
+const (
+	DefaultTarget  = 80 * time.Millisecond
+	DefaultTimeout = 3 * time.Second
+	DefaultWindow  = time.Minute
+)
+
+// Config is the latency component of one trigger, parsed once.
+type Config struct {
+	Mode Mode
+	// PrometheusURL is the server's base URL (PromQL mode, and replicasQuery).
+	PrometheusURL string
+	// Query is latencyQuery: PromQL returning the P95 in seconds.
+	Query string
+	// MetricsURLs are the pods' metrics endpoints (scrape mode). A single URL
+	// whose host is a DNS name is resolved at every scrape, one target per
+	// A/AAAA record, as a headless Service gives.
+	MetricsURLs []string
+	// Histogram is the histogram family name, without _bucket.
+	Histogram string
+	// Window is the span of the scraped quantile (latencyWindow).
+	Window time.Duration
+	// Target is the P95 above which the component asks for more replicas.
+	Target time.Duration
+	// Timeout bounds each call to Prometheus or a pod.
+	Timeout time.Duration
+	// ReplicasQuery is PromQL for the current replicas; empty: not set.
+	ReplicasQuery string
+	// Auth applies to the requests to PrometheusURL.
+	Auth Auth
+}
+
+// Auth is how requests to Prometheus authenticate. Its String and LogValue
+// never show the secrets.
+type Auth struct {
+	BearerToken string
+	Username    string
+	Password    string
+	// Headers are extra request headers, in the order given.
+	Headers [][2]string
+	// CA is a PEM bundle of roots to trust instead of the system's.
+	CA []byte
+	// ClientCert and ClientKey are a PEM client certificate and its key.
+	ClientCert []byte
+	ClientKey  []byte
+}
+
+// String names which kinds of auth are set, never their values.
+func (a Auth) String() string {
+	var kinds []string
+	if a.BearerToken != "" {
+		kinds = append(kinds, "bearer")
+	}
+	if a.Username != "" {
+		kinds = append(kinds, "basic")
+	}
+	if len(a.Headers) > 0 {
+		names := make([]string, len(a.Headers))
+		for i, h := range a.Headers {
+			names[i] = h[0]
+		}
+		kinds = append(kinds, "headers("+strings.Join(names, ",")+")")
+	}
+	if len(a.CA) > 0 {
+		kinds = append(kinds, "ca")
+	}
+	if len(a.ClientCert) > 0 {
+		kinds = append(kinds, "client-cert")
+	}
+	if len(kinds) == 0 {
+		return "none"
+	}
+	return strings.Join(kinds, "+")
+}
+
+// keys holds every metadata key this package reads; any of them present makes
+// the latency component configured.
+var keys = []string{
+	"prometheusURL", "latencyQuery", "metricsURLs", "latencyHistogram", "latencyWindow",
+	"latencyTarget", "latencyTimeout", "replicasQuery",
+	"prometheusBearerToken", "prometheusUsername", "prometheusPassword", "prometheusHeaders",
+	"prometheusCA", "prometheusClientCert", "prometheusClientKey",
+}
+
+var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+
+// ParseConfig reads the latency keys from metadata. It returns (nil, nil)
+// when no latency key is present. hasKubeLookup says whether the current
+// replicas can come from the Kubernetes API (in cluster) or from a
+// --current-replicas override; without it replicasQuery is required. Errors
+// are *meta.Error.
+func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
+	present := false
+	for _, k := range keys {
+		_, ok := m.Lookup(k)
+		_, eok := m.Lookup(k + "FromEnv")
+		present = present || ok || eok
+	}
+	if !present {
+		return nil, nil
+	}
+	c := &Config{}
+	var err error
+	promURL, hasProm, err := m.FromEnv("prometheusURL", true)
+	if err != nil {
+		return nil, err
+	}
+	c.Query = m.String("latencyQuery", "")
+	c.MetricsURLs = m.List("metricsURLs", nil)
+	c.Histogram = m.String("latencyHistogram", "")
+	c.ReplicasQuery = m.String("replicasQuery", "")
+
+	if hasProm {
+		if c.PrometheusURL, err = checkURL("prometheusURL", promURL, true); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case c.Query != "" && len(c.MetricsURLs) > 0:
+		return nil, &meta.Error{Key: "metricsURLs", Value: strings.Join(c.MetricsURLs, ","), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
+	case c.Query != "":
+		if !hasProm {
+			return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
+		}
+		c.Mode = ModePromQL
+	case len(c.MetricsURLs) > 0:
+		if c.Histogram == "" {
+			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
+		}
+		for _, u := range c.MetricsURLs {
+			if _, err := checkURL("metricsURLs", u, false); err != nil {
+				return nil, err
+			}
+		}
+		c.Mode = ModeScrape
+	case c.Histogram != "":
+		return nil, &meta.Error{Key: "metricsURLs", Allowed: `required with "latencyHistogram": a comma list of the pods' metrics URLs, or one URL whose DNS name lists the pods`}
+	default:
+		return nil, &meta.Error{Key: "latencyQuery", Allowed: `required for latency: set "prometheusURL" + "latencyQuery", or "metricsURLs" + "latencyHistogram"`}
+	}
+	if c.Histogram != "" {
+		if c.Mode != ModeScrape {
+			return nil, &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: `only with "metricsURLs" (in PromQL mode the query names the histogram)`}
+		}
+		if !metricName.MatchString(c.Histogram) || strings.HasSuffix(c.Histogram, "_bucket") {
+			return nil, &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: "a metric family name without the _bucket suffix, such as http_request_duration_seconds"}
+		}
+	}
+	if c.Window, err = m.Duration("latencyWindow", DefaultWindow, false); err != nil {
+		return nil, err
+	}
+	if c.Target, err = m.Duration("latencyTarget", DefaultTarget, false); err != nil {
+		return nil, err
+	}
+	if c.Timeout, err = m.Duration("latencyTimeout", DefaultTimeout, false); err != nil {
+		return nil, err
+	}
+	if c.ReplicasQuery != "" && !hasProm {
+		return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "replicasQuery": the Prometheus that answers it`}
+	}
+	if c.ReplicasQuery == "" && !hasKubeLookup {
+		return nil, &meta.Error{Key: "replicasQuery", Allowed: "required for latency outside a cluster without --current-replicas: PromQL returning the scale target's current replicas, such as kube_deployment_status_replicas{deployment=\"montage-api\"}"}
+	}
+	if c.Auth, err = parseAuth(m); err != nil {
+		return nil, err
+	}
+	if !hasProm && c.Auth.String() != "none" {
+		return nil, &meta.Error{Key: "prometheusURL", Allowed: "required when Prometheus auth keys are set (they apply to Prometheus only)"}
+	}
+	return c, nil
+}
+
+func checkURL(key, v string, secret bool) (string, error) {
+	shown := v
+	if secret {
+		shown = meta.Redact(v)
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", &meta.Error{Key: key, Value: shown, Allowed: "an http:// or https:// URL with a host"}
+	}
+	return strings.TrimSuffix(v, "/"), nil
+}
+
+func parseAuth(m *meta.Map) (Auth, error) {
+	var a Auth
+	get := func(key string) (string, error) {
+		v, _, err := m.FromEnv(key, true)
+		return v, err
+	}
+	var err error
+	if a.BearerToken, err = get("prometheusBearerToken"); err != nil {
+		return a, err
+	}
+	if a.Username, err = get("prometheusUsername"); err != nil {
+		return a, err
+	}
+	if a.Password, err = get("prometheusPassword"); err != nil {
+		return a, err
+	}
+	if a.Password != "" && a.Username == "" {
+		return a, &meta.Error{Key: "prometheusUsername", Allowed: `required with "prometheusPassword"`}
+	}
+	if a.Username != "" && a.BearerToken != "" {
+		return a, &meta.Error{Key: "prometheusBearerToken", Value: "<redacted>", Allowed: `not together with "prometheusUsername": choose one`}
+	}
+	headers, err := get("prometheusHeaders")
+	if err != nil {
+		return a, err
+	}
+	for item := range strings.SplitSeq(headers, ",") {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t:\r\n") || strings.ContainsAny(v, "\r\n") {
+			return a, &meta.Error{Key: "prometheusHeaders", Value: "<redacted>", Allowed: "name=value pairs separated by commas, such as X-Scope-OrgID=montage,X-Token=abc"}
+		}
+		a.Headers = append(a.Headers, [2]string{k, strings.TrimSpace(v)})
+	}
+	ca, err := get("prometheusCA")
+	if err != nil {
+		return a, err
+	}
+	if ca != "" {
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(ca)) {
+			return a, &meta.Error{Key: "prometheusCA", Value: "<redacted>", Allowed: "PEM certificates (-----BEGIN CERTIFICATE-----)"}
+		}
+		a.CA = []byte(ca)
+	}
+	cert, err := get("prometheusClientCert")
+	if err != nil {
+		return a, err
+	}
+	key, err := get("prometheusClientKey")
+	if err != nil {
+		return a, err
+	}
+	switch {
+	case cert != "" && key == "":
+		return a, &meta.Error{Key: "prometheusClientKey", Allowed: `required with "prometheusClientCert": the PEM private key`}
+	case cert == "" && key != "":
+		return a, &meta.Error{Key: "prometheusClientCert", Allowed: `required with "prometheusClientKey": the PEM certificate`}
+	case cert != "":
+		if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
+			return a, &meta.Error{Key: "prometheusClientCert", Value: "<redacted>", Allowed: "a PEM certificate and its matching PEM key in prometheusClientKey"}
+		}
+		a.ClientCert, a.ClientKey = []byte(cert), []byte(key)
+	}
+	return a, nil
+}
+
+// upstreamKey identifies what the P95 is read from, secrets included, hashed
+// so that map keys hold no credentials.
+func (c *Config) upstreamKey() string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	field(string(c.Mode))
+	field(c.PrometheusURL)
+	field(c.Query)
+	field(strings.Join(c.MetricsURLs, ","))
+	field(c.Histogram)
+	field(c.Window.String())
+	field(c.Target.String())
+	field(c.Timeout.String())
+	field(c.ReplicasQuery)
+	field(c.Auth.BearerToken)
+	field(c.Auth.Username)
+	field(c.Auth.Password)
+	for _, kv := range c.Auth.Headers {
+		field(kv[0])
+		field(kv[1])
+	}
+	field(string(c.Auth.CA))
+	field(string(c.Auth.ClientCert))
+	field(string(c.Auth.ClientKey))
+	return hex.EncodeToString(h.Sum(nil))
+}
