@@ -1,0 +1,163 @@
+package decide
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	fresh := now.Add(-time.Second)
+	old := now.Add(-3 * time.Minute)
+	opinion := func(v float64, active bool) Opinion { return Opinion{Desired: Ptr(v), Active: active} }
+	policy := Policy{Min: 1, Max: Ptr(8), StaleAfter: 2 * time.Minute}
+	boom := errors.New("dial tcp 127.0.0.1:6379: connection refused")
+
+	tests := []struct {
+		name       string
+		policy     Policy
+		readings   []Reading
+		want       *float64
+		wantActive bool
+		wantErr    string
+		wantWarn   string
+	}{
+		{
+			name:       "the backlog's opinion is the decision inside the bounds",
+			policy:     policy,
+			readings:   []Reading{{Name: Celery, Opinion: opinion(2.4, true), GoodAt: fresh}},
+			want:       Ptr(2.4),
+			wantActive: true,
+		},
+		{
+			name:     "an idle queue falls back to minReplicas and is not active",
+			policy:   policy,
+			readings: []Reading{{Name: Celery, Opinion: opinion(0, false), GoodAt: fresh}},
+			want:     Ptr(1),
+		},
+		{
+			name:       "more than maxReplicas asked is clamped and says so",
+			policy:     policy,
+			readings:   []Reading{{Name: Celery, Opinion: opinion(12, true), GoodAt: fresh}},
+			want:       Ptr(8),
+			wantActive: true,
+			wantWarn:   "clamped to maxReplicas 8",
+		},
+		{
+			name:       "no maxReplicas means no upper clamp",
+			policy:     Policy{StaleAfter: time.Minute},
+			readings:   []Reading{{Name: Celery, Opinion: opinion(12, true), GoodAt: fresh}},
+			want:       Ptr(12),
+			wantActive: true,
+		},
+		{
+			name:   "the largest opinion wins",
+			policy: policy,
+			readings: []Reading{
+				{Name: Calendar, Opinion: opinion(4, true), GoodAt: fresh, NoExpiry: true},
+				{Name: Celery, Opinion: opinion(2, true), GoodAt: fresh},
+			},
+			want:       Ptr(4),
+			wantActive: true,
+		},
+		{
+			name:     "a component with no opinion leaves minReplicas",
+			policy:   policy,
+			readings: []Reading{{Name: Latency, Opinion: Opinion{}, GoodAt: fresh}},
+			want:     Ptr(1),
+			wantWarn: "no component has an opinion",
+		},
+		{
+			name:       "a failing source's last good reading is held until staleAfter",
+			policy:     policy,
+			readings:   []Reading{{Name: Celery, Opinion: opinion(3, true), GoodAt: now.Add(-90 * time.Second), Err: boom}},
+			want:       Ptr(3),
+			wantActive: true,
+		},
+		{
+			name:     "past staleAfter a failing source means no decision, not a 0",
+			policy:   policy,
+			readings: []Reading{{Name: Celery, Opinion: opinion(3, true), GoodAt: old, Err: boom}},
+			wantErr:  "celery: last good reading 3m0s old (staleAfter 2m0s): dial tcp 127.0.0.1:6379: connection refused",
+		},
+		{
+			name:     "a source never read yet means no decision",
+			policy:   policy,
+			readings: []Reading{{Name: Celery, Err: boom}},
+			wantErr:  "celery: dial tcp 127.0.0.1:6379: connection refused",
+		},
+		{
+			name:     "a source not polled yet means no decision",
+			policy:   policy,
+			readings: []Reading{{Name: Celery}},
+			wantErr:  "celery: no reading yet",
+		},
+		{
+			name:       "a calendar's last good copy has no age limit",
+			policy:     policy,
+			readings:   []Reading{{Name: Calendar, Opinion: opinion(4, true), GoodAt: now.Add(-48 * time.Hour), Err: boom, NoExpiry: true}},
+			want:       Ptr(4),
+			wantActive: true,
+		},
+		{
+			name:       "KEDA's milli precision",
+			policy:     Policy{StaleAfter: time.Minute},
+			readings:   []Reading{{Name: Celery, Opinion: opinion(7.0/3.0, true), GoodAt: fresh}},
+			want:       Ptr(2.333),
+			wantActive: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(now, tc.policy, tc.readings)
+			if tc.wantErr != "" {
+				if d.Desired != nil || d.Active {
+					t.Fatalf("want no decision, got desired=%v active=%t", *d.Desired, d.Active)
+				}
+				if d.Error != tc.wantErr {
+					t.Fatalf("error:\n got %q\nwant %q", d.Error, tc.wantErr)
+				}
+				if !errors.Is(d.Err(), ErrNoDecision) {
+					t.Fatalf("Err() = %v, want ErrNoDecision", d.Err())
+				}
+				return
+			}
+			if d.Desired == nil {
+				t.Fatalf("no decision: %s", d.Error)
+			}
+			if *d.Desired != *tc.want || d.Active != tc.wantActive {
+				t.Fatalf("got %v active=%t, want %v active=%t", *d.Desired, d.Active, *tc.want, tc.wantActive)
+			}
+			if tc.wantWarn != "" && !strings.Contains(strings.Join(d.Warnings, "|"), tc.wantWarn) {
+				t.Fatalf("warnings %q lack %q", d.Warnings, tc.wantWarn)
+			}
+		})
+	}
+}
+
+func TestDecideMarksHeldReadings(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	d := Decide(now, Policy{StaleAfter: time.Minute}, []Reading{{
+		Name: Celery, Opinion: Opinion{Desired: Ptr(2), Active: true}, GoodAt: now.Add(-30 * time.Second), Err: errors.New("i/o timeout"),
+	}})
+	c := d.Components[0]
+	if !c.Held || c.Error != "i/o timeout" || c.Stale {
+		t.Fatalf("component = %+v, want held with its error", c)
+	}
+	if !c.ObservedAt.Equal(now.Add(-30 * time.Second)) {
+		t.Fatalf("observedAt = %v", c.ObservedAt)
+	}
+}
+
+func TestCeleryOpinion(t *testing.T) {
+	o := CeleryOpinion(CeleryBacklog{Queued: 9, InFlight: 3}, 5, nil)
+	if *o.Desired != 2.4 || !o.Active {
+		t.Fatalf("got %v active=%t, want 2.4 active", *o.Desired, o.Active)
+	}
+	o = CeleryOpinion(CeleryBacklog{}, 5, nil)
+	if *o.Desired != 0 || o.Active {
+		t.Fatalf("idle: got %v active=%t", *o.Desired, o.Active)
+	}
+}
