@@ -1,0 +1,252 @@
+package servers
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Python is the interpreter that has Debian's python3-celery.
+const Python = "/usr/bin/python3"
+
+// Keys the block task uses on its control Redis (no key prefix).
+const (
+	// StartedKey is a list: the block task RPUSHes its key when it starts.
+	StartedKey = "montage:started"
+	// ReleaseKeyPrefix + key is a list: RPUSH anything to let that block
+	// task finish.
+	ReleaseKeyPrefix = "montage:release:"
+)
+
+// Task names of the fixture app.
+const (
+	BlockTask = "montage.block" // args: [key]; waits for ReleaseKeyPrefix+key
+	NoopTask  = "montage.noop"
+)
+
+//go:embed testdata/*.py
+var pyFiles embed.FS
+
+// WorkerOptions configure a Celery worker.
+type WorkerOptions struct {
+	BrokerURL         string
+	Queues            []string      // default: celery
+	AcksLate          bool          // task_acks_late
+	Prefetch          int           // worker_prefetch_multiplier; default 1
+	Concurrency       int           // prefork processes; default 1
+	KeyPrefix         string        // kombu global_keyprefix
+	VisibilityTimeout time.Duration // kombu visibility_timeout; 0 keeps kombu's 1h
+	ControlURL        string        // Redis for the block task's keys; default BrokerURL
+	Name              string        // node name before @; default unique
+}
+
+// Worker is a running `python3 -m celery worker`.
+type Worker struct {
+	// Name is the node name (name@host) in heartbeats.
+	Name string
+
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+	once    sync.Once
+}
+
+// RequireCelery skips the test when /usr/bin/python3 lacks celery or redis.
+func RequireCelery(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command(Python, "-c", "import celery, kombu, redis").CombinedOutput()
+	if err != nil {
+		t.Skipf("servers: %s cannot import celery/kombu/redis (apt-get install python3-celery python3-redis): %v: %s", Python, err, out)
+	}
+}
+
+// appDir writes the fixture app and producer into a fresh temp dir.
+func appDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"montage_celery_app.py", "montage_send_tasks.py"} {
+		b, err := pyFiles.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatalf("servers: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatalf("servers: %v", err)
+		}
+	}
+	return dir
+}
+
+func appEnv(dir, broker, prefix, control string, vt time.Duration) []string {
+	env := append(os.Environ(),
+		"PYTHONPATH="+dir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
+		"MONTAGE_BROKER_URL="+broker, "MONTAGE_KEY_PREFIX="+prefix, "MONTAGE_CONTROL_URL="+control)
+	if vt > 0 {
+		env = append(env, "MONTAGE_VISIBILITY_TIMEOUT="+strconv.FormatFloat(vt.Seconds(), 'f', -1, 64))
+	}
+	return env
+}
+
+// StartCeleryWorker starts a worker with a generated app module in
+// t.TempDir() and waits until it is ready; it is stopped in t.Cleanup. The
+// test is skipped when Python lacks celery.
+func StartCeleryWorker(t testing.TB, o WorkerOptions) *Worker {
+	t.Helper()
+	RequireCelery(t)
+	if o.BrokerURL == "" {
+		t.Fatalf("servers: WorkerOptions.BrokerURL is required")
+	}
+	if len(o.Queues) == 0 {
+		o.Queues = []string{"celery"}
+	}
+	if o.Prefetch <= 0 {
+		o.Prefetch = 1
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
+	}
+	if o.ControlURL == "" {
+		o.ControlURL = o.BrokerURL
+	}
+	if o.Name == "" {
+		o.Name = "w" + rand.Text()[:10]
+	}
+	dir := appDir(t)
+	w := &Worker{Name: o.Name + "@montage-test", logPath: filepath.Join(dir, "worker.log"), done: make(chan struct{})}
+	logf, err := os.Create(w.logPath)
+	if err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	w.cmd = exec.Command(Python, "-m", "celery", "-A", "montage_celery_app", "worker",
+		"-Q", strings.Join(o.Queues, ","), "-c", strconv.Itoa(o.Concurrency),
+		"--prefetch-multiplier", strconv.Itoa(o.Prefetch), "-n", w.Name,
+		"-l", "info", "--without-mingle", "--without-gossip")
+	w.cmd.Dir = dir
+	acks := "0"
+	if o.AcksLate {
+		acks = "1"
+	}
+	w.cmd.Env = append(appEnv(dir, o.BrokerURL, o.KeyPrefix, o.ControlURL, o.VisibilityTimeout),
+		"MONTAGE_ACKS_LATE="+acks, "MONTAGE_PREFETCH="+strconv.Itoa(o.Prefetch))
+	w.cmd.Stdout, w.cmd.Stderr = logf, logf
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := w.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("servers: start celery worker: %v", err)
+	}
+	go func() { _ = w.cmd.Wait(); logf.Close(); close(w.done) }()
+	t.Cleanup(w.Stop)
+	ready := waitFor(context.Background(), 60*time.Second, func() bool {
+		select {
+		case <-w.done:
+			return true
+		default:
+		}
+		return strings.Contains(w.Log(), " ready.")
+	})
+	select {
+	case <-w.done:
+		t.Fatalf("servers: celery worker exited at start:\n%s", w.Log())
+	default:
+	}
+	if !ready {
+		t.Fatalf("servers: celery worker not ready after 60s:\n%s", w.Log())
+	}
+	return w
+}
+
+// Log returns what the worker printed so far.
+func (w *Worker) Log() string {
+	b, _ := os.ReadFile(w.logPath)
+	return string(b)
+}
+
+// Kill sends SIGKILL to the worker and its pool processes, as a node crash
+// would: its unacked entries stay in Redis.
+func (w *Worker) Kill() {
+	w.once.Do(func() {
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+		<-w.done
+	})
+}
+
+// Stop asks for a warm shutdown (SIGTERM) and kills the worker if it has not
+// exited after 20s.
+func (w *Worker) Stop() {
+	w.once.Do(func() {
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-w.done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+			<-w.done
+		}
+	})
+}
+
+// Task is one task to send.
+type Task struct {
+	Name      string  `json:"name"`                // default BlockTask
+	Args      []any   `json:"args"`                // BlockTask: [key]
+	Queue     string  `json:"queue,omitempty"`     // default: the app's default queue
+	Priority  *int    `json:"priority,omitempty"`  // kombu priority 0..9 (0 first on Redis)
+	Countdown float64 `json:"countdown,omitempty"` // seconds: an ETA task
+}
+
+// Block is a BlockTask on queue that waits for ReleaseKeyPrefix+key.
+func Block(key, queue string) Task {
+	return Task{Name: BlockTask, Args: []any{key}, Queue: queue}
+}
+
+// WithPriority returns t with a priority.
+func (t Task) WithPriority(p int) Task { t.Priority = &p; return t }
+
+// WithCountdown returns t with a countdown (an ETA task).
+func (t Task) WithCountdown(d time.Duration) Task { t.Countdown = d.Seconds(); return t }
+
+// ProducerOptions say where a producer sends.
+type ProducerOptions struct {
+	BrokerURL string
+	KeyPrefix string // kombu global_keyprefix, as the workers use it
+}
+
+// SendTasks sends tasks with a real Celery producer (python) and returns
+// their ids in order.
+func SendTasks(t testing.TB, p ProducerOptions, tasks ...Task) []string {
+	t.Helper()
+	RequireCelery(t)
+	for i := range tasks {
+		if tasks[i].Name == "" {
+			tasks[i].Name = BlockTask
+		}
+	}
+	in, err := json.Marshal(tasks)
+	if err != nil {
+		t.Fatalf("servers: encode tasks: %v", err)
+	}
+	dir := appDir(t)
+	cmd := exec.Command(Python, filepath.Join(dir, "montage_send_tasks.py"))
+	cmd.Dir = dir
+	cmd.Env = appEnv(dir, p.BrokerURL, p.KeyPrefix, p.BrokerURL, 0)
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("servers: celery producer: %v\n%s", err, stderr.String())
+	}
+	ids := strings.Fields(stdout.String())
+	if len(ids) != len(tasks) {
+		t.Fatalf("servers: producer sent %d tasks, want %d:\n%s%s", len(ids), len(tasks), stdout.String(), stderr.String())
+	}
+	return ids
+}

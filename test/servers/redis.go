@@ -1,0 +1,181 @@
+// Package servers starts real servers for tests (redis-server, a Celery
+// worker and producer) on free loopback ports, and stops them in t.Cleanup.
+package servers
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RedisBinary is where Debian's redis-server lives.
+const RedisBinary = "/usr/bin/redis-server"
+
+// Redis is a private redis-server for one test.
+type Redis struct {
+	port int
+	dir  string
+	args []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// RedisOptions tune StartRedisWith.
+type RedisOptions struct {
+	// Password sets requirepass.
+	Password string
+	// Args are extra redis-server arguments, such as "--maxmemory", "10mb".
+	Args []string
+}
+
+// StartRedis starts a private redis-server on a free 127.0.0.1 port with no
+// persistence, its dir in t.TempDir(); it is stopped in t.Cleanup. The test
+// is skipped when redis-server is not installed.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	return StartRedisWith(t, RedisOptions{})
+}
+
+// StartRedisWith is StartRedis with options.
+func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
+	t.Helper()
+	if _, err := os.Stat(RedisBinary); err != nil {
+		t.Skipf("servers: %s not installed (apt-get install redis-server): %v", RedisBinary, err)
+	}
+	r := &Redis{port: freePort(t), dir: t.TempDir()}
+	r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	if o.Password != "" {
+		r.args = append(r.args, "--requirepass", o.Password)
+	}
+	r.args = append(r.args, o.Args...)
+	r.start(t)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Addr is host:port.
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// Port is the TCP port.
+func (r *Redis) Port() int { return r.port }
+
+// URL is redis://127.0.0.1:port/db.
+func (r *Redis) URL(db int) string { return fmt.Sprintf("redis://%s/%d", r.Addr(), db) }
+
+func (r *Redis) start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(RedisBinary, r.args...)
+	cmd.Dir = r.dir
+	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatalf("servers: redis log: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("servers: start redis-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	r.mu.Lock()
+	r.cmd, r.done = cmd, done
+	r.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
+			return
+		} else if time.Now().After(deadline) {
+			r.Stop()
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("servers: redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("servers: redis-server exited at start:\n%s", log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills the server (as a crash would: no save) and waits for it. It is
+// safe to call more than once.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Restart stops the server if it runs and starts a new one on the same port
+// with the same options (its data is gone).
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	r.Stop()
+	r.start(t)
+}
+
+// ping checks that a Redis answers PING (NOAUTH counts as up).
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("ping: %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("servers: free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return true
+}

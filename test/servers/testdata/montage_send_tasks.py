@@ -1,0 +1,19 @@
+"""Celery producer for the test harness: reads a JSON list of tasks on stdin
+({"name", "args", "queue", "priority", "countdown"}), sends each with
+send_task and prints their ids, one a line."""
+import json
+import sys
+
+from montage_celery_app import app
+
+tasks = json.load(sys.stdin)
+for t in tasks:
+    opts = {}
+    if t.get("queue"):
+        opts["queue"] = t["queue"]
+    if t.get("priority") is not None:
+        opts["priority"] = t["priority"]
+    if t.get("countdown"):
+        opts["countdown"] = t["countdown"]
+    res = app.send_task(t["name"], args=t.get("args") or [], **opts)
+    print(res.id)
