@@ -1,0 +1,42 @@
+# montage-scaler: see README.md. Every target works on a fresh machine.
+GO       ?= go
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+
+.PHONY: build test bench demo lint proto fuzz
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/montage-scaler ./cmd/montage-scaler
+
+# Unit and integration tests; the harness starts its own redis-server, Celery
+# workers and Prometheus on free loopback ports.
+test:
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Benchmarks print each figure beside a floor measured in the same run.
+bench: build
+	$(GO) run ./test/bench
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./scaler/...
+
+# A live demo: the scaler deciding as Celery tasks arrive and finish.
+demo: build
+	$(GO) run ./examples/demo --scaler bin/montage-scaler
+
+lint:
+	gofmt -l . | (! grep .)
+	$(GO) vet ./...
+
+# Short fuzz runs of every fuzz target (the seeds also run in `make test`).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime 30s ./scaler/
+
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	PATH="$(GOBIN):$$PATH" protoc -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/montage/scaler/v1/inspector.proto

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// printDecision writes d in the chosen format and returns the exit status.
+func printDecision(e env, d decide.Decision, format string) int {
+	var err error
+	if format == "text" {
+		err = scaler.WriteText(e.stdout, d)
+	} else {
+		err = scaler.WriteJSON(e.stdout, d)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler: print: %v\n", err)
+		return exitNoDecision
+	}
+	if d.Desired == nil {
+		return exitNoDecision
+	}
+	return exitOK
+}
+
+func checkFormat(format string) error {
+	if format != "json" && format != "text" {
+		return fmt.Errorf("--format %q: want json or text", format)
+	}
+	return nil
+}
+
+func check(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	at := fs.String("at", "", "evaluate at this instant (RFC3339); default now")
+	format := fs.String("format", "json", "json or text")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
+	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
+	if err := parseFlags(fs, args, e); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+	now := time.Now
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler check: --at %q: want RFC3339, like 2026-12-05T18:00:00+01:00\n", *at)
+			return exitUsage
+		}
+		now = func() time.Time { return t }
+	}
+	if err := checkFormat(*format); err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+	if *file == "" {
+		fmt.Fprintln(e.stderr, "montage-scaler check: --metadata FILE is required")
+		return exitUsage
+	}
+	mf, err := scaler.ReadMetadataFile(*file)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+	md, err := resolveFromEnv(mf.Metadata, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+	parse := scaler.ParseOptions{StaleAfter: *staleAfter}
+	if _, err := scaler.ParseSpec(md, parse); err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	celeryHub := celery.NewHub(celery.HubOptions{PollInterval: 250 * time.Millisecond, Now: now, Logger: logger, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
+	defer celeryHub.Close()
+	reg := scaler.NewRegistry(scaler.RegistryOptions{
+		Hubs:      scaler.Hubs{Celery: celeryHub},
+		Parse:     parse,
+		Now:       now,
+		FirstWait: *timeout,
+		Logger:    logger,
+	})
+	d, err := reg.Decide(ctx, mf.Namespace, mf.Name, md)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
+	return printDecision(e, d, *format)
+}
+
+// resolveFromEnv replaces each xFromEnv value, which in check and explain
+// names a variable of this command's environment, with that variable's value,
+// as KEDA does with the scale target's container environment.
+func resolveFromEnv(md map[string]string, getenv func(string) (string, bool)) (map[string]string, error) {
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if strings.HasSuffix(k, "FromEnv") && strings.TrimSpace(v) != "" {
+			val, ok := getenv(strings.TrimSpace(v))
+			if !ok || strings.TrimSpace(val) == "" {
+				return nil, &meta.Error{Key: k, Value: v, Allowed: "names an environment variable of this command that is not set or empty"}
+			}
+			v = val
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func explain(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9090", "address of a running montage-scaler serve")
+	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	name := fs.String("name", "", "ScaledObject name (default: from the ScaledObject file, else \"explain\")")
+	namespace := fs.String("namespace", "", "ScaledObject namespace (default: from the ScaledObject file, else \"default\")")
+	format := fs.String("format", "json", "json or text")
+	timeout := fs.Duration("timeout", 10*time.Second, "RPC deadline")
+	if err := parseFlags(fs, args, e); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		return exitUsage
+	}
+	if err := checkFormat(*format); err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		return exitUsage
+	}
+	if *file == "" {
+		fmt.Fprintln(e.stderr, "montage-scaler explain: --metadata FILE is required")
+		return exitUsage
+	}
+	mf, err := scaler.ReadMetadataFile(*file)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		return exitUsage
+	}
+	md, err := resolveFromEnv(mf.Metadata, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		return exitUsage
+	}
+	req := &scalerv1.ExplainRequest{Name: firstNonEmpty(*name, mf.Name, "explain"), Namespace: firstNonEmpty(*namespace, mf.Namespace, "default"), ScalerMetadata: md}
+
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: --addr %q: %v\n", *addr, err)
+		return exitUsage
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	resp, err := scalerv1.NewInspectorClient(conn).Explain(ctx, req, grpc.WaitForReady(false))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		if status.Code(err) == codes.InvalidArgument {
+			return exitUsage
+		}
+		return exitNoDecision
+	}
+	return printDecision(e, scaler.FromProto(resp), *format)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,119 @@
+// Command montage-scaler is a KEDA external scaler for the Montage video
+// pipeline: `serve` runs the gRPC server, `check` reads the sources once,
+// `explain` asks a running server why it decided what it did.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv})
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses of check and explain (DESIGN.md's command-line contract).
+const (
+	exitOK         = 0
+	exitNoDecision = 1
+	exitUsage      = 2
+)
+
+// env is what a run of the command sees of the world; tests fill it in.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) (string, bool)
+	// onListen, if set, is told the bound gRPC and HTTP addresses (tests
+	// listen on port 0).
+	onListen func(grpcAddr, httpAddr string)
+}
+
+const usage = `usage: montage-scaler <command> [flags]
+
+commands:
+  serve     run the KEDA external scaler (gRPC) and its HTTP endpoints
+  check     read the sources once for a metadata file and print the decision
+  explain   ask a running server for its decision on a metadata file
+  version   print the version
+
+Run "montage-scaler <command> -h" for a command's flags.
+`
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], e)
+	case "check":
+		return check(ctx, args[1:], e)
+	case "explain":
+		return explain(ctx, args[1:], e)
+	case "version", "--version":
+		fmt.Fprintln(e.stdout, version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "montage-scaler: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// parseFlags parses args, then fills every flag not given on the command line
+// from MONTAGE_SCALER_<FLAG> (dashes as underscores).
+func parseFlags(fs *flag.FlagSet, args []string, e env) error {
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := "MONTAGE_SCALER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := e.getenv(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+}

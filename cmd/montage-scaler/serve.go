@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+)
+
+type serveFlags struct {
+	grpcAddr, httpAddr  string
+	pollInterval        time.Duration
+	staleAfter          time.Duration
+	logLevel, logFormat string
+	idleAfter           time.Duration
+	keepaliveTime       time.Duration
+	keepaliveTimeout    time.Duration
+	shutdownGrace       time.Duration
+	firstAnswerWait     time.Duration
+	redisTimeout        time.Duration
+}
+
+func serveFlagSet(f *serveFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&f.grpcAddr, "grpc-addr", ":9090", "gRPC listen address (ExternalScaler, Inspector, health, reflection)")
+	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
+	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "json or text")
+	fs.DurationVar(&f.idleAfter, "idle-after", 10*time.Minute, "drop a ScaledObject's watch nobody asked about for this long")
+	fs.DurationVar(&f.keepaliveTime, "keepalive-time", 30*time.Second, "server keepalive ping interval (KEDA's client sends none)")
+	fs.DurationVar(&f.keepaliveTimeout, "keepalive-timeout", 10*time.Second, "close a connection whose ping is not answered in this time")
+	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "GracefulStop's limit before a hard stop")
+	fs.DurationVar(&f.firstAnswerWait, "first-answer-wait", 2*time.Second, "how long a new ScaledObject's first RPC waits for its first reading (KEDA's deadline is 3s)")
+	fs.DurationVar(&f.redisTimeout, "redis-timeout", time.Second, "dial/read/write timeout of each Redis call")
+	return fs
+}
+
+func serve(ctx context.Context, args []string, e env) int {
+	var f serveFlags
+	fs := serveFlagSet(&f)
+	if err := parseFlags(fs, args, e); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		return exitUsage
+	}
+	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		return exitUsage
+	}
+	if err := serveRun(ctx, f, logger, e); err != nil {
+		logger.Error("serve failed", "err", err)
+		return 1
+	}
+	return exitOK
+}
+
+func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) error {
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := scaler.NewMetrics(promReg)
+	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	promReg.MustRegister(grpcMetrics)
+
+	celeryHub := celery.NewHub(celery.HubOptions{
+		PollInterval: f.pollInterval,
+		Logger:       logger.With("component", decide.Celery),
+		DialTimeout:  f.redisTimeout,
+		ReadTimeout:  f.redisTimeout,
+	})
+	defer celeryHub.Close()
+
+	reg := scaler.NewRegistry(scaler.RegistryOptions{
+		Hubs:      scaler.Hubs{Celery: celeryHub},
+		Parse:     scaler.ParseOptions{StaleAfter: f.staleAfter},
+		IdleAfter: f.idleAfter,
+		FirstWait: f.firstAnswerWait,
+		Logger:    logger,
+		OnDrop:    metrics.Forget,
+	})
+	srv := scaler.NewServer(scaler.ServerOptions{Registry: reg, Metrics: metrics, Logger: logger})
+
+	grpcLogger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		logger.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(func(c codes.Code) logging.Level {
+			if c == codes.OK {
+				return logging.LevelDebug
+			}
+			return logging.DefaultServerCodeToLevel(c)
+		}),
+	}
+	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic in RPC handler", "panic", p)
+		return status.Errorf(codes.Internal, "internal error: %v", p)
+	})
+	gs := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: f.keepaliveTime, Timeout: f.keepaliveTimeout}),
+		grpc.ChainUnaryInterceptor(
+			grpcMetrics.UnaryServerInterceptor(),
+			logging.UnaryServerInterceptor(grpcLogger, logOpts...),
+			recovery.UnaryServerInterceptor(recoverOpt),
+		),
+		grpc.ChainStreamInterceptor(
+			grpcMetrics.StreamServerInterceptor(),
+			logging.StreamServerInterceptor(grpcLogger, logOpts...),
+			recovery.StreamServerInterceptor(recoverOpt),
+		),
+	)
+	pb.RegisterExternalScalerServer(gs, srv)
+	scalerv1.RegisterInspectorServer(gs, srv)
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(gs, healthSrv)
+	reflection.Register(gs)
+	grpcMetrics.InitializeMetrics(gs)
+
+	grpcLis, err := net.Listen("tcp", f.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("listen --grpc-addr %s: %w", f.grpcAddr, err)
+	}
+	httpLis, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("listen --http-addr %s: %w", f.httpAddr, err)
+	}
+
+	var serving atomic.Bool
+	serving.Store(true)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{Registry: promReg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		// Readiness says whether this server serves, never whether the
+		// sources are healthy: a Redis outage must not empty the Service.
+		if !serving.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	regCtx, stopReg := context.WithCancel(context.Background())
+	regDone := make(chan struct{})
+	go func() { defer close(regDone); reg.Run(regCtx) }()
+
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(grpcLis) }()
+	go func() {
+		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	logger.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "version", version)
+	if e.onListen != nil {
+		e.onListen(grpcLis.Addr().String(), httpLis.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case runErr = <-errc:
+		logger.Error("server failed, shutting down", "err", runErr)
+	}
+	// Order matters: stop advertising, end push streams cleanly (KEDA resets
+	// its reconnect backoff only on a clean end), then drain.
+	serving.Store(false)
+	healthSrv.Shutdown()
+	srv.EndStreams()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	timer := time.NewTimer(f.shutdownGrace)
+	select {
+	case <-stopped:
+		timer.Stop()
+	case <-timer.C:
+		logger.Warn("graceful stop timed out; stopping hard", "after", f.shutdownGrace)
+		gs.Stop()
+		<-stopped
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
+	defer cancel()
+	_ = hs.Shutdown(shutdownCtx)
+	stopReg()
+	<-regDone
+	return runErr
+}

@@ -1,0 +1,542 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// scalerProc is `montage-scaler serve` run in-process through run().
+type scalerProc struct {
+	grpcAddr, httpAddr string
+	conn               *grpc.ClientConn
+	ks                 pb.ExternalScalerClient
+	logs               *syncBuffer
+	cancel             context.CancelFunc
+	exit               chan int
+}
+
+func startServe(t *testing.T, args ...string) *scalerProc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &scalerProc{logs: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
+	listening := make(chan struct{})
+	e := env{stdout: io.Discard, stderr: p.logs, getenv: func(string) (string, bool) { return "", false },
+		onListen: func(g, h string) { p.grpcAddr, p.httpAddr = g, h; close(listening) }}
+	args = append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--poll-interval", "50ms", "--log-level", "debug"}, args...)
+	go func() { p.exit <- run(ctx, args, e) }()
+	select {
+	case <-listening:
+	case code := <-p.exit:
+		t.Fatalf("serve exited with %d before listening:\n%s", code, p.logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not listen:\n%s", p.logs)
+	}
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.conn, p.ks = conn, pb.NewExternalScalerClient(conn)
+	t.Cleanup(func() {
+		conn.Close()
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("scaler logs:\n%s", p.logs)
+		}
+	})
+	return p
+}
+
+// stop sends the equivalent of SIGTERM and returns the exit status.
+func (p *scalerProc) stop(t *testing.T) int {
+	t.Helper()
+	p.cancel()
+	select {
+	case code := <-p.exit:
+		p.exit <- code
+		return code
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop:\n%s", p.logs)
+		return -1
+	}
+}
+
+func (p *scalerProc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + p.httpAddr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func ref(brokerURL string, kv ...string) *pb.ScaledObjectRef {
+	md := map[string]string{"brokerURL": brokerURL, "queues": "celery,video", "tasksPerReplica": "5"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		md[kv[i]] = kv[i+1]
+	}
+	return &pb.ScaledObjectRef{Name: "montage", Namespace: "prod", ScalerMetadata: md}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventually retries cond until it returns nil, failing with its last error
+// after a generous deadline.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func metricValue(t *testing.T, p *scalerProc, r *pb.ScaledObjectRef) (float64, error) {
+	resp, err := p.ks.GetMetrics(ctxT(t), &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"})
+	if err != nil {
+		return 0, err
+	}
+	return resp.MetricValues[0].MetricValueFloat, nil
+}
+
+func wantMetric(t *testing.T, p *scalerProc, r *pb.ScaledObjectRef, want float64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("GetMetrics = %v", want), func() error {
+		v, err := metricValue(t, p, r)
+		if err != nil {
+			return err
+		}
+		if v != want {
+			return fmt.Errorf("got %v", v)
+		}
+		return nil
+	})
+}
+
+// push LPUSHes n kombu-format messages, as a Celery producer would, so the
+// server tests control the backlog exactly (scaler/celery's tests check the
+// layout against a real Celery producer and worker).
+func push(t *testing.T, rdb *redis.Client, queue string, n int) {
+	t.Helper()
+	for i := range n {
+		msg := fmt.Sprintf(`{"body":"W10=","headers":{"id":"t-%s-%d","task":"x","eta":null},"properties":{"delivery_tag":"t-%s-%d","priority":0,"delivery_info":{"exchange":"","routing_key":%q}}}`, queue, i, queue, i, queue)
+		if err := rdb.LPush(t.Context(), queue, msg).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestServeAnswersEveryRPC(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p := startServe(t)
+	r := ref(rs.URL(0), "minReplicas", "1", "maxReplicas", "8")
+
+	spec, err := p.ks.GetMetricSpec(ctxT(t), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.MetricSpecs) != 1 || spec.MetricSpecs[0].MetricName != "montage-desired-replicas" || spec.MetricSpecs[0].TargetSizeFloat != 1 {
+		t.Fatalf("GetMetricSpec = %v", spec)
+	}
+
+	wantMetric(t, p, r, 1) // idle: minReplicas
+	act, err := p.ks.IsActive(ctxT(t), r)
+	if err != nil || act.Result {
+		t.Fatalf("IsActive on an idle queue = %v, %v", act, err)
+	}
+
+	push(t, rdb, "celery", 9)
+	push(t, rdb, "video", 3)
+	wantMetric(t, p, r, 2.4) // 12 tasks / 5 per replica
+	act, err = p.ks.IsActive(ctxT(t), r)
+	if err != nil || !act.Result {
+		t.Fatalf("IsActive with 12 queued = %v, %v", act, err)
+	}
+	m, _ := p.ks.GetMetrics(ctxT(t), &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"})
+	if m.MetricValues[0].MetricValue != 3 || m.MetricValues[0].MetricName != "montage-desired-replicas" {
+		t.Fatalf("deprecated integer field must be the ceiling: %v", m)
+	}
+
+	e, err := scalerv1.NewInspectorClient(p.conn).Explain(ctxT(t), &scalerv1.ExplainRequest{Name: r.Name, Namespace: r.Namespace, ScalerMetadata: r.ScalerMetadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetDesiredReplicas() != 2.4 || !e.Active || len(e.Components) != 1 || e.Components[0].Name != "celery" ||
+		e.Components[0].Detail.AsMap()["queued"] != float64(12) || e.Bounds.GetMax() != 8 {
+		t.Fatalf("Explain = %v", e)
+	}
+
+	h, err := healthpb.NewHealthClient(p.conn).Check(ctxT(t), &healthpb.HealthCheckRequest{})
+	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	assertReflection(t, p.conn, "externalscaler.ExternalScaler", "montage.scaler.v1.Inspector", "grpc.health.v1.Health")
+
+	if code, body := p.get(t, "/healthz"); code != 200 {
+		t.Fatalf("/healthz %d %s", code, body)
+	}
+	if code, body := p.get(t, "/readyz"); code != 200 {
+		t.Fatalf("/readyz %d %s", code, body)
+	}
+	_, metrics := p.get(t, "/metrics")
+	for _, want := range []string{
+		`montage_scaler_decision_replicas{namespace="prod",scaledobject="montage"} 2.4`,
+		`montage_scaler_component_replicas{component="celery",namespace="prod",scaledobject="montage"} 2.4`,
+		`montage_scaler_source_age_seconds{component="celery"}`,
+		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetMetrics",grpc_service="externalscaler.ExternalScaler",grpc_type="unary"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, rs.Addr()) {
+		t.Errorf("/metrics shows the broker address")
+	}
+}
+
+func assertReflection(t *testing.T, conn *grpc.ClientConn, want ...string) {
+	t.Helper()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		got = append(got, s.Name)
+	}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, " "), w) {
+			t.Fatalf("reflection lists %v, lacks %s", got, w)
+		}
+	}
+	_ = stream.CloseSend()
+}
+
+func TestStreamIsActiveSendsStateThenChangesAndEndsCleanlyAtShutdown(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p := startServe(t)
+	r := ref(rs.URL(0))
+
+	stream, err := p.ks.StreamIsActive(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := func(want bool) {
+		t.Helper()
+		msg, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		if msg.Result != want {
+			t.Fatalf("stream sent %t, want %t", msg.Result, want)
+		}
+	}
+	recv(false) // the current state when the stream opens
+	push(t, rdb, "video", 1)
+	recv(true) // the next message is the change: no repeated false in between
+	if err := rdb.Del(t.Context(), "video").Err(); err != nil {
+		t.Fatal(err)
+	}
+	recv(false)
+	push(t, rdb, "celery", 2)
+	recv(true)
+
+	// Shutdown: health goes NOT_SERVING and the stream ends with a clean
+	// EOF (status OK), which resets KEDA's reconnect backoff.
+	code := p.stop(t)
+	_, err = stream.Recv()
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("after shutdown Recv = %v (code %s), want io.EOF", err, status.Code(err))
+	}
+	if code != 0 {
+		t.Fatalf("serve exit = %d", code)
+	}
+}
+
+func TestInvalidMetadataIsInvalidArgumentNamingTheKey(t *testing.T) {
+	p := startServe(t)
+	tests := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"no broker", map[string]string{"queues": "celery"},
+			`metadata "brokerURL" is required: queues set but neither brokerURL nor brokerURLFromEnv has a value (KEDA drops brokerURLFromEnv when the container's variable is unset or empty)`},
+		{"a bad tasksPerReplica", map[string]string{"brokerURL": "redis://127.0.0.1:1/0", "tasksPerReplica": "five"},
+			`metadata "tasksPerReplica": bad value "five": a number from 0.001 to 1e+06`},
+		{"a password in a bad URL is redacted", map[string]string{"brokerURL": "redis://:hunter2@127.0.0.1:notaport/0"}, "hunter2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &pb.ScaledObjectRef{Name: "m", Namespace: "ns", ScalerMetadata: tc.md}
+			calls := map[string]error{}
+			_, calls["GetMetricSpec"] = p.ks.GetMetricSpec(ctxT(t), r)
+			_, calls["GetMetrics"] = p.ks.GetMetrics(ctxT(t), &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"})
+			_, calls["IsActive"] = p.ks.IsActive(ctxT(t), r)
+			_, calls["Explain"] = scalerv1.NewInspectorClient(p.conn).Explain(ctxT(t), &scalerv1.ExplainRequest{Name: "m", Namespace: "ns", ScalerMetadata: tc.md})
+			if s, err := p.ks.StreamIsActive(ctxT(t), r); err == nil {
+				_, calls["StreamIsActive"] = s.Recv()
+			}
+			for rpc, err := range calls {
+				if status.Code(err) != codes.InvalidArgument {
+					t.Fatalf("%s: %v, want InvalidArgument", rpc, err)
+				}
+				msg := status.Convert(err).Message()
+				if tc.want == "hunter2" {
+					if strings.Contains(msg, "hunter2") || !strings.Contains(msg, `"brokerURL"`) {
+						t.Fatalf("%s: %s", rpc, msg)
+					}
+				} else if msg != tc.want {
+					t.Fatalf("%s:\n got %s\nwant %s", rpc, msg, tc.want)
+				}
+			}
+		})
+	}
+	if strings.Contains(p.logs.String(), "hunter2") {
+		t.Fatal("the logs show a broker password")
+	}
+}
+
+func TestRedisOutageHoldsThenUnavailableThenRecovers(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	before := runtime.NumGoroutine()
+	p := startServe(t, "--stale-after", "3s", "--redis-timeout", "200ms")
+	r := ref(rs.URL(0))
+	stream, err := p.ks.StreamIsActive(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := stream.Recv(); err != nil || msg.Result {
+		t.Fatalf("first stream message = %v, %v", msg, err)
+	}
+	push(t, rdb, "celery", 7)
+	wantMetric(t, p, r, 1.4)
+	if msg, err := stream.Recv(); err != nil || !msg.Result {
+		t.Fatalf("stream after 7 tasks = %v, %v", msg, err)
+	}
+
+	rs.Stop()
+	// Held: the last good reading is served (never a 0) until staleAfter...
+	eventually(t, "Explain reports the held reading", func() error {
+		e, err := scalerv1.NewInspectorClient(p.conn).Explain(ctxT(t), &scalerv1.ExplainRequest{Name: r.Name, Namespace: r.Namespace, ScalerMetadata: r.ScalerMetadata})
+		if err != nil {
+			return err
+		}
+		c := e.Components[0]
+		if c.Stale {
+			return nil // already past staleAfter on a slow machine; the next check covers it
+		}
+		if !c.Held || c.Error == "" || e.GetDesiredReplicas() != 1.4 {
+			return fmt.Errorf("explain = %v", e)
+		}
+		return nil
+	})
+	// ...then Unavailable naming the source.
+	eventually(t, "GetMetrics becomes Unavailable", func() error {
+		v, err := metricValue(t, p, r)
+		if err == nil {
+			if v != 1.4 {
+				t.Fatalf("during the outage GetMetrics answered %v, not the held 1.4", v)
+			}
+			return errors.New("still answering")
+		}
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "celery") {
+			t.Fatalf("GetMetrics error = %v, want Unavailable naming celery", err)
+		}
+		return nil
+	})
+	if _, err := p.ks.IsActive(ctxT(t), r); status.Code(err) != codes.Unavailable {
+		t.Fatalf("IsActive past staleAfter = %v", err)
+	}
+
+	rs.Restart(t) // empty: the restarted Redis keeps nothing
+	wantMetric(t, p, r, 0)
+	if msg, err := stream.Recv(); err != nil || msg.Result {
+		t.Fatalf("stream after recovery = %v, %v (the stream stayed open and silent during the outage)", msg, err)
+	}
+	_, metrics := p.get(t, "/metrics")
+	if !strings.Contains(metrics, `montage_scaler_source_errors_total{component="celery"}`) {
+		t.Errorf("/metrics lacks the celery error counter")
+	}
+
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("serve exit = %d", code)
+	}
+	p.conn.Close()
+	eventually(t, "goroutines back to where they were", func() error {
+		if n := runtime.NumGoroutine(); n > before+2 {
+			return fmt.Errorf("%d goroutines, %d before serve", n, before)
+		}
+		return nil
+	})
+}
+
+func TestIdleWatchIsDroppedWithItsConnections(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	p := startServe(t, "--idle-after", "500ms")
+	r := ref(rs.URL(0))
+	wantMetric(t, p, r, 0)
+	clients := func() int {
+		list, err := rdb.ClientList(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(list, "\n")
+	}
+	if n := clients(); n < 2 {
+		t.Fatalf("the scaler holds no connection to Redis (%d clients)", n)
+	}
+	eventually(t, "the idle watch's connections closed", func() error {
+		if n := clients(); n != 1 { // our own
+			return fmt.Errorf("%d clients", n)
+		}
+		return nil
+	})
+	_, metrics := p.get(t, "/metrics")
+	if strings.Contains(metrics, `scaledobject="montage"`) {
+		t.Fatal("a dropped watch's series are still exported")
+	}
+	wantMetric(t, p, r, 0) // asking again starts a new watch
+}
+
+func TestCheckAndExplainPrintTheSameDecision(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	push(t, rdb, "celery", 4)
+	p := startServe(t)
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "md.yaml")
+	writeFile(t, file, "brokerURLFromEnv: BROKER\nqueues: celery,video\ntasksPerReplica: \"2\"\nmaxReplicas: \"8\"\n")
+	getenv := func(k string) (string, bool) {
+		if k == "BROKER" {
+			return rs.URL(0), true
+		}
+		return "", false
+	}
+	runCmd := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), args, env{stdout: &out, stderr: &errb, getenv: getenv})
+		return code, out.String(), errb.String()
+	}
+
+	code, checkOut, stderr := runCmd("check", "--metadata", file)
+	if code != 0 {
+		t.Fatalf("check exit %d: %s", code, stderr)
+	}
+	code, explainOut, stderr := runCmd("explain", "--addr", p.grpcAddr, "--metadata", file)
+	if code != 0 {
+		t.Fatalf("explain exit %d: %s", code, stderr)
+	}
+	if a, b := dropTimes(checkOut), dropTimes(explainOut); a != b {
+		t.Fatalf("check and explain differ:\ncheck:\n%s\nexplain:\n%s", a, b)
+	}
+	if !strings.Contains(checkOut, `"desiredReplicas": 2,`) {
+		t.Fatalf("check output:\n%s", checkOut)
+	}
+
+	// Exit statuses: 2 bad metadata, 1 no decision (JSON still printed).
+	writeFile(t, filepath.Join(dir, "bad.yaml"), "brokerURL: redis://127.0.0.1:1/0\ntasksPerReplica: lots\n")
+	if code, _, stderr := runCmd("check", "--metadata", filepath.Join(dir, "bad.yaml")); code != 2 || !strings.Contains(stderr, `"tasksPerReplica"`) {
+		t.Fatalf("bad metadata: exit %d, stderr %s", code, stderr)
+	}
+	writeFile(t, filepath.Join(dir, "down.yaml"), "brokerURL: redis://127.0.0.1:1/0\n")
+	code, out, _ := runCmd("check", "--metadata", filepath.Join(dir, "down.yaml"), "--timeout", "3s")
+	if code != 1 || !strings.Contains(out, `"desiredReplicas": null`) || !strings.Contains(out, `"error": "celery: `) {
+		t.Fatalf("unreachable broker: exit %d, output:\n%s", code, out)
+	}
+	p.stop(t)
+	if code, _, stderr := runCmd("explain", "--addr", p.grpcAddr, "--metadata", file, "--timeout", "2s"); code != 1 {
+		t.Fatalf("explain to a stopped server: exit %d, %s", code, stderr)
+	}
+	if code, _, _ := runCmd("check", "--metadata", file, "--format", "xml"); code != 2 {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropTimes removes the lines holding instants, which differ between runs.
+func dropTimes(s string) string {
+	var keep []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, `"at":`) || strings.Contains(l, `"observedAt":`) || strings.Contains(l, "ageSeconds") || strings.Contains(l, `"attributedAt":`) {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}

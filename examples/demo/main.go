@@ -1,0 +1,332 @@
+// Command demo shows montage-scaler deciding live: it starts a Redis (a real
+// redis-server when one is on PATH, else an embedded Redis-compatible
+// server), runs `montage-scaler serve` against it, enqueues Celery-format
+// tasks exactly as kombu lays them out, lets a simulated worker take and
+// finish them (through kombu's unacked hash), and prints what KEDA would be
+// told every half second.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	bin := flag.String("scaler", "bin/montage-scaler", "path to the montage-scaler binary")
+	embedded := flag.Bool("embedded", false, "use the embedded Redis even when redis-server is on PATH")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "montage-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	redisAddr, stopRedis, err := startRedis(ctx, dir, *embedded, out)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
+	grpcAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(*bin, "serve", "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-format", "text", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s (run `make build` first): %w", *bin, err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	fmt.Fprintf(out, "montage-scaler serving gRPC on %s (HTTP %s)\n", grpcAddr, httpAddr)
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ks := pb.NewExternalScalerClient(conn)
+	insp := scalerv1.NewInspectorClient(conn)
+	ref := &pb.ScaledObjectRef{Name: "montage", Namespace: "demo", ScalerMetadata: map[string]string{
+		"brokerURL":       "redis://" + redisAddr + "/0",
+		"queues":          "celery,video",
+		"tasksPerReplica": "5",
+		"minReplicas":     "1",
+		"maxReplicas":     "8",
+	}}
+	fmt.Fprintf(out, "ScaledObject demo/montage: queues celery,video, 5 tasks per replica, 1..8 replicas\n\n")
+
+	// The first call may race the server's start-up.
+	var spec *pb.GetMetricSpecResponse
+	for i := 0; ; i++ {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		spec, err = ks.GetMetricSpec(cctx, ref)
+		cancel()
+		if err == nil || i == 50 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("GetMetricSpec: %w", err)
+	}
+	fmt.Fprintf(out, "GetMetricSpec: metric %q, targetSizeFloat %g\n", spec.MetricSpecs[0].MetricName, spec.MetricSpecs[0].TargetSizeFloat)
+
+	// KEDA's push path: print every state the stream sends.
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	stream, err := ks.StreamIsActive(streamCtx, ref)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(out, "  >> StreamIsActive pushed active=%t\n", r.Result)
+		}
+	}()
+
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	w := &worker{rdb: rdb, queues: []string{"celery", "video"}}
+
+	show := func(label string) error {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		m, err := ks.GetMetrics(cctx, &pb.GetMetricsRequest{ScaledObjectRef: ref, MetricName: spec.MetricSpecs[0].MetricName})
+		if err != nil {
+			fmt.Fprintf(out, "%-34s GetMetrics error: %v\n", label, err)
+			return nil
+		}
+		e, err := insp.Explain(cctx, &scalerv1.ExplainRequest{Name: ref.Name, Namespace: ref.Namespace, ScalerMetadata: ref.ScalerMetadata})
+		if err != nil {
+			return err
+		}
+		var queued, inFlight any
+		for _, c := range e.Components {
+			if c.Name == "celery" && c.Detail != nil {
+				queued, inFlight = c.Detail.AsMap()["queued"], c.Detail.AsMap()["inFlight"]
+			}
+		}
+		fmt.Fprintf(out, "%-34s queued=%-4v inFlight=%-3v -> desired %.1f replicas (HPA: %d), active=%t\n",
+			label, queued, inFlight, m.MetricValues[0].MetricValueFloat, int(ceil(m.MetricValues[0].MetricValueFloat)), e.GetActive())
+		return nil
+	}
+
+	steps := []struct {
+		label string
+		do    func() error
+	}{
+		{"idle", func() error { return nil }},
+		{"creator uploads 23 videos", func() error { return enqueue(ctx, rdb, "celery", 23, 0) }},
+		{"5 urgent thumbnails (priority 0)", func() error { return enqueue(ctx, rdb, "video", 5, 0) }},
+		{"4 workers take tasks (acks_late)", func() error { return w.take(ctx, 4) }},
+		{"workers finish 4, take 4", func() error { w.finish(ctx, 4); return w.take(ctx, 4) }},
+		{"workers finish 4, take 4", func() error { w.finish(ctx, 4); return w.take(ctx, 4) }},
+		{"workers finish 4, take 8", func() error { w.finish(ctx, 4); return w.take(ctx, 8) }},
+		{"workers finish 8, take 8", func() error { w.finish(ctx, 8); return w.take(ctx, 8) }},
+		{"workers finish 8, take the rest", func() error { w.finish(ctx, 8); return w.take(ctx, 100) }},
+		{"last tasks still running", func() error { return nil }},
+		{"all done", func() error { w.finish(ctx, 100); return nil }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return err
+		}
+		// One poll (250 ms) and a margin, then ask as KEDA would.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(1200 * time.Millisecond):
+		}
+		if err := show(s.label); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept their replicas, and it fell back to minReplicas 1 when idle.")
+	return nil
+}
+
+func ceil(v float64) float64 {
+	n := float64(int64(v))
+	if v > n {
+		return n + 1
+	}
+	return n
+}
+
+func startRedis(ctx context.Context, dir string, embedded bool, out io.Writer) (string, func(), error) {
+	if path, err := exec.LookPath("redis-server"); err == nil && !embedded {
+		addr, err := freeAddr()
+		if err != nil {
+			return "", nil, err
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return "", nil, err
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		for i := 0; rdb.Ping(ctx).Err() != nil; i++ {
+			if i > 100 {
+				_ = cmd.Process.Kill()
+				return "", nil, errors.New("redis-server did not start")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		fmt.Fprintf(out, "redis-server (%s) on %s\n", path, addr)
+		return addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+	}
+	m, err := miniredis.Run()
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(out, "no redis-server on PATH: embedded Redis-compatible server on %s\n", m.Addr())
+	return m.Addr(), m.Close, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// message builds a Celery protocol-2 message as kombu's Redis transport stores it.
+func message(queue string, n, priority int) (string, string) {
+	id := fmt.Sprintf("demo-%s-%d-%d", queue, n, time.Now().UnixNano())
+	body, _ := json.Marshal([]any{[]any{fmt.Sprintf("video-%d.mp4", n)}, map[string]any{}, map[string]any{"callbacks": nil, "errbacks": nil, "chain": nil, "chord": nil}})
+	msg := map[string]any{
+		"body":             base64.StdEncoding.EncodeToString(body),
+		"content-encoding": "utf-8",
+		"content-type":     "application/json",
+		"headers": map[string]any{
+			"lang": "py", "task": "montage.transcode", "id": id, "root_id": id, "parent_id": nil,
+			"eta": nil, "expires": nil, "retries": 0, "argsrepr": fmt.Sprintf("('video-%d.mp4',)", n), "kwargsrepr": "{}",
+		},
+		"properties": map[string]any{
+			"correlation_id": id, "delivery_mode": 2, "priority": priority, "body_encoding": "base64", "delivery_tag": id,
+			"delivery_info": map[string]any{"exchange": "", "routing_key": queue},
+		},
+	}
+	b, _ := json.Marshal(msg)
+	return id, string(b)
+}
+
+// enqueue LPUSHes n tasks as kombu does: priority 0 goes to the plain list,
+// others to the sub-queue list of their step.
+func enqueue(ctx context.Context, rdb *redis.Client, queue string, n, priority int) error {
+	key := queue
+	if priority > 0 {
+		key = queue + "\x06\x16" + strconv.Itoa(priority)
+	}
+	pipe := rdb.Pipeline()
+	for i := range n {
+		_, m := message(queue, i, priority)
+		pipe.LPush(ctx, key, m)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// worker takes tasks the way a Celery worker with acks_late does: the message
+// leaves the list and waits in the unacked hash until the task ends.
+type worker struct {
+	rdb     *redis.Client
+	queues  []string
+	running []string
+}
+
+func (w *worker) take(ctx context.Context, n int) error {
+	for range n {
+		var taken string
+		for _, q := range w.queues {
+			v, err := w.rdb.RPop(ctx, q).Result()
+			if errors.Is(err, redis.Nil) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			taken = v
+			var m struct {
+				Properties struct {
+					DeliveryTag  string `json:"delivery_tag"`
+					DeliveryInfo struct {
+						Exchange   string `json:"exchange"`
+						RoutingKey string `json:"routing_key"`
+					} `json:"delivery_info"`
+				} `json:"properties"`
+			}
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				return err
+			}
+			entry, _ := json.Marshal([]any{json.RawMessage(v), m.Properties.DeliveryInfo.Exchange, m.Properties.DeliveryInfo.RoutingKey})
+			tag := m.Properties.DeliveryTag
+			pipe := w.rdb.TxPipeline()
+			pipe.HSet(ctx, "unacked", tag, string(entry))
+			pipe.ZAdd(ctx, "unacked_index", redis.Z{Score: float64(time.Now().UnixNano()) / 1e9, Member: tag})
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+			w.running = append(w.running, tag)
+			break
+		}
+		if taken == "" {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (w *worker) finish(ctx context.Context, n int) {
+	n = min(n, len(w.running))
+	for _, tag := range w.running[:n] {
+		w.rdb.HDel(ctx, "unacked", tag)
+		w.rdb.ZRem(ctx, "unacked_index", tag)
+	}
+	w.running = w.running[n:]
+}

@@ -1,0 +1,78 @@
+package scaler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the scaler's own Prometheus metrics.
+type Metrics struct {
+	decision     *prometheus.GaugeVec
+	component    *prometheus.GaugeVec
+	sourceErrors *prometheus.CounterVec
+	reg          *Registry
+	ageDesc      *prometheus.Desc
+}
+
+// NewMetrics registers the scaler's metrics on r.
+func NewMetrics(r prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		decision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_decision_replicas",
+			Help: "Desired replicas last answered for a ScaledObject (the clamped decision).",
+		}, []string{"namespace", "scaledobject"}),
+		component: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_component_replicas",
+			Help: "Replicas a component asked for in the last decision (absent: no opinion).",
+		}, []string{"namespace", "scaledobject", "component"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "montage_scaler_source_errors_total",
+			Help: "Failed reads of a source.",
+		}, []string{"component"}),
+		ageDesc: prometheus.NewDesc("montage_scaler_source_age_seconds",
+			"Age of the oldest last good reading of a component among the watched ScaledObjects.",
+			[]string{"component"}, nil),
+	}
+	r.MustRegister(m.decision, m.component, m.sourceErrors, (*ageCollector)(m))
+	return m
+}
+
+// SourceError counts one failed read of component's source (nil err: no-op).
+func (m *Metrics) SourceError(component string, err error) {
+	if err != nil {
+		m.sourceErrors.WithLabelValues(component).Inc()
+	}
+}
+
+// Forget removes a dropped ScaledObject's series.
+func (m *Metrics) Forget(namespace, name string) {
+	m.decision.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+	m.component.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+}
+
+type ageCollector Metrics
+
+func (c *ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.ageDesc }
+
+func (c *ageCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.reg == nil {
+		return
+	}
+	now := c.reg.o.Now()
+	oldest := map[string]float64{}
+	c.reg.each(func(w *watch) {
+		for _, s := range w.sources {
+			r := s.reading()
+			if r.GoodAt.IsZero() {
+				continue
+			}
+			if age := now.Sub(r.GoodAt).Seconds(); age > oldest[r.Name] {
+				oldest[r.Name] = age
+			} else if _, ok := oldest[r.Name]; !ok {
+				oldest[r.Name] = age
+			}
+		}
+	})
+	for name, age := range oldest {
+		ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, age, name)
+	}
+}

@@ -1,0 +1,95 @@
+package scaler
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// DefaultMetricName is the metric KEDA asks for unless metricName says otherwise.
+const DefaultMetricName = "montage-desired-replicas"
+
+// Spec is a ScaledObject's trigger metadata, parsed and validated once.
+type Spec struct {
+	Celery     *celery.Config
+	Policy     decide.Policy
+	MetricName string
+	// Warnings name unknown keys (likely typos).
+	Warnings []string
+}
+
+// ParseOptions are the defaults and the environment a spec is read with.
+type ParseOptions struct {
+	// StaleAfter is the serve flag's default for the staleAfter key.
+	StaleAfter time.Duration
+	// OSEnv makes xFromEnv keys name variables of this process (check and
+	// explain); under serve KEDA has already put the value in.
+	OSEnv bool
+}
+
+var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z0-9])?$`)
+
+// ParseSpec reads trigger metadata into a Spec. Every error is a *meta.Error
+// naming the key, the value (credentials redacted) and what is allowed.
+func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
+	m := meta.New(md)
+	if o.OSEnv {
+		m.WithOSEnv()
+	}
+	s := &Spec{}
+	var err error
+	if s.Celery, err = celery.ParseConfig(m); err != nil {
+		return nil, err
+	}
+	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
+		return nil, err
+	}
+	if max, ok, err := m.OptFloat("maxReplicas", 0, 10000); err != nil {
+		return nil, err
+	} else if ok {
+		if max < s.Policy.Min {
+			return nil, &meta.Error{Key: "maxReplicas", Value: m.String("maxReplicas", ""),
+				Allowed: fmt.Sprintf("must not be below minReplicas (%g)", s.Policy.Min)}
+		}
+		s.Policy.Max = &max
+	}
+	if s.Policy.StaleAfter, err = m.Duration("staleAfter", o.StaleAfter, false); err != nil {
+		return nil, err
+	}
+	s.MetricName = m.String("metricName", DefaultMetricName)
+	if !metricNameRE.MatchString(s.MetricName) {
+		return nil, &meta.Error{Key: "metricName", Value: s.MetricName,
+			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
+	}
+	if s.Celery == nil {
+		return nil, &meta.Error{Key: "brokerURL",
+			Allowed: "no source is configured: set brokerURL or brokerURLFromEnv (KEDA drops brokerURLFromEnv when the container's variable is empty)"}
+	}
+	for _, k := range m.Unknown() {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown metadata key %q ignored (a typo?)", k))
+	}
+	return s, nil
+}
+
+// metadataKey is a canonical form of metadata: equal maps give equal keys.
+func metadataKey(md map[string]string) string {
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(md[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}

@@ -1,0 +1,149 @@
+package scaler
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+var parseOpts = ParseOptions{StaleAfter: 2 * time.Minute}
+
+func TestParseSpecDefaults(t *testing.T) {
+	s, err := ParseSpec(map[string]string{"brokerURL": "redis://10.0.0.5:6379/2", "scalerAddress": "x:9090"}, parseOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MetricName != "montage-desired-replicas" || s.Policy.Min != 0 || s.Policy.Max != nil || s.Policy.StaleAfter != 2*time.Minute {
+		t.Fatalf("defaults: %+v", s)
+	}
+	l := s.Celery.Layout
+	if strings.Join(l.Queues, ",") != "celery" || s.Celery.TasksPerReplica != 5 || !l.AcksLate || l.VisibilityTimeout != time.Hour || l.Separator != "\x06\x16" {
+		t.Fatalf("celery defaults: %+v, tasksPerReplica %v", l, s.Celery.TasksPerReplica)
+	}
+	if len(s.Warnings) != 0 {
+		t.Fatalf("KEDA's own scalerAddress must not warn: %q", s.Warnings)
+	}
+}
+
+func TestParseSpecReadsEveryKey(t *testing.T) {
+	s, err := ParseSpec(map[string]string{
+		"brokerURL": "redis://:pw@h:6380/1", "queues": "video, celery", "tasksPerReplica": "2.5",
+		"minReplicas": "1", "maxReplicas": "8", "metricName": "montage-jobs", "staleAfter": "90",
+		"acksLate": "false", "keyPrefix": "montage:", "visibilityTimeout": "30m",
+	}, parseOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Policy.Min != 1 || *s.Policy.Max != 8 || s.Policy.StaleAfter != 90*time.Second || s.MetricName != "montage-jobs" {
+		t.Fatalf("policy: %+v %q", s.Policy, s.MetricName)
+	}
+	l := s.Celery.Layout
+	if strings.Join(l.Queues, ",") != "celery,video" || l.AcksLate || l.KeyPrefix != "montage:" || l.VisibilityTimeout != 30*time.Minute || s.Celery.TasksPerReplica != 2.5 {
+		t.Fatalf("layout: %+v", l)
+	}
+}
+
+func TestParseSpecErrorsNameKeyAndValue(t *testing.T) {
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"brokerURL": "redis://127.0.0.1:6379/0"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"no source at all", map[string]string{"minReplicas": "1"},
+			`metadata "brokerURL": no source is configured: set brokerURL or brokerURLFromEnv (KEDA drops brokerURLFromEnv when the container's variable is empty)`},
+		{"a word for minReplicas", base("minReplicas", "one"),
+			`metadata "minReplicas": bad value "one": a number from 0 to 10000`},
+		{"maxReplicas below minReplicas", base("minReplicas", "3", "maxReplicas", "2"),
+			`metadata "maxReplicas": bad value "2": must not be below minReplicas (3)`},
+		{"a negative staleAfter", base("staleAfter", "-5s"),
+			`metadata "staleAfter": bad value "-5s": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"a metricName KEDA cannot carry", base("metricName", "desired replicas!"),
+			`metadata "metricName": bad value "desired replicas!": letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters`},
+		{"both brokerURL and brokerURLFromEnv", base("brokerURLFromEnv", "redis://:s3cret@h:6379"),
+			`metadata "brokerURL": bad value "redis://127.0.0.1:6379/0": set "brokerURL" or "brokerURLFromEnv", not both`},
+		{"a NaN tasksPerReplica", base("tasksPerReplica", "NaN"),
+			`metadata "tasksPerReplica": bad value "NaN": a number from 0.001 to 1e+06`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec(tc.md, parseOpts)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if !meta.IsError(err) {
+				t.Fatalf("%v is not a metadata error (would not be InvalidArgument)", err)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("error:\n got %s\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSpecNeverPrintsTheBrokerPassword(t *testing.T) {
+	for _, md := range []map[string]string{
+		{"brokerURL": "redis://:s3cret@h:notaport/0"},
+		{"brokerURL": "redis://user:s3cret@h:6379/0", "brokerURLFromEnv": "x"},
+		{"brokerURL": "rediss://:s3cret@h:6379/0?ssl_cert_reqs=maybe"},
+		{"brokerURL": "ftp://:s3cret@h/"},
+	} {
+		_, err := ParseSpec(md, parseOpts)
+		if err == nil {
+			t.Fatalf("%v: want an error", md)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("error shows the password: %v", err)
+		}
+	}
+}
+
+func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
+	s, err := ParseSpec(map[string]string{"brokerURL": "redis://h:6379", "taskPerReplica": "3", "enableTLS": "false"}, parseOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) != 1 || s.Warnings[0] != `unknown metadata key "taskPerReplica" ignored (a typo?)` {
+		t.Fatalf("warnings = %q", s.Warnings)
+	}
+}
+
+func TestMetadataKeyIsCanonical(t *testing.T) {
+	a := metadataKey(map[string]string{"a": "1", "b": "2"})
+	b := metadataKey(map[string]string{"b": "2", "a": "1"})
+	c := metadataKey(map[string]string{"a": "12", "b": ""})
+	if a != b || a == c {
+		t.Fatalf("keys: %q %q %q", a, b, c)
+	}
+}
+
+func FuzzParseSpec(f *testing.F) {
+	f.Add("redis://:pw@h:6379/0", "celery,video", "5", "1", "8", "2m", "0,3,6,9", `\x06\x16`)
+	f.Add("sentinel://a:26379;sentinel://b:26379/1", "", "0", "", "", "", "", "")
+	f.Add("redis+socket:///tmp/r.sock?virtual_host=3", ",", "1e309", "-1", "NaN", "1e400", "9,3", `\x`)
+	f.Fuzz(func(t *testing.T, broker, queues, per, min, max, stale, steps, sep string) {
+		md := map[string]string{"brokerURL": broker, "queues": queues, "tasksPerReplica": per,
+			"minReplicas": min, "maxReplicas": max, "staleAfter": stale, "prioritySteps": steps, "prioritySeparator": sep}
+		s, err := ParseSpec(md, parseOpts)
+		if err != nil {
+			if !meta.IsError(err) {
+				t.Fatalf("error is not a metadata error: %v", err)
+			}
+			return
+		}
+		if s.Celery == nil || s.Celery.TasksPerReplica <= 0 || s.Policy.StaleAfter <= 0 {
+			t.Fatalf("accepted a spec that cannot work: %+v", s)
+		}
+		if s.Policy.Max != nil && *s.Policy.Max < s.Policy.Min {
+			t.Fatalf("max %v below min %v", *s.Policy.Max, s.Policy.Min)
+		}
+	})
+}
