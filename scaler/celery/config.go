@@ -1,0 +1,163 @@
+package celery
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// Defaults of kombu's Redis transport and of this scaler.
+const (
+	DefaultSeparator         = "\x06\x16"
+	DefaultVisibilityTimeout = time.Hour
+	DefaultTasksPerReplica   = 5
+	DefaultQueue             = "celery"
+)
+
+// DefaultPrioritySteps are kombu's priority_steps.
+func DefaultPrioritySteps() []int { return []int{0, 3, 6, 9} }
+
+// Layout is kombu's Redis transport options for one ScaledObject: which
+// lists hold its queues and how to read the unacked hash.
+type Layout struct {
+	Queues            []string
+	PrioritySteps     []int         // default 0,3,6,9
+	Separator         string        // default "\x06\x16"
+	KeyPrefix         string        // kombu global_keyprefix
+	VisibilityTimeout time.Duration // default 1h
+	AcksLate          bool          // default true
+}
+
+// DefaultLayout is the layout of a Celery app with default transport options
+// and acks_late, for the given queues.
+func DefaultLayout(queues ...string) Layout {
+	if len(queues) == 0 {
+		queues = []string{DefaultQueue}
+	}
+	return Layout{
+		Queues:            queues,
+		PrioritySteps:     DefaultPrioritySteps(),
+		Separator:         DefaultSeparator,
+		VisibilityTimeout: DefaultVisibilityTimeout,
+		AcksLate:          true,
+	}
+}
+
+// Lists returns the Redis keys of queue q: kombu puts priority step 0 in the
+// bare name and step s in q+sep+s, all behind the key prefix.
+func (l Layout) Lists(q string) []string {
+	out := []string{l.KeyPrefix + q}
+	for _, s := range l.PrioritySteps {
+		if s != 0 {
+			out = append(out, l.KeyPrefix+q+l.Separator+strconv.Itoa(s))
+		}
+	}
+	return out
+}
+
+// id is a stable identity of the layout, used to share readings between
+// watches with equal layouts.
+func (l Layout) id() string {
+	return fmt.Sprintf("%q|%v|%q|%q|%d|%t", l.Queues, l.PrioritySteps, l.Separator, l.KeyPrefix, l.VisibilityTimeout, l.AcksLate)
+}
+
+// Config is the Celery part of one ScaledObject's trigger metadata.
+type Config struct {
+	Broker          Broker
+	Layout          Layout
+	TasksPerReplica float64
+}
+
+// celeryKeys are the keys that only make sense with a broker.
+var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate"}
+
+// ParseConfig reads the Celery keys from trigger metadata. It returns
+// (nil, nil) when no Celery key is present at all.
+func ParseConfig(m *meta.Map) (*Config, error) {
+	raw, found, err := m.FromEnv(brokerKey, true)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		var set []string
+		for _, k := range celeryKeys {
+			if _, ok := m.Lookup(k); ok {
+				set = append(set, k)
+			}
+		}
+		if len(set) == 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
+			"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
+			&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+	}
+	broker, err := ParseBrokerURL(raw, m.String("sentinelMaster", ""))
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{Broker: broker, Layout: DefaultLayout()}
+	if v, ok := m.Lookup("queues"); ok {
+		c.Layout.Queues = m.List("queues", nil)
+		if len(c.Layout.Queues) == 0 {
+			return nil, &meta.Error{Key: "queues", Value: v, Allowed: "comma-separated Celery queue names"}
+		}
+		slices.Sort(c.Layout.Queues)
+		c.Layout.Queues = slices.Compact(c.Layout.Queues)
+	}
+	if c.TasksPerReplica, err = m.Float("tasksPerReplica", DefaultTasksPerReplica, 0.001, 1e6); err != nil {
+		return nil, err
+	}
+	if v, ok := m.Lookup("prioritySteps"); ok {
+		if c.Layout.PrioritySteps, err = parseSteps(v); err != nil {
+			return nil, &meta.Error{Key: "prioritySteps", Value: v, Allowed: "comma-separated whole numbers from 0 to 255 in ascending order, such as 0,3,6,9"}
+		}
+	}
+	if v, ok := m.Lookup("prioritySeparator"); ok {
+		if c.Layout.Separator, err = unescape(v); err != nil || c.Layout.Separator == "" {
+			return nil, &meta.Error{Key: "prioritySeparator", Value: v, Allowed: `a non-empty string; escapes such as \x06\x16 allowed`}
+		}
+	}
+	c.Layout.KeyPrefix = m.String("keyPrefix", "")
+	if c.Layout.VisibilityTimeout, err = m.Duration("visibilityTimeout", DefaultVisibilityTimeout, false); err != nil {
+		return nil, err
+	}
+	if c.Layout.AcksLate, err = m.Bool("acksLate", true); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func parseSteps(v string) ([]int, error) {
+	var out []int
+	for item := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(item))
+		if err != nil || n < 0 || n > 255 || (len(out) > 0 && n <= out[len(out)-1]) {
+			return nil, fmt.Errorf("bad step %q", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// unescape decodes Go-style escapes (\x06, \u0016, \t, \\) in v.
+func unescape(v string) (string, error) {
+	var b strings.Builder
+	for v != "" {
+		r, multi, tail, err := strconv.UnquoteChar(v, 0)
+		if err != nil {
+			return "", err
+		}
+		if !multi {
+			b.WriteByte(byte(r)) // \xNN is a byte, not a code point
+		} else {
+			b.WriteRune(r)
+		}
+		v = tail
+	}
+	return b.String(), nil
+}
