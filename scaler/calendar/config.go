@@ -1,0 +1,308 @@
+// Package calendar fetches iCalendar feeds (Google, Outlook/Exchange,
+// Nextcloud, Apple secret addresses) safely and expands their events into
+// concrete pre-scaling windows in UTC.
+package calendar
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	// The scaler image may have no /usr/share/zoneinfo, and a calendar's
+	// TZIDs must resolve the same on every replica.
+	_ "time/tzdata"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// Metadata keys read by ParseConfig.
+const (
+	KeyURL                = "calendarURL"
+	KeyTimezone           = "calendarTimezone"
+	KeyLeadTime           = "calendarLeadTime"
+	KeyHold               = "calendarHold"
+	KeyReplicas           = "calendarReplicas"
+	KeyIncludeTransparent = "calendarIncludeTransparent"
+)
+
+// Defaults of the calendar metadata keys.
+const (
+	DefaultLeadTime = 10 * time.Minute
+	DefaultHold     = 5 * time.Minute
+	DefaultReplicas = 4.0
+)
+
+// FeedURL is a calendar feed address. It prints redacted, so logging or
+// formatting it never leaks the secret token of a "secret address".
+type FeedURL struct {
+	u url.URL
+}
+
+// ParseFeedURL accepts http, https and webcal (fetched as https) URLs.
+func ParseFeedURL(raw string) (FeedURL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return FeedURL{}, fmt.Errorf("calendar: URL does not parse")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		u.Scheme = strings.ToLower(u.Scheme)
+	case "webcal", "webcals":
+		u.Scheme = "https"
+	default:
+		return FeedURL{}, fmt.Errorf("calendar: URL scheme %q is not http, https or webcal", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return FeedURL{}, fmt.Errorf("calendar: URL has no host")
+	}
+	u.Fragment = ""
+	return FeedURL{u: *u}, nil
+}
+
+// Redacted returns the URL with everything that may be a secret replaced by
+// "xxxxx": user info, query values and path segments that look like tokens
+// (Google's private-…, Outlook's and Apple's long ids, e-mail addresses).
+func (f FeedURL) Redacted() string {
+	if f.u.Host == "" {
+		return ""
+	}
+	u := f.u
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	segs := strings.Split(u.Path, "/")
+	for i, s := range segs {
+		if secretSegment(s) {
+			segs[i] = "xxxxx"
+		}
+	}
+	u.Path = strings.Join(segs, "/")
+	u.RawPath = ""
+	return u.String()
+}
+
+// secretSegment reports whether a path segment may be a credential: long
+// or digit-bearing ids, private-… tokens, e-mail addresses.
+func secretSegment(s string) bool {
+	if s == "" {
+		return false
+	}
+	ls := strings.ToLower(s)
+	if strings.Contains(ls, "private") || strings.Contains(ls, "@") || strings.Contains(ls, "%40") || len(s) >= 24 {
+		return true
+	}
+	digits := 0
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	return len(s) >= 12 && digits > 0
+}
+
+// String is the redacted form, so a FeedURL is safe in any log line.
+func (f FeedURL) String() string { return f.Redacted() }
+
+// Host returns the host[:port] the feed is fetched from.
+func (f FeedURL) Host() string { return f.u.Host }
+
+// IsZero reports whether f holds no URL.
+func (f FeedURL) IsZero() bool { return f.u.Host == "" }
+
+// raw is the real URL, for fetching and as the sharing key only.
+func (f FeedURL) raw() string { return f.u.String() }
+
+// Config is one ScaledObject's calendar component.
+type Config struct {
+	URL FeedURL
+	// Timezone places floating times and all-day events.
+	Timezone *time.Location
+	// LeadTime is how long before an event's start its replicas are wanted.
+	LeadTime time.Duration
+	// Hold is how long after an event's end its replicas are kept.
+	Hold time.Duration
+	// DefaultReplicas is used for an event that carries no hint.
+	DefaultReplicas float64
+	// IncludeTransparent counts TRANSP:TRANSPARENT ("free") events too.
+	IncludeTransparent bool
+	// MaxReplicas clamps an event's hint; nil means no clamp. Filled by the
+	// caller from the ScaledObject's maxReplicas.
+	MaxReplicas *float64
+}
+
+// ParseConfig reads the calendar keys of trigger metadata. It returns
+// (nil, nil) when no calendar key is present; errors are *meta.Error.
+func ParseConfig(m *meta.Map) (*Config, error) {
+	raw, found, err := m.FromEnv(KeyURL, true)
+	if err != nil {
+		return nil, err
+	}
+	others := false
+	for _, k := range []string{KeyTimezone, KeyLeadTime, KeyHold, KeyReplicas, KeyIncludeTransparent} {
+		if _, ok := m.Lookup(k); ok {
+			others = true
+		}
+	}
+	if !found {
+		if others {
+			return nil, &meta.Error{Key: KeyURL, Allowed: ""}
+		}
+		return nil, nil
+	}
+	u, err := ParseFeedURL(raw)
+	if err != nil {
+		return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+	}
+	c := &Config{URL: u, Timezone: time.UTC}
+	if tz, ok := m.Lookup(KeyTimezone); ok {
+		loc, err := LoadZone(tz)
+		if err != nil {
+			return nil, &meta.Error{Key: KeyTimezone, Value: tz, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
+		}
+		c.Timezone = loc
+	}
+	if c.LeadTime, err = m.Duration(KeyLeadTime, DefaultLeadTime, true); err != nil {
+		return nil, err
+	}
+	if c.Hold, err = m.Duration(KeyHold, DefaultHold, true); err != nil {
+		return nil, err
+	}
+	if c.LeadTime > 7*24*time.Hour {
+		return nil, &meta.Error{Key: KeyLeadTime, Value: m.String(KeyLeadTime, ""), Allowed: "at most 168h"}
+	}
+	if c.Hold > 7*24*time.Hour {
+		return nil, &meta.Error{Key: KeyHold, Value: m.String(KeyHold, ""), Allowed: "at most 168h"}
+	}
+	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, 10000); err != nil {
+		return nil, err
+	}
+	if c.IncludeTransparent, err = m.Bool(KeyIncludeTransparent, false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Limits are the serve flags that bound what a feed may cost.
+type Limits struct {
+	// MaxBytes caps a feed body (after decompression): --calendar-max-bytes.
+	MaxBytes int64
+	// FetchTimeout bounds one fetch, redirects and body included.
+	FetchTimeout time.Duration
+	// MaxEvents caps the VEVENTs of one feed.
+	MaxEvents int
+	// MaxSteps caps the recurrence steps of one expansion.
+	MaxSteps int
+	// AllowHosts are --calendar-allow-host values: host, host:port or CIDR
+	// (see ParseAllowHost) that may be fetched although they are private.
+	AllowHosts []string
+	// AllowPrivate lets feeds live on loopback, private and link-local
+	// addresses (cloud metadata addresses still need AllowHosts).
+	AllowPrivate bool
+}
+
+// DefaultLimits returns the serve flags' defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBytes:     5 << 20,
+		FetchTimeout: 20 * time.Second,
+		MaxEvents:    20000,
+		MaxSteps:     500000,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.FetchTimeout <= 0 {
+		l.FetchTimeout = d.FetchTimeout
+	}
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = d.MaxEvents
+	}
+	if l.MaxSteps <= 0 {
+		l.MaxSteps = d.MaxSteps
+	}
+	return l
+}
+
+// AllowRule is one parsed --calendar-allow-host value.
+type AllowRule struct {
+	// Host is a lower-case host name or IP literal; empty for a CIDR rule.
+	Host string
+	// Port is empty when any port is allowed.
+	Port string
+	// Prefix is set for a CIDR rule.
+	Prefix netip.Prefix
+}
+
+// ParseAllowHost parses a --calendar-allow-host value: a host
+// ("cal.internal", "10.0.0.5"), a host:port ("[::1]:8443") or a CIDR
+// ("10.20.0.0/16").
+func ParseAllowHost(s string) (AllowRule, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: empty", s)
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a CIDR such as 10.0.0.0/8", s)
+		}
+		return AllowRule{Prefix: p.Masked()}, nil
+	}
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return AllowRule{Host: a.Unmap().String()}, nil
+	}
+	host, port := s, ""
+	if i := strings.LastIndex(s, ":"); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: port %q is not 1-65535", s, port)
+		}
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.Unmap().String()
+	} else if !validHostname(host) {
+		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a host, host:port or CIDR", s)
+	}
+	return AllowRule{Host: strings.ToLower(host), Port: port}, nil
+}
+
+func validHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// String is the rule as the flag spells it.
+func (r AllowRule) String() string {
+	if r.Prefix.IsValid() {
+		return r.Prefix.String()
+	}
+	if r.Port == "" {
+		return r.Host
+	}
+	if strings.Contains(r.Host, ":") {
+		return "[" + r.Host + "]:" + r.Port
+	}
+	return r.Host + ":" + r.Port
+}

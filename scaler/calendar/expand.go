@@ -1,0 +1,609 @@
+package calendar
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/teambition/rrule-go"
+)
+
+// Horizon is how far ahead the scaler looks for windows.
+const Horizon = 7 * 24 * time.Hour
+
+// ErrTooManySteps is returned when an expansion exceeds Limits.MaxSteps.
+var ErrTooManySteps = errors.New("calendar: recurrence expansion exceeds the step limit (--calendar-max-steps)")
+
+// Window is one concrete occurrence of an event and the span its replicas
+// are wanted in. All times are UTC.
+type Window struct {
+	Summary string `json:"summary"`
+	UID     string `json:"uid"`
+	// Start and End are the event's own times.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// From is Start − calendarLeadTime, Until is End + calendarHold.
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
+	// Replicas is what the window asks for, after the maxReplicas clamp.
+	Replicas float64 `json:"replicas"`
+	// Requested is the event's hint before the clamp.
+	Requested float64 `json:"requested"`
+	// ReplicasSource says where Requested came from: X-MONTAGE-REPLICAS,
+	// SUMMARY, DESCRIPTION, CATEGORIES:<tier> or calendarReplicas.
+	ReplicasSource string `json:"replicasSource"`
+	Clamped        bool   `json:"clamped"`
+	AllDay         bool   `json:"allDay"`
+	Recurring      bool   `json:"recurring"`
+	Transparent    bool   `json:"transparent"`
+}
+
+// Expansion is the result of expanding a feed over a span.
+type Expansion struct {
+	Windows []Window `json:"windows"`
+	// Warnings name events that were skipped or read partly.
+	Warnings []string `json:"warnings"`
+	// Steps is the recurrence work done, for the step limit.
+	Steps int `json:"steps"`
+}
+
+// Windows returns the windows (lead time and hold included) that overlap
+// [from, to], sorted by From.
+func (f *Feed) Windows(c *Config, from, to time.Time) ([]Window, error) {
+	e, err := f.Expand(c, from, to)
+	return e.Windows, err
+}
+
+type occurrence struct {
+	start, end time.Time
+}
+
+// Expand is Windows with the warnings and the work done.
+func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
+	out := Expansion{Windows: []Window{}, Warnings: []string{}}
+	if f == nil || c == nil {
+		return out, errors.New("calendar: no feed or no config")
+	}
+	if to.Before(from) {
+		return out, fmt.Errorf("calendar: expansion span ends (%s) before it starts (%s)", to, from)
+	}
+	tz := c.Timezone
+	if tz == nil {
+		tz = time.UTC
+	}
+	budget := &steps{left: f.maxSteps}
+	if budget.left <= 0 {
+		budget.left = DefaultLimits().MaxSteps
+	}
+
+	// Overrides (RECURRENCE-ID) by UID; their originals leave the series.
+	overridden := map[string]map[time.Time]bool{}
+	masters := map[string]bool{}
+	for i := range f.events {
+		ev := &f.events[i]
+		if ev.recurID == nil {
+			masters[ev.uid] = true
+		}
+	}
+	for i := range f.events {
+		ev := &f.events[i]
+		if ev.recurID == nil {
+			continue
+		}
+		if overridden[ev.uid] == nil {
+			overridden[ev.uid] = map[time.Time]bool{}
+		}
+		overridden[ev.uid][ev.recurID.instant(tz)] = true
+	}
+
+	type span struct {
+		ev  *event
+		occ []occurrence
+	}
+	// Occurrences are generated from lo on: an event in force at `from`
+	// started at most its own length plus the hold earlier, which the
+	// per-event lookback below covers.
+	var spans []span
+	for i := range f.events {
+		ev := &f.events[i]
+		if ev.cancelled && ev.recurID == nil {
+			continue
+		}
+		if ev.transparent && !c.IncludeTransparent {
+			continue
+		}
+		occ, err := ev.occurrences(tz, from.Add(-c.Hold), to.Add(c.LeadTime), overridden[ev.uid], budget)
+		if err != nil {
+			if errors.Is(err, ErrTooManySteps) {
+				out.Steps = budget.used
+				return out, fmt.Errorf("%w: at event %s", err, eventName(ev.uid, ev.summary))
+			}
+			out.Warnings = append(out.Warnings, fmt.Sprintf("event %s: %v; skipped", eventName(ev.uid, ev.summary), err))
+			continue
+		}
+		if ev.cancelled {
+			continue // a cancelled single occurrence: its original is already removed
+		}
+		spans = append(spans, span{ev, occ})
+	}
+	out.Steps = budget.used
+
+	for _, s := range spans {
+		ev := s.ev
+		want, source := c.DefaultReplicas, SourceDefault
+		if ev.hasReplicas {
+			want, source = ev.replicas, ev.source
+		}
+		for _, o := range s.occ {
+			w := Window{
+				Summary:        ev.summary,
+				UID:            ev.uid,
+				Start:          o.start.UTC(),
+				End:            o.end.UTC(),
+				From:           o.start.Add(-c.LeadTime).UTC(),
+				Until:          o.end.Add(c.Hold).UTC(),
+				Replicas:       want,
+				Requested:      want,
+				ReplicasSource: source,
+				AllDay:         ev.start.isDate,
+				Recurring:      ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
+				Transparent:    ev.transparent,
+			}
+			if c.MaxReplicas != nil && w.Replicas > *c.MaxReplicas {
+				w.Replicas, w.Clamped = *c.MaxReplicas, true
+			}
+			if w.Until.Before(from) || w.From.After(to) {
+				continue
+			}
+			out.Windows = append(out.Windows, w)
+		}
+	}
+	slices.SortStableFunc(out.Windows, func(a, b Window) int {
+		if c := a.From.Compare(b.From); c != 0 {
+			return c
+		}
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UID, b.UID)
+	})
+	return out, nil
+}
+
+type steps struct {
+	left, used int
+}
+
+func (s *steps) take(n int) error {
+	s.used += n
+	s.left -= n
+	if s.left < 0 {
+		return ErrTooManySteps
+	}
+	return nil
+}
+
+// occurrences returns the event's occurrences whose [start, end] may
+// overlap [lo, hi]: starts up to hi, ends from lo on.
+func (ev *event) occurrences(tz *time.Location, lo, hi time.Time, removed map[time.Time]bool, budget *steps) ([]occurrence, error) {
+	zone := ev.start.zoneOf(tz)
+	first := ev.start.instant(tz)
+	// The exact length of a DTEND event is fixed by its first occurrence
+	// (RFC 5545 3.8.5.3); a DATE event's length is in days.
+	var length time.Duration
+	var lengthDays int
+	switch ev.endKind {
+	case endAt:
+		if ev.start.isDate {
+			lengthDays = int(ev.end.wall.Sub(ev.start.wall).Hours() / 24)
+		} else {
+			length = ev.end.instant(tz).Sub(first)
+		}
+	case endDuration:
+		lengthDays, length = ev.durDays, ev.durExact
+	default:
+		if ev.start.isDate {
+			lengthDays = 1
+		}
+	}
+	if lengthDays < 0 || length < 0 || (lengthDays == 0 && length == 0 && ev.endKind == endAt && ev.start.isDate) {
+		if ev.start.isDate {
+			lengthDays, length = 1, 0
+		} else {
+			lengthDays, length = 0, 0
+		}
+	}
+	endOf := func(startWall time.Time, start time.Time) time.Time {
+		e := start
+		if lengthDays > 0 {
+			e = resolve(startWall.AddDate(0, 0, lengthDays), zone)
+		}
+		return e.Add(length)
+	}
+	maxLen := time.Duration(lengthDays+1)*24*time.Hour + length
+	// Occurrences that start before lo − maxLen cannot reach lo.
+	startLo := lo.Add(-maxLen)
+
+	var out []occurrence
+	add := func(wall time.Time, start, end time.Time) {
+		if removed[start] {
+			return
+		}
+		if start.After(hi) || end.Before(lo) {
+			return
+		}
+		out = append(out, occurrence{start, end})
+	}
+	// An override is one occurrence of its own, whatever RRULE it repeats.
+	if ev.recurID != nil || (ev.rule == nil && len(ev.rdates) == 0) {
+		removed = nil // an override stands in for its original
+		add(ev.start.wall, first, endOf(ev.start.wall, first))
+		return out, nil
+	}
+	ex := map[time.Time]bool{}
+	exDays := map[time.Time]bool{}
+	for _, d := range ev.exdates {
+		if d.isDate && !ev.start.isDate {
+			exDays[d.wall] = true
+			continue
+		}
+		if d.isDate {
+			ex[resolve(d.wall, zone)] = true
+			continue
+		}
+		ex[d.instant(tz)] = true
+	}
+	excluded := func(wall, start time.Time) bool {
+		if ex[start] {
+			return true
+		}
+		if len(exDays) > 0 {
+			y, m, d := start.In(zone).Date()
+			return exDays[time.Date(y, m, d, 0, 0, 0, 0, time.UTC)]
+		}
+		return false
+	}
+	emit := func(wall time.Time) {
+		start := resolve(wall, zone)
+		if excluded(wall, start) {
+			return
+		}
+		add(wall, start, endOf(wall, start))
+	}
+
+	seen := map[time.Time]bool{}
+	if ev.rule != nil {
+		err := expandRule(ev, zone, startLo, hi, budget, func(wall time.Time) {
+			seen[wall] = true
+			emit(wall)
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		seen[ev.start.wall] = true
+		emit(ev.start.wall)
+	}
+	for _, rd := range ev.rdates {
+		if err := budget.take(1); err != nil {
+			return nil, err
+		}
+		wall := rd.at.wall
+		if rd.at.isUTC && zone != time.UTC {
+			wall = wallOf(rd.at.wall.In(zone))
+		} else if rd.at.loc != nil && rd.at.loc != zone {
+			wall = wallOf(resolve(rd.at.wall, rd.at.loc).In(zone))
+		}
+		if seen[wall] {
+			continue
+		}
+		seen[wall] = true
+		start := resolve(wall, zone)
+		if excluded(wall, start) {
+			continue
+		}
+		end := endOf(wall, start)
+		switch {
+		case rd.end != nil:
+			end = rd.end.instant(tz)
+		case rd.dur > 0:
+			end = start.Add(rd.dur)
+		}
+		add(wall, start, end)
+	}
+	return out, nil
+}
+
+func wallOf(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
+}
+
+// expandRule calls fn with the wall-clock start of every occurrence of the
+// event's RRULE (DTSTART first) that starts after lo − slack and up to hi,
+// honouring COUNT and UNTIL. It computes in wall-clock time so that a
+// weekly 19:00 stays 19:00 across DST; the caller places each in the zone.
+func expandRule(ev *event, zone *time.Location, lo, hi time.Time, budget *steps, fn func(time.Time)) error {
+	r := ev.rule
+	s := ev.start.wall
+	interval := max(r.Interval, 1)
+	count := r.Count
+	var untilWall time.Time
+	var untilInstant time.Time
+	if !r.Until.IsZero() {
+		switch {
+		case ev.start.isUTC:
+			untilInstant = r.Until
+		case strings.HasSuffix(strings.ToUpper(ev.untilRaw), "Z"):
+			untilInstant = r.Until
+		case !ev.start.isDate && len(ev.untilRaw) == 8:
+			untilWall = r.Until.Add(24*time.Hour - time.Second) // a DATE UNTIL on a timed event covers that day
+		default:
+			untilWall = r.Until
+		}
+	}
+	// Wall-clock bounds, two days of slack for any zone offset.
+	loWall := wallOf(lo.In(zone)).Add(-48 * time.Hour)
+	hiWall := wallOf(hi.In(zone)).Add(48 * time.Hour)
+
+	emitted := 0
+	stop := false
+	try := func(wall time.Time) {
+		if stop {
+			return
+		}
+		if !untilWall.IsZero() && wall.After(untilWall) {
+			stop = true
+			return
+		}
+		if !untilInstant.IsZero() && resolve(wall, zone).After(untilInstant) {
+			stop = true
+			return
+		}
+		if wall.After(hiWall) {
+			stop = true
+			return
+		}
+		emitted++
+		if !wall.Before(loWall) {
+			fn(wall)
+		}
+		if count > 0 && emitted >= count {
+			stop = true
+		}
+	}
+	try(s) // DTSTART is the first occurrence
+
+	times := timesOfDay(r, s)
+	dates := dateFilter{r: r, s: s}
+	k := 0
+	if count == 0 {
+		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
+	}
+	for ; !stop; k++ {
+		if err := budget.take(1); err != nil {
+			return err
+		}
+		days, periodStart := dates.period(k * interval)
+		if periodStart.After(hiWall) {
+			return nil
+		}
+		if err := budget.take(len(days)); err != nil {
+			return err
+		}
+		var set []time.Time
+		for _, d := range days {
+			for _, tod := range times {
+				set = append(set, d.Add(tod))
+			}
+		}
+		set = applySetPos(set, r.Bysetpos)
+		for _, w := range set {
+			if !w.After(s) {
+				continue // before DTSTART, or DTSTART itself (already counted)
+			}
+			try(w)
+			if stop {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// timesOfDay are the clock times of each occurrence day, sorted.
+func timesOfDay(r *rrule.ROption, s time.Time) []time.Duration {
+	hours := r.Byhour
+	if len(hours) == 0 {
+		hours = []int{s.Hour()}
+	}
+	mins := r.Byminute
+	if len(mins) == 0 {
+		mins = []int{s.Minute()}
+	}
+	var out []time.Duration
+	for _, h := range hours {
+		for _, m := range mins {
+			out = append(out, time.Duration(h)*time.Hour+time.Duration(m)*time.Minute+time.Duration(s.Second())*time.Second)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func applySetPos(set []time.Time, pos []int) []time.Time {
+	slices.SortFunc(set, func(a, b time.Time) int { return a.Compare(b) })
+	set = slices.CompactFunc(set, func(a, b time.Time) bool { return a.Equal(b) })
+	if len(pos) == 0 {
+		return set
+	}
+	var out []time.Time
+	for _, p := range pos {
+		i := p - 1
+		if p < 0 {
+			i = len(set) + p
+		}
+		if i >= 0 && i < len(set) && p != 0 {
+			out = append(out, set[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, func(a, b time.Time) bool { return a.Equal(b) })
+}
+
+// pyWeekday converts a time.Weekday to rrule's Monday=0 numbering.
+func pyWeekday(w time.Weekday) int { return (int(w) + 6) % 7 }
+
+// jumpTo returns the first period index worth computing for a rule without
+// COUNT: periods that end before loWall cannot matter.
+func jumpTo(freq rrule.Frequency, s, loWall time.Time, interval, wkst int) int {
+	if !loWall.After(s) {
+		return 0
+	}
+	var n int
+	switch freq {
+	case rrule.DAILY:
+		n = int(loWall.Sub(s).Hours()/24) / interval
+	case rrule.WEEKLY:
+		n = int(loWall.Sub(s).Hours()/(24*7)) / interval
+	case rrule.MONTHLY:
+		n = ((loWall.Year()-s.Year())*12 + int(loWall.Month()) - int(s.Month())) / interval
+	case rrule.YEARLY:
+		n = (loWall.Year() - s.Year()) / interval
+	}
+	return max(n-1, 0)
+}
+
+type dateFilter struct {
+	r *rrule.ROption
+	s time.Time
+}
+
+// period returns the candidate days (midnight wall-clock) of the period
+// `offset` frequency units after DTSTART's, and the period's first day.
+func (f dateFilter) period(offset int) ([]time.Time, time.Time) {
+	r, s := f.r, f.s
+	day0 := time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC)
+	var out []time.Time
+	switch r.Freq {
+	case rrule.DAILY:
+		d := day0.AddDate(0, 0, offset)
+		if f.monthOK(d) && f.monthDayOK(d) && f.weekdayOK(d, 0, 0) {
+			out = append(out, d)
+		}
+		return out, d
+	case rrule.WEEKLY:
+		back := (pyWeekday(day0.Weekday()) - r.Wkst.Day() + 7) % 7
+		ws := day0.AddDate(0, 0, -back+7*offset)
+		for i := range 7 {
+			d := ws.AddDate(0, 0, i)
+			if !f.monthOK(d) {
+				continue
+			}
+			if len(r.Byweekday) == 0 {
+				if d.Weekday() == s.Weekday() {
+					out = append(out, d)
+				}
+			} else if f.weekdayOK(d, 0, 0) {
+				out = append(out, d)
+			}
+		}
+		return out, ws
+	case rrule.MONTHLY:
+		ms := time.Date(s.Year(), s.Month()+time.Month(offset), 1, 0, 0, 0, 0, time.UTC)
+		if !f.monthOK(ms) {
+			return nil, ms
+		}
+		return f.inMonth(ms), ms
+	default: // YEARLY
+		ys := time.Date(s.Year()+offset, 1, 1, 0, 0, 0, 0, time.UTC)
+		if len(r.Bymonth) > 0 {
+			for m := 1; m <= 12; m++ {
+				if slices.Contains(r.Bymonth, m) {
+					out = append(out, f.inMonth(time.Date(ys.Year(), time.Month(m), 1, 0, 0, 0, 0, time.UTC))...)
+				}
+			}
+			return out, ys
+		}
+		if len(r.Byweekday) == 0 && len(r.Bymonthday) == 0 {
+			d := time.Date(ys.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC)
+			if d.Month() == s.Month() { // Feb 29 only in leap years
+				out = append(out, d)
+			}
+			return out, ys
+		}
+		ylen := time.Date(ys.Year(), 12, 31, 0, 0, 0, 0, time.UTC).YearDay()
+		for i := range ylen {
+			d := ys.AddDate(0, 0, i)
+			if f.monthDayOK(d) && f.weekdayOK(d, i, ylen) {
+				out = append(out, d)
+			}
+		}
+		return out, ys
+	}
+}
+
+// inMonth returns the days of the month starting at ms that the rule picks.
+func (f dateFilter) inMonth(ms time.Time) []time.Time {
+	r, s := f.r, f.s
+	mlen := ms.AddDate(0, 1, -1).Day()
+	var out []time.Time
+	if len(r.Byweekday) == 0 && len(r.Bymonthday) == 0 {
+		if s.Day() <= mlen { // the 31st is skipped in shorter months
+			out = append(out, ms.AddDate(0, 0, s.Day()-1))
+		}
+		return out
+	}
+	for i := range mlen {
+		d := ms.AddDate(0, 0, i)
+		if f.monthDayOK(d) && f.weekdayOK(d, i, mlen) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (f dateFilter) monthOK(d time.Time) bool {
+	return len(f.r.Bymonth) == 0 || slices.Contains(f.r.Bymonth, int(d.Month()))
+}
+
+func (f dateFilter) monthDayOK(d time.Time) bool {
+	if len(f.r.Bymonthday) == 0 {
+		return true
+	}
+	mlen := time.Date(d.Year(), d.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	for _, md := range f.r.Bymonthday {
+		if md == d.Day() || (md < 0 && mlen+md+1 == d.Day()) {
+			return true
+		}
+	}
+	return false
+}
+
+// weekdayOK checks BYDAY; idx and scopeLen place d in its month or year
+// for ordinals such as 2MO or -1FR (scopeLen 0: ordinals ignored).
+func (f dateFilter) weekdayOK(d time.Time, idx, scopeLen int) bool {
+	if len(f.r.Byweekday) == 0 {
+		return true
+	}
+	wd := pyWeekday(d.Weekday())
+	for _, w := range f.r.Byweekday {
+		if w.Day() != wd {
+			continue
+		}
+		n := w.N()
+		if n == 0 || scopeLen == 0 {
+			return true
+		}
+		if n > 0 && idx/7+1 == n {
+			return true
+		}
+		if n < 0 && (scopeLen-1-idx)/7+1 == -n {
+			return true
+		}
+	}
+	return false
+}

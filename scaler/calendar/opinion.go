@@ -1,0 +1,34 @@
+package calendar
+
+import (
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+)
+
+// ForDecide converts windows to the decide package's plain form.
+func ForDecide(ws []Window) []decide.CalendarWindow {
+	out := make([]decide.CalendarWindow, len(ws))
+	for i, w := range ws {
+		out[i] = decide.CalendarWindow{
+			Summary: w.Summary, UID: w.UID,
+			Start: w.Start, End: w.End, From: w.From, Until: w.Until,
+			Replicas: w.Replicas, Requested: w.Requested, Clamped: w.Clamped,
+			Source: w.ReplicasSource,
+		}
+	}
+	return out
+}
+
+// Opinion expands f over [now, now + Horizon] for c and returns the
+// calendar component's opinion, the expansion's warnings included. An
+// error means the feed could not be expanded (a limit was hit).
+func (f *Feed) Opinion(c *Config, now time.Time) (decide.Opinion, error) {
+	e, err := f.Expand(c, now, now.Add(Horizon))
+	if err != nil {
+		return decide.Opinion{}, err
+	}
+	o := decide.CalendarOpinion(now, ForDecide(e.Windows), f.Age(now))
+	o.Warnings = append(o.Warnings, e.Warnings...)
+	return o, nil
+}

@@ -1,0 +1,593 @@
+package calendar
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	ical "github.com/emersion/go-ical"
+	"github.com/teambition/rrule-go"
+)
+
+// Tiers are the CATEGORIES names that set replicas (the ADR's pod
+// distribution).
+var tiers = map[string]float64{"idle": 1, "normal": 3, "peak": 6, "burst": 8}
+
+// Where an event's replicas came from.
+const (
+	SourceProperty    = "X-MONTAGE-REPLICAS"
+	SourceSummary     = "SUMMARY"
+	SourceDescription = "DESCRIPTION"
+	SourceCategories  = "CATEGORIES"
+	SourceDefault     = "calendarReplicas"
+)
+
+// Decoding bounds that protect go-ical's decoder: its parameter parser is
+// quadratic in a parameter's length and its component parser recurses.
+const (
+	maxNesting    = 8
+	maxParamBytes = 4096
+	maxParamCost  = 64 << 20 // Σ len(params)² over the feed
+	maxValueList  = 1000     // values in one EXDATE/RDATE/CATEGORIES
+)
+
+var untilRawRe = regexp.MustCompile(`(?i)UNTIL=([0-9TZ]+)`)
+
+var replicasRe = regexp.MustCompile(`(?i)\breplicas\s*=\s*([0-9]+(?:\.[0-9]+)?)`)
+
+// dt is a DATE or DATE-TIME value as written: wall clock plus how to place it.
+type dt struct {
+	wall   time.Time      // fields are the written ones, location UTC
+	loc    *time.Location // TZID zone; nil: floating or date (calendarTimezone)
+	isUTC  bool
+	isDate bool
+}
+
+func (d dt) instant(tz *time.Location) time.Time {
+	switch {
+	case d.isUTC:
+		return d.wall
+	case d.loc != nil:
+		return resolve(d.wall, d.loc)
+	}
+	return resolve(d.wall, tz)
+}
+
+// zoneOf is where recurrences of d are computed.
+func (d dt) zoneOf(tz *time.Location) *time.Location {
+	switch {
+	case d.isUTC:
+		return time.UTC
+	case d.loc != nil:
+		return d.loc
+	}
+	return tz
+}
+
+type endKind int
+
+const (
+	endNone endKind = iota
+	endAt
+	endDuration
+)
+
+type event struct {
+	uid, summary string
+	start        dt
+	endKind      endKind
+	end          dt
+	durDays      int
+	durExact     time.Duration
+	rule         *rrule.ROption
+	untilRaw     string
+	rdates       []rdate
+	exdates      []dt
+	recurID      *dt
+	cancelled    bool
+	transparent  bool
+	replicas     float64
+	hasReplicas  bool
+	source       string
+}
+
+type rdate struct {
+	at  dt
+	end *dt // PERIOD start/end
+	dur time.Duration
+}
+
+// Feed is a parsed calendar plus what its fetch told: the value a Watch
+// shares. It is immutable once published.
+type Feed struct {
+	// URL is the feed address, redacted.
+	URL string `json:"url"`
+	// Name is X-WR-CALNAME, if any.
+	Name         string `json:"name,omitempty"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"lastModified,omitempty"`
+	// FetchedAt is when the body was last downloaded (status 200).
+	FetchedAt time.Time `json:"fetchedAt"`
+	// ValidatedAt is when the server last confirmed it (200 or 304).
+	ValidatedAt time.Time `json:"validatedAt"`
+	// RefreshInterval is what the feed asks for (REFRESH-INTERVAL,
+	// X-PUBLISHED-TTL), 0 when it does not say.
+	RefreshInterval time.Duration `json:"refreshInterval"`
+	Bytes           int           `json:"bytes"`
+	Events          int           `json:"events"`
+	// Warnings are events skipped or read partly, each naming the event.
+	Warnings []string `json:"warnings"`
+
+	events   []event
+	maxSteps int
+}
+
+// Age is how long ago the server last confirmed this copy.
+func (f *Feed) Age(now time.Time) time.Duration {
+	if f == nil || f.ValidatedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(f.ValidatedAt)
+}
+
+// Parse decodes an iCalendar body within the limits. It fails on input
+// that is not iCalendar or exceeds a limit; an event it cannot use is
+// skipped with a warning naming it.
+func Parse(data []byte, l Limits) (f *Feed, err error) {
+	l = l.withDefaults()
+	if int64(len(data)) > l.MaxBytes {
+		return nil, fmt.Errorf("calendar: %d bytes exceeds the limit of %d (--calendar-max-bytes)", len(data), l.MaxBytes)
+	}
+	if err := prescan(data, l); err != nil {
+		return nil, err
+	}
+	var cal *ical.Calendar
+	func() {
+		// go-ical panics on some malformed content lines; such a feed is
+		// bad input, not a crash.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("calendar: not valid iCalendar: malformed content line")
+			}
+		}()
+		cal, err = ical.NewDecoder(bytes.NewReader(data)).Decode()
+	}()
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "calendar:") {
+			err = fmt.Errorf("calendar: not valid iCalendar: %w", err)
+		}
+		return nil, err
+	}
+	f = &Feed{Bytes: len(data), Warnings: []string{}, maxSteps: l.MaxSteps}
+	if p := cal.Props.Get("X-WR-CALNAME"); p != nil {
+		f.Name = unescape(p.Value)
+	}
+	for _, name := range []string{"REFRESH-INTERVAL", "X-PUBLISHED-TTL"} {
+		if p := cal.Props.Get(name); p != nil && f.RefreshInterval == 0 {
+			if days, exact, err := parseDuration(p.Value); err == nil && days >= 0 && exact >= 0 {
+				f.RefreshInterval = time.Duration(days)*24*time.Hour + exact
+			} else {
+				f.Warnings = append(f.Warnings, fmt.Sprintf("%s %q is not a duration; ignored", name, p.Value))
+			}
+		}
+	}
+	zones := map[string]*time.Location{}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		f.Events++
+		if f.Events > l.MaxEvents {
+			return nil, fmt.Errorf("calendar: more than %d events (--calendar-max-events)", l.MaxEvents)
+		}
+		ev, warn, err := readEvent(c, zones)
+		if err != nil {
+			f.Warnings = append(f.Warnings, err.Error())
+			continue
+		}
+		f.Warnings = append(f.Warnings, warn...)
+		f.events = append(f.events, ev)
+	}
+	return f, nil
+}
+
+// prescan rejects input that would make go-ical's decoder slow or deep.
+func prescan(data []byte, l Limits) error {
+	depth, cost := 0, 0
+	lineNo := 0
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		var line []byte
+		if i < 0 {
+			line, data = data, nil
+		} else {
+			line, data = data[:i], data[i+1:]
+		}
+		lineNo++
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue // folded continuation: its params were counted with the head
+		}
+		upper := bytes.ToUpper(line[:min(len(line), 6)])
+		switch {
+		case bytes.HasPrefix(upper, []byte("BEGIN:")):
+			depth++
+			if depth > maxNesting {
+				return fmt.Errorf("calendar: not valid iCalendar: components nested deeper than %d (line %d)", maxNesting, lineNo)
+			}
+		case bytes.HasPrefix(upper, []byte("END:")):
+			depth--
+		}
+		// The name and parameters run to the first colon outside quotes.
+		quoted, head := false, len(line)
+		for j, c := range line {
+			if c == '"' {
+				quoted = !quoted
+			} else if c == ':' && !quoted {
+				head = j
+				break
+			}
+		}
+		if head > maxParamBytes {
+			return fmt.Errorf("calendar: not valid iCalendar: property parameters longer than %d bytes (line %d)", maxParamBytes, lineNo)
+		}
+		cost += head * head
+		if cost > maxParamCost {
+			return fmt.Errorf("calendar: not valid iCalendar: too many long property parameters (line %d)", lineNo)
+		}
+	}
+	return nil
+}
+
+func readEvent(c *ical.Component, zones map[string]*time.Location) (event, []string, error) {
+	ev := event{}
+	var warns []string
+	ev.uid = propText(c, ical.PropUID)
+	ev.summary = propText(c, ical.PropSummary)
+	name := eventName(ev.uid, ev.summary)
+	sp := c.Props.Get(ical.PropDateTimeStart)
+	if sp == nil {
+		return ev, nil, fmt.Errorf("event %s: no DTSTART; skipped", name)
+	}
+	start, err := readDT(sp, sp.Value, zones)
+	if err != nil {
+		return ev, nil, fmt.Errorf("event %s: DTSTART: %w; skipped", name, err)
+	}
+	ev.start = start
+	if ep := c.Props.Get(ical.PropDateTimeEnd); ep != nil {
+		end, err := readDT(ep, ep.Value, zones)
+		if err != nil {
+			return ev, nil, fmt.Errorf("event %s: DTEND: %w; skipped", name, err)
+		}
+		ev.endKind, ev.end = endAt, end
+	} else if dp := c.Props.Get(ical.PropDuration); dp != nil {
+		days, exact, err := parseDuration(dp.Value)
+		if err != nil {
+			return ev, nil, fmt.Errorf("event %s: DURATION %q: %w; skipped", name, dp.Value, err)
+		}
+		ev.endKind, ev.durDays, ev.durExact = endDuration, days, exact
+	}
+	if rp := c.Props.Get(ical.PropRecurrenceRule); rp != nil {
+		opt, err := rrule.StrToROptionInLocation(strings.ToUpper(rp.Value), time.UTC)
+		if err != nil {
+			return ev, nil, fmt.Errorf("event %s: RRULE %q: %w; skipped", name, rp.Value, err)
+		}
+		if reason := unsupportedRule(opt); reason != "" {
+			return ev, nil, fmt.Errorf("event %s: RRULE %q: %s; skipped", name, rp.Value, reason)
+		}
+		ev.rule = opt
+		if m := untilRawRe.FindStringSubmatch(rp.Value); m != nil {
+			ev.untilRaw = m[1]
+		}
+	}
+	for _, p := range c.Props.Values(ical.PropExceptionDates) {
+		vals := splitList(p.Value)
+		if len(vals) > maxValueList {
+			return ev, nil, fmt.Errorf("event %s: more than %d EXDATE values; skipped", name, maxValueList)
+		}
+		for _, v := range vals {
+			d, err := readDT(&p, v, zones)
+			if err != nil {
+				warns = append(warns, fmt.Sprintf("event %s: EXDATE %q: %v; ignored", name, v, err))
+				continue
+			}
+			ev.exdates = append(ev.exdates, d)
+		}
+	}
+	for _, p := range c.Props.Values(ical.PropRecurrenceDates) {
+		vals := splitList(p.Value)
+		if len(vals) > maxValueList {
+			return ev, nil, fmt.Errorf("event %s: more than %d RDATE values; skipped", name, maxValueList)
+		}
+		for _, v := range vals {
+			rd, err := readRDate(&p, v, zones)
+			if err != nil {
+				warns = append(warns, fmt.Sprintf("event %s: RDATE %q: %v; ignored", name, v, err))
+				continue
+			}
+			ev.rdates = append(ev.rdates, rd)
+		}
+	}
+	if rp := c.Props.Get(ical.PropRecurrenceID); rp != nil {
+		d, err := readDT(rp, rp.Value, zones)
+		if err != nil {
+			return ev, nil, fmt.Errorf("event %s: RECURRENCE-ID: %w; skipped", name, err)
+		}
+		if strings.EqualFold(rp.Params.Get("RANGE"), "THISANDFUTURE") {
+			warns = append(warns, fmt.Sprintf("event %s: RECURRENCE-ID RANGE=THISANDFUTURE applied to that occurrence only", name))
+		}
+		ev.recurID = &d
+	}
+	ev.cancelled = strings.EqualFold(propText(c, ical.PropStatus), "CANCELLED")
+	ev.transparent = strings.EqualFold(propText(c, ical.PropTransparency), "TRANSPARENT")
+	w := readReplicas(c, &ev, name)
+	warns = append(warns, w...)
+	return ev, warns, nil
+}
+
+func unsupportedRule(o *rrule.ROption) string {
+	switch {
+	case o.Freq > rrule.DAILY:
+		return "FREQ=" + o.Freq.String() + " is not supported (daily at most)"
+	case len(o.Byyearday) > 0 || len(o.Byweekno) > 0 || len(o.Byeaster) > 0:
+		return "BYYEARDAY, BYWEEKNO and BYEASTER are not supported"
+	case len(o.Byhour)*max(len(o.Byminute), 1) > 48 || len(o.Byminute) > 60:
+		return "more than 48 times a day"
+	case o.Interval > 10000 || o.Count > 100000:
+		return "INTERVAL or COUNT out of range"
+	}
+	for _, h := range o.Byhour {
+		if h < 0 || h > 23 {
+			return "BYHOUR out of range"
+		}
+	}
+	for _, m := range o.Byminute {
+		if m < 0 || m > 59 {
+			return "BYMINUTE out of range"
+		}
+	}
+	for _, m := range o.Bymonth {
+		if m < 1 || m > 12 {
+			return "BYMONTH out of range"
+		}
+	}
+	for _, d := range o.Bymonthday {
+		if d == 0 || d < -31 || d > 31 {
+			return "BYMONTHDAY out of range"
+		}
+	}
+	for _, wd := range o.Byweekday {
+		if n := wd.N(); n < -53 || n > 53 {
+			return "BYDAY ordinal out of range"
+		}
+	}
+	return ""
+}
+
+func readReplicas(c *ical.Component, ev *event, name string) []string {
+	var warns []string
+	if p := c.Props.Get("X-MONTAGE-REPLICAS"); p != nil {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p.Value), 64)
+		if err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 && v <= 10000 {
+			ev.replicas, ev.hasReplicas, ev.source = v, true, SourceProperty
+			return nil
+		}
+		warns = append(warns, fmt.Sprintf("event %s: X-MONTAGE-REPLICAS %q is not a number from 0 to 10000; ignored", name, p.Value))
+	}
+	for _, src := range []struct{ prop, source string }{{ical.PropSummary, SourceSummary}, {ical.PropDescription, SourceDescription}} {
+		m := replicasRe.FindStringSubmatch(propText(c, src.prop))
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err == nil && v <= 10000 {
+			ev.replicas, ev.hasReplicas, ev.source = v, true, src.source
+			return warns
+		}
+		warns = append(warns, fmt.Sprintf("event %s: %s replicas=%s is not a number from 0 to 10000; ignored", name, src.prop, m[1]))
+	}
+	best := -1.0
+	tier := ""
+	n := 0
+	for _, p := range c.Props.Values(ical.PropCategories) {
+		for _, cat := range splitList(p.Value) {
+			if n++; n > maxValueList {
+				break
+			}
+			cat = strings.ToLower(strings.TrimSpace(unescape(cat)))
+			if v, ok := tiers[cat]; ok && v > best {
+				best, tier = v, cat
+			}
+		}
+	}
+	if best >= 0 {
+		ev.replicas, ev.hasReplicas, ev.source = best, true, SourceCategories+":"+tier
+	}
+	return warns
+}
+
+func eventName(uid, summary string) string {
+	if summary == "" {
+		return fmt.Sprintf("UID %q", uid)
+	}
+	return fmt.Sprintf("%q (UID %q)", summary, uid)
+}
+
+func propText(c *ical.Component, name string) string {
+	p := c.Props.Get(name)
+	if p == nil {
+		return ""
+	}
+	return unescape(p.Value)
+}
+
+// unescape undoes RFC 5545 TEXT escaping.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'n', 'N':
+				b.WriteByte('\n')
+			default:
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// splitList splits a multi-value property at commas not escaped.
+func splitList(v string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case ',':
+			out = append(out, strings.TrimSpace(v[start:i]))
+			start = i + 1
+		}
+	}
+	out = append(out, strings.TrimSpace(v[start:]))
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+}
+
+func readDT(p *ical.Prop, v string, zones map[string]*time.Location) (dt, error) {
+	v = strings.TrimSpace(v)
+	isDate := strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(v) == 8
+	if isDate {
+		t, err := time.ParseInLocation("20060102", v, time.UTC)
+		if err != nil || len(v) != 8 {
+			return dt{}, fmt.Errorf("%q is not a DATE (YYYYMMDD)", v)
+		}
+		return dt{wall: t, isDate: true}, nil
+	}
+	if strings.HasSuffix(v, "Z") || strings.HasSuffix(v, "z") {
+		t, err := time.ParseInLocation("20060102T150405", v[:len(v)-1], time.UTC)
+		if err != nil {
+			return dt{}, fmt.Errorf("%q is not a DATE-TIME (YYYYMMDDTHHMMSSZ)", v)
+		}
+		return dt{wall: t, isUTC: true}, nil
+	}
+	t, err := time.ParseInLocation("20060102T150405", v, time.UTC)
+	if err != nil {
+		return dt{}, fmt.Errorf("%q is not a DATE-TIME (YYYYMMDDTHHMMSS)", v)
+	}
+	d := dt{wall: t}
+	if tzid := p.Params.Get(ical.PropTimezoneID); tzid != "" {
+		loc, ok := zones[tzid]
+		if !ok {
+			loc, err = LoadZone(tzid)
+			if err != nil {
+				if len(zones) < 1000 {
+					zones[tzid] = nil
+				}
+				return dt{}, fmt.Errorf("TZID %q is neither an IANA nor a Windows zone name", tzid)
+			}
+			if len(zones) < 1000 {
+				zones[tzid] = loc
+			}
+		}
+		if loc == nil {
+			return dt{}, fmt.Errorf("TZID %q is neither an IANA nor a Windows zone name", tzid)
+		}
+		d.loc = loc
+	}
+	return d, nil
+}
+
+func readRDate(p *ical.Prop, v string, zones map[string]*time.Location) (rdate, error) {
+	if !strings.EqualFold(p.Params.Get(ical.ParamValue), "PERIOD") && !strings.Contains(v, "/") {
+		d, err := readDT(p, v, zones)
+		return rdate{at: d}, err
+	}
+	a, b, ok := strings.Cut(v, "/")
+	if !ok {
+		return rdate{}, errors.New("PERIOD needs start/end or start/duration")
+	}
+	start, err := readDT(p, a, zones)
+	if err != nil {
+		return rdate{}, err
+	}
+	if strings.HasPrefix(b, "P") || strings.HasPrefix(b, "+P") {
+		days, exact, err := parseDuration(b)
+		if err != nil {
+			return rdate{}, err
+		}
+		return rdate{at: start, dur: time.Duration(days)*24*time.Hour + exact}, nil
+	}
+	end, err := readDT(p, b, zones)
+	if err != nil {
+		return rdate{}, err
+	}
+	return rdate{at: start, end: &end}, nil
+}
+
+// parseDuration reads an RFC 5545 duration: days and weeks are nominal
+// (wall-clock days), hours, minutes and seconds exact.
+func parseDuration(s string) (days int, exact time.Duration, err error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	neg := false
+	switch {
+	case strings.HasPrefix(s, "-"):
+		neg, s = true, s[1:]
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	}
+	if !strings.HasPrefix(s, "P") || len(s) < 3 {
+		return 0, 0, fmt.Errorf("%q is not a duration such as PT1H or P1D", s)
+	}
+	s = s[1:]
+	inTime := false
+	for s != "" {
+		if s[0] == 'T' {
+			inTime, s = true, s[1:]
+			continue
+		}
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == 0 || i > 7 || i == len(s) {
+			return 0, 0, fmt.Errorf("bad duration")
+		}
+		n, _ := strconv.Atoi(s[:i])
+		unit := s[i]
+		s = s[i+1:]
+		switch {
+		case !inTime && unit == 'W':
+			days += 7 * n
+		case !inTime && unit == 'D':
+			days += n
+		case inTime && unit == 'H':
+			exact += time.Duration(n) * time.Hour
+		case inTime && unit == 'M':
+			exact += time.Duration(n) * time.Minute
+		case inTime && unit == 'S':
+			exact += time.Duration(n) * time.Second
+		default:
+			return 0, 0, fmt.Errorf("bad duration unit %q", unit)
+		}
+		if days > 3660 || exact > 3660*24*time.Hour {
+			return 0, 0, fmt.Errorf("duration longer than ten years")
+		}
+	}
+	if neg {
+		return -days, -exact, nil
+	}
+	return days, exact, nil
+}
