@@ -134,7 +134,7 @@ func run(ctx context.Context, out io.Writer) error {
 		defer cancel()
 		m, err := ks.GetMetrics(cctx, &pb.GetMetricsRequest{ScaledObjectRef: ref, MetricName: spec.MetricSpecs[0].MetricName})
 		if err != nil {
-			fmt.Fprintf(out, "%-34s GetMetrics error: %v\n", label, err)
+			fmt.Fprintf(out, "%-38s GetMetrics error: %v\n", label, err)
 			return nil
 		}
 		e, err := insp.Explain(cctx, &scalerv1.ExplainRequest{Name: ref.Name, Namespace: ref.Namespace, ScalerMetadata: ref.ScalerMetadata})
@@ -147,7 +147,7 @@ func run(ctx context.Context, out io.Writer) error {
 				queued, inFlight = c.Detail.AsMap()["queued"], c.Detail.AsMap()["inFlight"]
 			}
 		}
-		fmt.Fprintf(out, "%-34s queued=%-4v inFlight=%-3v -> desired %.1f replicas (HPA: %d), active=%t\n",
+		fmt.Fprintf(out, "%-38s queued=%-4v inFlight=%-3v -> desired %.1f replicas (HPA: %d), active=%t\n",
 			label, queued, inFlight, m.MetricValues[0].MetricValueFloat, int(ceil(m.MetricValues[0].MetricValueFloat)), e.GetActive())
 		return nil
 	}
@@ -164,8 +164,7 @@ func run(ctx context.Context, out io.Writer) error {
 		{"workers finish 4, take 4", func() error { w.finish(ctx, 4); return w.take(ctx, 4) }},
 		{"workers finish 4, take 8", func() error { w.finish(ctx, 4); return w.take(ctx, 8) }},
 		{"workers finish 8, take 8", func() error { w.finish(ctx, 8); return w.take(ctx, 8) }},
-		{"workers finish 8, take the rest", func() error { w.finish(ctx, 8); return w.take(ctx, 100) }},
-		{"last tasks still running", func() error { return nil }},
+		{"workers finish 6, 2 long renders run", func() error { w.finish(ctx, 6); return nil }},
 		{"all done", func() error { w.finish(ctx, 100); return nil }},
 	}
 	for _, s := range steps {
@@ -182,7 +181,7 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept their replicas, and it fell back to minReplicas 1 when idle.")
+	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept the trigger active, and it fell back to minReplicas 1 when idle.")
 	return nil
 }
 
