@@ -163,7 +163,7 @@ func (p policy) checkHost(hostport string, scheme string) error {
 	h := strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
 	if a, err := netip.ParseAddr(h); err == nil {
 		if why := p.addrRefused(a, port); why != "" {
-			return fmt.Errorf("calendar: %w: %s is a %s address (allow it with --calendar-allow-host or --calendar-allow-private)", ErrRefusedAddress, a, why)
+			return fmt.Errorf("calendar: %w: %s is a %s address (allow it with --calendar-allow-host or --calendar-allow-private)", ErrRefusedAddress, a.Unmap(), why)
 		}
 		return nil
 	}
