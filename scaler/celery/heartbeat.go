@@ -141,7 +141,10 @@ func (h *heartbeats) handle(channel, payload string) {
 		h.log.Debug("worker event body not understood", "channel", channel, "err", err)
 		return
 	}
-	hbChannel := strings.TrimSuffix(channel, "offline") + "heartbeat"
+	hbChannel := channel
+	if base, ok := strings.CutSuffix(channel, "offline"); ok {
+		hbChannel = base + "heartbeat"
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.subscribed[hbChannel]; !ok {

@@ -44,6 +44,9 @@ type HubOptions struct {
 	HeartbeatWarmup time.Duration
 	// Hooks are added to every Redis client (tests count round trips).
 	Hooks []redis.Hook
+	// OnPoll, if set, is called after every poll of every broker with its
+	// error (nil on success): the hook for the scaler's read/error counters.
+	OnPoll func(err error)
 }
 
 func (o HubOptions) withDefaults() HubOptions {
@@ -271,7 +274,7 @@ func newBrokerConn(o HubOptions, b Broker) *brokerConn {
 		}
 		bc.hb = newHeartbeats(bc.client, o.Now, o.Logger.With("broker", b.Redacted()))
 	}
-	bc.poller = poll.Start(bc.poll, poll.Options{Interval: o.PollInterval, Timeout: o.PollTimeout, Now: o.Now})
+	bc.poller = poll.Start(bc.poll, poll.Options{Interval: o.PollInterval, Timeout: o.PollTimeout, Now: o.Now, OnAttempt: o.OnPoll})
 	return bc
 }
 

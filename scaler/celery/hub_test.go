@@ -1,0 +1,347 @@
+package celery_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// fastHub polls often and re-reads the unacked hash often, so stages settle
+// quickly; nothing asserts on time.
+func fastHub(t *testing.T) *celery.Hub {
+	t.Helper()
+	h := celery.NewHub(celery.HubOptions{PollInterval: 50 * time.Millisecond, AttributionInterval: 100 * time.Millisecond, HeartbeatWarmup: 2500 * time.Millisecond})
+	t.Cleanup(h.Close)
+	return h
+}
+
+func mustBroker(t *testing.T, raw string) celery.Broker {
+	t.Helper()
+	b, err := celery.ParseBrokerURL(raw, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func layout(prefix string, vt time.Duration, acksLate bool, queues ...string) celery.Layout {
+	l := celery.DefaultLayout(queues...)
+	l.KeyPrefix, l.VisibilityTimeout, l.AcksLate = prefix, vt, acksLate
+	return l
+}
+
+// kombuView is what kombu left in Redis for some queues, read directly.
+type kombuView struct {
+	Queued, InFlight, ETAWaiting int64
+}
+
+// readKombu reads the lists and the unacked hash the way the DESIGN defines
+// the counts, independently of the package under test.
+func readKombu(ctx context.Context, t *testing.T, c *redis.Client, prefix string, vt time.Duration, queues ...string) kombuView {
+	t.Helper()
+	var v kombuView
+	watched := map[string]bool{}
+	for _, q := range queues {
+		watched[q] = true
+		for _, suffix := range []string{"", "\x06\x163", "\x06\x166", "\x06\x169"} {
+			n, err := c.LLen(ctx, prefix+q+suffix).Result()
+			if err != nil {
+				t.Fatalf("llen: %v", err)
+			}
+			v.Queued += n
+		}
+	}
+	entries, err := c.HGetAll(ctx, prefix+"unacked").Result()
+	if err != nil {
+		t.Fatalf("hgetall: %v", err)
+	}
+	now := time.Now()
+	for tag, raw := range entries {
+		var parts []json.RawMessage
+		var msg struct {
+			Headers map[string]any `json:"headers"`
+		}
+		var rk string
+		if json.Unmarshal([]byte(raw), &parts) != nil || len(parts) != 3 || json.Unmarshal(parts[0], &msg) != nil || json.Unmarshal(parts[2], &rk) != nil {
+			t.Fatalf("unacked %s is not kombu's [message, exchange, routing_key]: %.200s", tag, raw)
+		}
+		if !watched[rk] {
+			continue
+		}
+		score, err := c.ZScore(ctx, prefix+"unacked_index", tag).Result()
+		if err != nil {
+			t.Fatalf("zscore %s: %v", tag, err)
+		}
+		delivered := time.Unix(0, int64(score*1e9))
+		eta, _ := msg.Headers["eta"].(string)
+		var etaT time.Time
+		if eta != "" {
+			if etaT, err = time.Parse(time.RFC3339Nano, eta); err != nil {
+				t.Fatalf("eta %q: %v", eta, err)
+			}
+		}
+		switch {
+		case !etaT.IsZero() && etaT.After(now):
+			v.ETAWaiting++
+		case now.Sub(delivered) > vt, !etaT.IsZero():
+			v.Queued++
+		default:
+			v.InFlight++
+		}
+	}
+	return v
+}
+
+func view(b celery.Backlog) kombuView {
+	return kombuView{Queued: b.Queued, InFlight: b.InFlight, ETAWaiting: b.ETAWaiting}
+}
+
+// waitFor waits until cond holds for the watch's latest snapshot, checking
+// after every poll; it fails the test after a generous deadline.
+func waitFor(t *testing.T, w *celery.Watch, what string, cond func(b celery.Backlog) bool) celery.Backlog {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		ch := w.Changed()
+		s := w.Latest()
+		if s.Err == nil && !s.GoodAt.IsZero() && cond(s.Value) {
+			return s.Value
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%s: not reached in 60s; latest %+v (err %v)", what, s.Value, s.Err)
+		}
+	}
+}
+
+// waitMatches waits until the watch agrees with kombu's state in Redis, and
+// with want.
+func waitMatches(t *testing.T, w *celery.Watch, c *redis.Client, l celery.Layout, want kombuView, what string) celery.Backlog {
+	t.Helper()
+	var redisSays kombuView
+	b := waitFor(t, w, what, func(b celery.Backlog) bool {
+		redisSays = readKombu(t.Context(), t, c, l.KeyPrefix, l.VisibilityTimeout, l.Queues...)
+		return view(b) == redisSays && redisSays == want
+	})
+	t.Logf("%s: scaler %+v, redis %+v", what, view(b), redisSays)
+	return b
+}
+
+func started(t *testing.T, c *redis.Client, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var keys []string
+	for range n {
+		r, err := c.BLPop(ctx, 0, servers.StartedKey).Result()
+		if err != nil {
+			t.Fatalf("waiting for %d started tasks (have %v): %v", n, keys, err)
+		}
+		keys = append(keys, r[1])
+	}
+	return keys
+}
+
+func release(t *testing.T, c *redis.Client, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if err := c.RPush(t.Context(), servers.ReleaseKeyPrefix+k, "go").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPrioritiesLandInKombusSubQueuesAndAllCountAsQueued(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: 2})
+	t.Cleanup(func() { c.Close() })
+	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: r.URL(2)},
+		servers.Block("x", "q3"), servers.Block("y", "q3").WithPriority(5), servers.Block("z", "q3").WithPriority(9),
+		servers.Block("w", "q4"))
+	for key, want := range map[string]int64{"q3": 1, "q3\x06\x163": 1, "q3\x06\x169": 1, "q4": 1} {
+		if n, err := c.LLen(t.Context(), key).Result(); err != nil || n != want {
+			t.Errorf("LLEN %q = %d, %v; want %d", key, n, err, want)
+		}
+	}
+	l := layout("", time.Hour, true, "q3")
+	w := fastHub(t).Watch(mustBroker(t, r.URL(2)), l)
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil || s.Err != nil {
+		t.Fatalf("First: %v, %v", err, s.Err)
+	}
+	want := celery.Backlog{Queued: 3, Queues: []celery.QueueBacklog{{Name: "q3", Ready: 3}}}
+	got := s.Value
+	got.AttributedAt = time.Time{}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("backlog\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestAcksLateWorkerThroughETAPrefetchAndSIGKILL(t *testing.T) {
+	r := servers.StartRedis(t)
+	url := r.URL(1)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: 1})
+	t.Cleanup(func() { c.Close() })
+	worker := servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, Queues: []string{"q1", "q2"}, AcksLate: true, Concurrency: 2, Prefetch: 1})
+	hub := fastHub(t)
+	broker := mustBroker(t, url)
+	long := layout("", time.Hour, true, "q1", "q2")
+	short := layout("", 2*time.Second, true, "q1", "q2")
+	w := hub.Watch(broker, long)
+	defer w.Close()
+	prod := servers.ProducerOptions{BrokerURL: url}
+
+	// An ETA task is taken into unacked at once and held until its ETA.
+	servers.SendTasks(t, prod, servers.Block("eta", "q2").WithCountdown(time.Hour))
+	waitMatches(t, w, c, long, kombuView{ETAWaiting: 1}, "ETA task held")
+
+	// Three tasks, two processes, prefetch 1: two run, one waits in a list.
+	servers.SendTasks(t, prod, servers.Block("a", "q1"), servers.Block("b", "q1").WithPriority(5), servers.Block("c", "q2").WithPriority(9))
+	first := started(t, c, 2)
+	b := waitMatches(t, w, c, long, kombuView{Queued: 1, InFlight: 2, ETAWaiting: 1}, "two running, one queued")
+	if b.UnackedTotal != 3 {
+		t.Errorf("UnackedTotal = %d, want 3", b.UnackedTotal)
+	}
+
+	// Releasing both lets the third run.
+	release(t, c, first...)
+	third := started(t, c, 1)
+	waitMatches(t, w, c, long, kombuView{InFlight: 1, ETAWaiting: 1}, "third running")
+
+	// SIGKILL mid-task: kombu leaves the entries in unacked.
+	worker.Kill()
+	if n, err := c.HLen(t.Context(), "unacked").Result(); err != nil || n != 2 {
+		t.Fatalf("unacked after SIGKILL = %d, %v; want 2", n, err)
+	}
+	waitMatches(t, w, c, long, kombuView{InFlight: 1, ETAWaiting: 1}, "killed worker, 1h visibility")
+
+	// With a short visibility timeout the dead worker's task counts as queued;
+	// both layouts share one poller.
+	ws := hub.Watch(broker, short)
+	defer ws.Close()
+	b = waitMatches(t, ws, c, short, kombuView{Queued: 1, ETAWaiting: 1}, "killed worker, 2s visibility")
+	if b.Stale != 1 {
+		t.Errorf("Stale = %d, want 1", b.Stale)
+	}
+	release(t, c, third...)
+}
+
+func TestEarlyAckCountsWorkerHeartbeats(t *testing.T) {
+	r := servers.StartRedis(t)
+	url := r.URL(3)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: 3})
+	t.Cleanup(func() { c.Close() })
+	const prefix = "montage:"
+	worker := servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, Queues: []string{"q1"}, AcksLate: false, Concurrency: 2, Prefetch: 1, KeyPrefix: prefix})
+	l := layout(prefix, time.Hour, false, "q1")
+	w := fastHub(t).Watch(mustBroker(t, url), l)
+	defer w.Close()
+
+	// Our own subscriber: what the heartbeats say, decoded here.
+	sub := c.Subscribe(t.Context(), prefix+"/3.celeryev/worker.heartbeat")
+	t.Cleanup(func() { sub.Close() })
+	heartbeatActive := func() int64 {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		m, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		var env struct{ Body string }
+		var ev struct {
+			Hostname string
+			Active   int64
+		}
+		raw, _ := base64.StdEncoding.DecodeString(func() string { _ = json.Unmarshal([]byte(m.Payload), &env); return env.Body }())
+		if err := json.Unmarshal(raw, &ev); err != nil || ev.Hostname != worker.Name {
+			t.Fatalf("heartbeat %q: %v (hostname %q, want %q)", raw, err, ev.Hostname, worker.Name)
+		}
+		return ev.Active
+	}
+
+	prod := servers.ProducerOptions{BrokerURL: url, KeyPrefix: prefix}
+	servers.SendTasks(t, prod, servers.Block("a", "q1"), servers.Block("b", "q1"), servers.Block("c", "q1"))
+	first := started(t, c, 2)
+	// Early ack: the two running left unacked; the third is reserved there.
+	b := waitFor(t, w, "two running by heartbeat, one reserved", func(b celery.Backlog) bool {
+		return b.InFlight == 3 && b.Queued == 0 && b.HeartbeatActive == 2
+	})
+	if got := readKombu(t.Context(), t, c, prefix, time.Hour, "q1"); got != (kombuView{InFlight: 1}) {
+		t.Errorf("redis holds %+v, want one reserved entry in unacked", got)
+	}
+	if b.HeartbeatWorkers != 1 {
+		t.Errorf("HeartbeatWorkers = %d, want 1", b.HeartbeatWorkers)
+	}
+	for a := heartbeatActive(); a != 2; a = heartbeatActive() {
+		t.Logf("heartbeat active %d, waiting for 2", a)
+	}
+
+	release(t, c, first...)
+	rest := started(t, c, 1)
+	waitFor(t, w, "one running by heartbeat", func(b celery.Backlog) bool {
+		return b.InFlight == 1 && b.Queued == 0 && b.HeartbeatActive == 1
+	})
+	for a := heartbeatActive(); a != 1; a = heartbeatActive() {
+		t.Logf("heartbeat active %d, waiting for 1", a)
+	}
+	release(t, c, rest...)
+	waitFor(t, w, "idle", func(b celery.Backlog) bool { return b.InFlight == 0 && b.Queued == 0 })
+}
+
+func TestRedisOutageKeepsTheLastGoodValueAndRecovers(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: 0})
+	t.Cleanup(func() { c.Close() })
+	if err := c.RPush(t.Context(), "video", "m1", "m2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := fastHub(t).Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+	defer w.Close()
+	good := waitFor(t, w, "two queued", func(b celery.Backlog) bool { return b.Queued == 2 })
+	goodAt := w.Latest().GoodAt
+
+	r.Stop()
+	deadline := time.After(60 * time.Second)
+	for w.Latest().Err == nil {
+		select {
+		case <-w.Changed():
+		case <-deadline:
+			t.Fatal("no error 60s after Redis stopped")
+		}
+	}
+	s := w.Latest()
+	if s.Value.Queued != good.Queued || !s.GoodAt.Equal(goodAt) && s.GoodAt.Before(goodAt) {
+		t.Errorf("after the outage: Value.Queued %d GoodAt %v; want the last good %d from %v", s.Value.Queued, s.GoodAt, good.Queued, goodAt)
+	}
+	if !strings.Contains(s.Err.Error(), "celery: poll redis://"+r.Addr()+"/0: ") {
+		t.Errorf("error %q does not name the broker", s.Err)
+	}
+
+	r.Restart(t) // empty: nothing persisted
+	waitFor(t, w, "recovered with the new (empty) state", func(b celery.Backlog) bool { return b.Queued == 0 })
+}
+
+func TestFirstOnAMissingRedisReturnsAnError(t *testing.T) {
+	r := servers.StartRedis(t)
+	r.Stop()
+	w := fastHub(t).Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil {
+		t.Fatalf("First: %v", err)
+	}
+	if s.Err == nil || !s.GoodAt.IsZero() || s.Value.Queued != 0 || s.Value.Queues != nil {
+		t.Errorf("First on a dead Redis = %+v; want Err set and no value", s)
+	}
+}
