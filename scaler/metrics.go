@@ -9,6 +9,7 @@ type Metrics struct {
 	decision     *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
+	sourceReads  *prometheus.CounterVec
 	reg          *Registry
 	ageDesc      *prometheus.Desc
 }
@@ -28,16 +29,21 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_source_errors_total",
 			Help: "Failed reads of a source.",
 		}, []string{"component"}),
+		sourceReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "montage_scaler_source_reads_total",
+			Help: "Reads of a source (one per poll of a shared upstream), failed ones included.",
+		}, []string{"component"}),
 		ageDesc: prometheus.NewDesc("montage_scaler_source_age_seconds",
 			"Age of the oldest last good reading of a component among the watched ScaledObjects.",
 			[]string{"component"}, nil),
 	}
-	r.MustRegister(m.decision, m.component, m.sourceErrors, (*ageCollector)(m))
+	r.MustRegister(m.decision, m.component, m.sourceErrors, m.sourceReads, (*ageCollector)(m))
 	return m
 }
 
-// SourceError counts one failed read of component's source (nil err: no-op).
-func (m *Metrics) SourceError(component string, err error) {
+// SourceRead counts one read of component's source, and its failure.
+func (m *Metrics) SourceRead(component string, err error) {
+	m.sourceReads.WithLabelValues(component).Inc()
 	if err != nil {
 		m.sourceErrors.WithLabelValues(component).Inc()
 	}

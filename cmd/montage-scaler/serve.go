@@ -96,6 +96,7 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 		Logger:       logger.With("component", decide.Celery),
 		DialTimeout:  f.redisTimeout,
 		ReadTimeout:  f.redisTimeout,
+		OnPoll:       func(err error) { metrics.SourceRead(decide.Celery, err) },
 	})
 	defer celeryHub.Close()
 
