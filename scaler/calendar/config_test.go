@@ -1,0 +1,172 @@
+package calendar
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+func TestParseConfig(t *testing.T) {
+	t.Run("no calendar key means no calendar component", func(t *testing.T) {
+		c, err := ParseConfig(meta.New(map[string]string{"queues": "celery"}))
+		if c != nil || err != nil {
+			t.Fatalf("ParseConfig = %+v, %v; want nil, nil", c, err)
+		}
+	})
+	t.Run("defaults apply to a bare URL", func(t *testing.T) {
+		c, err := ParseConfig(meta.New(map[string]string{"calendarURL": "webcal://p52-caldav.icloud.com/published/2/MTIzNDU2Nzg5MDEyMzQ1Njc4OTBh"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.URL.Redacted() != "https://p52-caldav.icloud.com/published/2/xxxxx" || c.Timezone != time.UTC ||
+			c.LeadTime != 10*time.Minute || c.Hold != 5*time.Minute || c.DefaultReplicas != 4 || c.IncludeTransparent || c.MaxReplicas != nil {
+			t.Errorf("config = %+v", c)
+		}
+	})
+	t.Run("every key is read", func(t *testing.T) {
+		c, err := ParseConfig(meta.New(map[string]string{
+			"calendarURL": "https://cal.example.com/a.ics", "calendarTimezone": "W. Europe Standard Time",
+			"calendarLeadTime": "30m", "calendarHold": "90", "calendarReplicas": "2.5", "calendarIncludeTransparent": "true",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Timezone.String() != "Europe/Berlin" || c.LeadTime != 30*time.Minute || c.Hold != 90*time.Second ||
+			c.DefaultReplicas != 2.5 || !c.IncludeTransparent {
+			t.Errorf("config = %+v", c)
+		}
+	})
+	t.Run("the URL comes from the command's environment in check", func(t *testing.T) {
+		m := meta.New(map[string]string{"calendarURLFromEnv": "CAL_URL"})
+		m.Env = func(k string) (string, bool) {
+			if k == "CAL_URL" {
+				return "https://cal.example.com/private-0123456789abcdef/basic.ics", true
+			}
+			return "", false
+		}
+		c, err := ParseConfig(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.URL.Redacted() != "https://cal.example.com/xxxxx/basic.ics" {
+			t.Errorf("URL = %s", c.URL)
+		}
+	})
+
+	bad := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"a URL with another scheme is refused without showing its secret",
+			map[string]string{"calendarURL": "ftp://u:secretpw@cal.example.com/x.ics"},
+			`metadata "calendarURL": bad value "ftp://u:xxxxx@cal.example.com/x.ics": an http, https or webcal URL of an iCalendar feed`},
+		{"both the URL and its FromEnv key are refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarURLFromEnv": "CAL"},
+			`metadata "calendarURL": bad value "https://a.example/x.ics": set "calendarURL" or "calendarURLFromEnv", not both`},
+		{"calendar settings without a URL are refused",
+			map[string]string{"calendarTimezone": "Europe/Berlin"},
+			`metadata "calendarURL" is required`},
+		{"an unknown zone is refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarTimezone": "Mars/Olympus"},
+			`metadata "calendarTimezone": bad value "Mars/Olympus": an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)`},
+		{"the scaler's local zone is refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarTimezone": "Local"},
+			`metadata "calendarTimezone": bad value "Local": an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)`},
+		{"a negative lead time is refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarLeadTime": "-5m"},
+			`metadata "calendarLeadTime": bad value "-5m": a Go duration such as 90s or 1h, or a bare number of seconds, not negative`},
+		{"a hold over a week is refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarHold": "200h"},
+			`metadata "calendarHold": bad value "200h": at most 168h`},
+		{"replicas that are not a number are refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarReplicas": "many"},
+			`metadata "calendarReplicas": bad value "many": a number from 0 to 10000`},
+		{"a non-boolean transparency switch is refused",
+			map[string]string{"calendarURL": "https://a.example/x.ics", "calendarIncludeTransparent": "sometimes"},
+			`metadata "calendarIncludeTransparent": bad value "sometimes": true or false`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(meta.New(tc.md))
+			if err == nil {
+				t.Fatalf("ParseConfig = %+v, want an error", c)
+			}
+			var me *meta.Error
+			if !errors.As(err, &me) {
+				t.Errorf("error %T is not a *meta.Error", err)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error =\n %s\nwant\n %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseAllowHost(t *testing.T) {
+	good := []struct {
+		in   string
+		want AllowRule
+		str  string
+	}{
+		{"cal.internal", AllowRule{Host: "cal.internal"}, "cal.internal"},
+		{"Cal.Internal:8443", AllowRule{Host: "cal.internal", Port: "8443"}, "cal.internal:8443"},
+		{"10.0.0.5", AllowRule{Host: "10.0.0.5"}, "10.0.0.5"},
+		{"[::1]:8080", AllowRule{Host: "::1", Port: "8080"}, "[::1]:8080"},
+		{"::1", AllowRule{Host: "::1"}, "::1"},
+		{"10.20.3.4/16", AllowRule{Prefix: netip.MustParsePrefix("10.20.0.0/16")}, "10.20.0.0/16"},
+	}
+	for _, tc := range good {
+		t.Run(tc.in+" is accepted", func(t *testing.T) {
+			r, err := ParseAllowHost(tc.in)
+			if err != nil || r != tc.want || r.String() != tc.str {
+				t.Errorf("ParseAllowHost(%q) = %+v (%s), %v; want %+v (%s)", tc.in, r, r, err, tc.want, tc.str)
+			}
+		})
+	}
+	bad := []struct{ in, want string }{
+		{"", `calendar: --calendar-allow-host "": empty`},
+		{"10.0.0.0/33", `calendar: --calendar-allow-host "10.0.0.0/33": not a CIDR such as 10.0.0.0/8`},
+		{"cal.internal:0", `calendar: --calendar-allow-host "cal.internal:0": port "0" is not 1-65535`},
+		{"cal internal", `calendar: --calendar-allow-host "cal internal": not a host, host:port or CIDR`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.in+" is refused", func(t *testing.T) {
+			if _, err := ParseAllowHost(tc.in); err == nil || err.Error() != tc.want {
+				t.Errorf("ParseAllowHost(%q) error = %v, want %s", tc.in, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddressClasses(t *testing.T) {
+	tests := []struct{ addr, want string }{
+		{"8.8.8.8", ""},
+		{"2001:4860:4860::8888", ""},
+		{"127.0.0.1", "loopback"},
+		{"::1", "loopback"},
+		{"10.1.2.3", "private"},
+		{"172.16.0.1", "private"},
+		{"192.168.1.1", "private"},
+		{"fd12::1", "private"},
+		{"100.64.0.1", "private"},
+		{"169.254.10.10", "link-local"},
+		{"fe80::1", "link-local"},
+		{"169.254.169.254", "cloud-metadata"},
+		{"fd00:ec2::254", "cloud-metadata"},
+		{"::ffff:10.0.0.1", "private"},
+		{"0.0.0.0", "unspecified"},
+		{"0.1.2.3", "private"},
+		{"::", "unspecified"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.addr, func(t *testing.T) {
+			if got := classify(netip.MustParseAddr(tc.addr)); got != tc.want {
+				t.Errorf("classify(%s) = %q, want %q", tc.addr, got, tc.want)
+			}
+		})
+	}
+}

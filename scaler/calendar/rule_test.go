@@ -1,0 +1,306 @@
+package calendar
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func calendarOf(events ...string) []byte {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n")
+	for _, e := range events {
+		b.WriteString("BEGIN:VEVENT\r\n")
+		for l := range strings.SplitSeq(strings.TrimSpace(e), "\n") {
+			b.WriteString(strings.TrimSpace(l) + "\r\n")
+		}
+		b.WriteString("END:VEVENT\r\n")
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	return []byte(b.String())
+}
+
+func startsOf(ws []Window) []string {
+	out := []string{}
+	for _, w := range ws {
+		out = append(out, w.Start.Format("2006-01-02T15:04Z07:00"))
+	}
+	return out
+}
+
+func TestRecurrenceRules(t *testing.T) {
+	tests := []struct {
+		name     string
+		event    string
+		tz       string
+		from, to string
+		want     []string
+	}{
+		{
+			name: "the last Friday of each month",
+			event: `UID:a
+				DTSTART:20250131T180000
+				RRULE:FREQ=MONTHLY;BYDAY=-1FR;COUNT=4`,
+			from: "2025-01-01T00:00:00Z", to: "2025-12-31T00:00:00Z",
+			want: []string{"2025-01-31T18:00Z", "2025-02-28T18:00Z", "2025-03-28T18:00Z", "2025-04-25T18:00Z"},
+		},
+		{
+			name: "the last weekday of the month with BYSETPOS",
+			event: `UID:a
+				DTSTART:20250131T090000
+				RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;UNTIL=20250630T235959`,
+			from: "2025-01-01T00:00:00Z", to: "2025-12-31T00:00:00Z",
+			want: []string{"2025-01-31T09:00Z", "2025-02-28T09:00Z", "2025-03-31T09:00Z", "2025-04-30T09:00Z", "2025-05-30T09:00Z", "2025-06-30T09:00Z"},
+		},
+		{
+			name: "a monthly event on the 31st skips shorter months",
+			event: `UID:a
+				DTSTART:20250131T120000
+				RRULE:FREQ=MONTHLY;COUNT=4`,
+			from: "2025-01-01T00:00:00Z", to: "2025-12-31T00:00:00Z",
+			want: []string{"2025-01-31T12:00Z", "2025-03-31T12:00Z", "2025-05-31T12:00Z", "2025-07-31T12:00Z"},
+		},
+		{
+			name: "a yearly all-day event on 29 February occurs only in leap years",
+			event: `UID:a
+				DTSTART;VALUE=DATE:20240229
+				RRULE:FREQ=YEARLY`,
+			from: "2024-01-01T00:00:00Z", to: "2029-01-01T00:00:00Z",
+			want: []string{"2024-02-29T00:00Z", "2028-02-29T00:00Z"},
+		},
+		{
+			name: "every other week on Monday and Wednesday",
+			event: `UID:a
+				DTSTART:20250303T190000
+				RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE;COUNT=5`,
+			from: "2025-03-01T00:00:00Z", to: "2025-05-01T00:00:00Z",
+			want: []string{"2025-03-03T19:00Z", "2025-03-05T19:00Z", "2025-03-17T19:00Z", "2025-03-19T19:00Z", "2025-03-31T19:00Z"},
+		},
+		{
+			name: "twice a day with BYHOUR",
+			event: `UID:a
+				DTSTART:20250301T080000
+				RRULE:FREQ=DAILY;BYHOUR=8,20;COUNT=3`,
+			from: "2025-03-01T00:00:00Z", to: "2025-03-10T00:00:00Z",
+			want: []string{"2025-03-01T08:00Z", "2025-03-01T20:00Z", "2025-03-02T08:00Z"},
+		},
+		{
+			name: "COUNT counts excluded occurrences too",
+			event: `UID:a
+				DTSTART:20250301T100000
+				RRULE:FREQ=DAILY;COUNT=3
+				EXDATE:20250302T100000`,
+			from: "2025-03-01T00:00:00Z", to: "2025-03-10T00:00:00Z",
+			want: []string{"2025-03-01T10:00Z", "2025-03-03T10:00Z"},
+		},
+		{
+			name: "a DATE EXDATE removes that day of a timed series",
+			event: `UID:a
+				DTSTART;TZID=Europe/Berlin:20250301T100000
+				RRULE:FREQ=DAILY;COUNT=3
+				EXDATE;VALUE=DATE:20250302`,
+			from: "2025-03-01T00:00:00Z", to: "2025-03-10T00:00:00Z",
+			want: []string{"2025-03-01T09:00Z", "2025-03-03T09:00Z"},
+		},
+		{
+			name: "a DATE UNTIL on a timed series includes that day",
+			event: `UID:a
+				DTSTART:20250301T220000
+				RRULE:FREQ=DAILY;UNTIL=20250303`,
+			from: "2025-03-01T00:00:00Z", to: "2025-03-10T00:00:00Z",
+			want: []string{"2025-03-01T22:00Z", "2025-03-02T22:00Z", "2025-03-03T22:00Z"},
+		},
+		{
+			name: "a weekly series from ten years ago still lands on this week",
+			event: `UID:a
+				DTSTART;TZID=America/New_York:20150106T190000
+				RRULE:FREQ=WEEKLY;BYDAY=TU`,
+			from: "2025-11-01T00:00:00Z", to: "2025-11-12T00:00:00Z",
+			want: []string{"2025-11-05T00:00Z", "2025-11-12T00:00Z"},
+		},
+		{
+			name: "a cancelled series has no windows",
+			event: `UID:a
+				DTSTART:20250301T100000
+				RRULE:FREQ=DAILY
+				STATUS:CANCELLED`,
+			from: "2025-03-01T00:00:00Z", to: "2025-03-10T00:00:00Z",
+			want: []string{},
+		},
+		{
+			name: "a Mozilla-prefixed TZID is read as its IANA zone",
+			event: `UID:a
+				DTSTART;TZID=/mozilla.org/20050126_1/America/New_York:20250701T120000`,
+			from: "2025-07-01T00:00:00Z", to: "2025-07-02T00:00:00Z",
+			want: []string{"2025-07-01T16:00Z"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse(calendarOf(tc.event), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Warnings) != 0 {
+				t.Fatalf("warnings: %q", f.Warnings)
+			}
+			tz := time.UTC
+			if tc.tz != "" {
+				tz = zone(t, tc.tz)
+			}
+			ws, err := f.Windows(&Config{Timezone: tz, DefaultReplicas: 4}, ts(t, tc.from), ts(t, tc.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := startsOf(ws); !slices.Equal(got, tc.want) {
+				t.Errorf("starts = %q\nwant     %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverridesMoveOccurrencesIntoAndOutOfTheSpan(t *testing.T) {
+	data := calendarOf(
+		`UID:s
+		SUMMARY:Stream
+		DTSTART:20250301T180000Z
+		DTEND:20250301T190000Z
+		RRULE:FREQ=DAILY;COUNT=10`,
+		// 3 March moved out of the span, 9 March moved into it.
+		`UID:s
+		SUMMARY:Stream (moved away)
+		RECURRENCE-ID:20250303T180000Z
+		DTSTART:20250320T180000Z
+		DTEND:20250320T190000Z`,
+		`UID:s
+		SUMMARY:Stream (moved in)
+		RECURRENCE-ID:20250309T180000Z
+		DTSTART:20250304T070000Z
+		DTEND:20250304T080000Z`,
+	)
+	f, err := Parse(data, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg(time.UTC)
+	ws, err := f.Windows(c, ts(t, "2025-03-02T20:00:00Z"), ts(t, "2025-03-04T20:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWindows(t, c, ws, []row{
+		{"Stream (moved in)", "2025-03-04T07:00:00Z", "2025-03-04T08:00:00Z", 4, SourceDefault, false},
+		{"Stream", "2025-03-04T18:00:00Z", "2025-03-04T19:00:00Z", 4, SourceDefault, false},
+	})
+}
+
+func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
+	data := calendarOf(
+		`UID:h
+		SUMMARY:Hourly ping
+		DTSTART:20250301T100000Z
+		RRULE:FREQ=HOURLY`,
+		`UID:z
+		SUMMARY:On Mars
+		DTSTART;TZID=Mars/Olympus:20250301T100000`,
+		`UID:n
+		SUMMARY:No start`,
+		`UID:r
+		SUMMARY:Bad hint
+		DTSTART:20250301T100000Z
+		X-MONTAGE-REPLICAS:lots`,
+		`UID:ok
+		SUMMARY:Fine
+		DTSTART:20250301T120000Z`,
+	)
+	f, err := Parse(data, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`event "Hourly ping" (UID "h"): RRULE "FREQ=HOURLY": FREQ=HOURLY is not supported (daily at most); skipped`,
+		`event "On Mars" (UID "z"): DTSTART: TZID "Mars/Olympus" is neither an IANA nor a Windows zone name; skipped`,
+		`event "No start" (UID "n"): no DTSTART; skipped`,
+		`event "Bad hint" (UID "r"): X-MONTAGE-REPLICAS "lots" is not a number from 0 to 10000; ignored`,
+	}
+	if !slices.Equal(f.Warnings, want) {
+		t.Errorf("warnings =\n %q\nwant\n %q", f.Warnings, want)
+	}
+	ws, err := f.Windows(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-02T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := startsOf(ws); !slices.Equal(got, []string{"2025-03-01T10:00Z", "2025-03-01T12:00Z"}) {
+		t.Errorf("starts = %q", got)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Run("a COUNT series from year one runs into the step limit", func(t *testing.T) {
+		f, err := Parse(calendarOf(`UID:old
+			SUMMARY:Ancient
+			DTSTART:00010101T100000Z
+			RRULE:FREQ=DAILY;COUNT=100000`), Limits{MaxSteps: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.Windows(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
+		if !errors.Is(err, ErrTooManySteps) || !strings.Contains(err.Error(), `at event "Ancient" (UID "old")`) {
+			t.Errorf("err = %v, want ErrTooManySteps naming the event", err)
+		}
+	})
+	t.Run("a rule that never matches costs no more than the span", func(t *testing.T) {
+		f, err := Parse(calendarOf(`UID:never
+			DTSTART:20000101T100000Z
+			RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`), Limits{MaxSteps: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := f.Expand(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
+		if err != nil || len(e.Windows) != 0 || e.Steps > 100 {
+			t.Errorf("windows %d, steps %d, err %v", len(e.Windows), e.Steps, err)
+		}
+	})
+	t.Run("more events than allowed is an error", func(t *testing.T) {
+		_, err := Parse(calendarOf("UID:1\nDTSTART:20250301T100000Z", "UID:2\nDTSTART:20250301T100000Z"), Limits{MaxEvents: 1})
+		if err == nil || err.Error() != "calendar: more than 1 events (--calendar-max-events)" {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("nesting deeper than iCalendar needs is refused", func(t *testing.T) {
+		_, err := Parse([]byte(strings.Repeat("BEGIN:X\r\n", 20)), Limits{})
+		if err == nil || err.Error() != "calendar: not valid iCalendar: components nested deeper than 8 (line 9)" {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("a parameter list without a value is an error, not a panic", func(t *testing.T) {
+		_, err := Parse([]byte("BEGIN:VCALENDAR\r\nX;A=b\r\nEND:VCALENDAR\r\n"), Limits{})
+		if err == nil || err.Error() != "calendar: not valid iCalendar: malformed content line" {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func TestResolveFollowsRFC5545(t *testing.T) {
+	tests := []struct {
+		name, zone, wall, want string
+	}{
+		{"a time in the Berlin spring gap takes the offset before it", "Europe/Berlin", "2025-03-30T02:30:00", "2025-03-30T01:30:00Z"},
+		{"a time in the Berlin autumn overlap is its first occurrence", "Europe/Berlin", "2025-10-26T02:30:00", "2025-10-26T00:30:00Z"},
+		{"a time in the New York spring gap takes the offset before it", "America/New_York", "2025-03-09T02:30:00", "2025-03-09T07:30:00Z"},
+		{"a time in the New York autumn overlap is its first occurrence", "America/New_York", "2025-11-02T01:30:00", "2025-11-02T05:30:00Z"},
+		{"an ordinary time is unambiguous", "America/New_York", "2025-07-04T12:00:00", "2025-07-04T16:00:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := time.Parse("2006-01-02T15:04:05", tc.wall)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resolve(w, zone(t, tc.zone)).Format(time.RFC3339); got != tc.want {
+				t.Errorf("resolve = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
