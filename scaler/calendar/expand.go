@@ -391,7 +391,7 @@ func expandRule(ev *event, zone *time.Location, lo, hi time.Time, budget *steps,
 		if periodStart.After(hiWall) {
 			return nil
 		}
-		if err := budget.take(len(days)); err != nil {
+		if err := budget.take(len(days) * len(times)); err != nil {
 			return err
 		}
 		var set []time.Time
