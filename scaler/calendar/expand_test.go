@@ -238,3 +238,22 @@ func TestWindowInForceAtTheStartOfTheSpanIsIncluded(t *testing.T) {
 		{"Evening upload session", "2025-03-25T18:00:00Z", "2025-03-25T20:00:00Z", 6, SourceDescription, false},
 	})
 }
+
+func TestOutlookDisplayNameZonesAreMatchedThroughTheirVTimezone(t *testing.T) {
+	f := loadFeed(t, "outlook-display-names.ics")
+	if len(f.Warnings) != 0 {
+		t.Fatalf("warnings: %q", f.Warnings)
+	}
+	c := cfg(time.UTC)
+	got, err := f.Windows(c, ts(t, "2025-03-27T00:00:00Z"), ts(t, "2025-04-07T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWindows(t, c, got, []row{
+		// Berlin rules: CET before the change, CEST after it.
+		{"Friday edit", "2025-03-28T18:00:00Z", "2025-03-28T20:00:00Z", 4, SourceDefault, false},
+		// A fixed +05:30 block.
+		{"Sync with Pune editors", "2025-04-02T03:30:00Z", "2025-04-02T05:30:00Z", 4, SourceDefault, false},
+		{"Friday edit", "2025-04-04T17:00:00Z", "2025-04-04T19:00:00Z", 4, SourceDefault, false},
+	})
+}

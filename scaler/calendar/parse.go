@@ -177,7 +177,14 @@ func Parse(data []byte, l Limits) (f *Feed, err error) {
 			}
 		}
 	}
-	zones := map[string]*time.Location{}
+	zones := &zoneReader{cache: map[string]*time.Location{}, vtz: map[string]*ical.Component{}}
+	for _, c := range cal.Children {
+		if c.Name == ical.CompTimezone && len(zones.vtz) < 100 {
+			if id := c.Props.Get(ical.PropTimezoneID); id != nil {
+				zones.vtz[unescape(id.Value)] = c
+			}
+		}
+	}
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent {
 			continue
@@ -245,7 +252,7 @@ func prescan(data []byte, l Limits) error {
 	return nil
 }
 
-func readEvent(c *ical.Component, zones map[string]*time.Location) (event, []string, error) {
+func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 	ev := event{}
 	var warns []string
 	ev.uid = propText(c, ical.PropUID)
@@ -466,7 +473,7 @@ func splitList(v string) []string {
 	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
-func readDT(p *ical.Prop, v string, zones map[string]*time.Location) (dt, error) {
+func readDT(p *ical.Prop, v string, zones *zoneReader) (dt, error) {
 	v = strings.TrimSpace(v)
 	isDate := strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(v) == 8
 	if isDate {
@@ -489,28 +496,16 @@ func readDT(p *ical.Prop, v string, zones map[string]*time.Location) (dt, error)
 	}
 	d := dt{wall: t}
 	if tzid := p.Params.Get(ical.PropTimezoneID); tzid != "" {
-		loc, ok := zones[tzid]
-		if !ok {
-			loc, err = LoadZone(tzid)
-			if err != nil {
-				if len(zones) < 1000 {
-					zones[tzid] = nil
-				}
-				return dt{}, fmt.Errorf("TZID %q is neither an IANA nor a Windows zone name", tzid)
-			}
-			if len(zones) < 1000 {
-				zones[tzid] = loc
-			}
-		}
-		if loc == nil {
-			return dt{}, fmt.Errorf("TZID %q is neither an IANA nor a Windows zone name", tzid)
+		loc, err := zones.load(tzid)
+		if err != nil {
+			return dt{}, err
 		}
 		d.loc = loc
 	}
 	return d, nil
 }
 
-func readRDate(p *ical.Prop, v string, zones map[string]*time.Location) (rdate, error) {
+func readRDate(p *ical.Prop, v string, zones *zoneReader) (rdate, error) {
 	if !strings.EqualFold(p.Params.Get(ical.ParamValue), "PERIOD") && !strings.Contains(v, "/") {
 		d, err := readDT(p, v, zones)
 		return rdate{at: d}, err

@@ -220,7 +220,7 @@ func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
 	}
 	want := []string{
 		`event "Hourly ping" (UID "h"): RRULE "FREQ=HOURLY": FREQ=HOURLY is not supported (daily at most); skipped`,
-		`event "On Mars" (UID "z"): DTSTART: TZID "Mars/Olympus" is neither an IANA nor a Windows zone name; skipped`,
+		`event "On Mars" (UID "z"): DTSTART: TZID "Mars/Olympus" is neither an IANA nor a Windows zone name, nor described by a usable VTIMEZONE; skipped`,
 		`event "No start" (UID "n"): no DTSTART; skipped`,
 		`event "Bad hint" (UID "r"): X-MONTAGE-REPLICAS "lots" is not a number from 0 to 10000; ignored`,
 	}
