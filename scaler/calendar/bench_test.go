@@ -107,3 +107,21 @@ func BenchmarkExpandWorstCase(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseManyUnknownZones is a feed naming a new unknown TZID per
+// event: zone lookups stop after 1,000 distinct names.
+func BenchmarkParseManyUnknownZones(b *testing.B) {
+	var events []string
+	for i := range 5000 {
+		events = append(events, fmt.Sprintf("UID:z%d\nDTSTART;TZID=Nowhere/Zone/Number%d:20250301T100000", i, i))
+	}
+	data := calendarOf(events...)
+	var f *Feed
+	for b.Loop() {
+		var err error
+		if f, err = Parse(data, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(f.Warnings)), "warnings/op")
+}

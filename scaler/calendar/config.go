@@ -5,6 +5,7 @@ package calendar
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -112,6 +113,12 @@ func secretSegment(s string) bool {
 
 // String is the redacted form, so a FeedURL is safe in any log line.
 func (f FeedURL) String() string { return f.Redacted() }
+
+// MarshalText is the redacted form, for JSON and YAML.
+func (f FeedURL) MarshalText() ([]byte, error) { return []byte(f.Redacted()), nil }
+
+// LogValue is the redacted form, for slog.
+func (f FeedURL) LogValue() slog.Value { return slog.StringValue(f.Redacted()) }
 
 // Host returns the host[:port] the feed is fetched from.
 func (f FeedURL) Host() string { return f.u.Host }

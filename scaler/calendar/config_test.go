@@ -1,8 +1,13 @@
 package calendar
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +173,24 @@ func TestAddressClasses(t *testing.T) {
 				t.Errorf("classify(%s) = %q, want %q", tc.addr, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestAFeedURLNeverPrintsItsSecret(t *testing.T) {
+	c, err := ParseConfig(meta.New(map[string]string{"calendarURL": "https://calendar.google.com/calendar/ical/me%40gmail.com/private-0123456789abcdef/basic.ics"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "https://calendar.google.com/calendar/ical/xxxxx/xxxxx/basic.ics"
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("watching", "feed", c.URL, "config", c)
+	js, _ := json.Marshal(c)
+	for name, s := range map[string]string{
+		"%v": fmt.Sprintf("%v", c.URL), "%+v of the config": fmt.Sprintf("%+v", *c),
+		"JSON": string(js), "slog JSON": logged.String(),
+	} {
+		if strings.Contains(s, "private-") || strings.Contains(s, "gmail") || !strings.Contains(s, want) {
+			t.Errorf("%s: %s", name, s)
+		}
 	}
 }

@@ -27,15 +27,17 @@ func (z *zoneReader) load(tzid string) (*time.Location, error) {
 		}
 		return loc, nil
 	}
+	if len(z.cache) >= 1000 {
+		// A feed naming more zones than any calendar needs gets no more lookups.
+		return nil, fmt.Errorf("TZID %q: more than 1000 distinct zones in one feed", tzid)
+	}
 	loc, err := LoadZone(tzid)
 	if err != nil {
 		if c, ok := z.vtz[tzid]; ok {
 			loc, err = matchVTimezone(tzid, c)
 		}
 	}
-	if len(z.cache) < 1000 {
-		z.cache[tzid] = loc
-	}
+	z.cache[tzid] = loc
 	if err != nil || loc == nil {
 		return nil, fmt.Errorf("TZID %q is neither an IANA nor a Windows zone name, nor described by a usable VTIMEZONE", tzid)
 	}

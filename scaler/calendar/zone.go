@@ -129,10 +129,19 @@ func LoadZone(name string) (*time.Location, error) {
 	if loc, err := time.LoadLocation(name); err == nil {
 		return loc, nil
 	}
-	// Prefixed names: try every suffix that starts at a path separator.
-	for i := 0; i < len(name); i++ {
-		if name[i] == '/' && i+1 < len(name) {
-			if loc, err := time.LoadLocation(name[i+1:]); err == nil && strings.Contains(name[i+1:], "/") {
+	// Prefixed names: IANA names have at most three parts, so only the
+	// last three separators can start one.
+	if len(name) > 200 {
+		return nil, fmt.Errorf("calendar: unknown time zone %q", name)
+	}
+	tried := 0
+	for i := len(name) - 2; i >= 0 && tried < 3; i-- {
+		if name[i] != '/' {
+			continue
+		}
+		tried++
+		if suffix := name[i+1:]; strings.Contains(suffix, "/") {
+			if loc, err := time.LoadLocation(suffix); err == nil {
 				return loc, nil
 			}
 		}
