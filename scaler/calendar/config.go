@@ -1,6 +1,11 @@
 // Package calendar fetches iCalendar feeds (Google, Outlook/Exchange,
 // Nextcloud, Apple secret addresses) safely and expands their events into
 // concrete pre-scaling windows in UTC.
+//
+// Wiring: ParseConfig per ScaledObject; one Hub per process (NewHub) whose
+// Watch shares one fetch loop per URL; on the RPC path Watch.Latest() and
+// Feed.Opinion(c, now) give a decide.Reading with NoExpiry. FetchOnce, List
+// and RenderTable serve `check` and `calendar`.
 package calendar
 
 import (
