@@ -43,6 +43,9 @@ type serveFlags struct {
 	shutdownGrace       time.Duration
 	firstAnswerWait     time.Duration
 	redisTimeout        time.Duration
+	tlsCert, tlsKey     string
+	tlsClientCA         string
+	tlsReloadInterval   time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -59,6 +62,10 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "GracefulStop's limit before a hard stop")
 	fs.DurationVar(&f.firstAnswerWait, "first-answer-wait", 2*time.Second, "how long a new ScaledObject's first RPC waits for its first reading (KEDA's deadline is 3s)")
 	fs.DurationVar(&f.redisTimeout, "redis-timeout", time.Second, "dial/read/write timeout of each Redis call")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) for gRPC over TLS; reloaded when the file changes (HTTP stays plaintext for the kubelet's probes)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require gRPC clients (KEDA) to present a certificate it signed (mutual TLS)")
+	fs.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS files are checked for changes")
 	return fs
 }
 
@@ -74,6 +81,10 @@ func serve(ctx context.Context, args []string, e env) int {
 	}
 	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
 	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		return exitUsage
+	}
+	if err := checkTLSFlags(f); err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
 		return exitUsage
 	}
@@ -126,7 +137,12 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 		logger.ErrorContext(ctx, "panic in RPC handler", "panic", p)
 		return status.Errorf(codes.Internal, "internal error: %v", p)
 	})
+	creds, reloadTLS, err := grpcCreds(f, logger, promReg)
+	if err != nil {
+		return fmt.Errorf("grpc credentials: %w", err)
+	}
 	gs := grpc.NewServer(
+		grpc.Creds(creds),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: f.keepaliveTime, Timeout: f.keepaliveTimeout}),
 		grpc.ChainUnaryInterceptor(
 			grpcMetrics.UnaryServerInterceptor(),
@@ -175,6 +191,7 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	regCtx, stopReg := context.WithCancel(context.Background())
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); reg.Run(regCtx) }()
+	go reloadTLS(regCtx)
 
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(grpcLis) }()
