@@ -204,7 +204,7 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 		r := decide.Reading{Name: decide.Latency, Opinion: s.Value.Opinion(), GoodAt: s.GoodAt, Err: s.Err}
 		p := decide.Policy{StaleAfter: 2 * time.Minute}
 		held := decide.Decide(s.GoodAt.Add(time.Minute), p, []decide.Reading{r})
-		if held.Desired == nil || math.Abs(*held.Desired-14.063) > 1e-9 || !held.Components[0].Held {
+		if held.Desired == nil || math.Abs(*held.Desired-14.0625) > 0.001 || !held.Components[0].Held {
 			t.Errorf("held decision = %+v", held)
 		}
 		stale := decide.Decide(s.GoodAt.Add(3*time.Minute), p, []decide.Reading{r})
