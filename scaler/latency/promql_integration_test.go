@@ -58,6 +58,8 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 	busy.Observe(t, 0.07, 40)
 	busy.Observe(t, 0.3, 10)
 	prom.WaitFor(t, `h_count{instance="`+busy.Addr+`"}`, 60*time.Second, func(v float64) bool { return v == 100 })
+	// rate() of the idle target needs two of its samples in the window.
+	prom.WaitFor(t, `count_over_time(h_count{instance="`+idle.Addr+`"}[1m])`, 60*time.Second, func(v float64) bool { return v >= 2 })
 
 	p95Query := `histogram_quantile(0.95, sum by (le) (rate(h_bucket{instance="` + busy.Addr + `"}[1m])))`
 	hub := latency.NewHub(latency.HubOptions{Interval: 200 * time.Millisecond, Replicas: latency.FixedReplicas(3)})
