@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/montage/montage-scaler/scaler/simulate"
+)
+
+// simulateCmd replays a load trace through the real decision code and the
+// HPA model, beside the alternatives, and prints one row per policy.
+func simulateCmd(args []string, e env) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	tracePath := fs.String("trace", "", "load trace CSV: time,tasks,requests[,service_seconds]")
+	metaPath := fs.String("metadata", "", "trigger metadata (flat key: value map) or a ScaledObject YAML")
+	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
+	format := fs.String("format", "table", "table, json or csv")
+	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
+	policies := fs.String("policies", strings.Join(simulate.Policies(), ","), "comma-separated policies to run")
+	w := simulate.DefaultWorkload()
+	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
+	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving")
+	if err := parseFlags(fs, args, e); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		return exitUsage
+	}
+	switch {
+	case *tracePath == "":
+		return fail(errors.New("--trace FILE.csv is required"))
+	case *metaPath == "":
+		return fail(errors.New("--metadata FILE is required"))
+	case *format != "table" && *format != "json" && *format != "csv":
+		return fail(fmt.Errorf("--format %q: want table, json or csv", *format))
+	}
+	ext := strings.ToLower(filepath.Ext(*plot))
+	if *plot != "" && ext != ".svg" && ext != ".png" {
+		return fail(fmt.Errorf("--plot %q: want a file name ending in .svg or .png", *plot))
+	}
+	var ids []string
+	for _, p := range strings.Split(*policies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			ids = append(ids, p)
+		}
+	}
+
+	tf, err := os.Open(*tracePath)
+	if err != nil {
+		return fail(fmt.Errorf("--trace: %w", err))
+	}
+	tr, err := simulate.ReadTrace(tf)
+	tf.Close()
+	if err != nil {
+		return fail(fmt.Errorf("--trace %s: %w", *tracePath, err))
+	}
+	md, err := os.ReadFile(*metaPath)
+	if err != nil {
+		return fail(fmt.Errorf("--metadata: %w", err))
+	}
+	var ics []byte
+	if *calPath != "" {
+		if ics, err = os.ReadFile(*calPath); err != nil {
+			return fail(fmt.Errorf("--calendar: %w", err))
+		}
+	}
+	setup, err := simulate.Prepare(md, ics, tr)
+	if err != nil {
+		return fail(fmt.Errorf("--metadata %s: %w", *metaPath, err))
+	}
+	rep, err := simulate.Run(tr, setup, simulate.Options{Workload: w, Policies: ids})
+	if err != nil {
+		return fail(err)
+	}
+	switch *format {
+	case "json":
+		err = simulate.WriteJSON(e.stdout, rep)
+	case "csv":
+		err = simulate.WriteCSV(e.stdout, rep)
+	default:
+		err = simulate.WriteTable(e.stdout, rep)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		return exitNoDecision
+	}
+	if *plot != "" {
+		if err := writePlot(*plot, ext, rep); err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler simulate: --plot: %v\n", err)
+			return exitNoDecision
+		}
+	}
+	return exitOK
+}
+
+func writePlot(path, ext string, rep *simulate.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if ext == ".png" {
+		err = simulate.WritePNG(f, rep)
+	} else {
+		err = simulate.WriteSVG(f, rep)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,283 @@
+package simulate
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Workload is the model of the Montage Deployment the policies scale. One
+// replica is one pod that serves the HTTP API and runs a Celery worker with
+// Concurrency slots.
+//
+//   - Video tasks arrive as the trace says, spread evenly over their step, and
+//     wait in one FIFO queue (the default queue). A free slot of a ready pod
+//     takes the oldest task; the task runs for its step's service time
+//     (exactly the mean: the model is deterministic). Wait = start − arrival.
+//   - A new pod serves (takes tasks and requests) only PodStartup after it is
+//     created. A pod removed by a scale-down leaves the Service at once and,
+//     like a Celery warm shutdown under acks_late, finishes its running tasks
+//     before it is gone; it costs pod time until then. The ReplicaSet removes
+//     unready pods first, then the newest.
+//   - API requests arrive at the step's rate, spread evenly over the ready
+//     pods. A pod's CPU use is RequestCPU per request plus TaskCPU per running
+//     task, over CPURequest. The API's P95 follows an M/M/1 processor-sharing
+//     queue at that utilisation ρ: P95 = ln(20) · RequestCPU / (1 − ρ), capped
+//     at LatencyCap (also the P95 when no pod is ready).
+//   - Memory utilisation is MemoryBase + MemoryPerTask per running task, in
+//     percent of the pod's request.
+//
+// Prometheus sees a P95 over the last minute (request-weighted), NaN when
+// there were no requests; the broker sees queued and running tasks exactly.
+type Workload struct {
+	Concurrency   int
+	PodStartup    time.Duration
+	TaskCPU       float64
+	RequestCPU    time.Duration
+	CPURequest    float64
+	MemoryBase    float64
+	MemoryPerTask float64
+	LatencyCap    time.Duration
+}
+
+// DefaultWorkload is the ADR baseline: 5 tasks per pod, 45 s pod start-up,
+// 10 ms of CPU per API request (P95 30 ms idle, 80 ms at 62.5 % CPU).
+func DefaultWorkload() Workload {
+	return Workload{
+		Concurrency:   5,
+		PodStartup:    45 * time.Second,
+		TaskCPU:       0.12,
+		RequestCPU:    10 * time.Millisecond,
+		CPURequest:    1,
+		MemoryBase:    35,
+		MemoryPerTask: 5,
+		LatencyCap:    30 * time.Second,
+	}
+}
+
+// Validate names a parameter that makes no sense.
+func (w Workload) Validate() error {
+	switch {
+	case w.Concurrency < 1 || w.Concurrency > 1000:
+		return fmt.Errorf("workload: concurrency %d: want 1 to 1000", w.Concurrency)
+	case w.PodStartup < 0 || w.PodStartup > time.Hour:
+		return fmt.Errorf("workload: pod start-up %s: want 0 to 1h", w.PodStartup)
+	case !(w.TaskCPU >= 0) || w.TaskCPU > 64:
+		return fmt.Errorf("workload: task CPU %g: want 0 to 64 cores", w.TaskCPU)
+	case w.RequestCPU <= 0 || w.RequestCPU > 10*time.Second:
+		return fmt.Errorf("workload: request CPU %s: want above 0 and at most 10s", w.RequestCPU)
+	case !(w.CPURequest > 0) || w.CPURequest > 64:
+		return fmt.Errorf("workload: CPU request %g: want above 0 and at most 64 cores", w.CPURequest)
+	case !(w.MemoryBase >= 0) || !(w.MemoryPerTask >= 0):
+		return fmt.Errorf("workload: memory %g %% + %g %% per task: want non-negative", w.MemoryBase, w.MemoryPerTask)
+	case w.LatencyCap <= w.RequestCPU:
+		return fmt.Errorf("workload: latency cap %s: want above the request CPU %s", w.LatencyCap, w.RequestCPU)
+	}
+	return nil
+}
+
+// p95 is the API's P95 in seconds at CPU utilisation rho (0–1 and beyond).
+func (w Workload) p95(rho float64) float64 {
+	cap := w.LatencyCap.Seconds()
+	if rho >= 1 {
+		return cap
+	}
+	return math.Min(math.Log(20)*w.RequestCPU.Seconds()/(1-rho), cap)
+}
+
+type task struct {
+	arrive, service float64 // seconds since the trace start
+	start           float64 // -1 until started
+}
+
+// tasksOf spreads each step's tasks evenly over the step.
+func tasksOf(t Trace) []task {
+	var out []task
+	step := t.Step.Seconds()
+	for i, r := range t.Rows {
+		base := float64(i) * step
+		for k := 0; k < r.Tasks; k++ {
+			out = append(out, task{arrive: base + (float64(k)+0.5)*step/float64(r.Tasks), service: r.Service.Seconds(), start: -1})
+		}
+	}
+	return out
+}
+
+type pod struct {
+	created, ready float64
+	busy           []float64 // per slot: busy until
+	draining       bool
+	deleted        float64
+}
+
+func (p *pod) running(now float64) int {
+	n := 0
+	for _, b := range p.busy {
+		if b > now {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *pod) lastBusy() float64 {
+	m := 0.0
+	for _, b := range p.busy {
+		m = math.Max(m, b)
+	}
+	return m
+}
+
+// cluster is the Deployment and its queue, advanced one second at a time.
+type cluster struct {
+	w        Workload
+	tasks    []task
+	arrived  int // tasks with arrive < now
+	started  int // tasks started (a FIFO prefix)
+	pods     []*pod
+	replicas int32
+	podSecs  float64
+	changes  int
+}
+
+func newCluster(w Workload, tasks []task, replicas int32) *cluster {
+	c := &cluster{w: w, tasks: tasks, replicas: replicas}
+	for range replicas {
+		c.pods = append(c.pods, &pod{busy: make([]float64, w.Concurrency)})
+	}
+	return c
+}
+
+// observe counts, at now, the tasks queued and running (draining pods' too).
+func (c *cluster) observe(now float64) (queued, running int) {
+	for c.arrived < len(c.tasks) && c.tasks[c.arrived].arrive < now {
+		c.arrived++
+	}
+	for _, p := range c.pods {
+		running += p.running(now)
+	}
+	return c.arrived - c.started, running
+}
+
+// readyPods counts pods that serve at now, and those not ready yet.
+func (c *cluster) readyPods(now float64) (ready, unready int) {
+	for _, p := range c.pods {
+		switch {
+		case p.draining:
+		case p.ready <= now:
+			ready++
+		default:
+			unready++
+		}
+	}
+	return ready, unready
+}
+
+// oldestWait is how long the head of the queue has waited at now.
+func (c *cluster) oldestWait(now float64) float64 {
+	if c.started < c.arrived {
+		return now - c.tasks[c.started].arrive
+	}
+	return 0
+}
+
+// dispatch starts tasks in [now, now+1): the oldest task goes to the slot
+// that frees first.
+func (c *cluster) dispatch(now float64) {
+	end := now + 1
+	for c.started < len(c.tasks) && c.tasks[c.started].arrive < end {
+		var best *float64
+		bestAt := end
+		for _, p := range c.pods {
+			if p.draining || p.ready >= end {
+				continue
+			}
+			for i := range p.busy {
+				at := math.Max(p.busy[i], p.ready)
+				if at < bestAt {
+					bestAt, best = at, &p.busy[i]
+				}
+			}
+		}
+		if best == nil {
+			return
+		}
+		t := &c.tasks[c.started]
+		t.start = math.Max(bestAt, t.arrive)
+		if t.start >= end {
+			t.start = -1
+			return
+		}
+		*best = t.start + t.service
+		c.started++
+	}
+}
+
+// scale sets the Deployment's replicas at now and reconciles its pods.
+func (c *cluster) scale(now float64, to int32) {
+	if to == c.replicas {
+		return
+	}
+	c.replicas = to
+	c.changes++
+	var live []*pod
+	for _, p := range c.pods {
+		if !p.draining {
+			live = append(live, p)
+		}
+	}
+	for n := int32(len(live)); n < to; n++ {
+		c.pods = append(c.pods, &pod{created: now, ready: now + c.w.PodStartup.Seconds(), busy: make([]float64, c.w.Concurrency)})
+	}
+	for n := int32(len(live)); n > to; n-- {
+		// Unready pods go first, then the newest (ReplicaSet's order).
+		var victim *pod
+		for _, p := range live {
+			if !p.draining && (victim == nil || removeFirst(now, p, victim)) {
+				victim = p
+			}
+		}
+		victim.draining, victim.deleted = true, now
+	}
+	c.reap(now)
+}
+
+// removeFirst says whether the ReplicaSet deletes p before v.
+func removeFirst(now float64, p, v *pod) bool {
+	if pu, vu := p.ready > now, v.ready > now; pu != vu {
+		return pu
+	}
+	return p.created >= v.created
+}
+
+// reap removes drained pods, booking their time.
+func (c *cluster) reap(now float64) {
+	kept := c.pods[:0]
+	for _, p := range c.pods {
+		if p.draining && p.lastBusy() <= now {
+			c.podSecs += math.Max(p.deleted, p.lastBusy()) - p.created
+			continue
+		}
+		kept = append(kept, p)
+	}
+	c.pods = kept
+}
+
+// usage is the mean CPU (fraction of the request) and memory (percent) of
+// the ready pods at now with reqRate requests per second.
+func (c *cluster) usage(now, reqRate float64) (cpu, mem float64, ready, unready int) {
+	ready, unready = c.readyPods(now)
+	if ready == 0 {
+		return math.NaN(), math.NaN(), 0, unready
+	}
+	per := reqRate / float64(ready)
+	for _, p := range c.pods {
+		if p.draining || p.ready > now {
+			continue
+		}
+		r := float64(p.running(now))
+		cpu += (r*c.w.TaskCPU + per*c.w.RequestCPU.Seconds()) / c.w.CPURequest
+		mem += c.w.MemoryBase + r*c.w.MemoryPerTask
+	}
+	return cpu / float64(ready), mem / float64(ready), ready, unready
+}

@@ -1,0 +1,155 @@
+package simulate
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/latency"
+)
+
+// promWindow is the range of the P95 query Prometheus answers (rate over 1m).
+const promWindow = 60
+
+// replay runs one policy over the trace, one simulated second per step.
+func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int) Result {
+	tasks := tasksOf(tr)
+	cl := newCluster(w, tasks, c.initial())
+	res := Result{Policy: id, PeakReplicas: cl.replicas}
+	total := int(tr.End().Sub(tr.Start) / time.Second)
+	stepSec := int(tr.Step / time.Second)
+	target := latency.DefaultTarget.Seconds()
+	if s.Latency != nil {
+		target = s.Latency.Target.Seconds()
+	}
+
+	// Calendar events that begin inside the trace, by the second they begin.
+	need := map[int][]float64{}
+	events := 0
+	for _, e := range s.Windows {
+		if e.Start.Before(tr.Start) || !e.Start.Before(tr.End()) {
+			continue
+		}
+		sec := int(math.Ceil(e.Start.Sub(tr.Start).Seconds()))
+		need[sec] = append(need[sec], math.Ceil(e.Replicas))
+		events++
+	}
+	readyEvents := 0
+
+	var ringReq, ringW [promWindow]float64
+	var sumReq, sumW, minReq, minW float64
+	for sec := 0; sec < total; sec++ {
+		now := tr.Start.Add(time.Duration(sec) * time.Second)
+		fs := float64(sec)
+		row := tr.Rows[sec/stepSec]
+		rate := row.Requests / float64(stepSec)
+
+		queued, running := cl.observe(fs)
+		cpu, mem, ready, unready := cl.usage(fs, rate)
+		p95 := 0.0
+		if rate > 0 {
+			p95 = w.LatencyCap.Seconds()
+			if ready > 0 {
+				p95 = w.p95(cpu)
+			}
+		}
+		i := sec % promWindow
+		sumReq += rate - ringReq[i]
+		sumW += rate*p95 - ringW[i]
+		ringReq[i], ringW[i] = rate, rate*p95
+		prom := math.NaN()
+		if sumReq > 1e-9 {
+			prom = sumW / sumReq
+		}
+		minReq += rate
+		minW += rate * p95
+		if (sec+1)%60 == 0 || sec == total-1 {
+			if minReq > 0 && minW/minReq > target {
+				res.LatencyOverTargetMinutes++
+			}
+			minReq, minW = 0, 0
+		}
+		for _, n := range need[sec] {
+			if float64(ready) >= n {
+				readyEvents++
+			}
+		}
+
+		o := observation{queued: queued, running: running, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
+		if n := c.tick(now, sec, o, cl.replicas); n != cl.replicas {
+			if n < cl.replicas && int(n)*w.Concurrency < running {
+				res.ScaleDownsBelowInFlight++
+			}
+			cl.scale(fs, n)
+			res.PeakReplicas = max(res.PeakReplicas, n)
+		}
+		if sec%every == 0 {
+			r, _ := cl.readyPods(fs)
+			res.Samples = append(res.Samples, Sample{At: now, Replicas: cl.replicas, Ready: r, Queued: queued, OldestWaitSecond: cl.oldestWait(fs)})
+		}
+		cl.dispatch(fs)
+		cl.reap(fs)
+	}
+
+	end := float64(total)
+	queuedEnd, runningEnd := cl.observe(end)
+	res.Arrived = cl.arrived
+	res.QueuedAtEnd, res.RunningAtEnd = queuedEnd, runningEnd
+	var waits []float64
+	for _, t := range tasks[:cl.arrived] {
+		switch {
+		case t.start < 0:
+			waits = append(waits, end-t.arrive) // never started: its wait so far
+		default:
+			waits = append(waits, t.start-t.arrive)
+			if t.start+t.service <= end {
+				res.Videos++
+			}
+		}
+	}
+	if len(waits) > 0 {
+		slices.Sort(waits)
+		res.QueueWaitP95Seconds = waits[int(math.Ceil(0.95*float64(len(waits))))-1]
+		res.QueueWaitMaxSeconds = waits[len(waits)-1]
+	}
+	secs := cl.podSecs
+	for _, p := range cl.pods {
+		secs += end - p.created
+	}
+	res.PodHours = secs / 3600
+	if res.Videos > 0 {
+		v := res.PodHours / float64(res.Videos)
+		res.CostPerVideo = &v
+	}
+	res.ScaleEventsPerHour = float64(cl.changes) / (end / 3600)
+	if events > 0 {
+		v := float64(readyEvents) / float64(events)
+		res.ReadyAtEventStart = &v
+	}
+	return res
+}
+
+// loadSamples averages the trace's arrival rates over each sample period.
+func loadSamples(tr Trace, every time.Duration) []LoadSample {
+	tasks := tasksOf(tr)
+	total := tr.End().Sub(tr.Start).Seconds()
+	per := every.Seconds()
+	step := tr.Step.Seconds()
+	var out []LoadSample
+	k := 0
+	for from := 0.0; from < total; from += per {
+		to := math.Min(from+per, total)
+		n := 0
+		for k < len(tasks) && tasks[k].arrive < to {
+			n++
+			k++
+		}
+		req := 0.0
+		for sec := from; sec < to; sec++ {
+			req += tr.Rows[int(sec/step)].Requests / step
+		}
+		out = append(out, LoadSample{At: tr.Start.Add(time.Duration(from) * time.Second),
+			TasksPerMinute: float64(n) * 60 / (to - from), RequestsPerMinute: req * 60 / (to - from)})
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package simulate
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// row is one policy's figures rounded for output.
+type row struct {
+	Policy                   string   `json:"policy"`
+	PodHours                 float64  `json:"podHours"`
+	Videos                   int      `json:"videos"`
+	CostPerVideo             *float64 `json:"costPerVideo"`
+	QueueWaitP95Seconds      float64  `json:"queueWaitP95Seconds"`
+	QueueWaitMaxSeconds      float64  `json:"queueWaitMaxSeconds"`
+	LatencyOverTargetMinutes int      `json:"latencyOverTargetMinutes"`
+	ScaleEventsPerHour       float64  `json:"scaleEventsPerHour"`
+	ReadyAtEventStart        *float64 `json:"readyAtEventStart"`
+	Arrived                  int      `json:"arrived"`
+	QueuedAtEnd              int      `json:"queuedAtEnd"`
+	RunningAtEnd             int      `json:"runningAtEnd"`
+	PeakReplicas             int32    `json:"peakReplicas"`
+	ScaleDownsBelowInFlight  int      `json:"scaleDownsBelowInFlight"`
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+func roundPtr(v *float64, digits int) *float64 {
+	if v == nil {
+		return nil
+	}
+	r := round(*v, digits)
+	return &r
+}
+
+func rows(r *Report) []row {
+	out := make([]row, 0, len(r.Results))
+	for _, x := range r.Results {
+		out = append(out, row{
+			Policy: x.Policy, PodHours: round(x.PodHours, 3), Videos: x.Videos, CostPerVideo: roundPtr(x.CostPerVideo, 4),
+			QueueWaitP95Seconds: round(x.QueueWaitP95Seconds, 1), QueueWaitMaxSeconds: round(x.QueueWaitMaxSeconds, 1),
+			LatencyOverTargetMinutes: x.LatencyOverTargetMinutes, ScaleEventsPerHour: round(x.ScaleEventsPerHour, 2),
+			ReadyAtEventStart: roundPtr(x.ReadyAtEventStart, 3), Arrived: x.Arrived, QueuedAtEnd: x.QueuedAtEnd,
+			RunningAtEnd: x.RunningAtEnd, PeakReplicas: x.PeakReplicas, ScaleDownsBelowInFlight: x.ScaleDownsBelowInFlight,
+		})
+	}
+	return out
+}
+
+// WriteJSON prints the report as a JSON array, one object per policy.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rows(r)); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
+	"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
+	"peakReplicas", "scaleDownsBelowInFlight"}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func opt(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return num(*v)
+}
+
+// WriteCSV prints the report as CSV with a header; an absent value is empty.
+func WriteCSV(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write(csvHeader)
+	for _, x := range rows(r) {
+		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
+			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), strconv.Itoa(x.LatencyOverTargetMinutes),
+			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
+			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// WriteTable prints the report for people.
+func WriteTable(w io.Writer, r *Report) error {
+	var b strings.Builder
+	arrived := 0
+	if len(r.Results) > 0 {
+		arrived = r.Results[0].Arrived
+	}
+	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
+		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
+	latencyTarget := r.LatencyTarget
+	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", latencyTarget)
+	for _, x := range rows(r) {
+		cost, ready := "-", "-"
+		if x.CostPerVideo != nil {
+			cost = strconv.FormatFloat(*x.CostPerVideo, 'f', 4, 64)
+		}
+		if x.ReadyAtEventStart != nil {
+			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
+			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
+			x.QueuedAtEnd+x.RunningAtEnd)
+	}
+	tw.Flush()
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", wn)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}

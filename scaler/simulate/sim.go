@@ -1,0 +1,289 @@
+// Package simulate replays a load trace through the real decision code
+// (scaler/decide, with the opinion functions the server uses) and a model of
+// the HPA and KEDA (scaler/hpa), beside the alternatives a user would pick
+// instead, and measures each on the same workload model (see Workload).
+package simulate
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/hpa"
+	"github.com/montage/montage-scaler/scaler/latency"
+)
+
+// Policy ids, in the order reports list them.
+const (
+	// Phase1HPA is the ADR's Phase 1: a plain HPA on CPU 65 %, 1–4 replicas.
+	Phase1HPA = "phase1-hpa"
+	// KEDABuiltin is what users build from KEDA's built-in triggers: redis
+	// list length of the default queue, prometheus P95 (ignoreNullValues),
+	// a cron window per calendar event, with the same cpu/memory triggers
+	// and HPA behavior as the ScaledObject.
+	KEDABuiltin = "keda-builtin"
+	// MontageScaler is this scaler: decide.Decide behind KEDA's HPA.
+	MontageScaler = "montage-scaler"
+)
+
+// Policies lists every policy id.
+func Policies() []string { return []string{Phase1HPA, KEDABuiltin, MontageScaler} }
+
+// Options tune a run.
+type Options struct {
+	Workload Workload
+	// Policies to run, in order; empty: all.
+	Policies []string
+	// SampleEvery is the plot's resolution; zero: one minute.
+	SampleEvery time.Duration
+}
+
+// Sample is one policy's state at one instant, for plots.
+type Sample struct {
+	At               time.Time `json:"at"`
+	Replicas         int32     `json:"replicas"`
+	Ready            int       `json:"ready"`
+	Queued           int       `json:"queued"`
+	OldestWaitSecond float64   `json:"oldestWaitSeconds"`
+}
+
+// Result is one policy's figures on the trace.
+type Result struct {
+	Policy   string  `json:"policy"`
+	PodHours float64 `json:"podHours"`
+	// Videos are the tasks finished by the trace's end.
+	Videos int `json:"videos"`
+	// CostPerVideo is pod-hours per finished video; nil with none.
+	CostPerVideo        *float64 `json:"costPerVideo"`
+	QueueWaitP95Seconds float64  `json:"queueWaitP95Seconds"`
+	QueueWaitMaxSeconds float64  `json:"queueWaitMaxSeconds"`
+	// LatencyOverTargetMinutes counts minutes whose API P95 was above
+	// latencyTarget (80 ms by default).
+	LatencyOverTargetMinutes int     `json:"latencyOverTargetMinutes"`
+	ScaleEventsPerHour       float64 `json:"scaleEventsPerHour"`
+	// ReadyAtEventStart is the share of calendar events that began with their
+	// replicas ready; nil without events.
+	ReadyAtEventStart *float64 `json:"readyAtEventStart"`
+	// Arrived = Videos + QueuedAtEnd + RunningAtEnd.
+	Arrived      int   `json:"arrived"`
+	QueuedAtEnd  int   `json:"queuedAtEnd"`
+	RunningAtEnd int   `json:"runningAtEnd"`
+	PeakReplicas int32 `json:"peakReplicas"`
+	// ScaleDownsBelowInFlight counts scale-downs to fewer slots
+	// (replicas × concurrency) than tasks running at that moment.
+	ScaleDownsBelowInFlight int      `json:"scaleDownsBelowInFlight"`
+	Samples                 []Sample `json:"-"`
+}
+
+// LoadSample is the trace's load over one sample period, for plots.
+type LoadSample struct {
+	At time.Time
+	// TasksPerMinute and RequestsPerMinute are arrival rates.
+	TasksPerMinute, RequestsPerMinute float64
+}
+
+// Report is a simulation's outcome.
+type Report struct {
+	Start, End time.Time
+	Step       time.Duration
+	Results    []Result
+	Load       []LoadSample
+	Events     []decide.CalendarWindow
+	Settings   KEDASettings
+	// LatencyTarget is what latencyOverTargetMinutes counts against.
+	LatencyTarget time.Duration
+	Warnings      []string
+}
+
+// observation is what the sources would report at one instant.
+type observation struct {
+	queued, running int
+	// p95 is Prometheus's P95 over the last minute, NaN without requests.
+	p95            float64
+	cpu, mem       float64 // mean over ready pods: fraction, percent
+	ready, unready int
+}
+
+// controller is a policy: each simulated second it may set the replicas.
+type controller interface {
+	tick(now time.Time, sec int, o observation, current int32) int32
+	initial() int32
+}
+
+// Run replays tr under each policy. It is deterministic: the same input
+// gives the same report.
+func Run(tr Trace, s *Setup, o Options) (*Report, error) {
+	if err := o.Workload.Validate(); err != nil {
+		return nil, err
+	}
+	if len(tr.Rows) < 2 || tr.Step <= 0 {
+		return nil, fmt.Errorf("simulate: trace has no step")
+	}
+	ids := o.Policies
+	if len(ids) == 0 {
+		ids = Policies()
+	}
+	every := o.SampleEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	if every%time.Second != 0 {
+		return nil, fmt.Errorf("simulate: sample period %s: want whole seconds", every)
+	}
+	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: s.KEDA, Warnings: slices.Clone(s.Warnings),
+		LatencyTarget: latency.DefaultTarget}
+	if s.Latency != nil {
+		r.LatencyTarget = s.Latency.Target
+	}
+	for _, id := range ids {
+		c, err := newController(id, s, tr.Start)
+		if err != nil {
+			return nil, err
+		}
+		r.Results = append(r.Results, replay(tr, s, o.Workload, id, c, int(every/time.Second)))
+	}
+	r.Load = loadSamples(tr, every)
+	return r, nil
+}
+
+func newController(id string, s *Setup, start time.Time) (controller, error) {
+	switch id {
+	case Phase1HPA:
+		ctl, err := hpa.New(hpa.Spec{MinReplicas: 1, MaxReplicas: 4, Behavior: hpa.DefaultBehavior()})
+		if err != nil {
+			return nil, err
+		}
+		return &phase1{ctl: ctl}, nil
+	case KEDABuiltin, MontageScaler:
+		k := &hpa.KEDA{MinReplicaCount: s.KEDA.MinReplicaCount, MaxReplicaCount: s.KEDA.MaxReplicaCount, Cooldown: s.KEDA.Cooldown}
+		if err := k.Validate(); err != nil {
+			return nil, err
+		}
+		k.Start(start)
+		ctl, err := hpa.New(k.HPASpec(s.KEDA.Behavior))
+		if err != nil {
+			return nil, err
+		}
+		p := &kedaPolicy{keda: k, ctl: ctl, s: s, poll: int(s.KEDA.PollingInterval / time.Second)}
+		if id == MontageScaler {
+			p.push = s.KEDA.Push
+			p.eval = p.montage
+		} else {
+			p.eval = p.builtin
+		}
+		if p.poll < 1 {
+			p.poll = 30
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, Policies())
+}
+
+type phase1 struct{ ctl *hpa.Controller }
+
+func (p *phase1) initial() int32 { return 1 }
+
+func (p *phase1) tick(now time.Time, sec int, o observation, current int32) int32 {
+	if sec%int(hpa.SyncPeriod/time.Second) != 0 {
+		return current
+	}
+	m := []hpa.Metric{{Name: "cpu", Kind: hpa.Utilization, Target: 65, Utilization: o.cpu * 100, ReadyPods: int32(o.ready), UnreadyPods: int32(o.unready)}}
+	return p.ctl.Sync(now, current, m).Desired
+}
+
+type kedaPolicy struct {
+	keda *hpa.KEDA
+	ctl  *hpa.Controller
+	s    *Setup
+	poll int
+	push bool
+	// eval returns the trigger's external metrics and whether KEDA sees
+	// the ScaledObject active.
+	eval func(now time.Time, o observation, current int32) ([]hpa.Metric, bool)
+}
+
+func (p *kedaPolicy) initial() int32 { return p.keda.MinReplicaCount }
+
+func (p *kedaPolicy) tick(now time.Time, sec int, o observation, current int32) int32 {
+	pollNow := sec%p.poll == 0
+	syncNow := sec%int(hpa.SyncPeriod/time.Second) == 0
+	if !pollNow && !syncNow && !(p.push && current == 0) {
+		return current
+	}
+	ext, active := p.eval(now, o, current)
+	if pollNow || (p.push && active && current == 0) {
+		if n, changed := p.keda.Scale(now, active, current); changed {
+			return n
+		}
+	}
+	if !syncNow || current == 0 {
+		return current
+	}
+	ms := ext
+	if t := p.s.KEDA.CPU; t != nil {
+		ms = append(ms, hpa.Metric{Name: "cpu", Kind: hpa.Utilization, Target: *t, Utilization: o.cpu * 100, ReadyPods: int32(o.ready), UnreadyPods: int32(o.unready)})
+	}
+	if t := p.s.KEDA.Memory; t != nil {
+		ms = append(ms, hpa.Metric{Name: "memory", Kind: hpa.Utilization, Target: *t, Utilization: o.mem, ReadyPods: int32(o.ready), UnreadyPods: int32(o.unready)})
+	}
+	return p.ctl.Sync(now, current, ms).Desired
+}
+
+// montage asks the real decision code, with readings built by the same
+// opinion functions the server uses; every source is fresh.
+func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa.Metric, bool) {
+	var rs []decide.Reading
+	if p.s.Spec.Celery != nil {
+		rs = append(rs, decide.Reading{Name: decide.Celery, GoodAt: now,
+			Opinion: decide.CeleryOpinion(decide.CeleryBacklog{Queued: int64(o.queued), InFlight: int64(o.running)}, p.s.TasksPerReplica, nil)})
+	}
+	if p.s.Latency != nil {
+		rs = append(rs, decide.Reading{Name: decide.Latency, GoodAt: now,
+			Opinion: decide.LatencyOpinion(decide.LatencyEvidence{P95: o.p95, CurrentReplicas: float64(current)}, p.s.Latency.Target, nil)})
+	}
+	if p.s.Calendar != nil {
+		rs = append(rs, decide.Reading{Name: decide.Calendar, GoodAt: now, NoExpiry: true,
+			Opinion: decide.CalendarOpinion(now, p.s.Windows, 0)})
+	}
+	d := decide.Decide(now, p.s.Spec.Policy, rs)
+	v := math.NaN() // no decision: the HPA keeps its scale
+	if d.Desired != nil {
+		v = *d.Desired
+	}
+	return []hpa.Metric{{Name: "s0-" + p.s.Spec.MetricName, Kind: hpa.External, Target: 1, Value: v}}, d.Active
+}
+
+// builtin is KEDA's own triggers: redis listLength (the default queue's list
+// only, target tasksPerReplica), prometheus (the P95, threshold
+// latencyTarget, ignoreNullValues: no data reads 0), and one cron trigger
+// per calendar event from its start to its end (desiredReplicas the
+// event's replicas; 1 outside).
+func (p *kedaPolicy) builtin(now time.Time, o observation, current int32) ([]hpa.Metric, bool) {
+	tpr := p.s.TasksPerReplica
+	if tpr <= 0 {
+		tpr = 5
+	}
+	ms := []hpa.Metric{{Name: "s0-redis-celery", Kind: hpa.External, Target: tpr, Value: float64(o.queued)}}
+	active := o.queued > 0
+	if p.s.Latency != nil {
+		v := o.p95
+		if math.IsNaN(v) {
+			v = 0
+		}
+		ms = append(ms, hpa.Metric{Name: "s1-prometheus", Kind: hpa.External, Target: p.s.Latency.Target.Seconds(), Value: v})
+		active = active || v > 0
+	}
+	if len(p.s.Windows) > 0 {
+		v := 1.0
+		for _, w := range p.s.Windows {
+			if !now.Before(w.Start) && now.Before(w.End) {
+				v = math.Max(v, math.Ceil(w.Replicas))
+				active = true
+			}
+		}
+		ms = append(ms, hpa.Metric{Name: "s2-cron", Kind: hpa.External, Target: 1, Value: v})
+	}
+	return ms, active
+}
