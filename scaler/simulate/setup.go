@@ -115,6 +115,15 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	if _, ok := md["metricsURLs"]; ok {
 		md["metricsURLs"] = stubMetrics
 	}
+	_, query := md["latencyQuery"]
+	_, scrape := md["metricsURLs"]
+	if _, ok := md["replicasQuery"]; (query || scrape) && !ok {
+		// The model knows the current replicas; a lookup only needs to parse.
+		md["replicasQuery"] = "simulated_replicas"
+		if _, ok := md["prometheusURL"]; !ok {
+			md["prometheusURL"] = stubPrometheus
+		}
+	}
 	hasCal := stub(calendar.KeyURL, stubCalendar)
 	switch {
 	case hasCal && ics == nil:
