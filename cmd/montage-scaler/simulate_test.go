@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runSimulate(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := simulateCmd(args, env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+	return code, out.String(), errb.String()
+}
+
+func TestSimulatePrintsOneJSONObjectPerPolicy(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	code, out, stderr := runSimulate(t, "--trace", filepath.Join(dir, "live-session.csv"),
+		"--metadata", filepath.Join(dir, "scaledobject.yaml"), "--calendar", filepath.Join(dir, "live-session.ics"), "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r["policy"].(string))
+		for _, k := range []string{"podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
+			"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("%s: no %q", r["policy"], k)
+			}
+		}
+	}
+	if got := strings.Join(ids, ","); got != "phase1-hpa,keda-builtin,montage-scaler" {
+		t.Errorf("policies %s", got)
+	}
+}
+
+func TestSimulateWritesTableCSVAndPlots(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	base := []string{"--trace", filepath.Join(dir, "weekend-batch.csv"), "--metadata", filepath.Join(dir, "scaledobject.yaml"),
+		"--calendar", filepath.Join(dir, "weekend-batch.ics")}
+	tmp := t.TempDir()
+	svg, pngFile := filepath.Join(tmp, "p.svg"), filepath.Join(tmp, "p.png")
+	code, out, stderr := runSimulate(t, append(base, "--plot", svg)...)
+	if code != exitOK || !strings.Contains(out, "montage-scaler") || !strings.HasPrefix(out, "trace 2026-03-07T09:00:00Z to 2026-03-07T13:00:00Z") {
+		t.Fatalf("table: exit %d\n%s%s", code, out, stderr)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg ")) || !bytes.Contains(b, []byte("<polyline")) {
+		t.Errorf("svg: %v %.80q", err, b)
+	}
+	code, out, stderr = runSimulate(t, append(base, "--format", "csv", "--plot", pngFile)...)
+	if code != exitOK || !strings.HasPrefix(out, "policy,podHours,videos,costPerVideo,") || strings.Count(out, "\n") != 4 {
+		t.Fatalf("csv: exit %d\n%s%s", code, out, stderr)
+	}
+	if b, err := os.ReadFile(pngFile); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Errorf("png: %v", err)
+	}
+}
+
+func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	trace, md := filepath.Join(dir, "idle-night.csv"), filepath.Join(dir, "scaledobject.yaml")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no trace", []string{"--metadata", md}, "montage-scaler simulate: --trace FILE.csv is required\n"},
+		{"no metadata", []string{"--trace", trace}, "montage-scaler simulate: --metadata FILE is required\n"},
+		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, json or csv\n"},
+		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
+		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
+			"montage-scaler simulate: simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler]\n"},
+		{"a calendar URL without --calendar", []string{"--trace", trace, "--metadata", md},
+			"montage-scaler simulate: --metadata " + md + ": metadata: calendarURL is set: give the feed with --calendar FILE.ics (the simulator fetches no URL)\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runSimulate(t, tc.args...)
+			if code != exitUsage || stderr != tc.want {
+				t.Errorf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
