@@ -67,7 +67,7 @@ func (c *ageCollector) Collect(ch chan<- prometheus.Metric) {
 	oldest := map[string]float64{}
 	c.reg.each(func(w *watch) {
 		for _, s := range w.sources {
-			r := s.reading()
+			r := s.reading(now)
 			if r.GoodAt.IsZero() {
 				continue
 			}

@@ -8,45 +8,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 )
 
-// source is one component's shared evidence as one watch sees it.
-type source interface {
-	name() string
-	// reading returns the latest evidence without waiting.
-	reading() decide.Reading
-	// changed is closed when the source has a newer reading.
-	changed() <-chan struct{}
-	// first waits for the source's first attempt.
-	first(ctx context.Context) error
-	close()
-}
-
-type celerySource struct {
-	w          *celery.Watch
-	perReplica float64
-}
-
-func (s celerySource) name() string                    { return decide.Celery }
-func (s celerySource) changed() <-chan struct{}        { return s.w.Changed() }
-func (s celerySource) close()                          { s.w.Close() }
-func (s celerySource) first(ctx context.Context) error { _, err := s.w.First(ctx); return err }
-
-func (s celerySource) reading() decide.Reading {
-	snap := s.w.Latest()
-	r := decide.Reading{Name: decide.Celery, GoodAt: snap.GoodAt, Err: snap.Err}
-	if !snap.GoodAt.IsZero() {
-		b := snap.Value
-		r.Opinion = decide.CeleryOpinion(decide.CeleryBacklog{Queued: b.Queued, InFlight: b.InFlight}, s.perReplica, b)
-	}
-	return r
-}
-
 // Hubs are the shared pollers, one per upstream, that watches draw from.
+// A nil hub means that component cannot be used (its metadata is refused).
 type Hubs struct {
-	Celery *celery.Hub
+	Celery   *celery.Hub
+	Latency  *latency.Hub
+	Calendar *calendar.Hub
 }
 
 // RegistryOptions configure a Registry.
@@ -171,6 +144,12 @@ func (r *Registry) newWatch(key watchKey, spec *Spec) *watch {
 	if c := spec.Celery; c != nil {
 		w.sources = append(w.sources, celerySource{w: r.o.Hubs.Celery.Watch(c.Broker, c.Layout), perReplica: c.TasksPerReplica})
 	}
+	if c := spec.Latency; c != nil {
+		w.sources = append(w.sources, latencySource{w: r.o.Hubs.Latency.Watch(key.namespace, key.name, c)})
+	}
+	if c := spec.Calendar; c != nil {
+		w.sources = append(w.sources, &calendarSource{w: r.o.Hubs.Calendar.Watch(c), c: c})
+	}
 	go func() {
 		defer close(w.ready)
 		ctx, cancel := context.WithTimeout(context.Background(), r.o.FirstWait)
@@ -274,7 +253,7 @@ func (r *Registry) each(fn func(*watch)) {
 func (w *watch) decide(now time.Time) decide.Decision {
 	readings := make([]decide.Reading, 0, len(w.sources))
 	for _, s := range w.sources {
-		readings = append(readings, s.reading())
+		readings = append(readings, s.reading(now))
 	}
 	d := decide.Decide(now, w.spec.Policy, readings)
 	d.Warnings = append(d.Warnings, w.spec.Warnings...)

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -18,6 +20,8 @@ const DefaultMetricName = "montage-desired-replicas"
 // Spec is a ScaledObject's trigger metadata, parsed and validated once.
 type Spec struct {
 	Celery     *celery.Config
+	Latency    *latency.Config
+	Calendar   *calendar.Config
 	Policy     decide.Policy
 	MetricName string
 	// Warnings name unknown keys (likely typos).
@@ -31,6 +35,9 @@ type ParseOptions struct {
 	// OSEnv makes xFromEnv keys name variables of this process (check and
 	// explain); under serve KEDA has already put the value in.
 	OSEnv bool
+	// ReplicaLookup says the current replicas can be found without
+	// replicasQuery: serve runs in a cluster, or check got --current-replicas.
+	ReplicaLookup bool
 }
 
 var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z0-9])?$`)
@@ -45,6 +52,12 @@ func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
 	s := &Spec{}
 	var err error
 	if s.Celery, err = celery.ParseConfig(m); err != nil {
+		return nil, err
+	}
+	if s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup); err != nil {
+		return nil, err
+	}
+	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
 		return nil, err
 	}
 	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
@@ -67,9 +80,12 @@ func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
 		return nil, &meta.Error{Key: "metricName", Value: s.MetricName,
 			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
 	}
-	if s.Celery == nil {
+	if s.Celery == nil && s.Latency == nil && s.Calendar == nil {
 		return nil, &meta.Error{Key: "brokerURL",
-			Allowed: "no source is configured: set brokerURL or brokerURLFromEnv (KEDA drops brokerURLFromEnv when the container's variable is empty)"}
+			Allowed: "no source is configured: set brokerURL (or brokerURLFromEnv), prometheusURL or metricsURLs, or calendarURL (or calendarURLFromEnv); KEDA drops a xFromEnv key when the container's variable is empty"}
+	}
+	if s.Calendar != nil {
+		s.Calendar.MaxReplicas = s.Policy.Max // a hint above maxReplicas is clamped, and said so
 	}
 	for _, k := range m.Unknown() {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown metadata key %q ignored (a typo?)", k))

@@ -59,7 +59,7 @@ func TestParseSpecErrorsNameKeyAndValue(t *testing.T) {
 		want string
 	}{
 		{"no source at all", map[string]string{"minReplicas": "1"},
-			`metadata "brokerURL": no source is configured: set brokerURL or brokerURLFromEnv (KEDA drops brokerURLFromEnv when the container's variable is empty)`},
+			`metadata "brokerURL": no source is configured: set brokerURL (or brokerURLFromEnv), prometheusURL or metricsURLs, or calendarURL (or calendarURLFromEnv); KEDA drops a xFromEnv key when the container's variable is empty`},
 		{"a word for minReplicas", base("minReplicas", "one"),
 			`metadata "minReplicas": bad value "one": a number from 0 to 10000`},
 		{"maxReplicas below minReplicas", base("minReplicas", "3", "maxReplicas", "2"),

@@ -16,8 +16,10 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -53,6 +55,9 @@ func check(ctx context.Context, args []string, e env) int {
 	format := fs.String("format", "json", "json or text")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
+	currentReplicas := fs.Int("current-replicas", -1, "current replicas of the Deployment, for the latency component (instead of the Kubernetes API or replicasQuery)")
+	var cf calendarFlags
+	cf.register(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -73,42 +78,88 @@ func check(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
 		return exitUsage
 	}
-	if *file == "" {
-		fmt.Fprintln(e.stderr, "montage-scaler check: --metadata FILE is required")
-		return exitUsage
+	l, code := loadMetadata(*file, "check", e)
+	if l == nil {
+		return code
 	}
-	mf, err := scaler.ReadMetadataFile(*file)
+	var replicas latency.ReplicaLookup
+	if *currentReplicas >= 0 {
+		replicas = latency.FixedReplicas(*currentReplicas)
+	}
+	parse := scaler.ParseOptions{StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}
+	spec, err := scaler.ParseSpec(l.md, parse)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
 		return exitUsage
 	}
-	md, err := resolveFromEnv(mf.Metadata, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
-		return exitUsage
-	}
-	parse := scaler.ParseOptions{StaleAfter: *staleAfter}
-	if _, err := scaler.ParseSpec(md, parse); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
-		return exitUsage
+	limits := cf.Limits()
+	if spec.Calendar != nil {
+		if err := calendar.CheckURL(ctx, spec.Calendar.URL, limits); err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+			return exitUsage
+		}
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	celeryHub := celery.NewHub(celery.HubOptions{PollInterval: 250 * time.Millisecond, Now: now, Logger: logger, DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second})
 	defer celeryHub.Close()
+	latencyHub := latency.NewHub(latency.HubOptions{Now: now, Logger: logger, Replicas: replicas})
+	defer latencyHub.Close()
+	calendarHub := calendar.NewHub(calendar.HubOptions{Now: now, Logger: logger, Limits: limits})
+	defer calendarHub.Close()
 	reg := scaler.NewRegistry(scaler.RegistryOptions{
-		Hubs:      scaler.Hubs{Celery: celeryHub},
+		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub},
 		Parse:     parse,
 		Now:       now,
 		FirstWait: *timeout,
 		Logger:    logger,
 	})
-	d, err := reg.Decide(ctx, mf.Namespace, mf.Name, md)
+	d, err := reg.Decide(ctx, l.file.Namespace, l.file.Name, l.md)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
 		return exitUsage
 	}
 	return printDecision(e, d, *format)
+}
+
+// loaded is a metadata file read for check, explain and calendar.
+type loaded struct {
+	file *scaler.MetadataFile
+	md   map[string]string // xFromEnv resolved from this command's environment
+}
+
+// loadMetadata reads FILE and resolves its xFromEnv keys; a nil result comes
+// with the exit status (the message is on stderr).
+func loadMetadata(file, cmd string, e env) (*loaded, int) {
+	if file == "" {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata FILE is required\n", cmd)
+		return nil, exitUsage
+	}
+	mf, err := scaler.ReadMetadataFile(file)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		return nil, exitUsage
+	}
+	md, err := resolveFromEnv(mf.Metadata, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		return nil, exitUsage
+	}
+	return &loaded{file: mf, md: md}, exitOK
+}
+
+// specFromFile is loadMetadata plus parsing into a Spec.
+func specFromFile(file, cmd string, o scaler.ParseOptions, e env) (*scaler.Spec, int) {
+	l, code := loadMetadata(file, cmd, e)
+	if l == nil {
+		return nil, code
+	}
+	spec, err := scaler.ParseSpec(l.md, o)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		return nil, exitUsage
+	}
+	return spec, exitOK
 }
 
 // resolveFromEnv replaces each xFromEnv value, which in check and explain
@@ -148,21 +199,11 @@ func explain(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
 		return exitUsage
 	}
-	if *file == "" {
-		fmt.Fprintln(e.stderr, "montage-scaler explain: --metadata FILE is required")
-		return exitUsage
+	l, code := loadMetadata(*file, "explain", e)
+	if l == nil {
+		return code
 	}
-	mf, err := scaler.ReadMetadataFile(*file)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
-		return exitUsage
-	}
-	md, err := resolveFromEnv(mf.Metadata, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
-		return exitUsage
-	}
-	req := &scalerv1.ExplainRequest{Name: firstNonEmpty(*name, mf.Name, "explain"), Namespace: firstNonEmpty(*namespace, mf.Namespace, "default"), ScalerMetadata: md}
+	req := &scalerv1.ExplainRequest{Name: firstNonEmpty(*name, l.file.Name, "explain"), Namespace: firstNonEmpty(*namespace, l.file.Namespace, "default"), ScalerMetadata: l.md}
 
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -45,6 +45,7 @@ commands:
   serve     run the KEDA external scaler (gRPC) and its HTTP endpoints
   check     read the sources once for a metadata file and print the decision
   explain   ask a running server for its decision on a metadata file
+  calendar  list the coming windows of a metadata file's calendar feed
   simulate  replay a load trace through the decision code and an HPA model
   version   print the version
 
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return check(ctx, args[1:], e)
 	case "explain":
 		return explain(ctx, args[1:], e)
+	case "calendar":
+		return calendarCmd(ctx, args[1:], e)
 	case "simulate":
 		return simulateCmd(args[1:], e)
 	case "version", "--version":

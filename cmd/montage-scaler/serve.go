@@ -28,8 +28,10 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 )
 
 type serveFlags struct {
@@ -46,6 +48,8 @@ type serveFlags struct {
 	tlsCert, tlsKey     string
 	tlsClientCA         string
 	tlsReloadInterval   time.Duration
+	calendar            calendarFlags
+	latencyInterval     time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -66,6 +70,8 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require gRPC clients (KEDA) to present a certificate it signed (mutual TLS)")
 	fs.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS files are checked for changes")
+	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
+	f.calendar.register(fs)
 	return fs
 }
 
@@ -111,9 +117,32 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	})
 	defer celeryHub.Close()
 
+	// Current replicas for the latency component: from the Kubernetes API
+	// when in a cluster, else only from a ScaledObject's replicasQuery.
+	var replicas latency.ReplicaLookup
+	if kube, err := latency.NewKubeReplicasInCluster(); err == nil {
+		replicas = kube
+	} else {
+		logger.Info("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
+	}
+	latencyHub := latency.NewHub(latency.HubOptions{
+		Logger:   logger.With("component", decide.Latency),
+		Replicas: replicas,
+		Interval: f.latencyInterval,
+		OnPoll:   func(err error) { metrics.SourceRead(decide.Latency, err) },
+	})
+	defer latencyHub.Close()
+	calendarHub := calendar.NewHub(calendar.HubOptions{
+		Logger:  logger.With("component", decide.Calendar),
+		Limits:  f.calendar.Limits(),
+		OnFetch: func(err error) { metrics.SourceRead(decide.Calendar, err) },
+	})
+	defer calendarHub.Close()
+	promReg.MustRegister(calendarHub.Collector())
+
 	reg := scaler.NewRegistry(scaler.RegistryOptions{
-		Hubs:      scaler.Hubs{Celery: celeryHub},
-		Parse:     scaler.ParseOptions{StaleAfter: f.staleAfter},
+		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub},
+		Parse:     scaler.ParseOptions{StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
 		IdleAfter: f.idleAfter,
 		FirstWait: f.firstAnswerWait,
 		Logger:    logger,

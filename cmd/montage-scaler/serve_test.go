@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -539,4 +541,146 @@ func dropTimes(s string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// icsWith returns a calendar with one event from start to end.
+func icsWith(start, end time.Time, summary string) string {
+	f := "20060102T150405Z"
+	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:ev-1@test\r\nDTSTAMP:20261101T000000Z\r\n" +
+		"DTSTART:" + start.UTC().Format(f) + "\r\nDTEND:" + end.UTC().Format(f) + "\r\nSUMMARY:" + summary + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+}
+
+func TestCalendarEventPreScalesWithAnEmptyQueue(t *testing.T) {
+	rs := servers.StartRedis(t)
+	start := time.Now().Add(5 * time.Minute).Truncate(time.Second)
+	ics := icsWith(start, start.Add(time.Hour), "Upload session replicas=6")
+	feed := httptestServer(t, ics)
+	p := startServe(t, "--calendar-allow-private")
+	r := ref(rs.URL(0), "calendarURL", feed+"/private-s3cr3t/basic.ics", "calendarLeadTime", "10m", "maxReplicas", "8")
+
+	// The event starts in 5 minutes, inside the 10-minute lead: its
+	// replicas are asked for now, with the queue empty.
+	wantMetric(t, p, r, 6)
+	act, err := p.ks.IsActive(ctxT(t), r)
+	if err != nil || !act.Result {
+		t.Fatalf("IsActive inside the lead time = %v, %v", act, err)
+	}
+	e, err := scalerv1.NewInspectorClient(p.conn).Explain(ctxT(t), &scalerv1.ExplainRequest{Name: r.Name, Namespace: r.Namespace, ScalerMetadata: r.ScalerMetadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cal *scalerv1.Component
+	for _, c := range e.Components {
+		if c.Name == "calendar" {
+			cal = c
+		}
+	}
+	if cal == nil || cal.GetDesiredReplicas() != 6 || !strings.Contains(fmt.Sprint(cal.Detail.AsMap()["inForce"]), "Upload session") {
+		t.Fatalf("calendar component = %v", cal)
+	}
+	if strings.Contains(p.logs.String()+e.String(), "s3cr3t") {
+		t.Fatal("the feed's secret path shows in logs or Explain")
+	}
+
+	// check --at evaluates the same metadata at any instant.
+	dir := t.TempDir()
+	file := filepath.Join(dir, "md.yaml")
+	writeFile(t, file, fmt.Sprintf("brokerURL: %s\ncalendarURL: %s/cal.ics\ncalendarLeadTime: 10m\n", rs.URL(0), feed))
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{start.Add(-20 * time.Minute), `"desiredReplicas": 0,`},
+		{start.Add(30 * time.Minute), `"desiredReplicas": 6,`},
+	} {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{"check", "--metadata", file, "--calendar-allow-private", "--at", tc.at.Format(time.RFC3339)},
+			env{stdout: &out, stderr: &errb, getenv: os.LookupEnv})
+		if code != 0 || !strings.Contains(out.String(), tc.want) {
+			t.Fatalf("check --at %s: exit %d, want %s in:\n%s\n%s", tc.at, code, tc.want, out.String(), errb.String())
+		}
+	}
+	// Without the allowance a loopback feed is refused up front.
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"check", "--metadata", file}, env{stdout: &out, stderr: &errb, getenv: os.LookupEnv}); code != 2 ||
+		!strings.Contains(errb.String(), "--calendar-allow-host") {
+		t.Fatalf("loopback feed without allowance: exit %d, %s", code, errb.String())
+	}
+}
+
+func httptestServer(t *testing.T, body string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/calendar")
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestLatencyFromPrometheusFoldsWithTheQueueAndTheCalendar(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	api := servers.StartHistProc(t, servers.BuildHistProc(t), "http_request_duration_seconds", []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1})
+	prom := servers.StartPrometheus(t, []string{api.Addr}, time.Second)
+	prom.WaitFor(t, `http_request_duration_seconds_count`, 60*time.Second, func(v float64) bool { return v == 0 })
+	feed := httptestServer(t, icsWith(time.Now().Add(time.Hour), time.Now().Add(2*time.Hour), "Launch replicas=3"))
+	p := startServe(t, "--calendar-allow-private", "--latency-interval", "500ms", "--stale-after", "3s")
+
+	p95 := `histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))`
+	r := ref(rs.URL(0), "prometheusURL", prom.URL, "latencyQuery", p95, "replicasQuery", "vector(2)",
+		"calendarURL", feed+"/cal.ics", "maxReplicas", "8", "minReplicas", "1")
+
+	// Idle API: NaN P95, no latency opinion; empty queue; the launch is an
+	// hour away. The decision is minReplicas and the trigger is inactive.
+	wantMetric(t, p, r, 1)
+	if act, err := p.ks.IsActive(ctxT(t), r); err != nil || act.Result {
+		t.Fatalf("IsActive when idle = %v, %v", act, err)
+	}
+
+	// A slow API: P95 above 80 ms asks for current × p95 / target.
+	api.Observe(t, 0.03, 50)
+	api.Observe(t, 0.07, 40)
+	api.Observe(t, 0.3, 10)
+	own := prom.WaitFor(t, p95, 60*time.Second, func(v float64) bool { return v > 0.08 })
+	want := math.Round(2*own/0.08*1000) / 1000
+	eventually(t, "latency opinion", func() error {
+		v, err := metricValue(t, p, r)
+		if err != nil {
+			return err
+		}
+		if math.Abs(v-min(want, 8)) > 0.002 {
+			return fmt.Errorf("GetMetrics = %v, want 2 × %v / 0.08 = %v (max 8)", v, own, want)
+		}
+		return nil
+	})
+	if act, err := p.ks.IsActive(ctxT(t), r); err != nil || !act.Result {
+		t.Fatalf("IsActive with P95 %v = %v, %v", own, act, err)
+	}
+	e, err := scalerv1.NewInspectorClient(p.conn).Explain(ctxT(t), &scalerv1.ExplainRequest{Name: r.Name, Namespace: r.Namespace, ScalerMetadata: r.ScalerMetadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range e.Components {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "celery,latency,calendar" {
+		t.Fatalf("components = %v", names)
+	}
+
+	// Prometheus gone: the latency reading is held, then the whole
+	// decision is Unavailable naming latency (never a 0).
+	prom.Stop()
+	eventually(t, "Unavailable naming latency", func() error {
+		_, err := metricValue(t, p, r)
+		if err == nil {
+			return errors.New("still answering from the held reading")
+		}
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "latency") {
+			t.Fatalf("GetMetrics = %v", err)
+		}
+		return nil
+	})
 }

@@ -25,12 +25,16 @@ type HubOptions struct {
 	// HTTPClient fetches feeds; nil means NewHTTPClient(Limits), which
 	// enforces the network policy. A client given here is used as is.
 	HTTPClient *http.Client
+	// OnFetch, if set, is called after every fetch of every feed with its
+	// error (nil on success): the hook for the scaler's read/error counters.
+	OnFetch func(err error)
 }
 
 // Hub runs one background fetch loop per feed URL, shared by every
 // ScaledObject that names it.
 type Hub struct {
 	now       func() time.Time
+	onFetch   func(error)
 	log       *slog.Logger
 	limits    Limits
 	client    *http.Client
@@ -47,6 +51,7 @@ type Hub struct {
 func NewHub(o HubOptions) *Hub {
 	h := &Hub{
 		now:     o.Now,
+		onFetch: o.OnFetch,
 		log:     o.Logger,
 		limits:  o.Limits.withDefaults(),
 		client:  o.HTTPClient,
@@ -99,7 +104,7 @@ func (h *Hub) start(raw string) *poll.Poller[*Feed] {
 		p.SetInterval(refreshFor(f))
 		return f, nil
 	}
-	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now})
+	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now, OnAttempt: h.onFetch})
 	close(ready)
 	return p
 }

@@ -134,12 +134,6 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 			c.Stale = true
 			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
 				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, c.Error))
-		case !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
-			// No error recorded but nothing fresh either: the poller is stuck.
-			c.Stale = true
-			c.Error = "no fresh reading"
-			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s)",
-				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter))
 		}
 		if !c.Stale {
 			o := r.Opinion

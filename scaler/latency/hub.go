@@ -145,6 +145,9 @@ type HubOptions struct {
 	// Resolver finds the pods behind a single metricsURLs name; nil:
 	// net.DefaultResolver.
 	Resolver Resolver
+	// OnPoll, if set, is called after every read of every upstream with its
+	// error (nil on success): the hook for the scaler's read/error counters.
+	OnPoll func(err error)
 }
 
 // Hub runs one poller per distinct upstream and shares it among Watches.
@@ -265,7 +268,7 @@ func (h *Hub) start(k watchKey) *poll.Poller[Reading] {
 	}
 	// Prometheus and the replica lookup run side by side, each bounded by
 	// latencyTimeout; the slack lets their own deadlines report first.
-	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now})
+	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll})
 }
 
 // reader builds the poll function of one upstream.

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/calendar"
+)
+
+// allowHosts is the repeatable --calendar-allow-host flag.
+type allowHosts []string
+
+func (a *allowHosts) String() string { return strings.Join(*a, ",") }
+
+func (a *allowHosts) Set(v string) error {
+	if _, err := calendar.ParseAllowHost(v); err != nil {
+		return err
+	}
+	*a = append(*a, v)
+	return nil
+}
+
+// calendarFlags are the feed limits and network policy shared by serve,
+// check and calendar.
+type calendarFlags struct {
+	limits calendar.Limits
+	allow  allowHosts
+}
+
+func (c *calendarFlags) register(fs *flag.FlagSet) {
+	d := calendar.DefaultLimits()
+	fs.Int64Var(&c.limits.MaxBytes, "calendar-max-bytes", d.MaxBytes, "largest calendar feed accepted, in bytes")
+	fs.DurationVar(&c.limits.FetchTimeout, "calendar-fetch-timeout", d.FetchTimeout, "bound on one feed fetch, redirects and body included")
+	fs.IntVar(&c.limits.MaxEvents, "calendar-max-events", d.MaxEvents, "most events accepted in one feed")
+	fs.IntVar(&c.limits.MaxSteps, "calendar-max-steps", d.MaxSteps, "most recurrence steps in one expansion")
+	fs.Var(&c.allow, "calendar-allow-host", "a host, host:port or CIDR whose private address a feed may use (repeatable)")
+	fs.BoolVar(&c.limits.AllowPrivate, "calendar-allow-private", false, "let feeds live on loopback, private and link-local addresses (cloud metadata still needs --calendar-allow-host)")
+}
+
+func (c *calendarFlags) Limits() calendar.Limits {
+	l := c.limits
+	l.AllowHosts = append([]string(nil), c.allow...)
+	return l
+}
+
+// calendarCmd prints the coming windows of a ScaledObject's feed.
+func calendarCmd(ctx context.Context, args []string, e env) int {
+	fs := flag.NewFlagSet("calendar", flag.ContinueOnError)
+	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	at := fs.String("at", "", "list from this instant (RFC3339); default now")
+	days := fs.Int("days", 7, "how many days ahead to list (1 to 7)")
+	format := fs.String("format", "text", "text (a table) or json")
+	var cf calendarFlags
+	cf.register(fs)
+	if err := parseFlags(fs, args, e); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitUsage
+	}
+	now := time.Now()
+	if *at != "" {
+		t, err := time.Parse(time.RFC3339, *at)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler calendar: --at %q: want RFC3339, like 2026-12-05T18:00:00+01:00\n", *at)
+			return exitUsage
+		}
+		now = t
+	}
+	if *days < 1 || *days > 7 {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: --days %d: want 1 to 7 (the scaler looks 7 days ahead)\n", *days)
+		return exitUsage
+	}
+	if err := checkFormat(*format); err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitUsage
+	}
+	spec, code := specFromFile(*file, "calendar", scaler.ParseOptions{StaleAfter: time.Minute}, e)
+	if spec == nil {
+		return code
+	}
+	if spec.Calendar == nil {
+		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
+		return exitUsage
+	}
+	limits := cf.Limits()
+	if err := calendar.CheckURL(ctx, spec.Calendar.URL, limits); err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitUsage
+	}
+	feed, err := calendar.FetchOnce(ctx, spec.Calendar, limits, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitNoDecision
+	}
+	l, err := calendar.List(feed, spec.Calendar, now, *days)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitNoDecision
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(l)
+	} else {
+		err = calendar.RenderTable(e.stdout, l, spec.Calendar.Timezone)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		return exitNoDecision
+	}
+	return exitOK
+}

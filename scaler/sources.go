@@ -1,0 +1,111 @@
+package scaler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
+)
+
+// source is one component's shared evidence as one watch sees it.
+type source interface {
+	name() string
+	// reading returns the latest evidence at now without waiting on I/O.
+	reading(now time.Time) decide.Reading
+	// changed is closed when the source has a newer reading.
+	changed() <-chan struct{}
+	// first waits for the source's first attempt.
+	first(ctx context.Context) error
+	close()
+}
+
+type celerySource struct {
+	w          *celery.Watch
+	perReplica float64
+}
+
+func (s celerySource) name() string                    { return decide.Celery }
+func (s celerySource) changed() <-chan struct{}        { return s.w.Changed() }
+func (s celerySource) close()                          { s.w.Close() }
+func (s celerySource) first(ctx context.Context) error { _, err := s.w.First(ctx); return err }
+
+func (s celerySource) reading(time.Time) decide.Reading {
+	snap := s.w.Latest()
+	r := decide.Reading{Name: decide.Celery, GoodAt: snap.GoodAt, Err: snap.Err}
+	if !snap.GoodAt.IsZero() {
+		b := snap.Value
+		r.Opinion = decide.CeleryOpinion(decide.CeleryBacklog{Queued: b.Queued, InFlight: b.InFlight}, s.perReplica, b)
+	}
+	return r
+}
+
+type latencySource struct{ w *latency.Watch }
+
+func (s latencySource) name() string                    { return decide.Latency }
+func (s latencySource) changed() <-chan struct{}        { return s.w.Changed() }
+func (s latencySource) close()                          { s.w.Close() }
+func (s latencySource) first(ctx context.Context) error { _, err := s.w.First(ctx); return err }
+
+func (s latencySource) reading(time.Time) decide.Reading {
+	snap := s.w.Latest()
+	r := decide.Reading{Name: decide.Latency, GoodAt: snap.GoodAt, Err: snap.Err}
+	if !snap.GoodAt.IsZero() {
+		r.Opinion = snap.Value.Opinion()
+	}
+	return r
+}
+
+// calendarReuse is how long one expansion of the feed serves readings: the
+// windows are concrete instants, so only which are in force changes with now.
+const calendarReuse = 30 * time.Second
+
+// calendarSource turns the shared feed into the calendar component. Expanding
+// a large feed costs milliseconds, so the expansion is cached per feed copy
+// and reused for calendarReuse.
+type calendarSource struct {
+	w *calendar.Watch
+	c *calendar.Config
+
+	mu       sync.Mutex
+	feed     *calendar.Feed
+	from     time.Time
+	windows  []decide.CalendarWindow
+	warnings []string
+	err      error
+}
+
+func (s *calendarSource) name() string                    { return decide.Calendar }
+func (s *calendarSource) changed() <-chan struct{}        { return s.w.Changed() }
+func (s *calendarSource) close()                          { s.w.Close() }
+func (s *calendarSource) first(ctx context.Context) error { _, err := s.w.First(ctx); return err }
+
+func (s *calendarSource) reading(now time.Time) decide.Reading {
+	snap := s.w.Latest()
+	r := decide.Reading{Name: decide.Calendar, GoodAt: snap.GoodAt, Err: snap.Err, NoExpiry: true}
+	f := snap.Value
+	if f == nil || snap.GoodAt.IsZero() {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.feed != f || now.Before(s.from) || now.Sub(s.from) >= calendarReuse {
+		e, err := f.Expand(s.c, now, now.Add(calendar.Horizon+calendarReuse))
+		s.feed, s.from, s.err = f, now, err
+		s.windows, s.warnings = calendar.ForDecide(e.Windows), e.Warnings
+	}
+	if s.err != nil {
+		// The hub refuses feeds that cannot be expanded, so this copy
+		// expanded before; an error here is not evidence of anything.
+		r.Err = fmt.Errorf("calendar: expand: %w", s.err)
+		r.GoodAt = time.Time{}
+		return r
+	}
+	r.Opinion = decide.CalendarOpinion(now, s.windows, f.Age(now))
+	r.Opinion.Warnings = append(r.Opinion.Warnings, s.warnings...)
+	return r
+}
