@@ -3,7 +3,6 @@ package simulate
 import (
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -115,15 +114,6 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	if _, ok := md["metricsURLs"]; ok {
 		md["metricsURLs"] = stubMetrics
 	}
-	_, query := md["latencyQuery"]
-	_, scrape := md["metricsURLs"]
-	if _, ok := md["replicasQuery"]; (query || scrape) && !ok {
-		// The model knows the current replicas; a lookup only needs to parse.
-		md["replicasQuery"] = "simulated_replicas"
-		if _, ok := md["prometheusURL"]; !ok {
-			md["prometheusURL"] = stubPrometheus
-		}
-	}
 	hasCal := stub(calendar.KeyURL, stubCalendar)
 	switch {
 	case hasCal && ics == nil:
@@ -133,24 +123,13 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	}
 
 	s := &Setup{}
-	if s.Spec, err = scaler.ParseSpec(md, scaler.ParseOptions{StaleAfter: 2 * time.Minute}); err != nil {
+	// ReplicaLookup: the model knows the current replicas, as a cluster's
+	// lookup would.
+	if s.Spec, err = scaler.ParseSpec(md, scaler.ParseOptions{StaleAfter: 2 * time.Minute, ReplicaLookup: true}); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	// ParseSpec does not read the latency and calendar keys yet: read them
-	// here with their packages' own parsers.
-	m := meta.New(md)
-	if s.Latency, err = latency.ParseConfig(m, true); err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	theirs := m.Unknown()
-	for _, w := range s.Spec.Warnings {
-		if slices.ContainsFunc(theirs, func(k string) bool { return w == fmt.Sprintf("unknown metadata key %q ignored (a typo?)", k) }) {
-			s.Warnings = append(s.Warnings, w)
-		}
-	}
+	s.Latency, s.Calendar = s.Spec.Latency, s.Spec.Calendar
+	s.Warnings = append(s.Warnings, s.Spec.Warnings...)
 	if s.Spec.Celery != nil {
 		s.TasksPerReplica = s.Spec.Celery.TasksPerReplica
 	}
@@ -164,7 +143,6 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 			return nil, fmt.Errorf("--calendar: %w", err)
 		}
 		s.Warnings = append(s.Warnings, feed.Warnings...)
-		s.Calendar.MaxReplicas = s.Spec.Policy.Max
 		e, err := feed.Expand(s.Calendar, tr.Start, tr.End())
 		if err != nil {
 			return nil, fmt.Errorf("--calendar: %w", err)
