@@ -95,6 +95,14 @@ func TestAppDeploymentHasTheADRResourcesAndOutlastsItsLongestTask(t *testing.T) 
 
 func int32p(v int32) *int32 { return &v }
 
+// deref shows an optional number for an error message.
+func deref(p *int32) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.Itoa(int(*p))
+}
+
 func TestScaledObjectEncodesADR0002(t *testing.T) {
 	o, _ := buildOverlay(t, "overlays/personal")
 	so := get[kedav1alpha1.ScaledObject](t, o, "ScaledObject", "montage", "montage")
@@ -104,13 +112,13 @@ func TestScaledObjectEncodesADR0002(t *testing.T) {
 		t.Errorf("scaleTargetRef = %+v, want apps/v1 Deployment montage", s.ScaleTargetRef)
 	}
 	if s.MinReplicaCount == nil || *s.MinReplicaCount != adrMinReplicas {
-		t.Errorf("minReplicaCount = %v, want %d", s.MinReplicaCount, adrMinReplicas)
+		t.Errorf("minReplicaCount = %s, want %d", deref(s.MinReplicaCount), adrMinReplicas)
 	}
 	if s.MaxReplicaCount == nil || *s.MaxReplicaCount != adrMaxReplicas {
-		t.Errorf("maxReplicaCount = %v, want %d", s.MaxReplicaCount, adrMaxReplicas)
+		t.Errorf("maxReplicaCount = %s, want %d", deref(s.MaxReplicaCount), adrMaxReplicas)
 	}
 	if s.CooldownPeriod == nil || *s.CooldownPeriod != adrCooldownSeconds {
-		t.Errorf("cooldownPeriod = %v, want %d", s.CooldownPeriod, adrCooldownSeconds)
+		t.Errorf("cooldownPeriod = %s, want %d", deref(s.CooldownPeriod), adrCooldownSeconds)
 	}
 	wantFallback := &kedav1alpha1.Fallback{FailureThreshold: adrFallbackFailures, Replicas: adrFallbackReplicas, Behavior: kedav1alpha1.FallbackBehaviorCurrentReplicasIfHigher}
 	if !reflect.DeepEqual(s.Fallback, wantFallback) {
