@@ -40,3 +40,12 @@ proto:
 		--go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/montage/scaler/v1/inspector.proto
+
+# Container image (Dockerfile: static binary on distroless nonroot). Needs a
+# container engine; nothing else in this Makefile or the tests does.
+#   make image [IMAGE=ghcr.io/montage/montage-scaler] [ENGINE=docker|podman]
+IMAGE  ?= ghcr.io/montage/montage-scaler
+ENGINE ?= docker
+.PHONY: image
+image:
+	$(ENGINE) build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
