@@ -421,7 +421,13 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 	}
 
+	lens := make(map[string]int64, len(llen))
+	for k, cmd := range llen {
+		lens[k] = cmd.Val()
+	}
 	out := reading{backlogs: make(map[string]Backlog, len(layouts)), errs: map[string]error{}}
+	// Counting walks the attributed entries: once per prefix and visibility
+	// timeout, however many layouts share them.
 	counts := map[countKey]map[string]*queueCounts{}
 	for id, l := range layouts {
 		a := bc.attribution(l.KeyPrefix)
@@ -431,7 +437,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			qc = a.count(now, l.VisibilityTimeout)
 			counts[ck] = qc
 		}
-		bl := a.backlog(l, qc, llen)
+		bl := a.backlog(l, qc, lens)
 		if !l.AcksLate {
 			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, now, bc.o.HeartbeatWarmup)
 			if !warm {
@@ -462,7 +468,7 @@ func (bc *brokerConn) attribution(prefix string) *attribution {
 
 // backlog builds one layout's Backlog from the list lengths and the
 // attribution of the unacked hash, scaled to its current length.
-func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[string]*redis.IntCmd) Backlog {
+func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[string]int64) Backlog {
 	bl := Backlog{UnackedTotal: a.lastHLen, AttributedAt: a.doneAt}
 	sampled, partial := a.source()
 	bl.UnackedSampled = int64(len(sampled))
@@ -479,7 +485,7 @@ func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[str
 	for _, q := range l.Queues {
 		qb := QueueBacklog{Name: q}
 		for _, k := range l.Lists(q) {
-			qb.Ready += llen[k].Val()
+			qb.Ready += llen[k]
 		}
 		if c := qc[q]; c != nil {
 			qb.Unacked, qb.Stale, qb.ETADue, qb.ETAWaiting = sc(c.unacked), sc(c.stale), sc(c.etaDue), sc(c.etaWaiting)

@@ -3,8 +3,6 @@ package celery
 import (
 	"encoding/json"
 	"log/slog"
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -81,7 +79,8 @@ type attribution struct {
 	doneValid bool
 	doneAt    time.Time
 
-	cur           map[string]entry
+	cur           []entry        // pass under way
+	curIdx        map[string]int // tag → index in cur (HSCAN may repeat)
 	running       bool
 	startedAt     time.Time
 	cursor        uint64
@@ -100,7 +99,7 @@ func (a *attribution) stepDue(now time.Time, interval time.Duration) bool {
 	if a.doneValid && now.Sub(a.startedAt) < interval && (len(a.done) > 0 || a.lastHLen == 0) {
 		return false
 	}
-	a.running, a.startedAt, a.cursor, a.cur = true, now, 0, map[string]entry{}
+	a.running, a.startedAt, a.cursor, a.cur, a.curIdx = true, now, 0, nil, map[string]int{}
 	return true
 }
 
@@ -111,12 +110,18 @@ func (a *attribution) addStep(step []scanned, scores []float64, now time.Time) {
 		if i >= len(scores) || scores[i] <= 0 {
 			continue
 		}
-		a.cur[s.tag] = entry{queue: s.queue, delivered: scores[i], eta: s.eta}
+		e := entry{queue: s.queue, delivered: scores[i], eta: s.eta}
+		if j, ok := a.curIdx[s.tag]; ok {
+			a.cur[j] = e
+			continue
+		}
+		a.curIdx[s.tag] = len(a.cur)
+		a.cur = append(a.cur, e)
 	}
 	a.cursor = a.pendingCursor
 	if a.cursor == 0 {
-		a.done = slices.Collect(maps.Values(a.cur))
-		a.doneValid, a.doneAt, a.running, a.cur = true, now, false, nil
+		a.done = a.cur
+		a.doneValid, a.doneAt, a.running, a.cur, a.curIdx = true, now, false, nil, nil
 	}
 }
 
@@ -127,7 +132,7 @@ func (a *attribution) source() (entries []entry, partial bool) {
 		return a.done, false
 	}
 	if len(a.cur) > 0 {
-		return slices.Collect(maps.Values(a.cur)), true
+		return a.cur, true
 	}
 	return nil, false
 }

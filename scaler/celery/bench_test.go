@@ -1,0 +1,107 @@
+package celery
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// countHook counts round trips: one per command sent alone, one per pipeline.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+var _ redis.Hook = (*countHook)(nil)
+
+// fillUnacked writes n kombu-shaped entries (about 1 KB each, like real task
+// messages) to the unacked hash and its index, spread over four queues.
+func fillUnacked(b *testing.B, c *redis.Client, n int) {
+	b.Helper()
+	ctx := b.Context()
+	body := fmt.Sprintf("%01000d", 0)
+	now := float64(time.Now().Unix())
+	for start := 0; start < n; start += 2000 {
+		pipe := c.Pipeline()
+		for i := start; i < min(start+2000, n); i++ {
+			tag := fmt.Sprintf("tag-%07d", i)
+			v := fmt.Sprintf(`[{"body": %q, "headers": {"task": "render", "id": %q, "eta": null}, "properties": {"delivery_tag": %q}}, "", "q%d"]`, body, tag, tag, i%4)
+			pipe.HSet(ctx, "unacked", tag, v)
+			pipe.ZAdd(ctx, "unacked_index", redis.Z{Score: now - float64(i%7200), Member: tag})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatalf("fill: %v", err)
+		}
+	}
+}
+
+// BenchmarkPoll measures one poll of a broker whose unacked hash holds
+// 100,000 entries (a pass over it always under way: one HSCAN step per poll),
+// with 1 and 500 layouts watching it. It reports Redis round trips per poll.
+func BenchmarkPoll(b *testing.B) {
+	r := servers.StartRedis(b)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	b.Cleanup(func() { c.Close() })
+	fillUnacked(b, c, 100_000)
+	broker, err := ParseBrokerURL(r.URL(0), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, layouts := range []int{1, 500} {
+		b.Run(fmt.Sprintf("layouts=%d", layouts), func(b *testing.B) {
+			hook := &countHook{}
+			o := HubOptions{PollInterval: time.Hour, Hooks: []redis.Hook{hook}}.withDefaults()
+			bc := newBrokerConn(o, broker)
+			b.Cleanup(bc.stop)
+			for i := range layouts {
+				bc.addLayout(normalize(Layout{Queues: []string{fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i)}, AcksLate: true}))
+			}
+			if _, err := bc.poller.First(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			bc.poller.Stop() // the benchmark drives the polls itself
+			hook.n.Store(0)
+			var last reading
+			b.ResetTimer()
+			for b.Loop() {
+				if last, err = bc.poll(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(hook.n.Load())/float64(b.N), "roundtrips/poll")
+			for _, bl := range last.backlogs {
+				b.ReportMetric(float64(bl.UnackedTotal), "unacked")
+				break
+			}
+		})
+	}
+}
+
+// BenchmarkLatest measures the RPC path: reading a watch's snapshot.
+func BenchmarkLatest(b *testing.B) {
+	r := servers.StartRedis(b)
+	h := NewHub(HubOptions{})
+	b.Cleanup(h.Close)
+	broker, _ := ParseBrokerURL("redis://"+net.JoinHostPort("127.0.0.1", fmt.Sprint(r.Port()))+"/0", "")
+	w := h.Watch(broker, DefaultLayout("video"))
+	defer w.Close()
+	if _, err := w.First(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		_ = w.Latest()
+	}
+}
