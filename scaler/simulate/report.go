@@ -12,24 +12,6 @@ import (
 	"time"
 )
 
-// row is one policy's figures rounded for output.
-type row struct {
-	Policy                   string   `json:"policy"`
-	PodHours                 float64  `json:"podHours"`
-	Videos                   int      `json:"videos"`
-	CostPerVideo             *float64 `json:"costPerVideo"`
-	QueueWaitP95Seconds      float64  `json:"queueWaitP95Seconds"`
-	QueueWaitMaxSeconds      float64  `json:"queueWaitMaxSeconds"`
-	LatencyOverTargetMinutes int      `json:"latencyOverTargetMinutes"`
-	ScaleEventsPerHour       float64  `json:"scaleEventsPerHour"`
-	ReadyAtEventStart        *float64 `json:"readyAtEventStart"`
-	Arrived                  int      `json:"arrived"`
-	QueuedAtEnd              int      `json:"queuedAtEnd"`
-	RunningAtEnd             int      `json:"runningAtEnd"`
-	PeakReplicas             int32    `json:"peakReplicas"`
-	ScaleDownsBelowInFlight  int      `json:"scaleDownsBelowInFlight"`
-}
-
 func round(v float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
@@ -43,16 +25,15 @@ func roundPtr(v *float64, digits int) *float64 {
 	return &r
 }
 
-func rows(r *Report) []row {
-	out := make([]row, 0, len(r.Results))
+// rows returns the policies' results rounded for output.
+func rows(r *Report) []Result {
+	out := make([]Result, 0, len(r.Results))
 	for _, x := range r.Results {
-		out = append(out, row{
-			Policy: x.Policy, PodHours: round(x.PodHours, 3), Videos: x.Videos, CostPerVideo: roundPtr(x.CostPerVideo, 4),
-			QueueWaitP95Seconds: round(x.QueueWaitP95Seconds, 1), QueueWaitMaxSeconds: round(x.QueueWaitMaxSeconds, 1),
-			LatencyOverTargetMinutes: x.LatencyOverTargetMinutes, ScaleEventsPerHour: round(x.ScaleEventsPerHour, 2),
-			ReadyAtEventStart: roundPtr(x.ReadyAtEventStart, 3), Arrived: x.Arrived, QueuedAtEnd: x.QueuedAtEnd,
-			RunningAtEnd: x.RunningAtEnd, PeakReplicas: x.PeakReplicas, ScaleDownsBelowInFlight: x.ScaleDownsBelowInFlight,
-		})
+		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
+		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
+		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
+		x.Samples = nil
+		out = append(out, x)
 	}
 	return out
 }
