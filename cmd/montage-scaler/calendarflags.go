@@ -53,7 +53,8 @@ func (c *calendarFlags) Limits() calendar.Limits {
 func calendarCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("calendar", flag.ContinueOnError)
 	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
-	at := fs.String("at", "", "list from this instant (RFC3339); default now")
+	var at instant
+	fs.Var(&at, "at", "list from this instant (RFC3339); default now")
 	days := fs.Int("days", 7, "how many days ahead to list (1 to 7)")
 	format := fs.String("format", "text", "text (a table) or json")
 	var cf calendarFlags
@@ -65,15 +66,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
 		return exitUsage
 	}
-	now := time.Now()
-	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler calendar: --at %q: want RFC3339, like 2026-12-05T18:00:00+01:00\n", *at)
-			return exitUsage
-		}
-		now = t
-	}
+	now := at.clock()()
 	if *days < 1 || *days > 7 {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: --days %d: want 1 to 7 (the scaler looks 7 days ahead)\n", *days)
 		return exitUsage

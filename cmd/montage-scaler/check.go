@@ -51,7 +51,8 @@ func checkFormat(format string) error {
 func check(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
-	at := fs.String("at", "", "evaluate at this instant (RFC3339); default now")
+	var at instant
+	fs.Var(&at, "at", "evaluate at this instant (RFC3339); default now")
 	format := fs.String("format", "json", "json or text")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
@@ -65,15 +66,7 @@ func check(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
 		return exitUsage
 	}
-	now := time.Now
-	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler check: --at %q: want RFC3339, like 2026-12-05T18:00:00+01:00\n", *at)
-			return exitUsage
-		}
-		now = func() time.Time { return t }
-	}
+	now := at.clock()
 	if err := checkFormat(*format); err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
 		return exitUsage

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -122,4 +123,32 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+}
+
+// instant is an --at flag: an RFC3339 time, or unset (now).
+type instant struct{ t *time.Time }
+
+func (i *instant) String() string {
+	if i.t == nil {
+		return ""
+	}
+	return i.t.Format(time.RFC3339)
+}
+
+func (i *instant) Set(v string) error {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("want RFC3339, like 2026-12-05T18:00:00+01:00")
+	}
+	i.t = &t
+	return nil
+}
+
+// clock returns the fixed instant if set, else the real clock.
+func (i *instant) clock() func() time.Time {
+	if i.t == nil {
+		return time.Now
+	}
+	t := *i.t
+	return func() time.Time { return t }
 }
