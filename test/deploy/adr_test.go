@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"fmt"
 	"reflect"
 	"strconv"
 	"testing"
@@ -223,28 +222,14 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 	md["calendarURLFromEnv"] = "https://calendar.example.org/private-0123456789abcdef/basic.ics"
 
 	// As under serve in the cluster: the current replicas come from the
-	// scale subresource (deploy/base/rbac.yaml), so replicasQuery is not
-	// needed. ReplicaLookup is set by name while the core author's change
-	// that adds it is in flight; write it as a field once it has landed.
-	opts := scaler.ParseOptions{StaleAfter: 2 * time.Minute}
-	if f := reflect.ValueOf(&opts).Elem().FieldByName("ReplicaLookup"); f.IsValid() {
-		f.SetBool(true)
-	}
+	// scale subresource (deploy/base/rbac.yaml), so replicasQuery is not needed.
+	opts := scaler.ParseOptions{StaleAfter: 2 * time.Minute, ReplicaLookup: true}
 	spec, err := scaler.ParseSpec(md, opts)
 	if err != nil {
 		t.Fatalf("ParseSpec: %v", err)
 	}
-	// Until scaler.Spec has a Latency field (being wired into ParseSpec by
-	// the core author), the latency keys are unknown to the parser: that
-	// part of the test is skipped, saying so, and runs by itself once the
-	// field lands.
-	_, latencyWired := reflect.TypeOf(*spec).FieldByName("Latency")
-	latencyKeys := map[string]bool{"prometheusURL": true, "latencyQuery": true, "latencyTarget": true}
-	for _, w := range spec.Warnings {
-		if !latencyWired && latencyKeys[unknownKey(w)] {
-			continue
-		}
-		t.Errorf("ParseSpec warning %q: a key of the ScaledObject is unknown to the scaler", w)
+	if len(spec.Warnings) != 0 {
+		t.Errorf("ParseSpec warnings %q: a key of the ScaledObject is unknown to the scaler", spec.Warnings)
 	}
 	if spec.Celery == nil {
 		t.Fatal("no celery source parsed")
@@ -258,30 +243,18 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 	if spec.MetricName != scaler.DefaultMetricName {
 		t.Errorf("metricName = %q, want %q", spec.MetricName, scaler.DefaultMetricName)
 	}
-	// Components wired into Spec by later issues are looked up by name, so
-	// this test compiles before they land.
-	if f := reflect.ValueOf(spec).Elem().FieldByName("Calendar"); !f.IsValid() || f.IsNil() {
-		t.Errorf("scaler.Spec.Calendar is missing or nil: the ScaledObject configures a calendar")
+	if spec.Calendar == nil {
+		t.Error("no calendar source parsed: the ScaledObject configures calendarURLFromEnv")
 	}
-	if !latencyWired {
-		t.Skip("waits on scaler.ParseSpec parsing the latency keys (no scaler.Spec.Latency yet); everything else passed")
+	if spec.Latency == nil {
+		t.Fatal("no latency source parsed: the ScaledObject configures prometheusURL + latencyQuery")
 	}
-	lat := reflect.ValueOf(spec).Elem().FieldByName("Latency")
-	if lat.IsNil() {
-		t.Fatal("scaler.Spec.Latency is nil: the ScaledObject configures latency")
+	if spec.Latency.Target != adrLatencyTarget {
+		t.Errorf("latency target = %v, want %v", spec.Latency.Target, adrLatencyTarget)
 	}
-	if target := lat.Elem().FieldByName("Target"); !target.IsValid() || time.Duration(target.Int()) != adrLatencyTarget {
-		t.Errorf("latency target = %v, want %v", target, adrLatencyTarget)
+	if spec.Latency.Query != "montage:http_request_duration_seconds:p95" {
+		t.Errorf("latency query = %q", spec.Latency.Query)
 	}
-}
-
-// unknownKey returns the key of ParseSpec's "unknown metadata key" warning.
-func unknownKey(warning string) string {
-	var k string
-	if _, err := fmt.Sscanf(warning, "unknown metadata key %q", &k); err != nil {
-		return ""
-	}
-	return k
 }
 
 func TestCeleryTasksPerReplicaMatchesWorkerConcurrency(t *testing.T) {
