@@ -1,6 +1,10 @@
 // Package celery reads a Celery broker on Redis (kombu's layout) and tells how
 // many tasks are queued and in flight for a set of queues, from a background
 // poller shared by every watcher of the same broker.
+//
+// Unacked entries are given to a queue by their routing key, which is the
+// queue name with Celery's default routing; tasks routed through a custom
+// exchange with other routing keys are not attributed.
 package celery
 
 import (

@@ -29,7 +29,12 @@ type Layout struct {
 	Separator         string        // default "\x06\x16"
 	KeyPrefix         string        // kombu global_keyprefix
 	VisibilityTimeout time.Duration // default 1h
-	AcksLate          bool          // default true
+	// AcksLate says the workers use task_acks_late (default true): running
+	// tasks stay in unacked. With false a task leaves unacked when it starts,
+	// and InFlight adds Σ active of every worker whose heartbeat on this db
+	// (and key prefix) is fresh: that sum assumes the scaled Deployment's
+	// workers are the ones consuming these queues.
+	AcksLate bool
 }
 
 // DefaultLayout is the layout of a Celery app with default transport options

@@ -27,10 +27,14 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 type HubOptions struct {
 	PollInterval time.Duration    // between polls; default 250ms
 	PollTimeout  time.Duration    // bounds one poll; default 2s
-	Now          func() time.Time // default time.Now
-	Logger       *slog.Logger     // default discards
-	DialTimeout  time.Duration    // default 2s
-	ReadTimeout  time.Duration    // default 2s (also the write timeout)
+	Now          func() time.Time // default time.Now; ETA and visibility timeout are judged by it
+	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
+	// passes over the unacked hash); default time.Now. It stays the real
+	// clock when Now is pinned (check --at).
+	Clock       func() time.Time
+	Logger      *slog.Logger  // default discards
+	DialTimeout time.Duration // default 2s
+	ReadTimeout time.Duration // default 2s (also the write timeout)
 
 	// AttributionInterval is the least time between the starts of two
 	// passes over the unacked hash; default 5s.
@@ -58,6 +62,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -272,7 +279,7 @@ func newBrokerConn(o HubOptions, b Broker) *brokerConn {
 		for _, hk := range o.Hooks {
 			bc.client.AddHook(hk)
 		}
-		bc.hb = newHeartbeats(bc.client, o.Now, o.Logger.With("broker", b.Redacted()))
+		bc.hb = newHeartbeats(bc.client, o.Clock, o.Logger.With("broker", b.Redacted()))
 	}
 	bc.poller = poll.Start(bc.poll, poll.Options{Interval: o.PollInterval, Timeout: o.PollTimeout, Now: o.Now, OnAttempt: o.OnPoll})
 	return bc
@@ -370,7 +377,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 		p.hlen = pipe.HLen(ctx, prefix+"unacked")
 		a := bc.attribution(prefix)
-		if a.stepDue(now, bc.o.AttributionInterval) {
+		if a.stepDue(bc.o.Clock(), bc.o.AttributionInterval) {
 			p.scan = pipe.HScan(ctx, prefix+"unacked", a.cursor, "", int64(bc.o.ScanCount))
 		}
 	}
@@ -439,7 +446,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 		bl := a.backlog(l, qc, lens)
 		if !l.AcksLate {
-			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, now, bc.o.HeartbeatWarmup)
+			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 			if !warm {
 				out.errs[id] = errWarmingUp
 				continue

@@ -128,3 +128,18 @@ func TestWatchesOnOneBrokerShareOnePoller(t *testing.T) {
 		t.Errorf("watch on a closed hub: %v, want ErrClosed", s.Err)
 	}
 }
+
+func TestAPinnedNowStillLetsHeartbeatsWarmUp(t *testing.T) {
+	r := servers.StartRedis(t)
+	h := NewHub(HubOptions{PollInterval: 50 * time.Millisecond, HeartbeatWarmup: 300 * time.Millisecond, Now: func() time.Time { return t0 }})
+	defer h.Close()
+	b, _ := ParseBrokerURL(r.URL(0), "")
+	l := DefaultLayout("video")
+	l.AcksLate = false
+	w := h.Watch(b, l)
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil || s.Err != nil || !s.GoodAt.Equal(t0) || s.Value.HeartbeatWorkers != 0 || s.Value.InFlight != 0 {
+		t.Fatalf("First = %+v, %v; want a good reading at the pinned time with no workers", s, err)
+	}
+}
