@@ -345,3 +345,23 @@ func TestFirstOnAMissingRedisReturnsAnError(t *testing.T) {
 		t.Errorf("First on a dead Redis = %+v; want Err set and no value", s)
 	}
 }
+
+func TestAPasswordBrokerWorksAndAWrongPasswordNeverShows(t *testing.T) {
+	r := servers.StartRedisWith(t, servers.RedisOptions{Password: "right-pw-123"})
+	hub := fastHub(t)
+	ok := hub.Watch(mustBroker(t, "redis://:right-pw-123@"+r.Addr()+"/0"), layout("", time.Hour, true, "video"))
+	defer ok.Close()
+	if s, err := ok.First(t.Context()); err != nil || s.Err != nil || s.GoodAt.IsZero() {
+		t.Fatalf("First with the right password: %+v, %v", s, err)
+	}
+	bad := hub.Watch(mustBroker(t, "redis://:wrong-pw-456@"+r.Addr()+"/0"), layout("", time.Hour, true, "video"))
+	defer bad.Close()
+	s, err := bad.First(t.Context())
+	if err != nil || s.Err == nil {
+		t.Fatalf("First with a wrong password: %+v, %v; want Err", s, err)
+	}
+	want := "celery: poll redis://:xxxxx@" + r.Addr() + "/0: "
+	if !strings.HasPrefix(s.Err.Error(), want) || strings.Contains(s.Err.Error(), "wrong-pw-456") {
+		t.Errorf("error %q: want prefix %q and no password", s.Err, want)
+	}
+}
