@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -101,7 +102,17 @@ func serve(ctx context.Context, args []string, e env) int {
 	return exitOK
 }
 
+// redisLog sends go-redis's own messages (reconnects, dial failures) to our
+// logger at debug level; the source errors that matter are logged and
+// counted by the watches.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
 func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) error {
+	redis.SetLogger(redisLog{logger}) // go-redis has one process-wide logger; main owns it
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := scaler.NewMetrics(promReg)
