@@ -3,6 +3,7 @@ GO       ?= go
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
+SOAK     ?= 10m
 
 .PHONY: build test bench demo lint proto fuzz
 
@@ -18,7 +19,7 @@ test:
 
 # Benchmarks print each figure beside a floor measured in the same run.
 bench: build
-	$(GO) run ./test/bench
+	$(GO) run ./test/bench --soak $(SOAK)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./scaler/...
 
 # A live demo: the scaler deciding as Celery tasks arrive and finish.
@@ -29,9 +30,14 @@ lint:
 	gofmt -l . | (! grep .)
 	$(GO) vet ./...
 
-# Short fuzz runs of every fuzz target (the seeds also run in `make test`).
+# Short fuzz runs of every fuzz target (their seeds also run in `make test`).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime 30s ./scaler/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./scaler/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBrokerURL$$' -fuzztime $(FUZZTIME) ./scaler/celery/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./scaler/celery/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExpand$$' -fuzztime $(FUZZTIME) ./scaler/calendar/
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
