@@ -31,6 +31,9 @@ type Opinion struct {
 	Warnings []string
 	// Detail is the component's evidence, shown by Explain.
 	Detail any
+	// Advisory opinions are shown but take no part in max() nor in active
+	// (the forecast in dry-run).
+	Advisory bool
 }
 
 // Reading is a component's latest evidence as its source holds it.
@@ -145,10 +148,14 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 			if c.Held {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("refresh failing; using the reading of %s", r.GoodAt.UTC().Format(time.RFC3339)))
 			}
-			if o.Desired != nil && *o.Desired > best {
-				best = *o.Desired
+			if o.Advisory {
+				c.Warnings = append(c.Warnings, "advisory (dry-run): shown, not part of the decision")
+			} else {
+				if o.Desired != nil && *o.Desired > best {
+					best = *o.Desired
+				}
+				d.Active = d.Active || o.Active
 			}
-			d.Active = d.Active || o.Active
 		}
 		d.Components = append(d.Components, c)
 	}
