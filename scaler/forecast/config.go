@@ -1,0 +1,93 @@
+// Package forecast learns a ScaledObject's weekly habit from the scaler's own
+// observations and forecasts the demand of the coming slot of the week.
+//
+// The history is what the reactive components (celery, latency) asked for,
+// the max per 5-minute bucket, kept in the broker the ScaledObject already
+// names under the scaler's own key prefix, so that every scaler replica
+// shares it and a restart loses nothing. A Recorder writes one bucket per
+// round trip in the background (a Lua max, so replicas writing the same
+// bucket agree); a shared poller reads the history back; Evaluate turns it
+// into decide.ForecastEvidence without I/O.
+//
+// Weeks are UTC weeks: a habit kept in a zone with daylight saving moves by
+// an hour in the history twice a year, for forecastWeeks weeks.
+package forecast
+
+import (
+	"strings"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// Metadata keys and defaults.
+const (
+	KeyMode     = "forecastMode"
+	KeyLeadTime = "forecastLeadTime"
+	KeyWeeks    = "forecastWeeks"
+	KeyMaxError = "forecastMaxError"
+
+	DefaultLeadTime = 5 * time.Minute
+	DefaultWeeks    = 4
+	DefaultMaxError = 0.5
+	// MinWeeks is the history depth below which the forecast is silent.
+	MinWeeks = 2
+)
+
+// Config is the forecast part of one ScaledObject's trigger metadata.
+type Config struct {
+	// Mode is decide.ForecastDryRun or decide.ForecastEnabled (a disabled
+	// forecast has no Config).
+	Mode string
+	// LeadTime: at t the forecast asks for the demand expected at t+LeadTime.
+	LeadTime time.Duration
+	// Weeks is the history kept and used (the retention).
+	Weeks int
+	// MaxError is last week's relative error above which the forecast backs off.
+	MaxError float64
+	// Broker holds the history (the Celery broker of the same metadata).
+	Broker celery.Broker
+}
+
+// Params returns the estimator's parameters of c.
+func (c *Config) Params() Params {
+	return Params{Weeks: c.Weeks, LeadTime: c.LeadTime, MaxError: c.MaxError, MinWeeks: MinWeeks}
+}
+
+// ParseConfig reads the forecast keys. It returns (nil, nil) when the mode
+// is disabled (the default). cel is the same metadata's Celery config: the
+// history lives in its broker, so an enabled forecast needs one.
+func ParseConfig(m *meta.Map, cel *celery.Config) (*Config, error) {
+	mode := strings.ToLower(m.String(KeyMode, decide.ForecastDisabled))
+	c := &Config{Mode: mode}
+	var err error
+	if c.LeadTime, err = m.Duration(KeyLeadTime, DefaultLeadTime, true); err != nil {
+		return nil, err
+	}
+	if c.LeadTime > 24*time.Hour {
+		return nil, &meta.Error{Key: KeyLeadTime, Value: m.String(KeyLeadTime, ""), Allowed: "at most 24h"}
+	}
+	if c.Weeks, err = m.Int(KeyWeeks, DefaultWeeks, MinWeeks, 26); err != nil {
+		return nil, err
+	}
+	if c.MaxError, err = m.Float(KeyMaxError, DefaultMaxError, 0, 100); err != nil {
+		return nil, err
+	}
+	switch mode {
+	case decide.ForecastDisabled:
+		return nil, nil
+	case decide.ForecastDryRun, decide.ForecastEnabled:
+	default:
+		// YAML turns on/off/yes/no into booleans: say so.
+		return nil, &meta.Error{Key: KeyMode, Value: m.String(KeyMode, ""),
+			Allowed: "disabled, dry-run or enabled (quote them in YAML; true/false are not modes)"}
+	}
+	if cel == nil {
+		return nil, &meta.Error{Key: KeyMode, Value: mode,
+			Allowed: "needs brokerURL (or brokerURLFromEnv): the forecast's history is kept in the Celery broker"}
+	}
+	c.Broker = cel.Broker
+	return c, nil
+}

@@ -1,0 +1,188 @@
+package forecast
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// clock is a settable clock for one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func config(t *testing.T, url string, weeks string) *Config {
+	t.Helper()
+	m := meta.New(map[string]string{"brokerURL": url, KeyMode: "enabled", KeyWeeks: weeks})
+	cel, err := celery.ParseConfig(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig(m, cel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func client(t *testing.T, r *servers.Redis) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitFor polls cond with a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestStoreWritesTheMaxPerBucketAndReadsItBack(t *testing.T) {
+	r := servers.StartRedis(t)
+	ctx := t.Context()
+	a := NewStore(client(t, r), "media", "worker", 4)
+	b := NewStore(client(t, r), "media", "worker", 4)
+	at := monday.Add(18*time.Hour + 2*time.Minute)
+	// Two replicas write the same bucket in either order: both keep the max.
+	writes := []struct {
+		s *Store
+		d Demand
+	}{
+		{a, Demand{decide.Celery: 2.5}},
+		{b, Demand{decide.Celery: 3, decide.Latency: 1}},
+		{a, Demand{decide.Celery: 1, decide.Latency: 0.5}},
+	}
+	for _, w := range writes {
+		if err := w.s.Write(ctx, at, w.d, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*Store{a, b} {
+		h, err := s.Read(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, ok := h.Demand(at)
+		if h.Len() != 1 || !ok || d[decide.Celery] != 3 || d[decide.Latency] != 1 {
+			t.Fatalf("history %v, want one bucket celery 3 latency 1", d)
+		}
+	}
+	if got := client(t, r).HGetAll(ctx, a.Key()).Val(); len(got) != 2 || got["1793642400:celery"] != "3.000" {
+		t.Errorf("hash %v, want field 1793642400:celery = 3.000", got)
+	}
+	if ttl := client(t, r).TTL(ctx, a.Key()).Val(); ttl <= 4*Week || ttl > 5*Week {
+		t.Errorf("TTL %s, want the retention plus a week", ttl)
+	}
+}
+
+func TestStoreDropsBucketsAfterTheRetention(t *testing.T) {
+	r := servers.StartRedis(t)
+	ctx := t.Context()
+	s := NewStore(client(t, r), "media", "worker", 2)
+	first := monday.Add(18 * time.Hour)
+	for _, at := range []time.Time{first, first.Add(Week), first.Add(2*Week - Bucket)} {
+		if err := s.Write(ctx, at, Demand{decide.Celery: 1}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := client(t, r).HLen(ctx, s.Key()).Val(); n != 3 {
+		t.Fatalf("%d fields before the retention passed, want 3", n)
+	}
+	// Two weeks after the first bucket, a write trims it.
+	later := first.Add(2*Week + Bucket)
+	if err := s.Write(ctx, later, Demand{decide.Celery: 2}, later); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Read(ctx, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.Demand(first); ok || h.Len() != 3 {
+		t.Fatalf("first bucket still read (%d buckets), want it dropped", h.Len())
+	}
+	if n := client(t, r).HLen(ctx, s.Key()).Val(); n != 3 {
+		t.Errorf("%d fields after the retention passed, want 3", n)
+	}
+	if n := client(t, r).ZCard(ctx, s.Key()+":index").Val(); n != 3 {
+		t.Errorf("%d index entries, want 3", n)
+	}
+}
+
+func TestHistorySurvivesARestartAndIsSharedByTwoScalers(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := config(t, r.URL(0), "4")
+	clk := &clock{t: monday.Add(18 * time.Hour)}
+	demand := func(v float64) func(time.Time) Demand {
+		return func(time.Time) Demand { return Demand{decide.Celery: v} }
+	}
+	opts := HubOptions{Now: clk.now, Sample: 10 * time.Millisecond, Refresh: 50 * time.Millisecond}
+
+	// Scaler 1 records 2 replicas in the 18:00 bucket, then stops: Close
+	// writes the open bucket.
+	h1 := NewHub(opts)
+	w1 := h1.Watch(c, "media", "worker", demand(2))
+	waitFor(t, "a sample", func() bool { return w1.rec != nil && sampled(w1) })
+	w1.Close()
+	h1.Close()
+
+	// A restarted scaler and a second replica both read it back.
+	h2, h3 := NewHub(opts), NewHub(opts)
+	t.Cleanup(h2.Close)
+	t.Cleanup(h3.Close)
+	w2 := h2.Watch(c, "media", "worker", demand(5))
+	w3 := h3.Watch(c, "media", "worker", demand(1))
+	t.Cleanup(w2.Close)
+	t.Cleanup(w3.Close)
+	for _, w := range []*Watch{w2, w3} {
+		waitFor(t, "the restarted history", func() bool {
+			h := w.Latest().Value
+			d, ok := h.historyDemand(monday.Add(18 * time.Hour))
+			return ok && d[decide.Celery] == 2
+		})
+	}
+	// Both record into the 18:05 bucket; when 18:10 comes each writes its
+	// bucket once and both agree on the max, 5.
+	clk.set(monday.Add(18*time.Hour + 5*time.Minute))
+	waitFor(t, "samples in 18:05", func() bool { return sampled(w2) && sampled(w3) })
+	clk.set(monday.Add(18*time.Hour + 10*time.Minute))
+	for _, w := range []*Watch{w2, w3} {
+		waitFor(t, "the 18:05 bucket from both", func() bool {
+			d, ok := w.Latest().Value.historyDemand(monday.Add(18*time.Hour + 5*time.Minute))
+			return ok && d[decide.Celery] == 5
+		})
+	}
+	if n := client(t, r).HLen(context.Background(), NewStore(nil, "media", "worker", 4).Key()).Val(); n != 2 {
+		t.Errorf("%d fields, want 2 (one per bucket)", n)
+	}
+}
+
+// sampled reports whether the recorder's open bucket has the clock's bucket.
+func sampled(w *Watch) bool {
+	return w.rec.sampledAt().Equal(BucketOf(w.h.o.Now()))
+}
+
+func (h *History) historyDemand(at time.Time) (Demand, bool) {
+	if h == nil {
+		return nil, false
+	}
+	return h.Demand(at)
+}
