@@ -2,12 +2,15 @@ package scaler
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // Metrics are the scaler's own Prometheus metrics.
 type Metrics struct {
 	decision     *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
+	forecast     *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
 	sourceReads  *prometheus.CounterVec
 	reg          *Registry
@@ -25,6 +28,10 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_component_replicas",
 			Help: "Replicas a component asked for in the last decision (absent: no opinion).",
 		}, []string{"namespace", "scaledobject", "component"}),
+		forecast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_forecast_replicas",
+			Help: "Replicas the forecast expects lead time ahead, in dry-run too (absent: the forecast is silent).",
+		}, []string{"namespace", "scaledobject", "mode"}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "montage_scaler_source_errors_total",
 			Help: "Failed reads of a source.",
@@ -37,7 +44,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			"Age of the oldest last good reading of a component among the watched ScaledObjects.",
 			[]string{"component"}, nil),
 	}
-	r.MustRegister(m.decision, m.component, m.sourceErrors, m.sourceReads, (*ageCollector)(m))
+	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads, (*ageCollector)(m))
 	return m
 }
 
@@ -53,6 +60,21 @@ func (m *Metrics) SourceRead(component string, err error) {
 func (m *Metrics) Forget(namespace, name string) {
 	m.decision.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 	m.component.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+	m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+}
+
+// forecastReplicas exports the forecast component's estimate with its mode,
+// so that a dry-run shows what it would do.
+func (m *Metrics) forecastReplicas(namespace, name string, c decide.ComponentResult) {
+	d, ok := c.Detail.(decide.ForecastDetail)
+	if !ok {
+		return
+	}
+	if c.Desired == nil {
+		m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+		return
+	}
+	m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
 }
 
 type ageCollector Metrics

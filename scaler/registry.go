@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 )
 
@@ -20,6 +22,8 @@ type Hubs struct {
 	Celery   *celery.Hub
 	Latency  *latency.Hub
 	Calendar *calendar.Hub
+	// Forecast may be nil: forecast keys are then ignored (check, simulate).
+	Forecast *forecast.Hub
 }
 
 // RegistryOptions configure a Registry.
@@ -149,6 +153,10 @@ func (r *Registry) newWatch(key watchKey, spec *Spec) *watch {
 	}
 	if c := spec.Calendar; c != nil {
 		w.sources = append(w.sources, &calendarSource{w: r.o.Hubs.Calendar.Watch(c), c: c})
+	}
+	if c := spec.Forecast; c != nil && r.o.Hubs.Forecast != nil {
+		demand := reactiveDemand(slices.Clone(w.sources), spec.Policy.StaleAfter)
+		w.sources = append(w.sources, &forecastSource{w: r.o.Hubs.Forecast.Watch(c, key.namespace, key.name, demand), c: c})
 	}
 	go func() {
 		defer close(w.ready)

@@ -115,6 +115,9 @@ func (s *Server) decision(w *watch) decide.Decision {
 			} else {
 				s.metrics.component.DeleteLabelValues(ns, name, c.Name)
 			}
+			if c.Name == decide.Forecast {
+				s.metrics.forecastReplicas(ns, name, c)
+			}
 		}
 	}
 	return d

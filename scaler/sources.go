@@ -9,6 +9,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 )
 
@@ -108,4 +109,69 @@ func (s *calendarSource) reading(now time.Time) decide.Reading {
 	r.Opinion = decide.CalendarOpinion(now, s.windows, f.Age(now))
 	r.Opinion.Warnings = append(r.Opinion.Warnings, s.warnings...)
 	return r
+}
+
+// forecastSource turns the shared history into the forecast component.
+// Last week's error compares 2016 buckets with their estimates, so the
+// evidence is cached per history copy and pair of slots.
+type forecastSource struct {
+	w *forecast.Watch
+	c *forecast.Config
+
+	mu   sync.Mutex
+	hist *forecast.History
+	now  time.Time // bucket of now the cache is for
+	slot time.Time // bucket of now + lead time
+	ev   decide.ForecastEvidence
+}
+
+func (s *forecastSource) name() string                    { return decide.Forecast }
+func (s *forecastSource) changed() <-chan struct{}        { return s.w.Changed() }
+func (s *forecastSource) close()                          { s.w.Close() }
+func (s *forecastSource) first(ctx context.Context) error { _, err := s.w.First(ctx); return err }
+
+// reading holds its history copy through failing refreshes with no time
+// limit, as a calendar does: weeks of history do not go stale in minutes,
+// and the forecast only ever raises the decision.
+func (s *forecastSource) reading(now time.Time) decide.Reading {
+	snap := s.w.Latest()
+	r := decide.Reading{Name: decide.Forecast, GoodAt: snap.GoodAt, Err: snap.Err, NoExpiry: true}
+	h := snap.Value
+	if h == nil || snap.GoodAt.IsZero() {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nb, sb := forecast.BucketOf(now), forecast.BucketOf(now.Add(s.c.LeadTime))
+	if s.hist != h || !s.now.Equal(nb) || !s.slot.Equal(sb) {
+		s.ev = forecast.Evaluate(h, now, s.c.Mode, s.c.Params())
+		s.hist, s.now, s.slot = h, nb, sb
+	}
+	ev := s.ev
+	ev.Target = now.Add(s.c.LeadTime).UTC()
+	r.Opinion = decide.ForecastOpinion(ev)
+	return r
+}
+
+// reactiveDemand returns what the reactive components (celery, latency) ask
+// for at now, for the forecast's history: a fresh reading without an opinion
+// counts as 0; a failing or stale one is left out (no invented 0).
+func reactiveDemand(sources []source, staleAfter time.Duration) func(time.Time) forecast.Demand {
+	return func(now time.Time) forecast.Demand {
+		d := forecast.Demand{}
+		for _, s := range sources {
+			if n := s.name(); n != decide.Celery && n != decide.Latency {
+				continue
+			}
+			r := s.reading(now)
+			if r.Err != nil || r.GoodAt.IsZero() || now.Sub(r.GoodAt) > staleAfter {
+				continue
+			}
+			d[r.Name] = 0
+			if r.Opinion.Desired != nil {
+				d[r.Name] = *r.Opinion.Desired
+			}
+		}
+		return d
+	}
 }

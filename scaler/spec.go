@@ -10,6 +10,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
@@ -22,6 +23,7 @@ type Spec struct {
 	Celery     *celery.Config
 	Latency    *latency.Config
 	Calendar   *calendar.Config
+	Forecast   *forecast.Config
 	Policy     decide.Policy
 	MetricName string
 	// Warnings name unknown keys (likely typos).
@@ -58,6 +60,9 @@ func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
 		return nil, err
 	}
 	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
+		return nil, err
+	}
+	if s.Forecast, err = forecast.ParseConfig(m, s.Celery); err != nil {
 		return nil, err
 	}
 	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 )
 
@@ -150,9 +151,16 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	})
 	defer calendarHub.Close()
 	promReg.MustRegister(calendarHub.Collector())
+	forecastHub := forecast.NewHub(forecast.HubOptions{
+		Logger:      logger.With("component", decide.Forecast),
+		DialTimeout: f.redisTimeout,
+		ReadTimeout: f.redisTimeout,
+		OnRead:      func(err error) { metrics.SourceRead(decide.Forecast, err) },
+	})
+	defer forecastHub.Close()
 
 	reg := scaler.NewRegistry(scaler.RegistryOptions{
-		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub},
+		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub, Forecast: forecastHub},
 		Parse:     scaler.ParseOptions{StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
 		IdleAfter: f.idleAfter,
 		FirstWait: f.firstAnswerWait,

@@ -23,8 +23,8 @@ type ForecastError struct {
 	MeanError float64 `json:"meanError"`
 	// MeanAbsError is mean(|estimate − actual|) in replicas.
 	MeanAbsError float64 `json:"meanAbsError"`
-	// Relative is Σ|estimate − actual| / Σ actual; +Inf when nothing was
-	// asked for and something was forecast.
+	// Relative is Σ|estimate − actual| / Σ actual, the divisor at least one
+	// replica so that an idle week forecast busy still counts as wrong.
 	Relative float64 `json:"relative"`
 	// UnderMinutes counts minutes whose estimate was below the actual.
 	UnderMinutes float64 `json:"underMinutes"`
@@ -85,6 +85,7 @@ func ForecastOpinion(e ForecastEvidence) Opinion {
 	case math.IsNaN(*e.Estimate) || math.IsInf(*e.Estimate, 0) || *e.Estimate < 0:
 		d.Silent = fmt.Sprintf("estimate %g is not a replica count", *e.Estimate)
 		o.Warnings = append(o.Warnings, d.Silent)
+		d.Estimate = nil // JSON has no NaN
 	case e.LastWeek != nil && e.LastWeek.Relative > e.MaxError:
 		d.Silent = fmt.Sprintf("backing off: last week's relative error %.2f is above %g", e.LastWeek.Relative, e.MaxError)
 	}
