@@ -60,6 +60,7 @@ func mod(a, b int64) int64 { return ((a % b) + b) % b }
 // concurrent writes; a snapshot shared by readers must not be written.
 type History struct {
 	buckets map[int64]Demand // by bucket start, unix seconds
+	oldest  int64            // meaningless while buckets is empty
 }
 
 // NewHistory returns an empty History.
@@ -73,6 +74,9 @@ func (h *History) Observe(at time.Time, d Demand) {
 	b := BucketOf(at).Unix()
 	cur, ok := h.buckets[b]
 	if !ok {
+		if len(h.buckets) == 0 || b < h.oldest {
+			h.oldest = b
+		}
 		cur = Demand{}
 		h.buckets[b] = cur
 	}
@@ -101,11 +105,7 @@ func (h *History) Oldest() (time.Time, bool) {
 	if len(h.buckets) == 0 {
 		return time.Time{}, false
 	}
-	o := int64(math.MaxInt64)
-	for b := range h.buckets {
-		o = min(o, b)
-	}
-	return time.Unix(o, 0).UTC(), true
+	return time.Unix(h.oldest, 0).UTC(), true
 }
 
 // Depth is how many weeks of history lie before now.
@@ -210,6 +210,14 @@ func (h *History) Errors(from, to time.Time, p Params) *decide.ForecastError {
 // Evaluate is the forecast's evidence at now: the estimate of the slot
 // p.LeadTime ahead, the history's depth and last week's error.
 func Evaluate(h *History, now time.Time, mode string, p Params) decide.ForecastEvidence {
+	e := Evidence(h, now, mode, p)
+	e.LastWeek = h.Errors(now.Add(-Week), now, p)
+	return e
+}
+
+// Evidence is Evaluate without last week's error, for callers that refresh
+// that (a week of estimates) less often than the slot.
+func Evidence(h *History, now time.Time, mode string, p Params) decide.ForecastEvidence {
 	target := now.Add(p.LeadTime)
 	e := decide.ForecastEvidence{
 		Mode:         mode,
@@ -225,7 +233,6 @@ func Evaluate(h *History, now time.Time, mode string, p Params) decide.ForecastE
 	} else {
 		e.Samples = n
 	}
-	e.LastWeek = h.Errors(now.Add(-Week), now, p)
 	return e
 }
 

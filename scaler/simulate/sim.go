@@ -34,7 +34,8 @@ func Policies() []string { return []string{Phase1HPA, KEDABuiltin, MontageScaler
 // Options tune a run.
 type Options struct {
 	Workload Workload
-	// Policies to run, in order; empty: all.
+	// Policies to run, in order; empty: Policies(), and MontageForecast
+	// when the metadata sets forecastMode.
 	Policies []string
 	// SampleEvery is the plot's resolution; zero: one minute.
 	SampleEvery time.Duration
@@ -124,6 +125,9 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	ids := o.Policies
 	if len(ids) == 0 {
 		ids = Policies()
+		if s.Spec.Forecast != nil {
+			ids = append(ids, MontageForecast)
+		}
 	}
 	every := o.SampleEvery
 	if every <= 0 {
@@ -156,7 +160,7 @@ func newController(id string, s *Setup, start time.Time) (controller, error) {
 			return nil, err
 		}
 		return &phase1{ctl: ctl}, nil
-	case KEDABuiltin, MontageScaler:
+	case KEDABuiltin, MontageScaler, MontageForecast:
 		k := &hpa.KEDA{MinReplicaCount: s.KEDA.MinReplicaCount, MaxReplicaCount: s.KEDA.MaxReplicaCount, Cooldown: s.KEDA.Cooldown}
 		if err := k.Validate(); err != nil {
 			return nil, err
@@ -167,10 +171,14 @@ func newController(id string, s *Setup, start time.Time) (controller, error) {
 			return nil, err
 		}
 		p := &kedaPolicy{keda: k, ctl: ctl, s: s, poll: int(s.KEDA.PollingInterval / time.Second)}
-		if id == MontageScaler {
+		switch id {
+		case MontageScaler:
 			p.push = s.KEDA.Push
 			p.eval = p.montage
-		} else {
+		case MontageForecast:
+			p.push = s.KEDA.Push
+			p.eval = newForecaster(p).eval
+		default:
 			p.eval = p.builtin
 		}
 		if p.poll < 1 {
@@ -178,7 +186,7 @@ func newController(id string, s *Setup, start time.Time) (controller, error) {
 		}
 		return p, nil
 	}
-	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, Policies())
+	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, append(Policies(), MontageForecast))
 }
 
 type phase1 struct{ ctl *hpa.Controller }
@@ -234,6 +242,11 @@ func (p *kedaPolicy) tick(now time.Time, sec int, o observation, current int32) 
 // montage asks the real decision code, with readings built by the same
 // opinion functions the server uses; every source is fresh.
 func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa.Metric, bool) {
+	return p.decide(now, p.readings(now, o, current))
+}
+
+// readings are the components' fresh readings at now.
+func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []decide.Reading {
 	var rs []decide.Reading
 	if p.s.Spec.Celery != nil {
 		rs = append(rs, decide.Reading{Name: decide.Celery, GoodAt: now,
@@ -247,6 +260,11 @@ func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa
 		rs = append(rs, decide.Reading{Name: decide.Calendar, GoodAt: now, NoExpiry: true,
 			Opinion: decide.CalendarOpinion(now, p.s.Windows, 0)})
 	}
+	return rs
+}
+
+// decide folds readings into the trigger's metric and activity.
+func (p *kedaPolicy) decide(now time.Time, rs []decide.Reading) ([]hpa.Metric, bool) {
 	d := decide.Decide(now, p.s.Spec.Policy, rs)
 	v := math.NaN() // no decision: the HPA keeps its scale
 	if d.Desired != nil {
