@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -181,6 +185,9 @@ func explain(ctx context.Context, args []string, e env) int {
 	namespace := fs.String("namespace", "", "ScaledObject namespace (default: from the ScaledObject file, else \"default\")")
 	format := fs.String("format", "json", "json or text")
 	timeout := fs.Duration("timeout", 10*time.Second, "RPC deadline")
+	caFile := fs.String("tls-ca", "", "PEM CA that signed the server's certificate: talk TLS to a serve --tls-cert")
+	certFile := fs.String("tls-cert", "", "PEM client certificate, for a serve --tls-client-ca (mutual TLS)")
+	keyFile := fs.String("tls-key", "", "PEM key of --tls-cert")
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -198,7 +205,12 @@ func explain(ctx context.Context, args []string, e env) int {
 	}
 	req := &scalerv1.ExplainRequest{Name: firstNonEmpty(*name, l.file.Name, "explain"), Namespace: firstNonEmpty(*namespace, l.file.Namespace, "default"), ScalerMetadata: l.md}
 
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := clientCreds(*caFile, *certFile, *keyFile)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		return exitUsage
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler explain: --addr %q: %v\n", *addr, err)
 		return exitUsage
@@ -215,6 +227,37 @@ func explain(ctx context.Context, args []string, e env) int {
 		return exitNoDecision
 	}
 	return printDecision(e, scaler.FromProto(resp), *format)
+}
+
+// clientCreds is plaintext without --tls-ca, else TLS verified against that
+// CA, presenting the client certificate when one is given.
+func clientCreds(caFile, certFile, keyFile string) (credentials.TransportCredentials, error) {
+	if caFile == "" {
+		if certFile != "" || keyFile != "" {
+			return nil, errors.New("--tls-cert and --tls-key need --tls-ca (the CA of the server's certificate)")
+		}
+		return insecure.NewCredentials(), nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(cfg), nil
 }
 
 func firstNonEmpty(s ...string) string {

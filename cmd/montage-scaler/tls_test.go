@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/montage/montage-scaler/scaler/tlsconfig/tlstest"
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // mtlsFiles is the scaler's side of a test PKI, as the tls overlay mounts it.
@@ -176,5 +177,34 @@ func TestServeRefusesIncompleteTLSFlags(t *testing.T) {
 				t.Fatalf("stderr = %q, want it to contain %q", stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestExplainTalksMutualTLS(t *testing.T) {
+	rs := servers.StartRedis(t)
+	m := newMTLSFiles(t)
+	p := startServe(t, m.serverArgs...)
+	dir := t.TempDir()
+	md := filepath.Join(dir, "md.yaml")
+	writeFile(t, md, "brokerURL: "+rs.URL(0)+"\n")
+	client := m.ca.Client(t, "an operator")
+	cert, key := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	tlstest.WriteFile(t, cert, client.CertPEM)
+	tlstest.WriteFile(t, key, client.KeyPEM)
+
+	explain := func(args ...string) (int, string) {
+		var out, errb strings.Builder
+		code := run(t.Context(), append([]string{"explain", "--addr", p.grpcAddr, "--metadata", md, "--timeout", "5s"}, args...),
+			env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+		return code, out.String() + errb.String()
+	}
+	if code, out := explain("--tls-ca", m.clientCA, "--tls-cert", cert, "--tls-key", key); code != 0 || !strings.Contains(out, `"name": "celery"`) {
+		t.Fatalf("explain over mutual TLS: exit %d\n%s", code, out)
+	}
+	if code, out := explain("--tls-ca", m.clientCA); code != 1 {
+		t.Fatalf("explain without a client certificate: exit %d, want 1 (refused)\n%s", code, out)
+	}
+	if code, out := explain("--tls-cert", cert, "--tls-key", key); code != 2 || !strings.Contains(out, "need --tls-ca") {
+		t.Fatalf("client certificate without --tls-ca: exit %d\n%s", code, out)
 	}
 }
