@@ -1,0 +1,351 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	b64 "encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// The binaries build/build.sh puts in the cache's bin/ folder.
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "keda-operator", "keda-adapter"}
+
+// hpaSyncPeriod is the controller manager's --horizontal-pod-autoscaler-sync-period
+// (default 15 s): short, so that scenarios wait for policies, not for syncs.
+const hpaSyncPeriod = 2 * time.Second
+
+// cacheDir is where build/build.sh put the components.
+func cacheDir() string {
+	if d := os.Getenv("MONTAGE_E2E_CACHE"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "montage-scaler-e2e")
+	}
+	return filepath.Join(home, ".cache", "montage-scaler-e2e")
+}
+
+// cluster is a running control plane with KEDA.
+type cluster struct {
+	bin, dir   string
+	logs       *logBook
+	ns         *netns
+	kubeconfig string // admin (system:masters) over loopback
+	cfg        *rest.Config
+	client     kubernetes.Interface
+	operator   *proc
+}
+
+// startCluster starts etcd, kube-apiserver, kube-controller-manager, KEDA's
+// CRDs, operator and metrics adapter; everything is torn down in t.Cleanup.
+// The test is skipped when the component cache is cold or the test is not
+// root (ip netns needs it).
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	cache := cacheDir()
+	if _, err := os.Stat(filepath.Join(cache, ".complete")); err != nil {
+		t.Skipf("e2e: component cache %s is cold (run make e2e-build, about 60 min on 2 cores): %v", cache, err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("e2e: needs root for the metrics adapter's network namespace (ip netns)")
+	}
+	c := &cluster{bin: filepath.Join(cache, "bin"), dir: t.TempDir(), logs: &logBook{}}
+	for _, b := range components {
+		if _, err := os.Stat(filepath.Join(c.bin, b)); err != nil {
+			t.Fatalf("e2e: %s missing from the cache although .complete exists: %v", b, err)
+		}
+	}
+	c.logs.printOnFailure(t)
+	t.Logf("e2e: component logs in %s", c.dir)
+	c.ns = newNetns(t)
+	pki := c.makePKI(t)
+
+	// etcd on loopback.
+	etcdPort, peerPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	startProc(t, c.logs, c.dir, "etcd", nil, filepath.Join(c.bin, "etcd"),
+		"--name", "e2e", "--data-dir", filepath.Join(c.dir, "etcd-data"),
+		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "e2e="+peerURL, "--unsafe-no-fsync", "--log-level", "warn")
+	waitUntil(t, time.Minute, 200*time.Millisecond, "etcd healthy", func() (bool, error) {
+		resp, err := http.Get(etcdURL + "/health")
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
+	})
+
+	// kube-apiserver on loopback; the adapter reaches it through a relay on
+	// the host's end of the veth pair.
+	apiPort := freePort(t, "127.0.0.1")
+	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
+	relayAddr := net.JoinHostPort(c.ns.hostIP, strconv.Itoa(freePort(t, c.ns.hostIP)))
+	forward(t, relayAddr, apiAddr)
+	startProc(t, c.logs, c.dir, "kube-apiserver", nil, filepath.Join(c.bin, "kube-apiserver"),
+		"--etcd-servers", etcdURL,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(apiPort),
+		"--advertise-address", c.ns.hostIP, "--endpoint-reconciler-type", "none",
+		"--service-cluster-ip-range", "10.96.0.0/24",
+		"--cert-dir", filepath.Join(c.dir, "apiserver-certs"),
+		"--tls-cert-file", pki.apiserverCert, "--tls-private-key-file", pki.apiserverKey,
+		"--client-ca-file", pki.caCert,
+		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file", pki.saKey, "--service-account-signing-key-file", pki.saKey,
+		"--authorization-mode", "RBAC",
+		"--requestheader-client-ca-file", pki.frontProxyCACert,
+		"--requestheader-allowed-names", "front-proxy-client",
+		"--requestheader-username-headers", "X-Remote-User",
+		"--requestheader-group-headers", "X-Remote-Group",
+		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+		"--proxy-client-cert-file", pki.frontProxyClientCert, "--proxy-client-key-file", pki.frontProxyClientKey,
+		"--enable-aggregator-routing=true",
+		"--profiling=false")
+	c.kubeconfig = c.writeKubeconfig(t, "admin.kubeconfig", "https://"+apiAddr, pki)
+	adapterKubeconfig := c.writeKubeconfig(t, "adapter.kubeconfig", "https://"+relayAddr, pki)
+	c.cfg = &rest.Config{
+		Host: "https://" + apiAddr,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData: pki.caPEM, CertData: pki.admin.certPEM, KeyData: pki.admin.keyPEM,
+		},
+		QPS: 50, Burst: 100,
+	}
+	cs, err := kubernetes.NewForConfig(c.cfg)
+	if err != nil {
+		t.Fatalf("e2e: client: %v", err)
+	}
+	c.client = cs
+	waitUntil(t, 2*time.Minute, 500*time.Millisecond, "kube-apiserver ready", func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && strings.TrimSpace(string(body)) == "ok", err
+	})
+
+	kcmPort := freePort(t, "127.0.0.1")
+	startProc(t, c.logs, c.dir, "kube-controller-manager", nil, filepath.Join(c.bin, "kube-controller-manager"),
+		"--kubeconfig", c.kubeconfig,
+		"--authentication-kubeconfig", c.kubeconfig, "--authorization-kubeconfig", c.kubeconfig,
+		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(kcmPort),
+		"--controllers", "deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,"+
+			"serviceaccount-controller,garbage-collector-controller,namespace-controller",
+		"--horizontal-pod-autoscaler-sync-period", hpaSyncPeriod.String(),
+		"--leader-elect=false", "--v=2")
+
+	// KEDA: CRDs applied server-side (client-side apply would put each CRD
+	// in an annotation, which overflows its size limit).
+	c.kubectl(t, "", "create", "namespace", "keda")
+	c.kubectl(t, "", "apply", "--server-side", "-f", filepath.Join(cache, "keda-crds"))
+	c.kubectlUntil(t, 2*time.Minute, "wait", "--for", "condition=Established", "--timeout", "10s",
+		"crd/scaledobjects.keda.sh", "crd/triggerauthentications.keda.sh")
+
+	if err := os.MkdirAll(filepath.Join(c.dir, "keda-custom-ca"), 0o700); err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	kedaEnv := []string{"POD_NAMESPACE=keda", "KEDA_CLUSTER_OBJECT_NAMESPACE=keda", "WATCH_NAMESPACE="}
+	opGRPC := net.JoinHostPort(c.ns.hostIP, strconv.Itoa(freePort(t, c.ns.hostIP)))
+	c.operator = startProc(t, c.logs, c.dir, "keda-operator", append(kedaEnv, "KUBECONFIG="+c.kubeconfig),
+		filepath.Join(c.bin, "keda-operator"),
+		"--cert-dir", pki.kedaCertDir, "--enable-cert-rotation=false",
+		"--metrics-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))),
+		"--health-probe-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))),
+		"--metrics-service-bind-address", opGRPC,
+		"--enable-webhook-patching=false", "--enable-apiservice-patching=false",
+		"--ca-dir", filepath.Join(c.dir, "keda-custom-ca"),
+		"--zap-log-level", "info", "--zap-encoder", "console")
+
+	// The metrics adapter inside the network namespace: the aggregator
+	// refuses loopback endpoints.
+	startProc(t, c.logs, c.dir, "keda-adapter", append(kedaEnv, "KUBECONFIG="+adapterKubeconfig),
+		"ip", "netns", "exec", c.ns.name, filepath.Join(c.bin, "keda-adapter"),
+		"--secure-port", "6443", "--bind-address", c.ns.nsIP,
+		"--cert-dir", pki.kedaCertDir,
+		"--tls-cert-file", filepath.Join(pki.kedaCertDir, "tls.crt"),
+		"--tls-private-key-file", filepath.Join(pki.kedaCertDir, "tls.key"),
+		"--lister-kubeconfig", adapterKubeconfig,
+		"--authentication-kubeconfig", adapterKubeconfig, "--authorization-kubeconfig", adapterKubeconfig,
+		"--metrics-service-address", opGRPC,
+		"--port", "18080", "--v", "2")
+	c.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: keda-metrics-apiserver
+  namespace: keda
+spec:
+  ports:
+    - name: https
+      port: 443
+      targetPort: 6443
+      protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: keda-metrics-apiserver-netns
+  namespace: keda
+  labels:
+    kubernetes.io/service-name: keda-metrics-apiserver
+addressType: IPv4
+endpoints:
+  - addresses: [%q]
+    conditions:
+      ready: true
+ports:
+  - name: https
+    port: 6443
+    protocol: TCP
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.external.metrics.k8s.io
+spec:
+  group: external.metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service:
+    name: keda-metrics-apiserver
+    namespace: keda
+    port: 443
+  caBundle: %s
+`, c.ns.nsIP, base64(pki.kedaCAPEM)))
+	c.kubectlUntil(t, 3*time.Minute, "wait", "--for", "condition=Available", "--timeout", "10s",
+		"apiservice/v1beta1.external.metrics.k8s.io")
+	return c
+}
+
+// makePKI makes the cluster CA, the apiserver's serving certificate, an admin
+// client certificate in system:masters, the front-proxy CA and client
+// certificate, the service-account key and KEDA's mTLS dir (ca.crt, tls.crt,
+// tls.key, shared by the operator's gRPC server and the adapter).
+func (c *cluster) makePKI(t testing.TB) *pki {
+	t.Helper()
+	dir := filepath.Join(c.dir, "pki")
+	p := &pki{kedaCertDir: filepath.Join(dir, "keda")}
+	ca := newAuthority(t, "e2e-cluster-ca")
+	p.caPEM = ca.pem
+	p.caCert = filepath.Join(dir, "ca.crt")
+	writeFile(t, p.caCert, ca.pem)
+	loop := net.IPv4(127, 0, 0, 1)
+	p.apiserverCert, p.apiserverKey = ca.issue(t, certSpec{
+		cn: "kube-apiserver", server: true,
+		dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		ips: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP("10.96.0.1")},
+	}).write(t, dir, "apiserver")
+	p.admin = ca.issue(t, certSpec{cn: "e2e-admin", orgs: []string{"system:masters"}, client: true})
+
+	fp := newAuthority(t, "e2e-front-proxy-ca")
+	p.frontProxyCACert = filepath.Join(dir, "front-proxy-ca.crt")
+	writeFile(t, p.frontProxyCACert, fp.pem)
+	p.frontProxyClientCert, p.frontProxyClientKey = fp.issue(t, certSpec{cn: "front-proxy-client", client: true}).write(t, dir, "front-proxy-client")
+
+	p.saKey = filepath.Join(dir, "sa.key")
+	writeFile(t, p.saKey, ecKeyPEM(t, newECKey(t)))
+
+	keda := newAuthority(t, "e2e-keda-ca")
+	p.kedaCAPEM = keda.pem
+	writeFile(t, filepath.Join(p.kedaCertDir, "ca.crt"), keda.pem)
+	pair := keda.issue(t, certSpec{
+		cn: "keda", server: true, client: true,
+		dns: []string{"keda-operator", "keda-operator.keda.svc", "keda-operator.keda.svc.cluster.local",
+			"keda-metrics-apiserver", "keda-metrics-apiserver.keda.svc", "keda-metrics-apiserver.keda.svc.cluster.local"},
+		ips: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP(c.ns.nsIP)},
+	})
+	writeFile(t, filepath.Join(p.kedaCertDir, "tls.crt"), pair.certPEM)
+	writeFile(t, filepath.Join(p.kedaCertDir, "tls.key"), pair.keyPEM)
+	return p
+}
+
+// pki is what makePKI made.
+type pki struct {
+	caCert                                    string
+	caPEM                                     []byte
+	apiserverCert, apiserverKey               string
+	frontProxyCACert                          string
+	frontProxyClientCert, frontProxyClientKey string
+	saKey                                     string
+	kedaCertDir                               string
+	kedaCAPEM                                 []byte
+	admin                                     keyPair
+}
+
+func (c *cluster) writeKubeconfig(t testing.TB, name, server string, p *pki) string {
+	t.Helper()
+	path := filepath.Join(c.dir, name)
+	writeFile(t, path, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster:
+      server: %s
+      certificate-authority-data: %s
+users:
+  - name: admin
+    user:
+      client-certificate-data: %s
+      client-key-data: %s
+contexts:
+  - name: e2e
+    context: {cluster: e2e, user: admin}
+current-context: e2e
+`, server, base64(p.caPEM), base64(p.admin.certPEM), base64(p.admin.keyPEM))))
+	return path
+}
+
+// kubectl runs kubectl against the cluster with stdin and fails the test on
+// an error.
+func (c *cluster) kubectl(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	out, err := c.kubectlErr(stdin, args...)
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	return out
+}
+
+func (c *cluster) kubectlErr(stdin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// kubectlUntil runs kubectl until it succeeds, at most limit: `kubectl
+// wait` fails at once on an object whose status is not written yet.
+func (c *cluster) kubectlUntil(t testing.TB, limit time.Duration, args ...string) {
+	t.Helper()
+	waitUntil(t, limit, time.Second, "kubectl "+strings.Join(args, " "), func() (bool, error) {
+		_, err := c.kubectlErr("", args...)
+		return err == nil, err
+	})
+}
+
+// apply applies YAML documents server-side.
+func (c *cluster) apply(t testing.TB, yaml string) {
+	t.Helper()
+	c.kubectl(t, yaml, "apply", "--server-side", "--field-manager", "montage-e2e", "-f", "-")
+}
+
+func base64(b []byte) string { return b64.StdEncoding.EncodeToString(b) }

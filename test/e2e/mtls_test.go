@@ -1,0 +1,112 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// scenarioMTLS (issue 7, 2f): KEDA talks to the scaler over mutual TLS with
+// the CA and client certificate of a TriggerAuthentication, and scales
+// 0 → 1 → 4 on 17 tasks; a second scaler, on the same queue, whose serving
+// certificate another CA signed is refused: its Deployment stays at 0.
+func scenarioMTLS(t *testing.T, e *env) {
+	s := e.scenario(t, "mtls")
+	r := servers.StartRedis(t)
+	dir := filepath.Join(s.dir, "tls")
+	loop := []net.IP{net.IPv4(127, 0, 0, 1)}
+	scalerCA, clientCA, rogueCA := newAuthority(t, "e2e-scaler-ca"), newAuthority(t, "e2e-keda-client-ca"), newAuthority(t, "e2e-rogue-ca")
+	clientCAPath := filepath.Join(dir, "client-ca.crt")
+	writeFile(t, clientCAPath, clientCA.pem)
+	goodCert, goodKey := scalerCA.issue(t, certSpec{cn: "montage-scaler", server: true, dns: []string{"localhost"}, ips: loop}).write(t, dir, "scaler")
+	rogueCert, rogueKey := rogueCA.issue(t, certSpec{cn: "montage-scaler", server: true, dns: []string{"localhost"}, ips: loop}).write(t, dir, "rogue")
+	kedaClient := clientCA.issue(t, certSpec{cn: "keda-operator", client: true})
+
+	goodPort, roguePort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	s.startScaler(t, "scaler", goodPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", clientCAPath)
+	s.startScaler(t, "rogue-scaler", roguePort, "--tls-cert", rogueCert, "--tls-key", rogueKey, "--tls-client-ca", clientCAPath)
+
+	so := func(name string, port int) string {
+		return fmt.Sprintf(`---
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  scaleTargetRef: {name: %s}
+  pollingInterval: 5
+  cooldownPeriod: 30
+  minReplicaCount: 0
+  maxReplicaCount: 8
+  triggers:
+    - type: external-push
+      authenticationRef: {name: montage-scaler-tls}
+      metadata:
+        scalerAddress: 127.0.0.1:%d
+        brokerURL: %s
+        queues: celery
+        tasksPerReplica: "5"
+`, name, s.ns, name, port, r.URL(0))
+	}
+	e.c.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: montage-scaler-tls
+  namespace: %s
+data:
+  ca.crt: %s
+  tls.crt: %s
+  tls.key: %s
+---
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: montage-scaler-tls
+  namespace: %s
+spec:
+  secretTargetRef:
+    - {parameter: caCert, name: montage-scaler-tls, key: ca.crt}
+    - {parameter: tlsClientCert, name: montage-scaler-tls, key: tls.crt}
+    - {parameter: tlsClientKey, name: montage-scaler-tls, key: tls.key}
+---
+`, s.ns, base64(scalerCA.pem), base64(kedaClient.certPEM), base64(kedaClient.keyPEM), s.ns)+
+		deployment(s.ns, 0)+so("montage", goodPort)+"---\n"+
+		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: rogue\n", 1)+so("rogue", roguePort))
+	good := recordReplicas(t, e.c.client, s.ns, "montage")
+	rogue := recordReplicas(t, e.c.client, s.ns, "rogue")
+	s.waitScaledObject(t, "montage")
+	good.holds(t, 10*time.Second, 0)
+
+	sendBlocks(t, r, "f", 17, "celery")
+	good.waitFor(t, 3*time.Minute, "reach 4 over mTLS", eq(4))
+	if got := values(good.snapshot()); !equal(got, []int32{0, 1, 4}) {
+		t.Fatalf("over mTLS the replicas went %v, want [0 1 4]; trajectory: %s", got, good)
+	}
+	// The rogue scaler sees the same 17 tasks; KEDA must not believe it.
+	rogue.holds(t, 30*time.Second, 0)
+	if got := values(rogue.snapshot()); !equal(got, []int32{0}) {
+		t.Fatalf("the scaler with a certificate of another CA moved its Deployment: %v", got)
+	}
+	ready := strings.TrimSpace(e.c.kubectl(t, "", "-n", s.ns, "get", "scaledobject", "rogue",
+		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`))
+	if ready == "True" {
+		t.Fatalf("the ScaledObject of the scaler with a certificate of another CA is Ready")
+	}
+	opLog, err := os.ReadFile(e.c.operator.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(opLog), "certificate signed by unknown authority") {
+		t.Fatalf("KEDA's operator log does not say why it refused the rogue scaler (want %q)", "certificate signed by unknown authority")
+	}
+	t.Logf("trajectory over mTLS: %s; rogue: %s (Ready=%q)", good, rogue, ready)
+}

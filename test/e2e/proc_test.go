@@ -1,0 +1,271 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is one component running as a process in its own process group, its
+// output in a log file under the test's temp dir.
+type proc struct {
+	name    string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	stopped sync.Once
+}
+
+// logBook lists the log files to print when a test fails.
+type logBook struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (b *logBook) add(path string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.paths = append(b.paths, path)
+}
+
+// printOnFailure registers a cleanup that prints the tail of every log in b
+// when t failed. Register it after t.TempDir (cleanups run last-in first-out)
+// so the files still exist.
+func (b *logBook) printOnFailure(t testing.TB) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		b.mu.Lock()
+		paths := append([]string(nil), b.paths...)
+		b.mu.Unlock()
+		for _, p := range paths {
+			t.Logf("===== %s (last %d lines) =====\n%s", p, tailLines, tail(p, tailLines))
+		}
+	})
+}
+
+const tailLines = 150
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > 4*n {
+			lines = append([]string(nil), lines[len(lines)-n:]...)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// startProc starts argv with env added to the test's environment, logging to
+// logDir/name.log; it is stopped (SIGTERM to its group, SIGKILL after 10 s)
+// in t.Cleanup, also when the test fails.
+func startProc(t testing.TB, book *logBook, logDir, name string, env []string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, logPath: filepath.Join(logDir, name+".log"), done: make(chan struct{})}
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatalf("e2e: %s: %v", name, err)
+	}
+	book.add(p.logPath)
+	fmt.Fprintf(logf, "### %s %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(argv, " "))
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	// Pdeathsig: a test binary that dies takes its components with it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("e2e: start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the process group: SIGTERM, then SIGKILL after 10 s.
+func (p *proc) stop() {
+	p.stopped.Do(func() {
+		if p.exited() {
+			return
+		}
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+	})
+}
+
+// kill ends the process group at once, as a crash would.
+func (p *proc) kill() {
+	p.stopped.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+}
+
+// freePort returns a TCP port that was free on addr a moment ago.
+func freePort(t testing.TB, addr string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatalf("e2e: free port on %s: %v", addr, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// forward relays TCP connections from listen to target until t ends. It
+// lets the metrics adapter, in its network namespace, reach the apiserver,
+// which listens on loopback only.
+func forward(t testing.TB, listen, target string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatalf("e2e: forward %s: %v", listen, err)
+	}
+	var mu sync.Mutex
+	conns := map[net.Conn]struct{}{}
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			conns[c] = struct{}{}
+		} else {
+			delete(conns, c)
+		}
+	}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				out, err := net.DialTimeout("tcp", target, 5*time.Second)
+				if err != nil {
+					in.Close()
+					return
+				}
+				track(in, true)
+				track(out, true)
+				defer func() { track(in, false); track(out, false); in.Close(); out.Close() }()
+				go func() { _, _ = io.Copy(out, in); _ = out.(*net.TCPConn).CloseWrite() }()
+				_, _ = io.Copy(in, out)
+			}()
+		}
+	}()
+}
+
+// run runs a short command and returns its combined output.
+func run(ctx context.Context, argv ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// netns is a network namespace the test made, joined to the host by a veth
+// pair on a private /30: hostIP on the host's end, nsIP inside.
+type netns struct {
+	name, hostIP, nsIP string
+}
+
+// newNetns creates the namespace and the veth pair; both are removed in
+// t.Cleanup, also when the test fails.
+func newNetns(t testing.TB) *netns {
+	t.Helper()
+	pid := os.Getpid()
+	octet := 16 + pid%200
+	n := &netns{
+		name:   fmt.Sprintf("montage-e2e-%d", pid),
+		hostIP: fmt.Sprintf("10.213.%d.1", octet),
+		nsIP:   fmt.Sprintf("10.213.%d.2", octet),
+	}
+	hostIf, nsIf := fmt.Sprintf("me2e%dh", pid), fmt.Sprintf("me2e%dn", pid)
+	ctx := context.Background()
+	t.Cleanup(func() {
+		_, _ = run(ctx, "ip", "netns", "del", n.name)
+		_, _ = run(ctx, "ip", "link", "del", hostIf)
+	})
+	steps := [][]string{
+		{"ip", "netns", "add", n.name},
+		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf},
+		{"ip", "link", "set", nsIf, "netns", n.name},
+		{"ip", "addr", "add", n.hostIP + "/30", "dev", hostIf},
+		{"ip", "link", "set", hostIf, "up"},
+		{"ip", "netns", "exec", n.name, "ip", "addr", "add", n.nsIP + "/30", "dev", nsIf},
+		{"ip", "netns", "exec", n.name, "ip", "link", "set", nsIf, "up"},
+		{"ip", "netns", "exec", n.name, "ip", "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if _, err := run(ctx, s...); err != nil {
+			t.Fatalf("e2e: network namespace: %v", err)
+		}
+	}
+	return n
+}
+
+// waitUntil polls cond every interval until it reports true or limit passes;
+// then the test fails with what and cond's last error.
+func waitUntil(t testing.TB, limit, interval time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		last = err
+		if time.Now().After(deadline) {
+			t.Fatalf("e2e: %s: not within %s (last error: %v)", what, limit, last)
+		}
+		time.Sleep(interval)
+	}
+}
