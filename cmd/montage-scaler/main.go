@@ -48,6 +48,7 @@ commands:
   explain   ask a running server for its decision on a metadata file
   calendar  list the coming windows of a metadata file's calendar feed
   simulate  replay a load trace through the decision code and an HPA model
+  forecast  show or backtest the learned weekly pattern of a metadata file
   version   print the version
 
 Run "montage-scaler <command> -h" for a command's flags.
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return calendarCmd(ctx, args[1:], e)
 	case "simulate":
 		return simulateCmd(args[1:], e)
+	case "forecast":
+		return forecastCmd(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, version)
 		return exitOK

@@ -20,7 +20,8 @@ func simulateCmd(args []string, e env) int {
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
 	format := fs.String("format", "table", "table, json or csv")
 	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
-	policies := fs.String("policies", strings.Join(simulate.Policies(), ","), "comma-separated policies to run")
+	policies := fs.String("policies", "", "comma-separated policies to run (default "+strings.Join(simulate.Policies(), ",")+
+		", and "+simulate.MontageForecast+" when forecastMode is set)")
 	w := simulate.DefaultWorkload()
 	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
 	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving")

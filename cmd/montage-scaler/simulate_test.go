@@ -77,7 +77,7 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, json or csv\n"},
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
-			"montage-scaler simulate: simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler]\n"},
+			"montage-scaler simulate: simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
 		{"a calendar URL without --calendar", []string{"--trace", trace, "--metadata", md},
 			"montage-scaler simulate: --metadata " + md + ": metadata: calendarURL is set: give the feed with --calendar FILE.ics (the simulator fetches no URL)\n"},
 	}

@@ -26,7 +26,8 @@ type ForecastError struct {
 	// Relative is Σ|estimate − actual| / Σ actual, the divisor at least one
 	// replica so that an idle week forecast busy still counts as wrong.
 	Relative float64 `json:"relative"`
-	// UnderMinutes counts minutes whose estimate was below the actual.
+	// UnderMinutes counts minutes whose estimate was short of the actual by
+	// at least one whole replica (the HPA asks for ceil of either).
 	UnderMinutes float64 `json:"underMinutes"`
 	// ExtraPodHours is Σ (estimate − actual)⁺ × bucket length: the cost of
 	// over-forecasting had the forecast been the only component.

@@ -61,6 +61,7 @@ func mod(a, b int64) int64 { return ((a % b) + b) % b }
 type History struct {
 	buckets map[int64]Demand // by bucket start, unix seconds
 	oldest  int64            // meaningless while buckets is empty
+	newest  int64
 }
 
 // NewHistory returns an empty History.
@@ -76,6 +77,9 @@ func (h *History) Observe(at time.Time, d Demand) {
 	if !ok {
 		if len(h.buckets) == 0 || b < h.oldest {
 			h.oldest = b
+		}
+		if len(h.buckets) == 0 || b > h.newest {
+			h.newest = b
 		}
 		cur = Demand{}
 		h.buckets[b] = cur
@@ -192,9 +196,10 @@ func (h *History) Errors(from, to time.Time, p Params) *decide.ForecastError {
 		sumErr += d
 		sumAbs += math.Abs(d)
 		sumActual += actual
-		if d < 0 {
+		if math.Ceil(est) < math.Ceil(actual) {
 			e.UnderMinutes += Bucket.Minutes()
-		} else {
+		}
+		if d > 0 {
 			e.ExtraPodHours += d * Bucket.Hours()
 		}
 	}

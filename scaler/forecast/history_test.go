@@ -168,3 +168,24 @@ func TestErrorsCountsUnderMinutesAndExtraPodHours(t *testing.T) {
 		t.Fatalf("errors %+v, want 1 bucket over by 2", e)
 	}
 }
+
+func TestBacktestIsSilentForTheFirstTwoWeeksThenScoresEachWeek(t *testing.T) {
+	h := NewHistory()
+	fill(h, 4, 0, 5, nil)
+	r := Backtest(h, Params{Weeks: 4, MinWeeks: 2, MaxError: 0.5})
+	if !r.From.Equal(monday) || !r.To.Equal(monday.Add(4*Week)) || r.Buckets != 4*2016 || len(r.Weeks) != 4 {
+		t.Fatalf("report %+v", r)
+	}
+	for i, w := range r.Weeks {
+		if silent := w.Error == nil; silent != (i < 2) {
+			t.Errorf("week %d silent %t, want %t", i, silent, i < 2)
+		}
+	}
+	// A steady habit is forecast exactly.
+	if e := r.Total; e == nil || e.Buckets != 2*2016 || e.MeanAbsError != 0 || e.UnderMinutes != 0 || e.ExtraPodHours != 0 {
+		t.Errorf("total %+v, want 4032 exact buckets", e)
+	}
+	if e := Backtest(NewHistory(), Params{Weeks: 4, MinWeeks: 2}); e.Buckets != 0 || e.Total != nil || len(e.Weeks) != 0 {
+		t.Errorf("empty history: %+v", e)
+	}
+}

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
@@ -25,6 +26,9 @@ type forecaster struct {
 	p      *kedaPolicy
 	h      *forecast.History
 	params forecast.Params
+	// record only: the forecast takes no part (montage-scaler with a
+	// history, for the backtest).
+	recordOnly bool
 
 	errAt    time.Time
 	lastWeek *decide.ForecastError
@@ -52,6 +56,9 @@ func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Me
 		}
 	}
 	f.h.Observe(now, d)
+	if f.recordOnly {
+		return f.p.decide(now, rs)
+	}
 
 	if hour := now.Truncate(errorRefresh); !hour.Equal(f.errAt) {
 		f.errAt = hour
@@ -61,4 +68,44 @@ func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Me
 	e.LastWeek = f.lastWeek
 	rs = append(rs, decide.Reading{Name: decide.Forecast, GoodAt: now, NoExpiry: true, Opinion: decide.ForecastOpinion(e)})
 	return f.p.decide(now, rs)
+}
+
+// ForecastReplay is a trace replayed for the forecast's backtest.
+type ForecastReplay struct {
+	// History is what the reactive components asked for under
+	// montage-scaler, per bucket, as the server would have stored it.
+	History *forecast.History
+	Params  forecast.Params
+	// Reactive and Forecast are the montage-scaler and
+	// montage-scaler+forecast runs.
+	Reactive, Forecast Result
+}
+
+// ReplayForecast replays tr under montage-scaler, recording the reactive
+// asks into a history, and under montage-scaler+forecast.
+func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	if len(tr.Rows) < 2 || tr.Step <= 0 {
+		return nil, fmt.Errorf("simulate: trace has no step")
+	}
+	out := &ForecastReplay{}
+	for _, id := range []string{MontageScaler, MontageForecast} {
+		c, err := newController(id, s, tr.Start)
+		if err != nil {
+			return nil, err
+		}
+		if id == MontageScaler {
+			p := c.(*kedaPolicy)
+			f := newForecaster(p)
+			f.recordOnly = true
+			p.eval = f.eval
+			out.History, out.Params = f.h, f.params
+			out.Reactive = replay(tr, s, w, id, c, 60)
+		} else {
+			out.Forecast = replay(tr, s, w, id, c, 60)
+		}
+	}
+	return out, nil
 }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+func runForecast(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), append([]string{"forecast"}, args...), env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+	return code, out.String(), errb.String()
+}
+
+// weekdayEvenings writes a trace of weeks weeks from Monday 2026-11-02:
+// 30±6 tasks a minute on weekdays 18:00–20:00, a task now and then otherwise.
+func weekdayEvenings(t *testing.T, weeks int) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString("time,tasks,requests,service_seconds\n")
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	for m := 0; m < weeks*7*24*60; m++ {
+		at := start.Add(time.Duration(m) * time.Minute)
+		n := 0
+		if wd := at.Weekday(); wd != time.Saturday && wd != time.Sunday && at.Hour() >= 18 && at.Hour() < 20 {
+			n = int(30 * (0.8 + 0.4*rng.Float64()))
+		} else if rng.IntN(4) == 0 {
+			n = 1
+		}
+		fmt.Fprintf(&b, "%s,%d,100,27\n", at.Format(time.RFC3339), n)
+	}
+	p := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tempFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	writeFile(t, p, body)
+	return p
+}
+
+func TestForecastBacktestsATrace(t *testing.T) {
+	md := tempFile(t, "md.yaml", "brokerURL: redis://broker:6379/0\ntasksPerReplica: \"5\"\nminReplicas: \"1\"\nmaxReplicas: \"8\"\nforecastMode: dry-run\n")
+	code, out, stderr := runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--backtest", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Buckets int
+		Weeks   []struct {
+			From  time.Time
+			Error *decide.ForecastError
+		}
+		Total     *decide.ForecastError
+		QueueWait *struct {
+			Since          time.Time
+			MinutesOver30s [2]int
+			PodHours       [2]float64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if r.Buckets != 3*2016 || len(r.Weeks) != 3 || r.Weeks[0].Error != nil || r.Weeks[1].Error != nil || r.Weeks[2].Error == nil {
+		t.Fatalf("buckets %d, weeks %+v: want 6048 buckets and the first two weeks silent", r.Buckets, r.Weeks)
+	}
+	if r.Total == nil || r.Total.Buckets != 2016 || r.Total.Relative > 0.5 {
+		t.Errorf("total %+v: want 2016 buckets with a relative error under 0.5", r.Total)
+	}
+	q := r.QueueWait
+	if q == nil || !q.Since.Equal(time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)) || q.MinutesOver30s[1] >= q.MinutesOver30s[0] || q.PodHours[1] <= q.PodHours[0] {
+		t.Errorf("queue wait %+v: want fewer minutes waiting with the forecast, for more pod-hours, from 2026-11-16", q)
+	}
+
+	code, out, stderr = runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--at", "2026-11-23T17:55:00Z")
+	want := "forecast: slot Mon 18:00 UTC (at 2026-11-23T18:00:00Z), history 3.1 weeks, last week's error "
+	if code != exitOK || !strings.Contains(out, want) || !strings.HasSuffix(out, "; dry-run: not acting\n") {
+		t.Errorf("exit %d: %s%s\nwant it to contain %q", code, out, stderr, want)
+	}
+}
+
+func TestForecastReadsTheStoredHistory(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	monday := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	end := monday.Add(3 * forecast.Week)
+	store := forecast.NewStore(rc, "media", "worker", 4)
+	for b := monday; b.Before(end); b = b.Add(forecast.Bucket) {
+		v := 0.0
+		if b.Weekday() == time.Monday && b.Hour() >= 18 && b.Hour() < 21 {
+			v = 3.4
+		}
+		if err := store.Write(t.Context(), b, forecast.Demand{decide.Celery: v}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	so := tempFile(t, "so.yaml", `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: worker, namespace: media}
+spec:
+  scaleTargetRef: {name: worker}
+  triggers:
+    - type: external-push
+      metadata:
+        brokerURL: `+rs.URL(0)+`
+        forecastMode: enabled
+`)
+	code, out, stderr := runForecast(t, "--metadata", so, "--at", "2026-11-23T17:55:00Z", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var o struct {
+		Source          string
+		DesiredReplicas *float64
+		Active          bool
+		Advisory        bool
+		Detail          decide.ForecastDetail
+	}
+	if err := json.Unmarshal([]byte(out), &o); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	wantSource := "history montage-scaler:forecast:{media/worker} in " + rs.URL(0)
+	if o.Source != wantSource || o.DesiredReplicas == nil || *o.DesiredReplicas != 3.4 || !o.Active || o.Advisory ||
+		o.Detail.Samples != 3 || !o.Detail.Acting || o.Detail.HistoryWeeks != 3.11 {
+		t.Errorf("forecast %s", out)
+	}
+
+	code, out, stderr = runForecast(t, "--metadata", so, "--at", "2026-11-23T00:00:00Z", "--backtest")
+	if code != exitOK || !strings.Contains(out, "2026-11-16 Mon  2016     +0.00") || !strings.Contains(out, "queue wait: give --trace") {
+		t.Errorf("backtest: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+func TestForecastRefusesBadInvocations(t *testing.T) {
+	noForecast := tempFile(t, "md.yaml", "brokerURL: redis://127.0.0.1:1/0\n")
+	flat := tempFile(t, "flat.yaml", "brokerURL: redis://127.0.0.1:1/0\nforecastMode: dry-run\n")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"without a metadata file", nil, exitUsage, "montage-scaler forecast: --metadata FILE is required\n"},
+		{"with the forecast disabled", []string{"--metadata", noForecast}, exitUsage,
+			"montage-scaler forecast: metadata \"forecastMode\" is disabled: no history is recorded; set it to dry-run (or give --trace)\n"},
+		{"a flat map without --name", []string{"--metadata", flat}, exitUsage,
+			"montage-scaler forecast: --namespace and --name are required (the history is kept per ScaledObject) unless the file is a ScaledObject with both\n"},
+		{"an unreachable broker", []string{"--metadata", flat, "--name", "w", "--namespace", "n", "--timeout", "2s"}, exitNoDecision,
+			"montage-scaler forecast: broker redis://127.0.0.1:1/0: forecast: read history montage-scaler:forecast:{n/w}: dial tcp 127.0.0.1:1: connect: connection refused\n"},
+		{"a bad format", []string{"--metadata", flat, "--format", "yaml"}, exitUsage, "montage-scaler forecast: --format \"yaml\": want text or json\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runForecast(t, tc.args...)
+			if code != tc.code || stderr != tc.want || out != "" {
+				t.Errorf("exit %d, stderr %q, stdout %q; want %d, %q", code, stderr, out, tc.code, tc.want)
+			}
+		})
+	}
+}

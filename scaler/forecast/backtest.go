@@ -1,0 +1,52 @@
+package forecast
+
+import (
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+)
+
+// WeekResult is the forecast's error over one week of the history.
+type WeekResult struct {
+	From time.Time `json:"from"`
+	// Error is nil when no bucket of the week had an estimate (under
+	// MinWeeks of history then).
+	Error *decide.ForecastError `json:"error"`
+}
+
+// BacktestReport replays a history: for every observed bucket, the estimate
+// the forecast would have made then against what was asked for.
+type BacktestReport struct {
+	// From and To span the history (To: the end of the newest bucket).
+	From    time.Time    `json:"from"`
+	To      time.Time    `json:"to"`
+	Buckets int          `json:"buckets"`
+	Weeks   []WeekResult `json:"weeks"`
+	// Total is over every week; nil when no bucket had an estimate.
+	Total *decide.ForecastError `json:"total"`
+}
+
+// Backtest replays h week by week from its oldest bucket. It uses only
+// what was known at each bucket: the estimate of a bucket reads the weeks
+// before it, and buckets with under p.MinWeeks of history before them are
+// not counted (the forecast is silent there).
+func Backtest(h *History, p Params) BacktestReport {
+	r := BacktestReport{Buckets: h.Len(), Weeks: []WeekResult{}}
+	if h.Len() == 0 {
+		return r
+	}
+	r.From = time.Unix(h.oldest, 0).UTC()
+	r.To = time.Unix(h.newest, 0).UTC().Add(Bucket)
+	for w := r.From; w.Before(r.To); w = w.Add(Week) {
+		r.Weeks = append(r.Weeks, WeekResult{From: w, Error: h.Errors(w, minTime(w.Add(Week), r.To), p)})
+	}
+	r.Total = h.Errors(r.From, r.To, p)
+	return r
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
