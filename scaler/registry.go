@@ -22,7 +22,7 @@ type Hubs struct {
 	Celery   *celery.Hub
 	Latency  *latency.Hub
 	Calendar *calendar.Hub
-	// Forecast may be nil: forecast keys are then ignored (check, simulate).
+	// Forecast may be nil: forecast keys are then ignored.
 	Forecast *forecast.Hub
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
@@ -104,8 +105,10 @@ func check(ctx context.Context, args []string, e env) int {
 	defer latencyHub.Close()
 	calendarHub := calendar.NewHub(calendar.HubOptions{Now: now, Logger: logger, Limits: limits})
 	defer calendarHub.Close()
+	forecastHub := forecast.NewHub(forecast.HubOptions{Now: now, Logger: logger, ReadOnly: true})
+	defer forecastHub.Close()
 	reg := scaler.NewRegistry(scaler.RegistryOptions{
-		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub},
+		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub, Forecast: forecastHub},
 		Parse:     parse,
 		Now:       now,
 		FirstWait: *timeout,

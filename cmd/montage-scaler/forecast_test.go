@@ -144,6 +144,22 @@ spec:
 		t.Errorf("forecast %s", out)
 	}
 
+	// check shows the same forecast in the decision, and writes nothing.
+	fields := rc.HLen(t.Context(), store.Key()).Val()
+	var cout, cerr bytes.Buffer
+	code = run(t.Context(), []string{"check", "--metadata", so, "--at", "2026-11-23T17:55:00Z"},
+		env{stdout: &cout, stderr: &cerr, getenv: func(string) (string, bool) { return "", false }})
+	var d decide.Decision
+	if err := json.Unmarshal(cout.Bytes(), &d); err != nil || code != exitOK {
+		t.Fatalf("check: exit %d %v\n%s%s", code, err, cout.String(), cerr.String())
+	}
+	if d.Desired == nil || *d.Desired != 3.4 || !d.Active || len(d.Components) != 2 || d.Components[1].Name != decide.Forecast {
+		t.Errorf("check: %s", cout.String())
+	}
+	if n := rc.HLen(t.Context(), store.Key()).Val(); n != fields {
+		t.Errorf("check wrote to the history: %d fields, had %d", n, fields)
+	}
+
 	code, out, stderr = runForecast(t, "--metadata", so, "--at", "2026-11-23T00:00:00Z", "--backtest")
 	if code != exitOK || !strings.Contains(out, "2026-11-16 Mon  2016     +0.00") || !strings.Contains(out, "queue wait: give --trace") {
 		t.Errorf("backtest: exit %d\n%s%s", code, out, stderr)

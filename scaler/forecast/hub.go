@@ -33,6 +33,9 @@ type HubOptions struct {
 	// OnRead, if set, is called after every history read and write with its
 	// error (nil on success).
 	OnRead func(err error)
+	// ReadOnly reads histories and records nothing: a one-off check must
+	// not write, least of all at a pinned --at.
+	ReadOnly bool
 }
 
 func (o HubOptions) withDefaults() HubOptions {
@@ -124,7 +127,9 @@ func (h *Hub) Watch(c *Config, namespace, name string, demand func(now time.Time
 	}
 	pe.refs++
 	w.pe = pe
-	w.rec = startRecorder(h.o, pe, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
+	if !h.o.ReadOnly {
+		w.rec = startRecorder(h.o, pe, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
+	}
 	return w
 }
 
@@ -214,7 +219,9 @@ func (w *Watch) Close() {
 		if w.pe == nil {
 			return
 		}
-		w.rec.stop()
+		if w.rec != nil {
+			w.rec.stop()
+		}
 		w.h.release(w)
 	})
 }
