@@ -37,7 +37,7 @@ func config(t *testing.T, url string, weeks string) *Config {
 	return c
 }
 
-func client(t *testing.T, r *servers.Redis) *redis.Client {
+func client(t testing.TB, r *servers.Redis) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { c.Close() })
