@@ -242,6 +242,7 @@ func printBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 		row(wk.From.Format("2006-01-02 Mon"), wk.Error)
 	}
 	row("total", r.Total)
+	row("last week's slot", r.Naive)
 	if q := out.QueueWait; q != nil {
 		fmt.Fprintln(tw, "\nQUEUE WAIT\tWITHOUT FORECAST\tWITH FORECAST")
 		fmt.Fprintf(tw, "p95\t%.0fs\t%.0fs\n", q.P95Seconds[0], q.P95Seconds[1])

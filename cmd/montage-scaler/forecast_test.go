@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -161,7 +162,7 @@ spec:
 	}
 
 	code, out, stderr = runForecast(t, "--metadata", so, "--at", "2026-11-23T00:00:00Z", "--backtest")
-	if code != exitOK || !strings.Contains(out, "2026-11-16 Mon  2016     +0.00") || !strings.Contains(out, "queue wait: give --trace") {
+	if code != exitOK || !regexp.MustCompile(`\n2026-11-16 Mon +2016 +\+0\.00 +0\.00 +0\.00 +0 +0\.0\n`).MatchString(out) || !strings.Contains(out, "queue wait: give --trace") {
 		t.Errorf("backtest: exit %d\n%s%s", code, out, stderr)
 	}
 }

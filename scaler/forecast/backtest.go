@@ -24,6 +24,9 @@ type BacktestReport struct {
 	Weeks   []WeekResult `json:"weeks"`
 	// Total is over every week; nil when no bucket had an estimate.
 	Total *decide.ForecastError `json:"total"`
+	// Naive is the seasonal naive forecast (last week's same slot) over the
+	// same buckets' span: the baseline a seasonal model would have to beat.
+	Naive *decide.ForecastError `json:"naive"`
 }
 
 // Backtest replays h week by week from its oldest bucket. It uses only
@@ -41,6 +44,7 @@ func Backtest(h *History, p Params) BacktestReport {
 		r.Weeks = append(r.Weeks, WeekResult{From: w, Error: h.Errors(w, minTime(w.Add(Week), r.To), p)})
 	}
 	r.Total = h.Errors(r.From, r.To, p)
+	r.Naive = h.NaiveErrors(r.From, r.To, p)
 	return r
 }
 

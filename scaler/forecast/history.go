@@ -172,6 +172,19 @@ func (h *History) Estimate(target time.Time, weeks int) (v float64, samples int,
 // bucket in [from, to) whose history was at least p.MinWeeks deep then.
 // It returns nil when no bucket qualifies.
 func (h *History) Errors(from, to time.Time, p Params) *decide.ForecastError {
+	return h.errorsOf(from, to, p, func(b int64) (float64, bool) {
+		v, _, ok := h.Estimate(time.Unix(b, 0), p.Weeks)
+		return v, ok
+	})
+}
+
+// NaiveErrors is Errors for the seasonal naive forecast (last week's same
+// slot), the baseline the estimator must beat.
+func (h *History) NaiveErrors(from, to time.Time, p Params) *decide.ForecastError {
+	return h.errorsOf(from, to, p, func(b int64) (float64, bool) { return h.total(b - weekSec) })
+}
+
+func (h *History) errorsOf(from, to time.Time, p Params, estimate func(b int64) (float64, bool)) *decide.ForecastError {
 	oldest, ok := h.Oldest()
 	if !ok {
 		return nil
@@ -187,7 +200,7 @@ func (h *History) Errors(from, to time.Time, p Params) *decide.ForecastError {
 		if !ok {
 			continue
 		}
-		est, _, ok := h.Estimate(time.Unix(b, 0), p.Weeks)
+		est, ok := estimate(b)
 		if !ok {
 			continue
 		}

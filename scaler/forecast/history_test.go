@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -187,5 +188,21 @@ func TestBacktestIsSilentForTheFirstTwoWeeksThenScoresEachWeek(t *testing.T) {
 	}
 	if e := Backtest(NewHistory(), Params{Weeks: 4, MinWeeks: 2}); e.Buckets != 0 || e.Total != nil || len(e.Weeks) != 0 {
 		t.Errorf("empty history: %+v", e)
+	}
+}
+
+func TestTheEstimatorBeatsLastWeeksSlotAfterAnAnomaly(t *testing.T) {
+	h := NewHistory()
+	fill(h, 4, 0, 6, func(at time.Time, v float64) float64 {
+		if at.Sub(monday) >= 2*Week && at.Sub(monday) < 3*Week && at.Weekday() == time.Tuesday {
+			return 15 // a viral Tuesday in week 2
+		}
+		return v
+	})
+	r := Backtest(h, Params{Weeks: 4, MinWeeks: 2, MaxError: 0.5})
+	// Last week's slot repeats the viral Tuesday in week 3: 21 hours of
+	// 14.8 replicas too many and 3 evening hours of 11: 343.8 pod-hours.
+	if r.Naive == nil || r.Total == nil || math.Abs(r.Naive.ExtraPodHours-343.8) > 1e-6 || r.Total.ExtraPodHours != 0 {
+		t.Fatalf("extra pod-hours: naive %+v, estimator %+v", r.Naive, r.Total)
 	}
 }
