@@ -194,3 +194,75 @@ func TestForecastRefusesBadInvocations(t *testing.T) {
 		})
 	}
 }
+
+// TestServeExplainsADryRunForecastExportsItAndRecordsTheHistory runs serve
+// against a real redis-server holding three weeks of a steady 2.5-replica
+// habit for media/worker, with 10 tasks queued (celery asks for 2).
+func TestServeExplainsADryRunForecastExportsItAndRecordsTheHistory(t *testing.T) {
+	rs := servers.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	store := forecast.NewStore(rdb, "media", "worker", 4)
+	now := time.Now()
+	for b := forecast.BucketOf(now.Add(-3 * forecast.Week)); b.Before(forecast.BucketOf(now)); b = b.Add(forecast.Bucket) {
+		if err := store.Write(t.Context(), b, forecast.Demand{decide.Celery: 2.5}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(t, rdb, "celery", 10)
+	p := startServe(t, "--forecast-sample-interval", "50ms")
+	so := tempFile(t, "so.yaml", `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: worker, namespace: media}
+spec:
+  scaleTargetRef: {name: worker}
+  triggers:
+    - type: external-push
+      metadata:
+        brokerURL: `+rs.URL(0)+`
+        forecastMode: dry-run
+`)
+	var d decide.Decision
+	eventually(t, "an explanation with the forecast", func() error {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{"explain", "--addr", p.grpcAddr, "--metadata", so},
+			env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+		d = decide.Decision{}
+		if err := json.Unmarshal(out.Bytes(), &d); err != nil || code != exitOK {
+			return fmt.Errorf("exit %d %v: %s%s", code, err, out.String(), errb.String())
+		}
+		if len(d.Components) != 2 || d.Components[0].Desired == nil || *d.Components[0].Desired != 2 {
+			return fmt.Errorf("components %+v", d.Components)
+		}
+		return nil
+	})
+	// dry-run: shown and exported, the decision is celery's 2.
+	f := d.Components[1]
+	det, _ := f.Detail.(map[string]any)
+	if *d.Desired != 2 || f.Name != decide.Forecast || f.Desired == nil || *f.Desired != 2.5 || det["acting"] != false || det["samples"] != 3.0 {
+		t.Fatalf("decision %v, forecast component %+v", *d.Desired, f)
+	}
+	eventually(t, "the forecast gauge", func() error {
+		_, body := p.get(t, "/metrics")
+		if want := `montage_scaler_forecast_replicas{mode="dry-run",namespace="media",scaledobject="worker"} 2.5`; !strings.Contains(body, want) {
+			return fmt.Errorf("no %s", want)
+		}
+		return nil
+	})
+	// Stopping the scaler writes the open bucket: what celery asked for.
+	if code := p.stop(t); code != exitOK {
+		t.Fatalf("serve exit %d", code)
+	}
+	h, err := store.Read(t.Context(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, ok := h.Demand(time.Now())
+	if !ok {
+		// The bucket may have turned between the explain and the stop.
+		d2, ok = h.Demand(time.Now().Add(-forecast.Bucket))
+	}
+	if !ok || d2[decide.Celery] != 2 {
+		t.Fatalf("bucket %v (%t), want celery 2 recorded", d2, ok)
+	}
+}

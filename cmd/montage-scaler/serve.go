@@ -52,6 +52,7 @@ type serveFlags struct {
 	tlsReloadInterval   time.Duration
 	calendar            calendarFlags
 	latencyInterval     time.Duration
+	forecastSample      time.Duration
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -73,6 +74,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require gRPC clients (KEDA) to present a certificate it signed (mutual TLS)")
 	fs.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS files are checked for changes")
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
+	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples what the reactive components ask for (its history keeps the max per 5 minutes)")
 	f.calendar.register(fs)
 	return fs
 }
@@ -156,6 +158,7 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 		DialTimeout: f.redisTimeout,
 		ReadTimeout: f.redisTimeout,
 		OnRead:      func(err error) { metrics.SourceRead(decide.Forecast, err) },
+		Sample:      f.forecastSample,
 	})
 	defer forecastHub.Close()
 

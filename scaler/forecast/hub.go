@@ -258,6 +258,9 @@ func (r *recorder) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// A last sample, so that a replica stopping mid-bucket
+			// leaves what it saw.
+			r.sample()
 			r.flush()
 			return
 		case <-ticker.C:
