@@ -68,4 +68,4 @@ e2e-build:
 	MONTAGE_E2E_CACHE='$(E2E_CACHE)' bash test/e2e/build/build.sh
 
 e2e: e2e-build
-	MONTAGE_E2E_CACHE='$(E2E_CACHE)' $(GO) test -tags e2e -count=1 -timeout 45m -v -run 'TestE2E/$(E2E_RUN)' ./test/e2e/
+	MONTAGE_E2E_CACHE='$(E2E_CACHE)' $(GO) test -tags e2e -count=1 -timeout 45m -parallel 8 -v -run 'TestE2E/$(E2E_RUN)' ./test/e2e/

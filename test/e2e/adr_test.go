@@ -27,14 +27,18 @@ const repoDir = "../.."
 // every minute takes at most a quarter off. The test stops at 4 replicas
 // (8 → 6 → 4) to bound its length.
 //
-// Two changes to the kustomize output, both forced by a cluster without a
-// kubelet: the cpu and memory triggers go (no pod reports usage, and an HPA
-// missing one of its metrics refuses to scale down), and the scaler's and
-// Prometheus' addresses are the test's own.
+// Changes to the kustomize output, each forced by the test's cluster: the
+// cpu and memory triggers go (there is no kubelet, so no pod reports usage,
+// and an HPA missing one of its metrics refuses to scale down); the scaler's
+// and Prometheus' addresses are the test's own; and since the scaler runs
+// outside the cluster, the latency component needs replicasQuery (served by
+// a kube-state-metrics stand-in). The recording rule the ADR's latencyQuery
+// names does not exist on the test's Prometheus: an empty result is no
+// opinion, so the queue alone decides, as it should here.
 func scenarioADR(t *testing.T, e *env) {
 	s := e.scenario(t, "adr")
 	r := servers.StartRedis(t)
-	prom := servers.StartPrometheus(t, nil, time.Second)
+	prom := servers.StartPrometheus(t, []string{kubeStateMetrics(t, e.c, s.ns, "montage")}, time.Second)
 	port := freePort(t, "127.0.0.1")
 	s.startScaler(t, "scaler", port)
 
@@ -50,6 +54,7 @@ func scenarioADR(t *testing.T, e *env) {
 		md := trig["metadata"].(map[string]any)
 		md["scalerAddress"] = fmt.Sprintf("127.0.0.1:%d", port)
 		md["prometheusURL"] = prom.URL
+		md["replicasQuery"] = fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="montage"}`, s.ns)
 		kept = append(kept, trig)
 	}
 	if len(kept) != 1 {

@@ -25,7 +25,7 @@ func TestE2E(t *testing.T) {
 	e := &env{c: c, scalerBin: buildScaler(t)}
 	t.Run("queue wakes the deployment from zero and the HPA follows", func(t *testing.T) { t.Parallel(); scenarioQueue(t, e) })
 	t.Run("the ADR's ScaledObject obeys its scaling policies", func(t *testing.T) { t.Parallel(); scenarioADR(t, e) })
-	t.Run("a killed scaler gives KEDA's fallback replicas", func(t *testing.T) { t.Parallel(); scenarioFallback(t, e) })
+	t.Run("a failed source gives KEDA's fallback and a killed scaler holds the replicas", func(t *testing.T) { t.Parallel(); scenarioFallback(t, e) })
 	t.Run("a calendar event pre-warms the deployment", func(t *testing.T) { t.Parallel(); scenarioCalendar(t, e) })
 	t.Run("latency from Prometheus scales up", func(t *testing.T) { t.Parallel(); scenarioLatency(t, e) })
 	t.Run("mTLS through a TriggerAuthentication", func(t *testing.T) { t.Parallel(); scenarioMTLS(t, e) })

@@ -30,16 +30,8 @@ func scenarioLatency(t *testing.T, e *env) {
 	s := e.scenario(t, "latency")
 	hist := servers.StartHistProc(t, servers.BuildHistProc(t), "montage_http_request_duration_seconds",
 		[]float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})
-	ksm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := e.c.client.AppsV1().Deployments(s.ns).Get(r.Context(), "montage", metav1.GetOptions{})
-		if err != nil || d.Spec.Replicas == nil {
-			http.Error(w, fmt.Sprint("no deployment: ", err), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "# TYPE kube_deployment_spec_replicas gauge\nkube_deployment_spec_replicas{namespace=%q,deployment=\"montage\"} %d\n", s.ns, *d.Spec.Replicas)
-	}))
-	t.Cleanup(ksm.Close)
-	prom := servers.StartPrometheus(t, []string{hist.Addr, strings.TrimPrefix(ksm.URL, "http://")}, time.Second)
+	ksm := kubeStateMetrics(t, e.c, s.ns, "montage")
+	prom := servers.StartPrometheus(t, []string{hist.Addr, ksm}, time.Second)
 
 	// The load: 20 requests every 250 ms at the current latency.
 	var latency atomic.Value
@@ -113,3 +105,27 @@ spec:
 }
 
 func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// kubeStateMetrics serves, for Prometheus to scrape, the one series of
+// kube-state-metrics that replicasQuery needs,
+// kube_deployment_spec_replicas{namespace, deployment}, read from the
+// Deployment at each scrape; it returns host:port. The scaler runs outside
+// the cluster, so its latency component takes the current replicas from
+// replicasQuery, as the README says.
+func kubeStateMetrics(t *testing.T, c *cluster, ns, name string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := c.client.AppsV1().Deployments(ns).Get(r.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			http.Error(w, fmt.Sprint("no deployment: ", err), http.StatusServiceUnavailable)
+			return
+		}
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		fmt.Fprintf(w, "# TYPE kube_deployment_spec_replicas gauge\nkube_deployment_spec_replicas{namespace=%q,deployment=%q} %d\n", ns, name, replicas)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
