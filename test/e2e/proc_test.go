@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,6 +230,7 @@ func newNetns(t testing.TB) *netns {
 	}
 	hostIf, nsIf := fmt.Sprintf("me2e%dh", pid), fmt.Sprintf("me2e%dn", pid)
 	ctx := context.Background()
+	removeStaleNetns(ctx)
 	t.Cleanup(func() {
 		_, _ = run(ctx, "ip", "netns", "del", n.name)
 		_, _ = run(ctx, "ip", "link", "del", hostIf)
@@ -249,6 +251,34 @@ func newNetns(t testing.TB) *netns {
 		}
 	}
 	return n
+}
+
+// removeStaleNetns deletes the namespaces and veth ends that an earlier run
+// of this suite left behind when it was killed (its pid is gone), so their
+// addresses cannot clash with this run's.
+func removeStaleNetns(ctx context.Context) {
+	out, err := run(ctx, "ip", "netns", "list")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		pid, ok := strings.CutPrefix(f[0], "montage-e2e-")
+		if !ok {
+			continue
+		}
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		_, _ = run(ctx, "ip", "netns", "del", f[0])
+		_, _ = run(ctx, "ip", "link", "del", "me2e"+pid+"h")
+	}
 }
 
 // waitUntil polls cond every interval until it reports true or limit passes;
