@@ -19,8 +19,8 @@ build=(nice -n 19 go build -trimpath)
 kube_version=v1.36.3
 keda_version=2.21.0
 
-# sync copies a wrapper module's sources into the cache, where go.sum is made.
-sync() {
+# stage copies a wrapper module's sources into the cache, where go.sum is made.
+stage() {
   mkdir -p "$cache/src/$1"
   cp "$here/$1"/*.go "$cache/src/$1/" 2>/dev/null || true
   cp "$here/$1/go.mod" "$cache/src/$1/go.mod"
@@ -41,7 +41,7 @@ fi
 
 if [ ! -x "$cache/bin/etcd" ]; then
   log "etcd"
-  sync etcd
+  stage etcd
   (cd "$cache/src/etcd" && "${build[@]}" -ldflags '-s -w' -o "$cache/bin/etcd.tmp" . && mv "$cache/bin/etcd.tmp" "$cache/bin/etcd")
 fi
 
@@ -51,7 +51,7 @@ for b in kube-apiserver kube-controller-manager kubectl; do
 done
 if [ ${#kube_missing[@]} -gt 0 ]; then
   log "kubernetes ${kube_missing[*]}"
-  sync kube
+  stage kube
   minor="${kube_version#v1.}"; minor="${minor%%.*}"
   ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -63,7 +63,7 @@ fi
 keda_missing=()
 [ -x "$cache/bin/keda-operator" ] || keda_missing+=(operator)
 [ -x "$cache/bin/keda-adapter" ] || keda_missing+=(adapter)
-sync keda
+stage keda
 if [ ${#keda_missing[@]} -gt 0 ]; then
   log "keda ${keda_missing[*]}"
   ld="-s -w -X github.com/kedacore/keda/v2/version.Version=$keda_version"
