@@ -16,8 +16,9 @@ import (
 
 // scenarioMTLS (issue 7, 2f): KEDA talks to the scaler over mutual TLS with
 // the CA and client certificate of a TriggerAuthentication, and scales
-// 0 → 1 → 4 on 17 tasks; a second scaler, on the same queue, whose serving
-// certificate another CA signed is refused: its Deployment stays at 0.
+// 0 → 1 → 4 on 17 tasks. On the same queue, a scaler whose serving
+// certificate another CA signed is refused by KEDA, and a scaler that trusts
+// another CA for its clients refuses KEDA: both their Deployments stay at 0.
 func scenarioMTLS(t *testing.T, e *env) {
 	s := e.scenario(t, "mtls")
 	r := servers.StartRedis(t)
@@ -30,9 +31,12 @@ func scenarioMTLS(t *testing.T, e *env) {
 	rogueCert, rogueKey := rogueCA.issue(t, certSpec{cn: "montage-scaler", server: true, dns: []string{"localhost"}, ips: loop}).write(t, dir, "rogue")
 	kedaClient := clientCA.issue(t, certSpec{cn: "keda-operator", client: true})
 
-	goodPort, roguePort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	rogueCAPath := filepath.Join(dir, "rogue-ca.crt")
+	writeFile(t, rogueCAPath, rogueCA.pem)
+	goodPort, roguePort, strictPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
 	s.startScaler(t, "scaler", goodPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", clientCAPath)
 	s.startScaler(t, "rogue-scaler", roguePort, "--tls-cert", rogueCert, "--tls-key", rogueKey, "--tls-client-ca", clientCAPath)
+	s.startScaler(t, "strict-scaler", strictPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", rogueCAPath)
 
 	so := func(name string, port int) string {
 		return fmt.Sprintf(`---
@@ -80,9 +84,11 @@ spec:
 ---
 `, s.ns, base64(scalerCA.pem), base64(kedaClient.certPEM), base64(kedaClient.keyPEM), s.ns)+
 		deployment(s.ns, 0)+so("montage", goodPort)+"---\n"+
-		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: rogue\n", 1)+so("rogue", roguePort))
+		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: rogue\n", 1)+so("rogue", roguePort)+"---\n"+
+		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: strict\n", 1)+so("strict", strictPort))
 	good := recordReplicas(t, e.c.client, s.ns, "montage")
 	rogue := recordReplicas(t, e.c.client, s.ns, "rogue")
+	strict := recordReplicas(t, e.c.client, s.ns, "strict")
 	s.waitScaledObject(t, "montage")
 	good.holds(t, 10*time.Second, 0)
 
@@ -91,15 +97,21 @@ spec:
 	if got := values(good.snapshot()); !equal(got, []int32{0, 1, 4}) {
 		t.Fatalf("over mTLS the replicas went %v, want [0 1 4]; trajectory: %s", got, good)
 	}
-	// The rogue scaler sees the same 17 tasks; KEDA must not believe it.
+	// The other two scalers see the same 17 tasks; neither handshake may
+	// succeed.
 	rogue.holds(t, 30*time.Second, 0)
-	if got := values(rogue.snapshot()); !equal(got, []int32{0}) {
-		t.Fatalf("the scaler with a certificate of another CA moved its Deployment: %v", got)
-	}
-	ready := strings.TrimSpace(e.c.kubectl(t, "", "-n", s.ns, "get", "scaledobject", "rogue",
-		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`))
-	if ready == "True" {
-		t.Fatalf("the ScaledObject of the scaler with a certificate of another CA is Ready")
+	for _, c := range []struct {
+		name string
+		tr   *trajectory
+	}{{"rogue", rogue}, {"strict", strict}} {
+		if got := values(c.tr.snapshot()); !equal(got, []int32{0}) {
+			t.Fatalf("%s: the Deployment of a scaler KEDA cannot authenticate with moved: %v", c.name, got)
+		}
+		ready := strings.TrimSpace(e.c.kubectl(t, "", "-n", s.ns, "get", "scaledobject", c.name,
+			"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`))
+		if ready == "True" {
+			t.Fatalf("%s: the ScaledObject of a scaler KEDA cannot authenticate with is Ready", c.name)
+		}
 	}
 	opLog, err := os.ReadFile(e.c.operator.logPath)
 	if err != nil {
@@ -108,5 +120,5 @@ spec:
 	if !strings.Contains(string(opLog), "certificate signed by unknown authority") {
 		t.Fatalf("KEDA's operator log does not say why it refused the rogue scaler (want %q)", "certificate signed by unknown authority")
 	}
-	t.Logf("trajectory over mTLS: %s; rogue: %s (Ready=%q)", good, rogue, ready)
+	t.Logf("trajectory over mTLS: %s; rogue: %s; strict: %s", good, rogue, strict)
 }
