@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/teambition/rrule-go"
+
+	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // Horizon is how far ahead the scaler looks for windows.
@@ -19,25 +21,10 @@ var ErrTooManySteps = errors.New("calendar: recurrence expansion exceeds the ste
 // Window is one concrete occurrence of an event and the span its replicas
 // are wanted in. All times are UTC.
 type Window struct {
-	Summary string `json:"summary"`
-	UID     string `json:"uid"`
-	// Start and End are the event's own times.
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-	// From is Start − calendarLeadTime, Until is End + calendarHold.
-	From  time.Time `json:"from"`
-	Until time.Time `json:"until"`
-	// Replicas is what the window asks for, after the maxReplicas clamp.
-	Replicas float64 `json:"replicas"`
-	// Requested is the event's hint before the clamp.
-	Requested float64 `json:"requested"`
-	// ReplicasSource says where Requested came from: X-MONTAGE-REPLICAS,
-	// SUMMARY, DESCRIPTION, CATEGORIES:<tier> or calendarReplicas.
-	ReplicasSource string `json:"replicasSource"`
-	Clamped        bool   `json:"clamped"`
-	AllDay         bool   `json:"allDay"`
-	Recurring      bool   `json:"recurring"`
-	Transparent    bool   `json:"transparent"`
+	decide.CalendarWindow
+	AllDay      bool `json:"allDay"`
+	Recurring   bool `json:"recurring"`
+	Transparent bool `json:"transparent"`
 }
 
 // Expansion is the result of expanding a feed over a span.
@@ -138,18 +125,20 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
 		}
 		for _, o := range s.occ {
 			w := Window{
-				Summary:        ev.summary,
-				UID:            ev.uid,
-				Start:          o.start.UTC(),
-				End:            o.end.UTC(),
-				From:           o.start.Add(-c.LeadTime).UTC(),
-				Until:          o.end.Add(c.Hold).UTC(),
-				Replicas:       want,
-				Requested:      want,
-				ReplicasSource: source,
-				AllDay:         ev.start.isDate,
-				Recurring:      ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
-				Transparent:    ev.transparent,
+				CalendarWindow: decide.CalendarWindow{
+					Summary:        ev.summary,
+					UID:            ev.uid,
+					Start:          o.start.UTC(),
+					End:            o.end.UTC(),
+					From:           o.start.Add(-c.LeadTime).UTC(),
+					Until:          o.end.Add(c.Hold).UTC(),
+					Replicas:       want,
+					Requested:      want,
+					ReplicasSource: source,
+				},
+				AllDay:      ev.start.isDate,
+				Recurring:   ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
+				Transparent: ev.transparent,
 			}
 			if c.MaxReplicas != nil && w.Replicas > *c.MaxReplicas {
 				w.Replicas, w.Clamped = *c.MaxReplicas, true

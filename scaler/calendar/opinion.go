@@ -6,16 +6,11 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 )
 
-// ForDecide converts windows to the decide package's plain form.
+// ForDecide returns the windows as the decide package sees them.
 func ForDecide(ws []Window) []decide.CalendarWindow {
 	out := make([]decide.CalendarWindow, len(ws))
 	for i, w := range ws {
-		out[i] = decide.CalendarWindow{
-			Summary: w.Summary, UID: w.UID,
-			Start: w.Start, End: w.End, From: w.From, Until: w.Until,
-			Replicas: w.Replicas, Requested: w.Requested, Clamped: w.Clamped,
-			Source: w.ReplicasSource,
-		}
+		out[i] = w.CalendarWindow
 	}
 	return out
 }

@@ -10,19 +10,23 @@ import (
 // the event's own span, the span its replicas are wanted in (lead time and
 // hold included), and what it asks for.
 type CalendarWindow struct {
-	Summary string    `json:"summary"`
-	UID     string    `json:"uid"`
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	From    time.Time `json:"from"`
-	Until   time.Time `json:"until"`
+	Summary string `json:"summary"`
+	UID     string `json:"uid"`
+	// Start and End are the event's own times (UTC).
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// From is Start − calendarLeadTime, Until is End + calendarHold.
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
 	// Replicas is what the window asks for, after the maxReplicas clamp.
 	Replicas float64 `json:"replicas"`
-	// Requested is the event's hint before the clamp; Clamped says it was cut.
+	// Requested is the event's hint before the clamp.
 	Requested float64 `json:"requested"`
-	Clamped   bool    `json:"clamped"`
-	// Source says where the hint came from (X-MONTAGE-REPLICAS, SUMMARY, …).
-	Source string `json:"source"`
+	// ReplicasSource says where Requested came from: X-MONTAGE-REPLICAS,
+	// SUMMARY, DESCRIPTION, CATEGORIES:<tier> or calendarReplicas.
+	ReplicasSource string `json:"replicasSource"`
+	// Clamped says Replicas was cut to maxReplicas.
+	Clamped bool `json:"clamped"`
 }
 
 // CalendarDetail is the calendar component's evidence for Explain.

@@ -15,11 +15,11 @@ func TestCalendarOpinion(t *testing.T) {
 		return v
 	}
 	stream := CalendarWindow{Summary: "Live stream", UID: "a", Start: at("2025-03-25T18:00:00Z"), End: at("2025-03-25T20:00:00Z"),
-		From: at("2025-03-25T17:50:00Z"), Until: at("2025-03-25T20:05:00Z"), Replicas: 6, Requested: 6, Source: "SUMMARY"}
+		From: at("2025-03-25T17:50:00Z"), Until: at("2025-03-25T20:05:00Z"), Replicas: 6, Requested: 6, ReplicasSource: "SUMMARY"}
 	batch := CalendarWindow{Summary: "Batch day", UID: "b", Start: at("2025-03-25T19:00:00Z"), End: at("2025-03-25T23:00:00Z"),
-		From: at("2025-03-25T18:50:00Z"), Until: at("2025-03-25T23:05:00Z"), Replicas: 8, Requested: 12, Clamped: true, Source: "X-MONTAGE-REPLICAS"}
+		From: at("2025-03-25T18:50:00Z"), Until: at("2025-03-25T23:05:00Z"), Replicas: 8, Requested: 12, Clamped: true, ReplicasSource: "X-MONTAGE-REPLICAS"}
 	launch := CalendarWindow{Summary: "Launch", UID: "c", Start: at("2025-03-27T16:00:00Z"), End: at("2025-03-27T18:00:00Z"),
-		From: at("2025-03-27T15:50:00Z"), Until: at("2025-03-27T18:05:00Z"), Replicas: 4, Requested: 4, Source: "calendarReplicas"}
+		From: at("2025-03-27T15:50:00Z"), Until: at("2025-03-27T18:05:00Z"), Replicas: 4, Requested: 4, ReplicasSource: "calendarReplicas"}
 	all := []CalendarWindow{stream, batch, launch}
 
 	tests := []struct {
