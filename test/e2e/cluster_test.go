@@ -18,6 +18,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/montage/montage-scaler/scaler/tlsconfig/tlstest"
 )
 
 // The binaries build/build.sh puts in the cache's bin/ folder.
@@ -122,7 +124,7 @@ func startCluster(t *testing.T) *cluster {
 	c.cfg = &rest.Config{
 		Host: "https://" + apiAddr,
 		TLSClientConfig: rest.TLSClientConfig{
-			CAData: pki.caPEM, CertData: pki.admin.certPEM, KeyData: pki.admin.keyPEM,
+			CAData: pki.caPEM, CertData: pki.admin.CertPEM, KeyData: pki.admin.KeyPEM,
 		},
 		QPS: 50, Burst: 100,
 	}
@@ -239,37 +241,37 @@ func (c *cluster) makePKI(t testing.TB) *pki {
 	t.Helper()
 	dir := filepath.Join(c.dir, "pki")
 	p := &pki{kedaCertDir: filepath.Join(dir, "keda")}
-	ca := newAuthority(t, "e2e-cluster-ca")
-	p.caPEM = ca.pem
+	ca := tlstest.NewCA(t, "e2e-cluster-ca")
+	p.caPEM = ca.PEM
 	p.caCert = filepath.Join(dir, "ca.crt")
-	writeFile(t, p.caCert, ca.pem)
+	writeFile(t, p.caCert, ca.PEM)
 	loop := net.IPv4(127, 0, 0, 1)
-	p.apiserverCert, p.apiserverKey = ca.issue(t, certSpec{
-		cn: "kube-apiserver", server: true,
-		dns: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		ips: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP("10.96.0.1")},
-	}).write(t, dir, "apiserver")
-	p.admin = ca.issue(t, certSpec{cn: "e2e-admin", orgs: []string{"system:masters"}, client: true})
+	p.apiserverCert, p.apiserverKey = writePair(t, ca.Issue(t, tlstest.Spec{
+		CN: "kube-apiserver", Server: true,
+		DNS: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+		IPs: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP("10.96.0.1")},
+	}), dir, "apiserver")
+	p.admin = ca.Issue(t, tlstest.Spec{CN: "e2e-admin", Orgs: []string{"system:masters"}, Client: true})
 
-	fp := newAuthority(t, "e2e-front-proxy-ca")
+	fp := tlstest.NewCA(t, "e2e-front-proxy-ca")
 	p.frontProxyCACert = filepath.Join(dir, "front-proxy-ca.crt")
-	writeFile(t, p.frontProxyCACert, fp.pem)
-	p.frontProxyClientCert, p.frontProxyClientKey = fp.issue(t, certSpec{cn: "front-proxy-client", client: true}).write(t, dir, "front-proxy-client")
+	writeFile(t, p.frontProxyCACert, fp.PEM)
+	p.frontProxyClientCert, p.frontProxyClientKey = writePair(t, fp.Issue(t, tlstest.Spec{CN: "front-proxy-client", Client: true}), dir, "front-proxy-client")
 
 	p.saKey = filepath.Join(dir, "sa.key")
-	writeFile(t, p.saKey, ecKeyPEM(t, newECKey(t)))
+	writeFile(t, p.saKey, tlstest.NewKeyPEM(t))
 
-	keda := newAuthority(t, "e2e-keda-ca")
-	p.kedaCAPEM = keda.pem
-	writeFile(t, filepath.Join(p.kedaCertDir, "ca.crt"), keda.pem)
-	pair := keda.issue(t, certSpec{
-		cn: "keda", server: true, client: true,
-		dns: []string{"keda-operator", "keda-operator.keda.svc", "keda-operator.keda.svc.cluster.local",
+	keda := tlstest.NewCA(t, "e2e-keda-ca")
+	p.kedaCAPEM = keda.PEM
+	writeFile(t, filepath.Join(p.kedaCertDir, "ca.crt"), keda.PEM)
+	pair := keda.Issue(t, tlstest.Spec{
+		CN: "keda", Server: true, Client: true,
+		DNS: []string{"keda-operator", "keda-operator.keda.svc", "keda-operator.keda.svc.cluster.local",
 			"keda-metrics-apiserver", "keda-metrics-apiserver.keda.svc", "keda-metrics-apiserver.keda.svc.cluster.local"},
-		ips: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP(c.ns.nsIP)},
+		IPs: []net.IP{loop, net.ParseIP(c.ns.hostIP), net.ParseIP(c.ns.nsIP)},
 	})
-	writeFile(t, filepath.Join(p.kedaCertDir, "tls.crt"), pair.certPEM)
-	writeFile(t, filepath.Join(p.kedaCertDir, "tls.key"), pair.keyPEM)
+	writeFile(t, filepath.Join(p.kedaCertDir, "tls.crt"), pair.CertPEM)
+	writeFile(t, filepath.Join(p.kedaCertDir, "tls.key"), pair.KeyPEM)
 	return p
 }
 
@@ -283,7 +285,7 @@ type pki struct {
 	saKey                                     string
 	kedaCertDir                               string
 	kedaCAPEM                                 []byte
-	admin                                     keyPair
+	admin                                     *tlstest.Pair
 }
 
 func (c *cluster) writeKubeconfig(t testing.TB, name, server string, p *pki) string {
@@ -305,7 +307,7 @@ contexts:
   - name: e2e
     context: {cluster: e2e, user: admin}
 current-context: e2e
-`, server, base64(p.caPEM), base64(p.admin.certPEM), base64(p.admin.keyPEM))))
+`, server, base64(p.caPEM), base64(p.admin.CertPEM), base64(p.admin.KeyPEM))))
 	return path
 }
 

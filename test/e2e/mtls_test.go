@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/tlsconfig/tlstest"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -24,15 +25,15 @@ func scenarioMTLS(t *testing.T, e *env) {
 	r := servers.StartRedis(t)
 	dir := filepath.Join(s.dir, "tls")
 	loop := []net.IP{net.IPv4(127, 0, 0, 1)}
-	scalerCA, clientCA, rogueCA := newAuthority(t, "e2e-scaler-ca"), newAuthority(t, "e2e-keda-client-ca"), newAuthority(t, "e2e-rogue-ca")
+	scalerCA, clientCA, rogueCA := tlstest.NewCA(t, "e2e-scaler-ca"), tlstest.NewCA(t, "e2e-keda-client-ca"), tlstest.NewCA(t, "e2e-rogue-ca")
 	clientCAPath := filepath.Join(dir, "client-ca.crt")
-	writeFile(t, clientCAPath, clientCA.pem)
-	goodCert, goodKey := scalerCA.issue(t, certSpec{cn: "montage-scaler", server: true, dns: []string{"localhost"}, ips: loop}).write(t, dir, "scaler")
-	rogueCert, rogueKey := rogueCA.issue(t, certSpec{cn: "montage-scaler", server: true, dns: []string{"localhost"}, ips: loop}).write(t, dir, "rogue")
-	kedaClient := clientCA.issue(t, certSpec{cn: "keda-operator", client: true})
+	writeFile(t, clientCAPath, clientCA.PEM)
+	goodCert, goodKey := writePair(t, scalerCA.Issue(t, tlstest.Spec{CN: "montage-scaler", Server: true, DNS: []string{"localhost"}, IPs: loop}), dir, "scaler")
+	rogueCert, rogueKey := writePair(t, rogueCA.Issue(t, tlstest.Spec{CN: "montage-scaler", Server: true, DNS: []string{"localhost"}, IPs: loop}), dir, "rogue")
+	kedaClient := clientCA.Issue(t, tlstest.Spec{CN: "keda-operator", Client: true})
 
 	rogueCAPath := filepath.Join(dir, "rogue-ca.crt")
-	writeFile(t, rogueCAPath, rogueCA.pem)
+	writeFile(t, rogueCAPath, rogueCA.PEM)
 	goodPort, roguePort, strictPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
 	s.startScaler(t, "scaler", goodPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", clientCAPath)
 	s.startScaler(t, "rogue-scaler", roguePort, "--tls-cert", rogueCert, "--tls-key", rogueKey, "--tls-client-ca", clientCAPath)
@@ -82,7 +83,7 @@ spec:
     - {parameter: tlsClientCert, name: montage-scaler-tls, key: tls.crt}
     - {parameter: tlsClientKey, name: montage-scaler-tls, key: tls.key}
 ---
-`, s.ns, base64(scalerCA.pem), base64(kedaClient.certPEM), base64(kedaClient.keyPEM), s.ns)+
+`, s.ns, base64(scalerCA.PEM), base64(kedaClient.CertPEM), base64(kedaClient.KeyPEM), s.ns)+
 		deployment(s.ns, 0)+so("montage", goodPort)+"---\n"+
 		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: rogue\n", 1)+so("rogue", roguePort)+"---\n"+
 		strings.Replace(deployment(s.ns, 0), "name: montage\n", "name: strict\n", 1)+so("strict", strictPort))

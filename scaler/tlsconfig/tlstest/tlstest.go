@@ -60,46 +60,60 @@ func NewCA(t testing.TB, cn string) *CA {
 // Server issues a server certificate for 127.0.0.1, ::1, localhost and names.
 func (ca *CA) Server(t testing.TB, cn string, names ...string) *Pair {
 	t.Helper()
-	return ca.issue(t, cn, x509.ExtKeyUsageServerAuth, append([]string{"localhost"}, names...),
-		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
+	return ca.Issue(t, Spec{CN: cn, Server: true, DNS: append([]string{"localhost"}, names...),
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}})
 }
 
 // Client issues a client certificate named cn.
 func (ca *CA) Client(t testing.TB, cn string) *Pair {
 	t.Helper()
-	return ca.issue(t, cn, x509.ExtKeyUsageClientAuth, nil, nil)
+	return ca.Issue(t, Spec{CN: cn, Client: true})
 }
 
-func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, dns []string, ips []net.IP) *Pair {
+// Spec says what a certificate is for.
+type Spec struct {
+	CN   string
+	Orgs []string // subject organizations (Kubernetes groups, e.g. system:masters)
+	// Server and Client set the extended key usages.
+	Server, Client bool
+	DNS            []string
+	IPs            []net.IP
+}
+
+// Issue issues a certificate as s says, valid from an hour ago for a day.
+func (ca *CA) Issue(t testing.TB, s Spec) *Pair {
 	t.Helper()
+	var usage []x509.ExtKeyUsage
+	if s.Server {
+		usage = append(usage, x509.ExtKeyUsageServerAuth)
+	}
+	if s.Client {
+		usage = append(usage, x509.ExtKeyUsageClientAuth)
+	}
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: cn},
+		Subject:      pkix.Name{CommonName: s.CN, Organization: s.Orgs},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     dns,
-		IPAddresses:  ips,
+		ExtKeyUsage:  usage,
+		DNSNames:     s.DNS,
+		IPAddresses:  s.IPs,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		t.Fatalf("tlstest: issue %s: %v", cn, err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatalf("tlstest: marshal key: %v", err)
+		t.Fatalf("tlstest: issue %s: %v", s.CN, err)
 	}
 	p := &Pair{
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		KeyPEM:  keyPEM(t, key),
 	}
 	if p.Cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatalf("tlstest: parse %s: %v", cn, err)
+		t.Fatalf("tlstest: parse %s: %v", s.CN, err)
 	}
 	if p.TLS, err = tls.X509KeyPair(p.CertPEM, p.KeyPEM); err != nil {
-		t.Fatalf("tlstest: key pair %s: %v", cn, err)
+		t.Fatalf("tlstest: key pair %s: %v", s.CN, err)
 	}
 	return p
 }
@@ -129,6 +143,22 @@ func WriteFile(t testing.TB, path string, b []byte) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		t.Fatalf("tlstest: %v", err)
 	}
+}
+
+// NewKeyPEM returns a new P-256 private key, PEM-encoded (a service-account
+// signing key, say).
+func NewKeyPEM(t testing.TB) []byte {
+	t.Helper()
+	return keyPEM(t, newKey(t))
+}
+
+func keyPEM(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatalf("tlstest: marshal key: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
