@@ -33,7 +33,7 @@ lint:
 # Short fuzz runs of every fuzz target (their seeds also run in `make test`).
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./scaler/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./scaler/spec/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBrokerURL$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/

@@ -1,6 +1,10 @@
 // Command montage-scaler is a KEDA external scaler for the Montage video
-// pipeline: `serve` runs the gRPC server, `check` reads the sources once,
-// `explain` asks a running server why it decided what it did.
+// pipeline. Its commands: `serve` runs the gRPC server; `check` reads the
+// sources once and prints the decision; `explain` asks a running server for
+// its decision; `calendar` lists a feed's coming windows; `simulate` replays
+// a load trace through the decision code and an HPA model; `forecast` shows
+// or backtests the learned weekly pattern. This package only parses flags
+// and wires the scaler/... packages together (see docs/architecture.md).
 package main
 
 import (

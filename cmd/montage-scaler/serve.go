@@ -28,12 +28,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
-	"github.com/montage/montage-scaler/scaler"
-	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/celery"
-	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/registry"
+	"github.com/montage/montage-scaler/scaler/server"
+	"github.com/montage/montage-scaler/scaler/source"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
 type serveFlags struct {
@@ -114,64 +113,111 @@ func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
 	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
+// serveRun wires the pieces: metrics, the watches over the sources, the
+// gRPC and HTTP servers; serves until ctx ends or a server fails; then shuts
+// down in order.
 func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) error {
 	redis.SetLogger(redisLog{logger}) // go-redis has one process-wide logger; main owns it
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := scaler.NewMetrics(promReg)
-	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
-	promReg.MustRegister(grpcMetrics)
-
-	celeryHub := celery.NewHub(celery.HubOptions{
-		PollInterval: f.pollInterval,
-		Logger:       logger.With("component", decide.Celery),
-		DialTimeout:  f.redisTimeout,
-		ReadTimeout:  f.redisTimeout,
-		OnPoll:       func(err error) { metrics.SourceRead(decide.Celery, err) },
-	})
-	defer celeryHub.Close()
-
-	// Current replicas for the latency component: from the Kubernetes API
-	// when in a cluster, else only from a ScaledObject's replicasQuery.
-	var replicas latency.ReplicaLookup
-	if kube, err := latency.NewKubeReplicasInCluster(); err == nil {
-		replicas = kube
-	} else {
-		logger.Info("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
+	metrics := server.NewMetrics(promReg)
+	sources, reg := newWatches(f, logger, promReg, metrics)
+	defer sources.Close()
+	srv := server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})
+	gs, health, reloadTLS, err := newGRPCServer(f, srv, logger, promReg)
+	if err != nil {
+		return err
 	}
-	latencyHub := latency.NewHub(latency.HubOptions{
-		Logger:   logger.With("component", decide.Latency),
-		Replicas: replicas,
-		Interval: f.latencyInterval,
-		OnPoll:   func(err error) { metrics.SourceRead(decide.Latency, err) },
-	})
-	defer latencyHub.Close()
-	calendarHub := calendar.NewHub(calendar.HubOptions{
-		Logger:  logger.With("component", decide.Calendar),
-		Limits:  f.calendar.Limits(),
-		OnFetch: func(err error) { metrics.SourceRead(decide.Calendar, err) },
-	})
-	defer calendarHub.Close()
-	promReg.MustRegister(calendarHub.Collector())
-	forecastHub := forecast.NewHub(forecast.HubOptions{
-		Logger:      logger.With("component", decide.Forecast),
-		DialTimeout: f.redisTimeout,
-		ReadTimeout: f.redisTimeout,
-		OnRead:      func(err error) { metrics.SourceRead(decide.Forecast, err) },
-		Sample:      f.forecastSample,
-	})
-	defer forecastHub.Close()
+	var serving atomic.Bool
+	hs := newHTTPServer(promReg, &serving)
+	grpcLis, httpLis, err := listen(f)
+	if err != nil {
+		return err
+	}
 
-	reg := scaler.NewRegistry(scaler.RegistryOptions{
-		Hubs:      scaler.Hubs{Celery: celeryHub, Latency: latencyHub, Calendar: calendarHub, Forecast: forecastHub},
-		Parse:     scaler.ParseOptions{StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
+	bg, stopBG := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); reg.Run(bg) }() // closes every watch when bg ends
+	go reloadTLS(bg)
+	runErr := runServers(ctx, logger, gs, grpcLis, hs, httpLis, func() {
+		serving.Store(true)
+		health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		logger.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "version", version)
+		if e.onListen != nil {
+			e.onListen(grpcLis.Addr().String(), httpLis.Addr().String())
+		}
+	})
+	shutdown(f.shutdownGrace, logger, &serving, health, srv, gs, hs)
+	stopBG()
+	<-bgDone
+	return runErr
+}
+
+// newWatches builds the sources (one hub per component) and the registry
+// of watches over them, exporting their metrics on promReg.
+func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
+	replicas := replicaLookup(logger)
+	sources := source.New(source.Options{
+		Logger:          logger,
+		OnRead:          metrics.SourceRead,
+		PollInterval:    f.pollInterval,
+		RedisTimeout:    f.redisTimeout,
+		LatencyInterval: f.latencyInterval,
+		Replicas:        replicas,
+		Calendar:        f.calendar.Limits(),
+		ForecastSample:  f.forecastSample,
+	})
+	promReg.MustRegister(sources.Collector())
+	reg := registry.New(registry.Options{
+		Sources:   sources,
+		Parse:     spec.Options{StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
 		IdleAfter: f.idleAfter,
 		FirstWait: f.firstAnswerWait,
 		Logger:    logger,
 		OnDrop:    metrics.Forget,
 	})
-	srv := scaler.NewServer(scaler.ServerOptions{Registry: reg, Metrics: metrics, Logger: logger})
+	promReg.MustRegister(server.SourceAges(reg, nil))
+	return sources, reg
+}
 
+// runServers serves gRPC and HTTP, calls ready once both serve, and returns
+// when ctx ends (nil) or a server fails (its error).
+func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcLis net.Listener, hs *http.Server, httpLis net.Listener, ready func()) error {
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(grpcLis) }()
+	go func() {
+		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	ready()
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-errc:
+		logger.Error("server failed, shutting down", "err", err)
+		return err
+	}
+}
+
+// replicaLookup is how the latency component finds current replicas: the
+// Kubernetes API in a cluster, else only a ScaledObject's replicasQuery.
+func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
+	kube, err := latency.NewKubeReplicasInCluster()
+	if err != nil {
+		logger.Info("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
+		return nil
+	}
+	return kube
+}
+
+// newGRPCServer builds the gRPC server: ExternalScaler and Inspector on
+// srv, health, reflection, keepalive pings, and the metrics, logging and
+// recovery interceptors. reloadTLS runs until its ctx ends.
+func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promReg *prometheus.Registry) (gs *grpc.Server, hs *health.Server, reloadTLS func(context.Context), err error) {
+	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	promReg.MustRegister(grpcMetrics)
 	grpcLogger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		logger.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
@@ -190,10 +236,11 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	})
 	creds, reloadTLS, err := grpcCreds(f, logger, promReg)
 	if err != nil {
-		return fmt.Errorf("grpc credentials: %w", err)
+		return nil, nil, nil, fmt.Errorf("grpc credentials: %w", err)
 	}
-	gs := grpc.NewServer(
+	gs = grpc.NewServer(
 		grpc.Creds(creds),
+		// No MaxConnectionAge: it would end KEDA's push streams with an error.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: f.keepaliveTime, Timeout: f.keepaliveTimeout}),
 		grpc.ChainUnaryInterceptor(
 			grpcMetrics.UnaryServerInterceptor(),
@@ -208,82 +255,62 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	)
 	pb.RegisterExternalScalerServer(gs, srv)
 	scalerv1.RegisterInspectorServer(gs, srv)
-	healthSrv := health.NewServer()
-	healthpb.RegisterHealthServer(gs, healthSrv)
+	hs = health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs)
 	grpcMetrics.InitializeMetrics(gs)
+	return gs, hs, reloadTLS, nil
+}
 
-	grpcLis, err := net.Listen("tcp", f.grpcAddr)
-	if err != nil {
-		return fmt.Errorf("listen --grpc-addr %s: %w", f.grpcAddr, err)
-	}
-	httpLis, err := net.Listen("tcp", f.httpAddr)
-	if err != nil {
-		grpcLis.Close()
-		return fmt.Errorf("listen --http-addr %s: %w", f.httpAddr, err)
-	}
-
-	var serving atomic.Bool
-	serving.Store(true)
+// newHTTPServer serves /metrics, /healthz and /readyz. Readiness says
+// whether this server serves, never whether the sources are healthy: a
+// Redis outage must not empty the Service.
+func newHTTPServer(promReg *prometheus.Registry, serving *atomic.Bool) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{Registry: promReg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		// Readiness says whether this server serves, never whether the
-		// sources are healthy: a Redis outage must not empty the Service.
 		if !serving.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
 
-	regCtx, stopReg := context.WithCancel(context.Background())
-	regDone := make(chan struct{})
-	go func() { defer close(regDone); reg.Run(regCtx) }()
-	go reloadTLS(regCtx)
-
-	errc := make(chan error, 2)
-	go func() { errc <- gs.Serve(grpcLis) }()
-	go func() {
-		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
-	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	logger.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "version", version)
-	if e.onListen != nil {
-		e.onListen(grpcLis.Addr().String(), httpLis.Addr().String())
+// listen opens the gRPC and HTTP listeners.
+func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
+	if grpcLis, err = net.Listen("tcp", f.grpcAddr); err != nil {
+		return nil, nil, fmt.Errorf("listen --grpc-addr %s: %w", f.grpcAddr, err)
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down")
-	case runErr = <-errc:
-		logger.Error("server failed, shutting down", "err", runErr)
+	if httpLis, err = net.Listen("tcp", f.httpAddr); err != nil {
+		grpcLis.Close()
+		return nil, nil, fmt.Errorf("listen --http-addr %s: %w", f.httpAddr, err)
 	}
-	// Order matters: stop advertising, end push streams cleanly (KEDA resets
-	// its reconnect backoff only on a clean end), then drain.
+	return grpcLis, httpLis, nil
+}
+
+// shutdown stops in the order that matters: stop advertising (health
+// NOT_SERVING, /readyz 503), end push streams cleanly (KEDA resets its
+// reconnect backoff only on a clean end), drain with GracefulStop, stopping
+// hard after grace, then the HTTP server.
+func shutdown(grace time.Duration, logger *slog.Logger, serving *atomic.Bool, health *health.Server, srv *server.Server, gs *grpc.Server, hs *http.Server) {
 	serving.Store(false)
-	healthSrv.Shutdown()
+	health.Shutdown()
 	srv.EndStreams()
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
-	timer := time.NewTimer(f.shutdownGrace)
+	timer := time.NewTimer(grace)
 	select {
 	case <-stopped:
 		timer.Stop()
 	case <-timer.C:
-		logger.Warn("graceful stop timed out; stopping hard", "after", f.shutdownGrace)
+		logger.Warn("graceful stop timed out; stopping hard", "after", grace)
 		gs.Stop()
 		<-stopped
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), f.shutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	_ = hs.Shutdown(shutdownCtx)
-	stopReg()
-	<-regDone
-	return runErr
+	_ = hs.Shutdown(ctx)
 }

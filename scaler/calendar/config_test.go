@@ -44,14 +44,8 @@ func TestParseConfig(t *testing.T) {
 			t.Errorf("config = %+v", c)
 		}
 	})
-	t.Run("the URL comes from the command's environment in check", func(t *testing.T) {
-		m := meta.New(map[string]string{"calendarURLFromEnv": "CAL_URL"})
-		m.Env = func(k string) (string, bool) {
-			if k == "CAL_URL" {
-				return "https://cal.example.com/private-0123456789abcdef/basic.ics", true
-			}
-			return "", false
-		}
+	t.Run("the URL comes from calendarURLFromEnv, which holds the container variable's value", func(t *testing.T) {
+		m := meta.New(map[string]string{"calendarURLFromEnv": "https://cal.example.com/private-0123456789abcdef/basic.ics"})
 		c, err := ParseConfig(m)
 		if err != nil {
 			t.Fatal(err)

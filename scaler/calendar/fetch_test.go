@@ -338,8 +338,8 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 		}
 		noSecret(t, s.Err)
 	}
-	if age, ok := w2.Age(); !ok || age != 3*time.Minute {
-		t.Errorf("age = %s, %v; want 3m", age, ok)
+	if age := w2.Latest().Value.Age(now()); age != 3*time.Minute {
+		t.Errorf("age = %s; want 3m", age)
 	}
 	st := h.Status()
 	if len(st) != 1 || st[0].Age != 3*time.Minute || !st[0].Known || st[0].Err == nil || strings.Contains(st[0].URL, secretToken) {
@@ -348,7 +348,7 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 
 	// While a slow fetch hangs, Latest answers at once from the good copy.
 	fs.mode.Store("slow")
-	w1.p.Poke()
+	w1.Poke()
 	select {
 	case <-fs.started:
 	case <-ctx.Done():
@@ -366,7 +366,7 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 }
 
 // refresh pokes the watch's loop and waits for that attempt to finish.
-func refresh(t *testing.T, ctx context.Context, w *Watch) (s poll.Snapshot[*Feed]) {
+func refresh(t *testing.T, ctx context.Context, w *poll.Watch[*Feed]) (s poll.Snapshot[*Feed]) {
 	t.Helper()
 	before := w.Latest().Attempts
 	for {
@@ -374,7 +374,7 @@ func refresh(t *testing.T, ctx context.Context, w *Watch) (s poll.Snapshot[*Feed
 		if s = w.Latest(); s.Attempts > before {
 			return s
 		}
-		w.p.Poke()
+		w.Poke()
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,11 +38,7 @@ type Hub struct {
 	limits    Limits
 	client    *http.Client
 	clientErr error
-	hub       *poll.Hub[string, *Feed]
-
-	mu      sync.Mutex
-	watches map[*Watch]struct{}
-	closed  bool
+	hub       *poll.Hub[string, FeedURL, *Feed, *Feed]
 }
 
 // NewHub returns a Hub. A bad AllowHosts entry makes every fetch fail with
@@ -55,7 +50,6 @@ func NewHub(o HubOptions) *Hub {
 		log:     o.Logger,
 		limits:  o.Limits.withDefaults(),
 		client:  o.HTTPClient,
-		watches: map[*Watch]struct{}{},
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -70,8 +64,7 @@ func NewHub(o HubOptions) *Hub {
 	return h
 }
 
-func (h *Hub) start(raw string) *poll.Poller[*Feed] {
-	u, err := ParseFeedURL(raw)
+func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed] {
 	var prev *Feed
 	ready := make(chan struct{})
 	var p *poll.Poller[*Feed]
@@ -80,9 +73,6 @@ func (h *Hub) start(raw string) *poll.Poller[*Feed] {
 		case <-ready:
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		}
-		if err != nil {
-			return nil, err
 		}
 		if h.clientErr != nil {
 			return nil, h.clientErr
@@ -109,36 +99,13 @@ func (h *Hub) start(raw string) *poll.Poller[*Feed] {
 	return p
 }
 
-// Watch shares the fetch loop of c's URL; Close it when done.
-func (h *Hub) Watch(c *Config) *Watch {
-	p, release := h.hub.Acquire(c.URL.raw())
-	w := &Watch{p: p, release: release, now: h.now, url: c.URL, hub: h}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		release()
-		w.closed = true
-		return w
-	}
-	h.watches[w] = struct{}{}
-	h.mu.Unlock()
-	return w
-}
+// Watch shares the fetch loop of c's URL; Close it when done (see
+// poll.Watch for what a closed one answers). Its Value is the last good copy
+// of the feed, kept through failures however old.
+func (h *Hub) Watch(c *Config) *poll.Watch[*Feed] { return h.hub.Acquire(c.URL.raw(), c.URL) }
 
-// Close stops every fetch loop; Watches still held answer from their last
-// snapshot.
-func (h *Hub) Close() {
-	h.mu.Lock()
-	ws := make([]*Watch, 0, len(h.watches))
-	for w := range h.watches {
-		ws = append(ws, w)
-	}
-	h.closed = true
-	h.mu.Unlock()
-	for _, w := range ws {
-		w.Close()
-	}
-}
+// Close stops every fetch loop.
+func (h *Hub) Close() { h.hub.Close() }
 
 // FeedStatus is one watched feed's state, for metrics and status pages.
 type FeedStatus struct {
@@ -155,23 +122,20 @@ type FeedStatus struct {
 
 // Status lists the watched feeds, sorted by URL.
 func (h *Hub) Status() []FeedStatus {
-	h.mu.Lock()
-	seen := map[string]*Watch{}
-	for w := range h.watches {
-		seen[w.url.raw()] = w
-	}
-	h.mu.Unlock()
 	now := h.now()
-	out := make([]FeedStatus, 0, len(seen))
-	for raw, w := range seen {
-		s := w.Latest()
+	var out []FeedStatus
+	h.hub.Each(func(raw string, s poll.Snapshot[*Feed]) {
+		u, err := ParseFeedURL(raw)
+		if err != nil {
+			return // every key was a parsed FeedURL
+		}
 		sum := sha256.Sum256([]byte(raw))
-		fs := FeedStatus{URL: w.url.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
+		fs := FeedStatus{URL: u.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
 		if s.Value != nil {
 			fs.Age, fs.Known = s.Value.Age(now), true
 		}
 		out = append(out, fs)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].URL != out[j].URL {
 			return out[i].URL < out[j].URL
@@ -199,65 +163,5 @@ func (c ageCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
-	}
-}
-
-// Watch is one holder's view of a shared feed.
-type Watch struct {
-	p       *poll.Poller[*Feed]
-	release func()
-	now     func() time.Time
-	url     FeedURL
-	hub     *Hub
-
-	mu     sync.Mutex
-	closed bool
-	last   poll.Snapshot[*Feed]
-}
-
-// Latest returns the feed's snapshot without waiting: Value is the last
-// good copy (kept through failures, however old), Err the latest error.
-func (w *Watch) Latest() poll.Snapshot[*Feed] {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return w.last
-	}
-	return w.p.Latest()
-}
-
-// Changed returns a channel closed when the next fetch attempt finishes.
-func (w *Watch) Changed() <-chan struct{} { return w.p.Changed() }
-
-// First waits for the first fetch attempt (or ctx) and returns the snapshot.
-func (w *Watch) First(ctx context.Context) (poll.Snapshot[*Feed], error) {
-	return w.p.First(ctx)
-}
-
-// Age is how long ago the copy in use was last confirmed; ok is false
-// before the first good fetch.
-func (w *Watch) Age() (age time.Duration, ok bool) {
-	s := w.Latest()
-	if s.Value == nil {
-		return 0, false
-	}
-	return s.Value.Age(w.now()), true
-}
-
-// Close releases the shared fetch loop (stopped with its last holder).
-func (w *Watch) Close() {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return
-	}
-	w.last = w.p.Latest()
-	w.closed = true
-	w.mu.Unlock()
-	w.release()
-	if w.hub != nil {
-		w.hub.mu.Lock()
-		delete(w.hub.watches, w)
-		w.hub.mu.Unlock()
 	}
 }

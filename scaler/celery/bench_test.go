@@ -63,15 +63,16 @@ func BenchmarkPoll(b *testing.B) {
 		b.Run(fmt.Sprintf("layouts=%d", layouts), func(b *testing.B) {
 			hook := &countHook{}
 			o := HubOptions{PollInterval: time.Hour, Hooks: []redis.Hook{hook}}.withDefaults()
-			bc := newBrokerConn(o, broker)
-			b.Cleanup(bc.stop)
-			for i := range layouts {
-				bc.addLayout(normalize(Layout{Queues: []string{fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i)}, AcksLate: true}))
+			ls := make([]Layout, layouts)
+			for i := range ls {
+				ls[i] = normalize(Layout{Queues: []string{fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i)}, AcksLate: true})
 			}
-			if _, err := bc.poller.First(b.Context()); err != nil {
+			// No poller: the benchmark drives the polls itself.
+			bc := newBrokerConn(o, broker, func() []Layout { return ls })
+			b.Cleanup(bc.close)
+			if _, err := bc.poll(b.Context()); err != nil {
 				b.Fatal(err)
 			}
-			bc.poller.Stop() // the benchmark drives the polls itself
 			hook.n.Store(0)
 			var last reading
 			b.ResetTimer()

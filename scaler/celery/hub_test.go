@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -107,7 +108,7 @@ func view(b celery.Backlog) kombuView {
 
 // waitFor waits until cond holds for the watch's latest snapshot, checking
 // after every poll; it fails the test after a generous deadline.
-func waitFor(t *testing.T, w *celery.Watch, what string, cond func(b celery.Backlog) bool) celery.Backlog {
+func waitFor(t *testing.T, w *poll.Watch[celery.Backlog], what string, cond func(b celery.Backlog) bool) celery.Backlog {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -126,7 +127,7 @@ func waitFor(t *testing.T, w *celery.Watch, what string, cond func(b celery.Back
 
 // waitMatches waits until the watch agrees with kombu's state in Redis, and
 // with want.
-func waitMatches(t *testing.T, w *celery.Watch, c *redis.Client, l celery.Layout, want kombuView, what string) celery.Backlog {
+func waitMatches(t *testing.T, w *poll.Watch[celery.Backlog], c *redis.Client, l celery.Layout, want kombuView, what string) celery.Backlog {
 	t.Helper()
 	var redisSays kombuView
 	b := waitFor(t, w, what, func(b celery.Backlog) bool {

@@ -1,10 +1,12 @@
 package celery
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -104,27 +106,27 @@ func TestWatchesOnOneBrokerShareOnePoller(t *testing.T) {
 	w1 := h.Watch(b1, DefaultLayout("a"))
 	w2 := h.Watch(b2, DefaultLayout("b"))
 	w3 := h.Watch(b3, DefaultLayout("a"))
-	if n := len(h.brokers); n != 2 {
+	if n := h.Pollers(); n != 2 {
 		t.Fatalf("%d pollers, want 2 (db 0 and db 1)", n)
 	}
-	for _, w := range []*Watch{w1, w2, w3} {
+	for _, w := range []*poll.Watch[Backlog]{w1, w2, w3} {
 		if s, err := w.First(t.Context()); err != nil || s.Err != nil || s.GoodAt.IsZero() {
 			t.Fatalf("First: %+v, %v", s, err)
 		}
 	}
 	w1.Close()
 	w1.Close()
-	if n := len(h.brokers); n != 2 {
+	if n := h.Pollers(); n != 2 {
 		t.Fatalf("after closing one of two watches on db 0: %d pollers, want 2", n)
 	}
 	w2.Close()
 	w3.Close()
-	if n := len(h.brokers); n != 0 {
+	if n := h.Pollers(); n != 0 {
 		t.Fatalf("after closing every watch: %d pollers, want 0", n)
 	}
 	h.Close()
 	w := h.Watch(b1, DefaultLayout("a"))
-	if s := w.Latest(); s.Err != ErrClosed {
+	if s := w.Latest(); !errors.Is(s.Err, poll.ErrClosed) {
 		t.Errorf("watch on a closed hub: %v, want ErrClosed", s.Err)
 	}
 }

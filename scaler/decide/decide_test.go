@@ -2,6 +2,7 @@ package decide
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestDecide(t *testing.T) {
 			d := Decide(now, tc.policy, tc.readings)
 			if tc.wantErr != "" {
 				if d.Desired != nil || d.Active {
-					t.Fatalf("want no decision, got desired=%v active=%t", *d.Desired, d.Active)
+					t.Fatalf("want no decision, got desired=%s active=%t", fmtPtr(d.Desired), d.Active)
 				}
 				if d.Error != tc.wantErr {
 					t.Fatalf("error:\n got %q\nwant %q", d.Error, tc.wantErr)
@@ -160,4 +161,12 @@ func TestCeleryOpinion(t *testing.T) {
 	if *o.Desired != 0 || o.Active {
 		t.Fatalf("idle: got %v active=%t", *o.Desired, o.Active)
 	}
+}
+
+// fmtPtr prints optional replicas, nil included.
+func fmtPtr(p *float64) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return strconv.FormatFloat(*p, 'g', -1, 64)
 }

@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/poll"
 )
-
-// ErrClosed is the error of a Watch made on a closed Hub.
-var ErrClosed = errors.New("forecast: hub closed")
 
 // HubOptions tune a Hub. Zero fields take the defaults noted.
 type HubOptions struct {
@@ -60,177 +56,143 @@ func (o HubOptions) withDefaults() HubOptions {
 	return o
 }
 
-// Hub shares one Redis client per broker and one history poller per
-// ScaledObject among every Watch.
+// Hub runs one history poller and one Redis client per broker, shared by
+// every Watch on that broker: each read fetches the history of every
+// watched ScaledObject in one pipeline. Each Watch records its own samples.
 type Hub struct {
-	o HubOptions
+	o   HubOptions
+	hub *poll.Hub[string, member, histories, *History]
 
 	mu      sync.Mutex
-	clients map[string]*clientEntry
-	polls   map[historyKey]*pollEntry
-	closed  bool
+	clients map[string]*redis.Client // by broker key, while its poller runs
 }
 
-type clientEntry struct {
-	c    *redis.Client
-	err  error
-	refs int
+// member is one Watch: a ScaledObject's history in a broker.
+type member struct {
+	cfg             *Config
+	namespace, name string
 }
 
-type historyKey struct {
-	broker, namespace, name string
-	weeks                   int
-}
+func (m member) id() string { return m.namespace + "/" + m.name }
 
-type pollEntry struct {
-	p     *poll.Poller[*History]
-	store *Store
-	refs  int
+// histories is one read of a broker: a History per ScaledObject.
+type histories struct {
+	byID map[string]*History
+	errs map[string]error
 }
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	return &Hub{o: o.withDefaults(), clients: map[string]*clientEntry{}, polls: map[historyKey]*pollEntry{}}
+	h := &Hub{o: o.withDefaults(), clients: map[string]*redis.Client{}}
+	h.hub = poll.NewViewHub(h.start, view)
+	return h
 }
 
-// Watch reads namespace/name's history in c's broker and records into it
-// what demand returns, sampled every Sample and written once per bucket.
-// Close the Watch when done.
-func (h *Hub) Watch(c *Config, namespace, name string, demand func(now time.Time) Demand) *Watch {
+func (h *Hub) start(key string, first member, members func() []member) *poll.Poller[histories] {
+	c, cerr := first.cfg.Broker.NewClient(h.o.DialTimeout, h.o.ReadTimeout)
+	if cerr == nil {
+		h.mu.Lock()
+		h.clients[key] = c
+		h.mu.Unlock()
+	}
+	read := func(ctx context.Context) (histories, error) {
+		if cerr != nil {
+			return histories{}, fmt.Errorf("forecast: broker client: %w", cerr)
+		}
+		// One store per ScaledObject, read as deep as its longest watch.
+		stores := map[string]*Store{}
+		for _, m := range members() {
+			if s, ok := stores[m.id()]; !ok || s.retention < time.Duration(m.cfg.Weeks)*Week {
+				stores[m.id()] = NewStore(c, m.namespace, m.name, m.cfg.Weeks)
+			}
+		}
+		return readAll(ctx, c, stores, h.o.Now())
+	}
+	stop := func() {
+		if c == nil {
+			return
+		}
+		h.mu.Lock()
+		if h.clients[key] == c {
+			delete(h.clients, key)
+		}
+		h.mu.Unlock()
+		_ = c.Close()
+	}
+	return poll.Start(read, poll.Options{Interval: h.o.Refresh, Timeout: h.o.ReadTimeout * 2, Now: h.o.Now, OnAttempt: h.o.OnRead, OnStop: stop})
+}
+
+// view is one ScaledObject's history in its broker's read. One the latest
+// good read did not include (it joined since) has no reading yet.
+func view(m member, s poll.Snapshot[histories]) poll.Snapshot[*History] {
+	out := poll.Snapshot[*History]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
+	if h, ok := s.Value.byID[m.id()]; ok {
+		out.Value, out.GoodAt = h, s.GoodAt
+		return out
+	}
+	if err, ok := s.Value.errs[m.id()]; ok && s.Err == nil {
+		out.Err = err
+		return out
+	}
+	if s.Err == nil {
+		out.TriedAt, out.Attempts = time.Time{}, 0
+	}
+	return out
+}
+
+func (h *Hub) client(key string) *redis.Client {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	w := &Watch{h: h, key: historyKey{broker: c.Broker.Key(), namespace: namespace, name: name, weeks: c.Weeks}}
-	if h.closed {
-		return w
-	}
-	ce, ok := h.clients[w.key.broker]
-	if !ok {
-		ce = &clientEntry{}
-		ce.c, ce.err = c.Broker.NewClient(h.o.DialTimeout, h.o.ReadTimeout)
-		h.clients[w.key.broker] = ce
-	}
-	ce.refs++
-	pe, ok := h.polls[w.key]
-	if !ok {
-		pe = &pollEntry{}
-		if ce.err == nil {
-			pe.store = NewStore(ce.c, namespace, name, c.Weeks)
-		}
-		store, cerr := pe.store, ce.err
-		pe.p = poll.Start(func(ctx context.Context) (*History, error) {
-			if cerr != nil {
-				return nil, fmt.Errorf("forecast: broker client: %w", cerr)
-			}
-			return store.Read(ctx, h.o.Now())
-		}, poll.Options{Interval: h.o.Refresh, Timeout: h.o.ReadTimeout * 2, Now: h.o.Now, OnAttempt: h.o.OnRead})
-		h.polls[w.key] = pe
-	}
-	pe.refs++
-	w.pe = pe
+	return h.clients[key]
+}
+
+// Watch reads namespace/name's history in c's broker and, unless the Hub is
+// ReadOnly, records into it what demand returns, sampled every Sample and
+// written once per bucket. Close the Watch when done: that writes the open
+// bucket (see poll.Watch for what a closed one answers).
+func (h *Hub) Watch(c *Config, namespace, name string, demand func(now time.Time) Demand) *Watch {
+	key := c.Broker.Key()
+	w := &Watch{Watch: h.hub.Acquire(key, member{cfg: c, namespace: namespace, name: name})}
 	if !h.o.ReadOnly {
-		w.rec = startRecorder(h.o, pe, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
+		store := func() *Store {
+			if rc := h.client(key); rc != nil {
+				return NewStore(rc, namespace, name, c.Weeks)
+			}
+			return nil
+		}
+		w.rec = startRecorder(h.o, store, w.Poke, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
 	}
 	return w
 }
 
-// Close stops every poller and recorder's client. Watches made before keep
-// their last snapshot; close them first to flush their open buckets.
-func (h *Hub) Close() {
-	h.mu.Lock()
-	h.closed = true
-	polls, clients := h.polls, h.clients
-	h.polls, h.clients = map[historyKey]*pollEntry{}, map[string]*clientEntry{}
-	h.mu.Unlock()
-	for _, pe := range polls {
-		pe.p.Stop()
-	}
-	for _, ce := range clients {
-		if ce.c != nil {
-			_ = ce.c.Close()
-		}
-	}
-}
+// Pollers reports how many brokers' histories are read.
+func (h *Hub) Pollers() int { return h.hub.Len() }
 
-func (h *Hub) release(w *Watch) {
-	h.mu.Lock()
-	var stop *pollEntry
-	var closeC *redis.Client
-	if pe, ok := h.polls[w.key]; ok && pe == w.pe {
-		pe.refs--
-		if pe.refs == 0 {
-			delete(h.polls, w.key)
-			stop = pe
-		}
-	}
-	if ce, ok := h.clients[w.key.broker]; ok {
-		ce.refs--
-		if ce.refs == 0 {
-			delete(h.clients, w.key.broker)
-			closeC = ce.c
-		}
-	}
-	h.mu.Unlock()
-	if stop != nil {
-		stop.p.Stop()
-	}
-	if closeC != nil {
-		_ = closeC.Close()
-	}
-}
+// Close stops every poller and closes every client. Close the Watches
+// first: that flushes their open buckets.
+func (h *Hub) Close() { h.hub.Close() }
 
 // Watch is one ScaledObject's view of its history, and its recorder.
 type Watch struct {
-	h    *Hub
-	key  historyKey
-	pe   *pollEntry // nil when made on a closed Hub
-	rec  *recorder
-	once sync.Once
+	*poll.Watch[*History]
+	rec *recorder
 }
 
-// Latest returns the newest history without waiting. A failed read keeps
-// the last good history and sets Err.
-func (w *Watch) Latest() poll.Snapshot[*History] {
-	if w.pe == nil {
-		return poll.Snapshot[*History]{Err: ErrClosed}
-	}
-	return w.pe.p.Latest()
-}
-
-// Changed returns a channel closed when the next read finishes.
-func (w *Watch) Changed() <-chan struct{} {
-	if w.pe == nil {
-		return make(chan struct{})
-	}
-	return w.pe.p.Changed()
-}
-
-// First waits for the first read (or ctx).
-func (w *Watch) First(ctx context.Context) (poll.Snapshot[*History], error) {
-	if w.pe == nil {
-		return poll.Snapshot[*History]{Err: ErrClosed}, nil
-	}
-	return w.pe.p.First(ctx)
-}
-
-// Close stops the recorder, writing its open bucket, and releases the
-// shared poller and client.
+// Close stops the recorder, writing its open bucket, then releases the
+// shared poller.
 func (w *Watch) Close() {
-	w.once.Do(func() {
-		if w.pe == nil {
-			return
-		}
-		if w.rec != nil {
-			w.rec.stop()
-		}
-		w.h.release(w)
-	})
+	if w.rec != nil {
+		w.rec.stop()
+	}
+	w.Watch.Close()
 }
 
 // recorder samples the demand and writes the max of each bucket once, when
 // the bucket is over (or when stopped).
 type recorder struct {
 	o      HubOptions
-	pe     *pollEntry
+	store  func() *Store // nil once the broker's client is gone
+	poke   func()
 	demand func(time.Time) Demand
 	logger *slog.Logger
 	cancel context.CancelFunc
@@ -239,14 +201,15 @@ type recorder struct {
 	bucket time.Time
 	open   Demand
 	// last is the bucket of the latest sample (unix seconds), for tests.
-	last atomic.Int64
+	last     atomic.Int64
+	stopOnce sync.Once
 }
 
 func (r *recorder) sampledAt() time.Time { return time.Unix(r.last.Load(), 0).UTC() }
 
-func startRecorder(o HubOptions, pe *pollEntry, demand func(time.Time) Demand, logger *slog.Logger) *recorder {
+func startRecorder(o HubOptions, store func() *Store, poke func(), demand func(time.Time) Demand, logger *slog.Logger) *recorder {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recorder{o: o, pe: pe, demand: demand, logger: logger, cancel: cancel, done: make(chan struct{})}
+	r := &recorder{o: o, store: store, poke: poke, demand: demand, logger: logger, cancel: cancel, done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -283,12 +246,18 @@ func (r *recorder) sample() {
 }
 
 func (r *recorder) flush() {
-	if len(r.open) == 0 || r.pe.store == nil {
+	if len(r.open) == 0 {
+		return
+	}
+	store := r.store()
+	if store == nil {
+		r.logger.Warn("forecast history write skipped: the broker's client is closed", "bucket", r.bucket)
+		r.open = Demand{}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*r.o.ReadTimeout)
 	defer cancel()
-	err := r.pe.store.Write(ctx, r.bucket, r.open, r.o.Now())
+	err := store.Write(ctx, r.bucket, r.open, r.o.Now())
 	if r.o.OnRead != nil {
 		r.o.OnRead(err)
 	}
@@ -296,12 +265,16 @@ func (r *recorder) flush() {
 		// The bucket is lost on this replica; another replica may have it.
 		r.logger.Warn("forecast history write failed", "bucket", r.bucket, "err", err)
 	} else {
-		r.pe.p.Poke()
+		r.poke()
 	}
 	r.open = Demand{}
 }
 
+// stop ends the loop (it writes the open bucket first); calling it again
+// does nothing.
 func (r *recorder) stop() {
-	r.cancel()
-	<-r.done
+	r.stopOnce.Do(func() {
+		r.cancel()
+		<-r.done
+	})
 }

@@ -93,6 +93,37 @@ func (s *Store) Read(ctx context.Context, now time.Time) (*History, error) {
 	if err != nil {
 		return nil, fmt.Errorf("forecast: read history %s: %w", s.key, err)
 	}
+	return s.parse(m, now)
+}
+
+// readAll reads every store's history in one pipeline: a failed round
+// trip fails them all, a malformed history only its own entry.
+func readAll(ctx context.Context, c *redis.Client, stores map[string]*Store, now time.Time) (histories, error) {
+	out := histories{byID: map[string]*History{}, errs: map[string]error{}}
+	if len(stores) == 0 {
+		return out, nil
+	}
+	pipe := c.Pipeline()
+	cmds := make(map[string]*redis.MapStringStringCmd, len(stores))
+	for id, s := range stores {
+		cmds[id] = pipe.HGetAll(ctx, s.key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return histories{}, fmt.Errorf("forecast: read histories: %w", err)
+	}
+	for id, s := range stores {
+		h, err := s.parse(cmds[id].Val(), now)
+		if err != nil {
+			out.errs[id] = err
+			continue
+		}
+		out.byID[id] = h
+	}
+	return out, nil
+}
+
+// parse turns the hash's fields into the history within the retention.
+func (s *Store) parse(m map[string]string, now time.Time) (*History, error) {
 	cutoff := now.Add(-s.retention).Unix()
 	h := NewHistory()
 	for f, v := range m {

@@ -177,7 +177,7 @@ func TestHistorySurvivesARestartAndIsSharedByTwoScalers(t *testing.T) {
 
 // sampled reports whether the recorder's open bucket has the clock's bucket.
 func sampled(w *Watch) bool {
-	return w.rec.sampledAt().Equal(BucketOf(w.h.o.Now()))
+	return w.rec.sampledAt().Equal(BucketOf(w.rec.o.Now()))
 }
 
 func (h *History) historyDemand(at time.Time) (Demand, bool) {

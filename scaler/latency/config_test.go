@@ -122,16 +122,13 @@ func TestParseConfigValid(t *testing.T) {
 			t.Errorf("config = %+v", c)
 		}
 	})
-	t.Run("Scrape with auth from the environment", func(t *testing.T) {
+	t.Run("Scrape with auth from FromEnv keys, which hold the container variables' values", func(t *testing.T) {
 		m := meta.New(map[string]string{
 			"metricsURLs": "http://a:8000/metrics, http://b:8000/metrics", "latencyHistogram": "h",
 			"latencyWindow": "2m", "latencyTarget": "0.2", "latencyTimeout": "1s",
 			"prometheusURL": "http://p:9090", "replicasQuery": "r",
-			"prometheusBearerTokenFromEnv": "TOK", "prometheusHeadersFromEnv": "HDR",
+			"prometheusBearerTokenFromEnv": "tkn", "prometheusHeadersFromEnv": "X-A=1, X-B = 2",
 		})
-		m.Env = func(k string) (string, bool) {
-			return map[string]string{"TOK": "tkn", "HDR": "X-A=1, X-B = 2"}[k], true
-		}
 		c, err := ParseConfig(m, false)
 		if err != nil {
 			t.Fatal(err)

@@ -2,126 +2,18 @@ package latency
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
-	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
-
-// Reading is one latency observation with the current replicas, as Explain
-// shows it (see MarshalJSON).
-type Reading struct {
-	Mode Mode
-	// P95 in seconds; NaN when nothing was served in the window or nothing
-	// matched.
-	P95 float64
-	// AtLeast: the P95 fell in the +Inf bucket and is the highest finite
-	// bound, a lower bound of the truth.
-	AtLeast bool
-	Target  time.Duration
-	// CurrentReplicas and where they came from: "--current-replicas",
-	// "replicasQuery" or "kubernetes <resource>/<name> scale".
-	CurrentReplicas int32
-	ReplicasSource  string
-	// Query and Series (its labels) in PromQL mode.
-	Query  string
-	Series string
-	// Histogram, Window, Observations and Pods in scrape mode.
-	Histogram    string
-	Window       time.Duration
-	Observations float64
-	Pods         []PodStatus
-	// Warnings and Infos from Prometheus or from the scrape.
-	Warnings []string
-	Infos    []string
-}
-
-// Evidence returns the reading in decide's plain terms.
-func (r Reading) Evidence() decide.LatencyEvidence {
-	w := append(append([]string{}, r.Warnings...), r.Infos...)
-	return decide.LatencyEvidence{P95: r.P95, AtLeast: r.AtLeast, CurrentReplicas: float64(r.CurrentReplicas), Warnings: w}
-}
-
-// Opinion is decide.LatencyOpinion of this reading, the reading as detail.
-func (r Reading) Opinion() decide.Opinion {
-	return decide.LatencyOpinion(r.Evidence(), r.Target, r)
-}
-
-// Explanation says in one sentence what the reading means.
-func (r Reading) Explanation() string {
-	src := "PromQL"
-	if r.Mode == ModeScrape {
-		src = fmt.Sprintf("a direct scrape of %d pod(s) over %s", len(r.Pods), r.Window)
-	}
-	reps := fmt.Sprintf("%d current replicas (%s)", r.CurrentReplicas, r.ReplicasSource)
-	switch {
-	case math.IsNaN(r.P95):
-		return fmt.Sprintf("no P95 from %s (no requests in the window, or no series): no opinion; %s", src, reps)
-	case r.P95 <= r.Target.Seconds():
-		return fmt.Sprintf("P95 %s from %s is within target %s: no opinion; %s", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps)
-	}
-	o := r.Opinion()
-	if o.Desired == nil {
-		return fmt.Sprintf("P95 %s from %s is above target %s but gives no opinion; %s", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps)
-	}
-	return fmt.Sprintf("P95 %s from %s is above target %s: %s × %.4g = %.4g replicas", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps, r.P95/r.Target.Seconds(), *o.Desired)
-}
-
-func fmtSeconds(s float64, atLeast bool) string {
-	v := strconv.FormatFloat(s, 'g', 4, 64) + " s"
-	if atLeast {
-		return "≥ " + v + " (the highest bound)"
-	}
-	return v
-}
-
-// MarshalJSON writes the reading for Explain; a NaN P95 is null.
-func (r Reading) MarshalJSON() ([]byte, error) {
-	var p95 *float64
-	if !math.IsNaN(r.P95) && !math.IsInf(r.P95, 0) {
-		p95 = &r.P95
-	}
-	out := struct {
-		Mode            Mode        `json:"mode"`
-		P95             *float64    `json:"p95Seconds"`
-		AtLeast         bool        `json:"p95AtLeast,omitempty"`
-		Target          float64     `json:"targetSeconds"`
-		CurrentReplicas int32       `json:"currentReplicas"`
-		ReplicasSource  string      `json:"replicasSource"`
-		Query           string      `json:"query,omitempty"`
-		Series          string      `json:"series,omitempty"`
-		Histogram       string      `json:"histogram,omitempty"`
-		Window          string      `json:"window,omitempty"`
-		Observations    float64     `json:"observations,omitempty"`
-		Pods            []PodStatus `json:"pods,omitempty"`
-		Warnings        []string    `json:"warnings"`
-		Infos           []string    `json:"infos"`
-		Explanation     string      `json:"explanation"`
-	}{r.Mode, p95, r.AtLeast, r.Target.Seconds(), r.CurrentReplicas, r.ReplicasSource, r.Query, r.Series,
-		r.Histogram, "", r.Observations, r.Pods, nonNil(r.Warnings), nonNil(r.Infos), r.Explanation()}
-	if r.Window > 0 {
-		out.Window = r.Window.String()
-	}
-	return json.Marshal(out)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
 
 // describedLookup is a ReplicaLookup that names where its answer came from.
 type describedLookup interface {
@@ -153,12 +45,7 @@ type HubOptions struct {
 // Hub runs one poller per distinct upstream and shares it among Watches.
 type Hub struct {
 	o   HubOptions
-	hub *poll.Hub[watchKey, Reading]
-
-	mu      sync.Mutex
-	pending map[watchKey]watchSpec
-	closed  bool
-	watches map[*Watch]struct{}
+	hub *poll.Hub[watchKey, watchSpec, Reading, Reading]
 }
 
 type watchKey struct {
@@ -188,80 +75,28 @@ func NewHub(o HubOptions) *Hub {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	h := &Hub{o: o, pending: map[watchKey]watchSpec{}, watches: map[*Watch]struct{}{}}
+	h := &Hub{o: o}
 	h.hub = poll.NewHub(h.start)
 	return h
 }
 
-// Watch is one ScaledObject's view of a shared poller.
-type Watch struct {
-	h       *Hub
-	p       *poll.Poller[Reading]
-	release func()
-}
-
 // Watch starts (or joins) the poller for c on behalf of one ScaledObject.
-func (h *Hub) Watch(namespace, scaledObject string, c *Config) *Watch {
+// Close the Watch when done (see poll.Watch for what a closed one answers).
+func (h *Hub) Watch(namespace, scaledObject string, c *Config) *poll.Watch[Reading] {
 	k := watchKey{upstream: c.upstreamKey()}
 	if _, fixed := h.o.Replicas.(FixedReplicas); !fixed && c.ReplicasQuery == "" && h.o.Replicas != nil {
 		k.replicas = namespace + "/" + scaledObject
 	}
-	h.mu.Lock()
-	h.pending[k] = watchSpec{cfg: c, namespace: namespace, scaledName: scaledObject}
-	h.mu.Unlock()
-	p, release := h.hub.Acquire(k)
-	w := &Watch{h: h, p: p, release: release}
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		release()
-		return w
-	}
-	h.watches[w] = struct{}{}
-	h.mu.Unlock()
-	return w
+	return h.hub.Acquire(k, watchSpec{cfg: c, namespace: namespace, scaledName: scaledObject})
 }
 
 // Pollers reports how many upstream pollers run.
 func (h *Hub) Pollers() int { return h.hub.Len() }
 
-// Latest returns the latest snapshot without waiting.
-func (w *Watch) Latest() poll.Snapshot[Reading] { return w.p.Latest() }
-
-// Changed returns a channel closed when the next read finishes.
-func (w *Watch) Changed() <-chan struct{} { return w.p.Changed() }
-
-// First waits for the first read to finish (or ctx) and returns its snapshot.
-func (w *Watch) First(ctx context.Context) (poll.Snapshot[Reading], error) { return w.p.First(ctx) }
-
-// Close releases the Watch; the poller stops with its last Watch.
-func (w *Watch) Close() {
-	w.h.mu.Lock()
-	delete(w.h.watches, w)
-	w.h.mu.Unlock()
-	w.release()
-}
-
 // Close stops every poller.
-func (h *Hub) Close() {
-	h.mu.Lock()
-	h.closed = true
-	ws := make([]*Watch, 0, len(h.watches))
-	for w := range h.watches {
-		ws = append(ws, w)
-	}
-	h.watches = map[*Watch]struct{}{}
-	h.mu.Unlock()
-	for _, w := range ws {
-		w.release()
-	}
-}
+func (h *Hub) Close() { h.hub.Close() }
 
-func (h *Hub) start(k watchKey) *poll.Poller[Reading] {
-	h.mu.Lock()
-	spec := h.pending[k]
-	delete(h.pending, k)
-	h.mu.Unlock()
+func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poller[Reading] {
 	fn, err := h.reader(spec)
 	if err != nil {
 		fn = func(context.Context) (Reading, error) { return Reading{}, err }
@@ -274,7 +109,7 @@ func (h *Hub) start(k watchKey) *poll.Poller[Reading] {
 // reader builds the poll function of one upstream.
 func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	c := spec.cfg
-	log := h.o.Logger.With("component", "latency", "scaledObject", spec.namespace+"/"+spec.scaledName, "mode", string(c.Mode))
+	log := h.o.Logger.With("scaledObject", spec.namespace+"/"+spec.scaledName, "mode", string(c.Mode))
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error

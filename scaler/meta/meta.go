@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,20 +47,11 @@ var KEDAKeys = []string{"scalerAddress", "enableTLS", "unsafeSsl"}
 type Map struct {
 	m    map[string]string
 	used map[string]bool
-	// Env resolves `xFromEnv` in check/explain, where the name refers to the
-	// command's own environment. Nil in serve: KEDA has already resolved it.
-	Env func(string) (string, bool)
 }
 
 // New wraps raw metadata.
 func New(m map[string]string) *Map {
 	return &Map{m: m, used: map[string]bool{}}
-}
-
-// WithOSEnv makes xFromEnv keys name variables of this process's environment.
-func (m *Map) WithOSEnv() *Map {
-	m.Env = os.LookupEnv
-	return m
 }
 
 // Lookup returns the trimmed value of key; an empty value counts as absent.
@@ -80,9 +70,10 @@ func (m *Map) String(key, def string) string {
 	return def
 }
 
-// FromEnv reads key or keyFromEnv. Under KEDA, keyFromEnv already holds the
-// value of the container's variable; with Env set it names a variable of ours.
-// Setting both is an error. found is false when neither gives a value.
+// FromEnv reads key or keyFromEnv. keyFromEnv holds the value of the scale
+// target's variable (KEDA resolves it; a command reading a metadata file
+// resolves it first). Setting both is an error. found is false when neither
+// gives a value.
 func (m *Map) FromEnv(key string, secret bool) (value string, found bool, err error) {
 	envKey := key + "FromEnv"
 	v, ok := m.Lookup(key)
@@ -96,14 +87,7 @@ func (m *Map) FromEnv(key string, secret bool) (value string, found bool, err er
 	if !eok {
 		return "", false, nil
 	}
-	if m.Env == nil {
-		return ev, true, nil
-	}
-	val, set := m.Env(ev)
-	if !set || strings.TrimSpace(val) == "" {
-		return "", false, &Error{Key: envKey, Value: ev, Allowed: "names an environment variable that is not set or empty"}
-	}
-	return strings.TrimSpace(val), true, nil
+	return ev, true, nil
 }
 
 func redactIf(v string, secret bool) string {

@@ -42,39 +42,22 @@ func TestDurationAcceptsGoSyntaxAndBareSeconds(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	env := func(k string) (string, bool) {
-		if k == "BROKER" {
-			return "redis://h:6379", true
-		}
-		if k == "EMPTY" {
-			return " ", true
-		}
-		return "", false
-	}
 	tests := []struct {
 		name    string
 		md      map[string]string
-		osEnv   bool
 		want    string
 		found   bool
 		wantErr string
 	}{
-		{"the plain key", map[string]string{"brokerURL": "redis://a"}, false, "redis://a", true, ""},
-		{"under KEDA the FromEnv key holds the value", map[string]string{"brokerURLFromEnv": "redis://b"}, false, "redis://b", true, ""},
-		{"in check the FromEnv key names our variable", map[string]string{"brokerURLFromEnv": "BROKER"}, true, "redis://h:6379", true, ""},
-		{"an empty variable is an error naming it", map[string]string{"brokerURLFromEnv": "EMPTY"}, true, "", false,
-			`metadata "brokerURLFromEnv": bad value "EMPTY": names an environment variable that is not set or empty`},
-		{"both keys are an error", map[string]string{"brokerURL": "redis://:pw@a", "brokerURLFromEnv": "B"}, false, "", false,
+		{"the plain key", map[string]string{"brokerURL": "redis://a"}, "redis://a", true, ""},
+		{"under KEDA the FromEnv key holds the value", map[string]string{"brokerURLFromEnv": "redis://b"}, "redis://b", true, ""},
+		{"both keys are an error", map[string]string{"brokerURL": "redis://:pw@a", "brokerURLFromEnv": "B"}, "", false,
 			`metadata "brokerURL": bad value "redis://:xxxxx@a": set "brokerURL" or "brokerURLFromEnv", not both`},
-		{"neither is not found", map[string]string{}, false, "", false, ""},
+		{"neither is not found", map[string]string{}, "", false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := New(tc.md)
-			if tc.osEnv {
-				m.Env = env
-			}
-			v, found, err := m.FromEnv("brokerURL", true)
+			v, found, err := New(tc.md).FromEnv("brokerURL", true)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("err = %v, want %s", err, tc.wantErr)

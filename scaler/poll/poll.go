@@ -1,6 +1,7 @@
 // Package poll keeps one background poller per upstream and shares its latest
 // result with every watcher, so N ScaledObjects on one source cost one fetch and
-// no RPC ever waits on the source.
+// no RPC ever waits on the source. Poller is the loop; Hub shares one Poller
+// per key and counts its holders; Watch is one holder's view.
 package poll
 
 import (
@@ -37,6 +38,9 @@ type Options struct {
 	// OnAttempt, if set, is called after every finished attempt with its
 	// error (nil on success): the hook for error counters.
 	OnAttempt func(err error)
+	// OnStop, if set, runs once the poller has stopped (to close the
+	// upstream's client).
+	OnStop func()
 }
 
 // Poller calls a Func in its own goroutine every Interval and keeps the latest
@@ -45,6 +49,7 @@ type Poller[T any] struct {
 	fn        Func[T]
 	now       func() time.Time
 	onAttempt func(error)
+	onStop    func()
 	tick      chan struct{}
 
 	mu       sync.Mutex
@@ -53,8 +58,9 @@ type Poller[T any] struct {
 	interval time.Duration
 	timeout  time.Duration
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // Start starts a Poller whose first attempt begins at once. Stop it with Stop.
@@ -70,6 +76,7 @@ func Start[T any](fn Func[T], opts Options) *Poller[T] {
 		fn:        fn,
 		now:       opts.Now,
 		onAttempt: opts.OnAttempt,
+		onStop:    opts.OnStop,
 		tick:      make(chan struct{}, 1),
 		changed:   make(chan struct{}),
 		interval:  opts.Interval,
@@ -184,62 +191,14 @@ func (p *Poller[T]) SetInterval(d time.Duration) {
 	p.mu.Unlock()
 }
 
-// Stop ends the poller and waits for its goroutine.
+// Stop ends the poller, waits for its goroutine and runs OnStop. Calling
+// Stop again does nothing.
 func (p *Poller[T]) Stop() {
 	p.cancel()
 	<-p.done
-}
-
-// Hub shares one Poller per key among every holder of that key and stops the
-// Poller when the last holder releases it.
-type Hub[K comparable, T any] struct {
-	start func(K) *Poller[T]
-
-	mu      sync.Mutex
-	entries map[K]*hubEntry[T]
-}
-
-type hubEntry[T any] struct {
-	poller *Poller[T]
-	refs   int
-}
-
-// NewHub returns a Hub that calls start the first time a key is acquired.
-func NewHub[K comparable, T any](start func(K) *Poller[T]) *Hub[K, T] {
-	return &Hub[K, T]{start: start, entries: map[K]*hubEntry[T]{}}
-}
-
-// Acquire returns the shared Poller for key and a release func; call release
-// exactly once when done.
-func (h *Hub[K, T]) Acquire(key K) (*Poller[T], func()) {
-	h.mu.Lock()
-	e, ok := h.entries[key]
-	if !ok {
-		e = &hubEntry[T]{poller: h.start(key)}
-		h.entries[key] = e
-	}
-	e.refs++
-	h.mu.Unlock()
-	var once sync.Once
-	return e.poller, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			e.refs--
-			last := e.refs == 0
-			if last {
-				delete(h.entries, key)
-			}
-			h.mu.Unlock()
-			if last {
-				e.poller.Stop()
-			}
-		})
-	}
-}
-
-// Len reports how many pollers run.
-func (h *Hub[K, T]) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.entries)
+	p.stopOnce.Do(func() {
+		if p.onStop != nil {
+			p.onStop()
+		}
+	})
 }

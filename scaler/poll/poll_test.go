@@ -27,25 +27,30 @@ func waitAttempts[T any](t *testing.T, p *Poller[T], n uint64) Snapshot[T] {
 func TestPollerKeepsLastGoodValueThroughFailures(t *testing.T) {
 	var calls atomic.Int64
 	boom := errors.New("boom")
+	// An hour between attempts: each one is started by Poke, so the test
+	// sees every snapshot, the failed one included.
 	p := Start(func(ctx context.Context) (int, error) {
 		n := calls.Add(1)
 		if n == 2 {
 			return 0, boom
 		}
 		return int(n), nil
-	}, Options{Interval: time.Millisecond})
+	}, Options{Interval: time.Hour})
 	defer p.Stop()
 
 	s := waitAttempts(t, p, 1)
 	if s.Value != 1 || s.Err != nil || s.GoodAt.IsZero() {
 		t.Fatalf("after one good attempt: %+v", s)
 	}
+	good := s.GoodAt
+	p.Poke()
 	s = waitAttempts(t, p, 2)
-	if s.Attempts == 2 && (s.Value != 1 || !errors.Is(s.Err, boom)) {
-		t.Fatalf("after a failure the last good value must stay: %+v", s)
+	if s.Attempts != 2 || s.Value != 1 || !errors.Is(s.Err, boom) || !s.GoodAt.Equal(good) {
+		t.Fatalf("after a failure the last good value and its time must stay: %+v", s)
 	}
+	p.Poke()
 	s = waitAttempts(t, p, 3)
-	if s.Err != nil || s.Value < 3 {
+	if s.Err != nil || s.Value != 3 {
 		t.Fatalf("after recovery: %+v", s)
 	}
 }
@@ -92,35 +97,6 @@ func TestAttemptTimeoutBoundsAHangingUpstream(t *testing.T) {
 	}
 }
 
-func TestHubSharesOnePollerPerKeyAndStopsItWithTheLastHolder(t *testing.T) {
-	var started atomic.Int64
-	h := NewHub(func(key string) *Poller[string] {
-		started.Add(1)
-		return Start(func(ctx context.Context) (string, error) { return key, nil }, Options{Interval: time.Hour})
-	})
-	a, releaseA := h.Acquire("redis://a")
-	b, releaseB := h.Acquire("redis://a")
-	c, releaseC := h.Acquire("redis://c")
-	if a != b || a == c || started.Load() != 2 || h.Len() != 2 {
-		t.Fatalf("sharing: a==b %t, a==c %t, started %d, len %d", a == b, a == c, started.Load(), h.Len())
-	}
-	releaseA()
-	releaseA() // a second release of the same handle must not count twice
-	if h.Len() != 2 {
-		t.Fatalf("after one of two holders released: len %d, want 2", h.Len())
-	}
-	releaseB()
-	releaseC()
-	if h.Len() != 0 {
-		t.Fatalf("after all released: len %d, want 0", h.Len())
-	}
-	select {
-	case <-a.done:
-	default:
-		t.Fatal("the poller of a released key still runs")
-	}
-}
-
 func TestOnAttemptSeesEveryResult(t *testing.T) {
 	var fails, oks atomic.Int64
 	var n atomic.Int64
@@ -140,5 +116,16 @@ func TestOnAttemptSeesEveryResult(t *testing.T) {
 	p.Stop()
 	if fails.Load() < 2 || oks.Load() < 2 {
 		t.Fatalf("OnAttempt saw %d failures and %d successes", fails.Load(), oks.Load())
+	}
+}
+
+func TestStopRunsOnStopOnce(t *testing.T) {
+	var stops atomic.Int64
+	p := Start(func(ctx context.Context) (int, error) { return 1, nil }, Options{Interval: time.Hour, OnStop: func() { stops.Add(1) }})
+	waitAttempts(t, p, 1)
+	p.Stop()
+	p.Stop()
+	if stops.Load() != 1 {
+		t.Fatalf("OnStop ran %d times, want 1", stops.Load())
 	}
 }

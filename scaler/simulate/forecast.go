@@ -6,7 +6,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
-	"github.com/montage/montage-scaler/scaler/hpa"
+	"github.com/montage/montage-scaler/scaler/simulate/hpa"
 )
 
 // MontageForecast is this scaler with the forecast component enabled: it

@@ -7,12 +7,13 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/montage/montage-scaler/scaler"
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/hpa"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/metafile"
+	"github.com/montage/montage-scaler/scaler/simulate/hpa"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
 // Stand-ins for the URLs the simulator never contacts: the trace is the only
@@ -76,7 +77,7 @@ type scaledObjectDoc struct {
 
 // Setup is what the policies read from the metadata file and the calendar.
 type Setup struct {
-	Spec *scaler.Spec
+	Spec *spec.Spec
 	// Latency and Calendar are nil when the metadata configures none.
 	Latency  *latency.Config
 	Calendar *calendar.Config
@@ -92,7 +93,7 @@ type Setup struct {
 // .ics feed for a simulation over tr. The metadata's broker, Prometheus and
 // calendar URLs are replaced by stand-ins: the trace and ics are the sources.
 func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
-	mf, err := scaler.ParseMetadataFile(metadataFile)
+	mf, err := metafile.Parse(metadataFile)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +126,7 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	s := &Setup{}
 	// ReplicaLookup: the model knows the current replicas, as a cluster's
 	// lookup would.
-	if s.Spec, err = scaler.ParseSpec(md, scaler.ParseOptions{StaleAfter: 2 * time.Minute, ReplicaLookup: true}); err != nil {
+	if s.Spec, err = spec.Parse(md, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true}); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	s.Latency, s.Calendar = s.Spec.Latency, s.Spec.Calendar

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/hpa"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/simulate/hpa"
 )
 
 // Policy ids, in the order reports list them.

@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/montage/montage-scaler/scaler"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
 // ADR-0002's numbers, each asserted against the field that holds it
@@ -223,37 +223,37 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 
 	// As under serve in the cluster: the current replicas come from the
 	// scale subresource (deploy/base/rbac.yaml), so replicasQuery is not needed.
-	opts := scaler.ParseOptions{StaleAfter: 2 * time.Minute, ReplicaLookup: true}
-	spec, err := scaler.ParseSpec(md, opts)
+	opts := spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true}
+	sp, err := spec.Parse(md, opts)
 	if err != nil {
-		t.Fatalf("ParseSpec: %v", err)
+		t.Fatalf("spec.Parse: %v", err)
 	}
-	if len(spec.Warnings) != 0 {
-		t.Errorf("ParseSpec warnings %q: a key of the ScaledObject is unknown to the scaler", spec.Warnings)
+	if len(sp.Warnings) != 0 {
+		t.Errorf("spec.Parse warnings %q: a key of the ScaledObject is unknown to the scaler", sp.Warnings)
 	}
-	if spec.Celery == nil {
+	if sp.Celery == nil {
 		t.Fatal("no celery source parsed")
 	}
-	if spec.Policy.Min != adrMinReplicas || spec.Policy.Max == nil || *spec.Policy.Max != adrMaxReplicas {
-		t.Errorf("policy min %v max %v, want %d and %d", spec.Policy.Min, spec.Policy.Max, adrMinReplicas, adrMaxReplicas)
+	if sp.Policy.Min != adrMinReplicas || sp.Policy.Max == nil || *sp.Policy.Max != adrMaxReplicas {
+		t.Errorf("policy min %v max %v, want %d and %d", sp.Policy.Min, sp.Policy.Max, adrMinReplicas, adrMaxReplicas)
 	}
-	if spec.Policy.StaleAfter != 2*time.Minute {
-		t.Errorf("staleAfter = %v, want the serve default 2m", spec.Policy.StaleAfter)
+	if sp.Policy.StaleAfter != 2*time.Minute {
+		t.Errorf("staleAfter = %v, want the serve default 2m", sp.Policy.StaleAfter)
 	}
-	if spec.MetricName != scaler.DefaultMetricName {
-		t.Errorf("metricName = %q, want %q", spec.MetricName, scaler.DefaultMetricName)
+	if sp.MetricName != spec.DefaultMetricName {
+		t.Errorf("metricName = %q, want %q", sp.MetricName, spec.DefaultMetricName)
 	}
-	if spec.Calendar == nil {
+	if sp.Calendar == nil {
 		t.Error("no calendar source parsed: the ScaledObject configures calendarURLFromEnv")
 	}
-	if spec.Latency == nil {
+	if sp.Latency == nil {
 		t.Fatal("no latency source parsed: the ScaledObject configures prometheusURL + latencyQuery")
 	}
-	if spec.Latency.Target != adrLatencyTarget {
-		t.Errorf("latency target = %v, want %v", spec.Latency.Target, adrLatencyTarget)
+	if sp.Latency.Target != adrLatencyTarget {
+		t.Errorf("latency target = %v, want %v", sp.Latency.Target, adrLatencyTarget)
 	}
-	if spec.Latency.Query != "montage:http_request_duration_seconds:p95" {
-		t.Errorf("latency query = %q", spec.Latency.Query)
+	if sp.Latency.Query != "montage:http_request_duration_seconds:p95" {
+		t.Errorf("latency query = %q", sp.Latency.Query)
 	}
 }
 

@@ -22,8 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/montage/montage-scaler/scaler"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/server"
 )
 
 const ns = "montage-scaler"
@@ -321,7 +321,8 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 
 	// Every scaler metric an alert uses is one the scaler registers.
 	registered := descNames{}
-	scaler.NewMetrics(registered)
+	server.NewMetrics(registered)
+	registered.MustRegister(server.SourceAges(nil, nil)) // Describe reads no watch
 	for name, a := range alerts {
 		for _, m := range promMetricRE.FindAllString(a.expr, -1) {
 			if !registered[m] {

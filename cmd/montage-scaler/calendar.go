@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/montage/montage-scaler/scaler"
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
 // allowHosts is the repeatable --calendar-allow-host flag.
@@ -75,25 +75,25 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
 		return exitUsage
 	}
-	spec, code := specFromFile(*file, "calendar", scaler.ParseOptions{StaleAfter: time.Minute}, e)
-	if spec == nil {
+	sp, code := specFromFile(*file, "calendar", spec.Options{StaleAfter: time.Minute}, e)
+	if sp == nil {
 		return code
 	}
-	if spec.Calendar == nil {
+	if sp.Calendar == nil {
 		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
 		return exitUsage
 	}
 	limits := cf.Limits()
-	if err := calendar.CheckURL(ctx, spec.Calendar.URL, limits); err != nil {
+	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
 		return exitUsage
 	}
-	feed, err := calendar.FetchOnce(ctx, spec.Calendar, limits, nil)
+	feed, err := calendar.FetchOnce(ctx, sp.Calendar, limits, nil)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
 		return exitNoDecision
 	}
-	l, err := calendar.List(feed, spec.Calendar, now, *days)
+	l, err := calendar.List(feed, sp.Calendar, now, *days)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
 		return exitNoDecision
@@ -103,7 +103,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(l)
 	} else {
-		err = calendar.RenderTable(e.stdout, l, spec.Calendar.Timezone)
+		err = calendar.RenderTable(e.stdout, l, sp.Calendar.Timezone)
 	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)

@@ -1,9 +1,12 @@
-package scaler
+package server
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/registry"
 )
 
 // Metrics are the scaler's own Prometheus metrics.
@@ -13,8 +16,6 @@ type Metrics struct {
 	forecast     *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
 	sourceReads  *prometheus.CounterVec
-	reg          *Registry
-	ageDesc      *prometheus.Desc
 }
 
 // NewMetrics registers the scaler's metrics on r.
@@ -40,11 +41,8 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_source_reads_total",
 			Help: "Reads of a source (one per poll of a shared upstream), failed ones included.",
 		}, []string{"component"}),
-		ageDesc: prometheus.NewDesc("montage_scaler_source_age_seconds",
-			"Age of the oldest last good reading of a component among the watched ScaledObjects.",
-			[]string{"component"}, nil),
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads, (*ageCollector)(m))
+	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads)
 	return m
 }
 
@@ -53,6 +51,23 @@ func (m *Metrics) SourceRead(component string, err error) {
 	m.sourceReads.WithLabelValues(component).Inc()
 	if err != nil {
 		m.sourceErrors.WithLabelValues(component).Inc()
+	}
+}
+
+// record exports one decision of namespace/name.
+func (m *Metrics) record(ns, name string, d decide.Decision) {
+	if d.Desired != nil {
+		m.decision.WithLabelValues(ns, name).Set(*d.Desired)
+	}
+	for _, c := range d.Components {
+		if c.Desired != nil {
+			m.component.WithLabelValues(ns, name, c.Name).Set(*c.Desired)
+		} else {
+			m.component.DeleteLabelValues(ns, name, c.Name)
+		}
+		if c.Name == decide.Forecast {
+			m.forecastReplicas(ns, name, c)
+		}
 	}
 }
 
@@ -77,19 +92,31 @@ func (m *Metrics) forecastReplicas(namespace, name string, c decide.ComponentRes
 	m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
 }
 
-type ageCollector Metrics
+var ageDesc = prometheus.NewDesc("montage_scaler_source_age_seconds",
+	"Age of the oldest last good reading of a component among the watched ScaledObjects.",
+	[]string{"component"}, nil)
 
-func (c *ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.ageDesc }
-
-func (c *ageCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.reg == nil {
-		return
+// SourceAges exports montage_scaler_source_age_seconds from the watches of
+// reg at each scrape, by the clock now (nil: time.Now).
+func SourceAges(reg *registry.Registry, now func() time.Time) prometheus.Collector {
+	if now == nil {
+		now = time.Now
 	}
-	now := c.reg.o.Now()
+	return ageCollector{watches: reg, now: now}
+}
+
+type ageCollector struct {
+	watches *registry.Registry
+	now     func() time.Time
+}
+
+func (c ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ageDesc }
+
+func (c ageCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
 	oldest := map[string]float64{}
-	c.reg.each(func(w *watch) {
-		for _, s := range w.sources {
-			r := s.reading(now)
+	c.watches.Each(func(w *registry.Watch) {
+		for _, r := range w.Readings(now) {
 			if r.GoodAt.IsZero() {
 				continue
 			}
@@ -101,6 +128,6 @@ func (c *ageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	})
 	for name, age := range oldest {
-		ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, age, name)
+		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, age, name)
 	}
 }

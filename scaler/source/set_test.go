@@ -1,4 +1,4 @@
-package scaler
+package source
 
 import (
 	"strconv"
@@ -6,18 +6,22 @@ import (
 	"testing"
 	"time"
 
+	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/registry"
+	"github.com/montage/montage-scaler/scaler/server"
+	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
 // TestForecastComponentFromTheBrokersHistory stores three weeks of a
-// Monday-evening habit in a real redis-server and asks the registry at
-// Monday 17:55 of the fourth week, with an empty queue.
+// Monday-evening habit in a real redis-server and asks a registry over a
+// Set (read-only, as check runs it) at Monday 17:55 of the fourth week,
+// with an empty queue.
 func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 	rs := servers.StartRedis(t)
 	monday := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
@@ -46,23 +50,23 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 		{mode: "dry-run", want: 1, wantActive: false},
 	} {
 		t.Run("a forecast in "+tc.mode+" mode", func(t *testing.T) {
-			ch := celery.NewHub(celery.HubOptions{Now: clock})
-			t.Cleanup(ch.Close)
-			fh := forecast.NewHub(forecast.HubOptions{Now: clock})
-			t.Cleanup(fh.Close)
-			reg := NewRegistry(RegistryOptions{Hubs: Hubs{Celery: ch, Forecast: fh}, Now: clock,
-				Parse: ParseOptions{StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
-			t.Cleanup(reg.closeAll)
+			set := New(Options{Now: clock, ReadOnly: true})
+			t.Cleanup(set.Close)
+			reg := registry.New(registry.Options{Sources: set, Now: clock,
+				Parse: spec.Options{StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
+			t.Cleanup(reg.Close)
 			promReg := prometheus.NewRegistry()
-			m := NewMetrics(promReg)
-			srv := NewServer(ServerOptions{Registry: reg, Metrics: m, Now: clock})
+			srv := server.New(server.Options{Registry: reg, Metrics: server.NewMetrics(promReg), Now: clock})
 
 			md := map[string]string{"brokerURL": rs.URL(0), "minReplicas": "1", "maxReplicas": "8", "forecastMode": tc.mode}
-			w, err := reg.Get(t.Context(), "media", "worker", md)
+			d, err := reg.Decide(t.Context(), "media", "worker", md)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := srv.decision(w)
+			// An RPC records the decision's metrics.
+			if _, err := srv.IsActive(t.Context(), &pb.ScaledObjectRef{Namespace: "media", Name: "worker", ScalerMetadata: md}); err != nil {
+				t.Fatal(err)
+			}
 			if d.Desired == nil || *d.Desired != tc.want || d.Active != tc.wantActive {
 				t.Fatalf("decision %v active %t (%s), want %g %t", d.Desired, d.Active, d.Error, tc.want, tc.wantActive)
 			}

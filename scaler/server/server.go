@@ -1,8 +1,8 @@
-// Package scaler serves KEDA's ExternalScaler and montage-scaler's Inspector
-// over gRPC: it parses trigger metadata into specs, keeps one watch per
-// ScaledObject over shared source pollers, and answers every RPC from the
-// latest snapshot.
-package scaler
+// Package server serves KEDA's ExternalScaler and montage-scaler's
+// Inspector over gRPC from a registry of watches: every RPC is answered from
+// the sources' latest snapshots, errors are translated to gRPC codes in one
+// place, and the decisions are exported as Prometheus metrics.
+package server
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/registry"
 )
 
 var (
@@ -32,7 +33,7 @@ type Server struct {
 	pb.UnimplementedExternalScalerServer // StreamMetricSpec: Unimplemented makes KEDA stop asking
 	scalerv1.UnimplementedInspectorServer
 
-	reg     *Registry
+	reg     *registry.Registry
 	metrics *Metrics
 	now     func() time.Time
 	logger  *slog.Logger
@@ -42,17 +43,17 @@ type Server struct {
 	done       chan struct{}
 }
 
-// ServerOptions configure a Server.
-type ServerOptions struct {
-	Registry   *Registry
+// Options configure a Server.
+type Options struct {
+	Registry   *registry.Registry
 	Metrics    *Metrics // nil: none
 	Now        func() time.Time
 	Logger     *slog.Logger
 	StreamTick time.Duration // 1s
 }
 
-// NewServer returns a Server over a Registry.
-func NewServer(o ServerOptions) *Server {
+// New returns a Server over a Registry.
+func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -61,9 +62,6 @@ func NewServer(o ServerOptions) *Server {
 	}
 	if o.StreamTick <= 0 {
 		o.StreamTick = time.Second
-	}
-	if o.Metrics != nil {
-		o.Metrics.reg = o.Registry
 	}
 	return &Server{reg: o.Registry, metrics: o.Metrics, now: o.Now, logger: o.Logger, streamTick: o.StreamTick, done: make(chan struct{})}
 }
@@ -94,7 +92,7 @@ func toStatus(err error) error {
 	}
 }
 
-func (s *Server) watch(ctx context.Context, ref *pb.ScaledObjectRef) (*watch, error) {
+func (s *Server) watch(ctx context.Context, ref *pb.ScaledObjectRef) (*registry.Watch, error) {
 	if ref == nil {
 		return nil, &meta.Error{Key: "scaledObjectRef", Allowed: "the request names no ScaledObject"}
 	}
@@ -102,23 +100,10 @@ func (s *Server) watch(ctx context.Context, ref *pb.ScaledObjectRef) (*watch, er
 }
 
 // decision computes and records the decision for a watch.
-func (s *Server) decision(w *watch) decide.Decision {
-	d := w.decide(s.now())
+func (s *Server) decision(w *registry.Watch) decide.Decision {
+	d := w.Decide(s.now())
 	if s.metrics != nil {
-		ns, name := w.key.namespace, w.key.name
-		if d.Desired != nil {
-			s.metrics.decision.WithLabelValues(ns, name).Set(*d.Desired)
-		}
-		for _, c := range d.Components {
-			if c.Desired != nil {
-				s.metrics.component.WithLabelValues(ns, name, c.Name).Set(*c.Desired)
-			} else {
-				s.metrics.component.DeleteLabelValues(ns, name, c.Name)
-			}
-			if c.Name == decide.Forecast {
-				s.metrics.forecastReplicas(ns, name, c)
-			}
-		}
+		s.metrics.record(w.Namespace(), w.Name(), d)
 	}
 	return d
 }
@@ -153,9 +138,10 @@ func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if name := req.GetMetricName(); name != "" && name != w.spec.MetricName {
+	metric := w.Spec().MetricName
+	if name := req.GetMetricName(); name != "" && name != metric {
 		return nil, toStatus(&meta.Error{Key: "metricName", Value: name,
-			Allowed: fmt.Sprintf("this trigger serves only %q", w.spec.MetricName)})
+			Allowed: fmt.Sprintf("this trigger serves only %q", metric)})
 	}
 	d := s.decision(w)
 	if err := d.Err(); err != nil {
@@ -163,7 +149,7 @@ func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb
 	}
 	v := *d.Desired
 	return &pb.GetMetricsResponse{MetricValues: []*pb.MetricValue{{
-		MetricName:       w.spec.MetricName,
+		MetricName:       metric,
 		MetricValue:      int64(math.Ceil(v)),
 		MetricValueFloat: v,
 	}}}, nil
@@ -191,11 +177,7 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, stream grpc.ServerStrea
 	if err != nil {
 		return toStatus(err)
 	}
-	w.streams.Add(1)
-	defer func() {
-		w.lastUsed.Store(s.now().UnixNano())
-		w.streams.Add(-1)
-	}()
+	defer w.OpenStream(s.now)()
 	ticker := time.NewTicker(s.streamTick)
 	defer ticker.Stop()
 	done := mergeDone(s.done, ctx.Done()) // its goroutine ends with the stream's ctx
@@ -208,7 +190,7 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, stream grpc.ServerStrea
 			}
 			sent, last = true, d.Active
 		}
-		if !w.waitChange(done, ticker.C) {
+		if !w.WaitChange(done, ticker.C) {
 			return nil
 		}
 	}

@@ -1,33 +1,40 @@
-package scaler
+// Package metafile reads trigger metadata from a file, as the commands take
+// it: a flat `key: value` map or a ScaledObject YAML, with xFromEnv keys
+// resolved from the command's own environment as KEDA resolves them from the
+// scale target's container.
+package metafile
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/montage/montage-scaler/scaler/meta"
 )
 
-// MetadataFile is trigger metadata read from a file for check and explain.
-type MetadataFile struct {
+// File is trigger metadata read from a file.
+type File struct {
 	Metadata map[string]string
 	// Name and Namespace come from a ScaledObject's metadata, else are empty.
 	Name, Namespace string
 }
 
-// ReadMetadataFile reads either a flat `key: value` map of trigger metadata or
-// a ScaledObject YAML, whose external or external-push trigger's metadata is
+// Read reads either a flat `key: value` map of trigger metadata or a
+// ScaledObject YAML, whose external or external-push trigger's metadata is
 // used.
-func ReadMetadataFile(path string) (*MetadataFile, error) {
+func Read(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("metadata file: %w", err)
 	}
-	return ParseMetadataFile(b)
+	return Parse(b)
 }
 
-// ParseMetadataFile is ReadMetadataFile on bytes.
-func ParseMetadataFile(b []byte) (*MetadataFile, error) {
+// Parse is Read on bytes.
+func Parse(b []byte) (*File, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("metadata file: not YAML: %w", err)
@@ -42,14 +49,14 @@ func ParseMetadataFile(b []byte) (*MetadataFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MetadataFile{Metadata: md}, nil
+	return &File{Metadata: md}, nil
 }
 
-func fromScaledObject(doc map[string]any, kind string) (*MetadataFile, error) {
+func fromScaledObject(doc map[string]any, kind string) (*File, error) {
 	if kind != "ScaledObject" {
 		return nil, fmt.Errorf("metadata file: kind %q: want a ScaledObject or a flat map of trigger metadata", kind)
 	}
-	f := &MetadataFile{}
+	f := &File{}
 	if m, ok := doc["metadata"].(map[string]any); ok {
 		f.Name, _ = m["name"].(string)
 		f.Namespace, _ = m["namespace"].(string)
@@ -89,6 +96,25 @@ func stringMap(in map[string]any, where string) (map[string]string, error) {
 		default:
 			return nil, fmt.Errorf("metadata file: %s%s: want a string, got %T (KEDA metadata values are strings)", where, k, v)
 		}
+	}
+	return out, nil
+}
+
+// Resolve replaces each xFromEnv value, which in a metadata file names an
+// environment variable of the command, with that variable's value, as KEDA
+// does with the scale target's container environment. An unset or empty
+// variable is a *meta.Error naming the key.
+func Resolve(md map[string]string, getenv func(string) (string, bool)) (map[string]string, error) {
+	out := make(map[string]string, len(md))
+	for k, v := range md {
+		if strings.HasSuffix(k, "FromEnv") && strings.TrimSpace(v) != "" {
+			val, ok := getenv(strings.TrimSpace(v))
+			if !ok || strings.TrimSpace(val) == "" {
+				return nil, &meta.Error{Key: k, Value: v, Allowed: "names an environment variable of this command that is not set or empty"}
+			}
+			v = val
+		}
+		out[k] = v
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package scaler
+package spec
 
 import (
 	"strings"
@@ -8,10 +8,10 @@ import (
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
-var parseOpts = ParseOptions{StaleAfter: 2 * time.Minute}
+var parseOpts = Options{StaleAfter: 2 * time.Minute}
 
 func TestParseSpecDefaults(t *testing.T) {
-	s, err := ParseSpec(map[string]string{"brokerURL": "redis://10.0.0.5:6379/2", "scalerAddress": "x:9090"}, parseOpts)
+	s, err := Parse(map[string]string{"brokerURL": "redis://10.0.0.5:6379/2", "scalerAddress": "x:9090"}, parseOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestParseSpecDefaults(t *testing.T) {
 }
 
 func TestParseSpecReadsEveryKey(t *testing.T) {
-	s, err := ParseSpec(map[string]string{
+	s, err := Parse(map[string]string{
 		"brokerURL": "redis://:pw@h:6380/1", "queues": "video, celery", "tasksPerReplica": "2.5",
 		"minReplicas": "1", "maxReplicas": "8", "metricName": "montage-jobs", "staleAfter": "90",
 		"acksLate": "false", "keyPrefix": "montage:", "visibilityTimeout": "30m",
@@ -75,7 +75,7 @@ func TestParseSpecErrorsNameKeyAndValue(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseSpec(tc.md, parseOpts)
+			_, err := Parse(tc.md, parseOpts)
 			if err == nil {
 				t.Fatal("want an error")
 			}
@@ -96,7 +96,7 @@ func TestParseSpecNeverPrintsTheBrokerPassword(t *testing.T) {
 		{"brokerURL": "rediss://:s3cret@h:6379/0?ssl_cert_reqs=maybe"},
 		{"brokerURL": "ftp://:s3cret@h/"},
 	} {
-		_, err := ParseSpec(md, parseOpts)
+		_, err := Parse(md, parseOpts)
 		if err == nil {
 			t.Fatalf("%v: want an error", md)
 		}
@@ -107,7 +107,7 @@ func TestParseSpecNeverPrintsTheBrokerPassword(t *testing.T) {
 }
 
 func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
-	s, err := ParseSpec(map[string]string{"brokerURL": "redis://h:6379", "taskPerReplica": "3", "enableTLS": "false"}, parseOpts)
+	s, err := Parse(map[string]string{"brokerURL": "redis://h:6379", "taskPerReplica": "3", "enableTLS": "false"}, parseOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,9 +117,9 @@ func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
 }
 
 func TestMetadataKeyIsCanonical(t *testing.T) {
-	a := metadataKey(map[string]string{"a": "1", "b": "2"})
-	b := metadataKey(map[string]string{"b": "2", "a": "1"})
-	c := metadataKey(map[string]string{"a": "12", "b": ""})
+	a := Key(map[string]string{"a": "1", "b": "2"})
+	b := Key(map[string]string{"b": "2", "a": "1"})
+	c := Key(map[string]string{"a": "12", "b": ""})
 	if a != b || a == c {
 		t.Fatalf("keys: %q %q %q", a, b, c)
 	}
@@ -132,7 +132,7 @@ func FuzzParseSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, broker, queues, per, min, max, stale, steps, sep string) {
 		md := map[string]string{"brokerURL": broker, "queues": queues, "tasksPerReplica": per,
 			"minReplicas": min, "maxReplicas": max, "staleAfter": stale, "prioritySteps": steps, "prioritySeparator": sep}
-		s, err := ParseSpec(md, parseOpts)
+		s, err := Parse(md, parseOpts)
 		if err != nil {
 			if !meta.IsError(err) {
 				t.Fatalf("error is not a metadata error: %v", err)

@@ -1,4 +1,6 @@
-package scaler
+// Package spec parses a ScaledObject's trigger metadata, once, into a Spec:
+// each component's config, the decision's policy and the metric name.
+package spec
 
 import (
 	"fmt"
@@ -30,13 +32,10 @@ type Spec struct {
 	Warnings []string
 }
 
-// ParseOptions are the defaults and the environment a spec is read with.
-type ParseOptions struct {
+// Options are the defaults a spec is read with.
+type Options struct {
 	// StaleAfter is the serve flag's default for the staleAfter key.
 	StaleAfter time.Duration
-	// OSEnv makes xFromEnv keys name variables of this process (check and
-	// explain); under serve KEDA has already put the value in.
-	OSEnv bool
 	// ReplicaLookup says the current replicas can be found without
 	// replicasQuery: serve runs in a cluster, or check got --current-replicas.
 	ReplicaLookup bool
@@ -44,13 +43,12 @@ type ParseOptions struct {
 
 var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z0-9])?$`)
 
-// ParseSpec reads trigger metadata into a Spec. Every error is a *meta.Error
+// Parse reads trigger metadata into a Spec. Every error is a *meta.Error
 // naming the key, the value (credentials redacted) and what is allowed.
-func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
+// xFromEnv keys hold values, as KEDA sends them (a command that reads a
+// metadata file resolves them first: see metafile.Resolve).
+func Parse(md map[string]string, o Options) (*Spec, error) {
 	m := meta.New(md)
-	if o.OSEnv {
-		m.WithOSEnv()
-	}
 	s := &Spec{}
 	var err error
 	if s.Celery, err = celery.ParseConfig(m); err != nil {
@@ -98,8 +96,8 @@ func ParseSpec(md map[string]string, o ParseOptions) (*Spec, error) {
 	return s, nil
 }
 
-// metadataKey is a canonical form of metadata: equal maps give equal keys.
-func metadataKey(md map[string]string) string {
+// Key is a canonical form of metadata: equal maps give equal keys.
+func Key(md map[string]string) string {
 	keys := make([]string, 0, len(md))
 	for k := range md {
 		keys = append(keys, k)

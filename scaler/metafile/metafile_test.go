@@ -1,11 +1,11 @@
-package scaler
+package metafile
 
 import (
 	"maps"
 	"testing"
 )
 
-func TestParseMetadataFile(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name, in      string
 		want          map[string]string
@@ -34,7 +34,7 @@ spec:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := ParseMetadataFile([]byte(tc.in))
+			f, err := Parse([]byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,10 +56,33 @@ func TestParseMetadataFileErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseMetadataFile([]byte(tc.in))
+			_, err := Parse([]byte(tc.in))
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("error:\n got %v\nwant %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestResolveReadsFromEnvKeysFromTheCommandsEnvironment(t *testing.T) {
+	env := func(k string) (string, bool) {
+		switch k {
+		case "BROKER":
+			return "redis://h:6379", true
+		case "EMPTY":
+			return " ", true
+		}
+		return "", false
+	}
+	got, err := Resolve(map[string]string{"brokerURLFromEnv": "BROKER", "queues": "video"}, env)
+	if err != nil || !maps.Equal(got, map[string]string{"brokerURLFromEnv": "redis://h:6379", "queues": "video"}) {
+		t.Fatalf("Resolve = %v, %v", got, err)
+	}
+	for _, name := range []string{"EMPTY", "UNSET"} {
+		_, err := Resolve(map[string]string{"calendarURLFromEnv": name}, env)
+		want := `metadata "calendarURLFromEnv": bad value "` + name + `": names an environment variable of this command that is not set or empty`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %s", name, err, want)
+		}
 	}
 }

@@ -1,36 +1,48 @@
-package scaler
+// Package registry keeps one watch per ScaledObject — its namespace, name
+// and trigger metadata — with the spec parsed once and the sources a Factory
+// made for it, and drops the watches nobody asked about, with their sources.
+// A watch's decision is decide.Decide over its sources' latest readings: no
+// call here waits on I/O, except a new watch's first answer (FirstWait).
+package registry
 
 import (
 	"context"
 	"log/slog"
 	"reflect"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/forecast"
-	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
-// Hubs are the shared pollers, one per upstream, that watches draw from.
-// A nil hub means that component cannot be used (its metadata is refused).
-type Hubs struct {
-	Celery   *celery.Hub
-	Latency  *latency.Hub
-	Calendar *calendar.Hub
-	// Forecast may be nil: forecast keys are then ignored.
-	Forecast *forecast.Hub
+// Source is one component's shared evidence as one watch sees it.
+type Source interface {
+	// Name is the component's name (decide.Celery, …).
+	Name() string
+	// Reading returns the latest evidence at now without waiting on I/O.
+	Reading(now time.Time) decide.Reading
+	// Changed is closed when the source has a newer reading; nil once the
+	// source is closed.
+	Changed() <-chan struct{}
+	// First waits for the source's first reading (or ctx).
+	First(ctx context.Context) error
+	Close()
 }
 
-// RegistryOptions configure a Registry.
-type RegistryOptions struct {
-	Hubs  Hubs
-	Parse ParseOptions
-	Now   func() time.Time
+// Factory makes the sources of one ScaledObject's spec. A source may use
+// the ones made before it: the registry closes them in reverse order.
+type Factory interface {
+	Sources(namespace, name string, s *spec.Spec) []Source
+}
+
+// Options configure a Registry.
+type Options struct {
+	// Sources makes each new watch's sources.
+	Sources Factory
+	Parse   spec.Options
+	Now     func() time.Time
 	// IdleAfter drops a watch nobody asked about for this long (10m).
 	IdleAfter time.Duration
 	// FirstWait bounds how long the first answer of a new watch waits for
@@ -45,11 +57,11 @@ type watchKey struct {
 	namespace, name, metadata string
 }
 
-// watch is one ScaledObject's view: its spec and its sources.
-type watch struct {
+// Watch is one ScaledObject's view: its spec and its sources.
+type Watch struct {
 	key      watchKey
-	spec     *Spec
-	sources  []source
+	spec     *spec.Spec
+	sources  []Source
 	logger   *slog.Logger
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32
@@ -59,21 +71,21 @@ type watch struct {
 // Registry keeps one watch per (namespace, name, metadata) and drops those
 // nobody asked about for IdleAfter, with their goroutines and connections.
 type Registry struct {
-	o RegistryOptions
+	o Options
 
 	mu      sync.Mutex
-	watches map[watchKey]*watch
+	watches map[watchKey]*Watch
 	specs   map[string]*parsedSpec
 }
 
 type parsedSpec struct {
-	spec     *Spec
+	spec     *spec.Spec
 	err      error
 	lastUsed time.Time
 }
 
-// NewRegistry returns an empty Registry; run its janitor with Run.
-func NewRegistry(o RegistryOptions) *Registry {
+// New returns an empty Registry; run its janitor with Run.
+func New(o Options) *Registry {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -86,21 +98,21 @@ func NewRegistry(o RegistryOptions) *Registry {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{o: o, watches: map[watchKey]*watch{}, specs: map[string]*parsedSpec{}}
+	return &Registry{o: o, watches: map[watchKey]*Watch{}, specs: map[string]*parsedSpec{}}
 }
 
 // Spec parses metadata once per distinct map and returns the cached result.
-func (r *Registry) Spec(md map[string]string) (*Spec, error) {
-	k := metadataKey(md)
+func (r *Registry) Spec(md map[string]string) (*spec.Spec, error) {
+	k := spec.Key(md)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.specLocked(k, md)
 }
 
-func (r *Registry) specLocked(k string, md map[string]string) (*Spec, error) {
+func (r *Registry) specLocked(k string, md map[string]string) (*spec.Spec, error) {
 	p, ok := r.specs[k]
 	if !ok {
-		s, err := ParseSpec(md, r.o.Parse)
+		s, err := spec.Parse(md, r.o.Parse)
 		p = &parsedSpec{spec: s, err: err}
 		r.specs[k] = p
 	}
@@ -111,8 +123,8 @@ func (r *Registry) specLocked(k string, md map[string]string) (*Spec, error) {
 // Get returns the watch for a ScaledObject, creating it on first use. A new
 // watch's first answer waits (at most FirstWait, and never past ctx) for its
 // sources; later calls never wait.
-func (r *Registry) Get(ctx context.Context, namespace, name string, md map[string]string) (*watch, error) {
-	key := watchKey{namespace: namespace, name: name, metadata: metadataKey(md)}
+func (r *Registry) Get(ctx context.Context, namespace, name string, md map[string]string) (*Watch, error) {
+	key := watchKey{namespace: namespace, name: name, metadata: spec.Key(md)}
 	r.mu.Lock()
 	w, ok := r.watches[key]
 	if !ok {
@@ -138,32 +150,20 @@ func (r *Registry) Get(ctx context.Context, namespace, name string, md map[strin
 	return w, nil
 }
 
-func (r *Registry) newWatch(key watchKey, spec *Spec) *watch {
-	w := &watch{
-		key:    key,
-		spec:   spec,
-		logger: r.o.Logger.With("scaledObject", key.namespace+"/"+key.name),
-		ready:  make(chan struct{}),
-	}
-	if c := spec.Celery; c != nil {
-		w.sources = append(w.sources, celerySource{w: r.o.Hubs.Celery.Watch(c.Broker, c.Layout), perReplica: c.TasksPerReplica})
-	}
-	if c := spec.Latency; c != nil {
-		w.sources = append(w.sources, latencySource{w: r.o.Hubs.Latency.Watch(key.namespace, key.name, c)})
-	}
-	if c := spec.Calendar; c != nil {
-		w.sources = append(w.sources, &calendarSource{w: r.o.Hubs.Calendar.Watch(c), c: c})
-	}
-	if c := spec.Forecast; c != nil && r.o.Hubs.Forecast != nil {
-		demand := reactiveDemand(slices.Clone(w.sources), spec.Policy.StaleAfter)
-		w.sources = append(w.sources, &forecastSource{w: r.o.Hubs.Forecast.Watch(c, key.namespace, key.name, demand), c: c})
+func (r *Registry) newWatch(key watchKey, s *spec.Spec) *Watch {
+	w := &Watch{
+		key:     key,
+		spec:    s,
+		logger:  r.o.Logger.With("scaledObject", key.namespace+"/"+key.name),
+		ready:   make(chan struct{}),
+		sources: r.o.Sources.Sources(key.namespace, key.name, s),
 	}
 	go func() {
 		defer close(w.ready)
 		ctx, cancel := context.WithTimeout(context.Background(), r.o.FirstWait)
 		defer cancel()
-		for _, s := range w.sources {
-			_ = s.first(ctx) // a source still silent after FirstWait reads as "no reading yet"
+		for _, src := range w.sources {
+			_ = src.First(ctx) // a source still silent after FirstWait reads as "no reading yet"
 		}
 	}()
 	return w
@@ -177,7 +177,7 @@ func (r *Registry) Decide(ctx context.Context, namespace, name string, md map[st
 	if err != nil {
 		return decide.Decision{}, err
 	}
-	return w.decide(r.o.Now()), nil
+	return w.Decide(r.o.Now()), nil
 }
 
 // Len reports the number of watches.
@@ -195,7 +195,7 @@ func (r *Registry) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.closeAll()
+			r.Close()
 			return
 		case <-ticker.C:
 			r.sweep()
@@ -205,7 +205,7 @@ func (r *Registry) Run(ctx context.Context) {
 
 func (r *Registry) sweep() {
 	now := r.o.Now()
-	var dropped []*watch
+	var dropped []*Watch
 	r.mu.Lock()
 	for k, w := range r.watches {
 		if w.streams.Load() == 0 && now.Sub(time.Unix(0, w.lastUsed.Load())) > r.o.IdleAfter {
@@ -225,29 +225,32 @@ func (r *Registry) sweep() {
 	}
 }
 
-func (r *Registry) closeWatch(w *watch) {
-	for _, s := range w.sources {
-		s.close()
+func (r *Registry) closeWatch(w *Watch) {
+	// Last made, first closed: a source may read the ones made before it
+	// (the forecast samples celery's and latency's asks as it closes).
+	for i := len(w.sources) - 1; i >= 0; i-- {
+		w.sources[i].Close()
 	}
 	if r.o.OnDrop != nil {
 		r.o.OnDrop(w.key.namespace, w.key.name)
 	}
 }
 
-func (r *Registry) closeAll() {
+// Close closes every watch and its sources (Run does it when its ctx ends).
+func (r *Registry) Close() {
 	r.mu.Lock()
 	ws := r.watches
-	r.watches = map[watchKey]*watch{}
+	r.watches = map[watchKey]*Watch{}
 	r.mu.Unlock()
 	for _, w := range ws {
 		r.closeWatch(w)
 	}
 }
 
-// each calls fn for every watch, outside the lock.
-func (r *Registry) each(fn func(*watch)) {
+// Each calls fn for every watch, outside the lock.
+func (r *Registry) Each(fn func(*Watch)) {
 	r.mu.Lock()
-	ws := make([]*watch, 0, len(r.watches))
+	ws := make([]*Watch, 0, len(r.watches))
 	for _, w := range r.watches {
 		ws = append(ws, w)
 	}
@@ -257,26 +260,50 @@ func (r *Registry) each(fn func(*watch)) {
 	}
 }
 
-// decide computes the watch's decision from its sources' latest readings.
-func (w *watch) decide(now time.Time) decide.Decision {
-	readings := make([]decide.Reading, 0, len(w.sources))
+// Namespace and Name are the ScaledObject's.
+func (w *Watch) Namespace() string { return w.key.namespace }
+
+// Name is the ScaledObject's name.
+func (w *Watch) Name() string { return w.key.name }
+
+// Spec is the watch's parsed metadata.
+func (w *Watch) Spec() *spec.Spec { return w.spec }
+
+// Readings are the sources' latest readings at now.
+func (w *Watch) Readings(now time.Time) []decide.Reading {
+	out := make([]decide.Reading, 0, len(w.sources))
 	for _, s := range w.sources {
-		readings = append(readings, s.reading(now))
+		out = append(out, s.Reading(now))
 	}
-	d := decide.Decide(now, w.spec.Policy, readings)
+	return out
+}
+
+// Decide computes the watch's decision from its sources' latest readings.
+func (w *Watch) Decide(now time.Time) decide.Decision {
+	d := decide.Decide(now, w.spec.Policy, w.Readings(now))
 	d.Warnings = append(d.Warnings, w.spec.Warnings...)
 	return d
 }
 
-// waitChange blocks until some source has a newer reading, tick fires, or
+// OpenStream marks the watch as followed by a push stream, which keeps it
+// from being dropped as idle; call the returned func when the stream ends.
+func (w *Watch) OpenStream(now func() time.Time) (end func()) {
+	w.streams.Add(1)
+	return func() {
+		w.lastUsed.Store(now().UnixNano())
+		w.streams.Add(-1)
+	}
+}
+
+// WaitChange blocks until some source has a newer reading, tick fires, or
 // done is closed. It reports false when done.
-func (w *watch) waitChange(done <-chan struct{}, tick <-chan time.Time) bool {
+func (w *Watch) WaitChange(done <-chan struct{}, tick <-chan time.Time) bool {
 	cases := make([]reflect.SelectCase, 0, len(w.sources)+2)
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(done)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(tick)})
 	for _, s := range w.sources {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.changed())})
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.Changed())})
 	}
 	chosen, _, _ := reflect.Select(cases)
 	return chosen != 0

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/server"
+)
+
+// checkFormat validates the --format of check and explain.
+func checkFormat(format string) error {
+	if format != "json" && format != "text" {
+		return fmt.Errorf("--format %q: want json or text", format)
+	}
+	return nil
+}
+
+// printDecision writes d in the chosen format and returns the exit status:
+// 0 with a decision, 1 without one.
+func printDecision(e env, d decide.Decision, format string) int {
+	var err error
+	if format == "text" {
+		err = writeText(e.stdout, d)
+	} else {
+		err = writeJSON(e.stdout, d)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler: print: %v\n", err)
+		return exitNoDecision
+	}
+	if d.Desired == nil {
+		return exitNoDecision
+	}
+	return exitOK
+}
+
+// writeJSON prints a decision as check and explain both do: check's local
+// decision goes through the Inspector's wire form too, so both print alike.
+func writeJSON(w io.Writer, d decide.Decision) error {
+	e, err := server.ToProto(d)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(server.FromProto(e))
+}
+
+// writeText prints a decision for people.
+func writeText(w io.Writer, d decide.Decision) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	max := "none"
+	if d.Bounds.Max != nil {
+		max = fmt.Sprintf("%g", *d.Bounds.Max)
+	}
+	if d.Desired != nil {
+		fmt.Fprintf(tw, "decision:\t%g replicas, active=%t (bounds %g..%s)\n", *d.Desired, d.Active, d.Bounds.Min, max)
+	} else {
+		fmt.Fprintf(tw, "decision:\tNONE (%s)\n", d.Error)
+	}
+	fmt.Fprintf(tw, "at:\t%s\n", d.At.UTC().Format(time.RFC3339))
+	for _, warn := range d.Warnings {
+		fmt.Fprintf(tw, "warning:\t%s\n", warn)
+	}
+	fmt.Fprintln(tw, "\nCOMPONENT\tASKS FOR\tACTIVE\tOBSERVED\tNOTES")
+	for _, c := range d.Components {
+		asks := "no opinion"
+		if c.Desired != nil {
+			asks = fmt.Sprintf("%g", *c.Desired)
+		}
+		observed := "never"
+		if !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0 {
+			observed = c.ObservedAt.UTC().Format(time.RFC3339)
+		}
+		notes := append([]string{}, c.Warnings...)
+		if c.Error != "" {
+			notes = append(notes, "error: "+c.Error)
+		}
+		if b, err := json.Marshal(c.Detail); err == nil && c.Detail != nil {
+			notes = append(notes, string(b))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, observed, strings.Join(notes, "; "))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,248 @@
+package celery
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// brokerConn is the poll of one broker: its client, its heartbeat
+// subscription and the attribution of its unacked hashes.
+type brokerConn struct {
+	o       HubOptions
+	broker  Broker
+	client  *redis.Client
+	err     error // building the client failed
+	hb      *heartbeats
+	layouts func() []Layout // the layouts of the broker's current watches
+
+	// Owned by the poll goroutine.
+	attr map[string]*attribution // by key prefix
+}
+
+// reading is one poll of a broker: a Backlog per layout (by Layout.id).
+type reading struct {
+	backlogs map[string]Backlog
+	errs     map[string]error
+}
+
+func newBrokerConn(o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
+	bc := &brokerConn{o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}}
+	bc.client, bc.err = b.newClient(o)
+	if bc.client != nil {
+		for _, hk := range o.Hooks {
+			bc.client.AddHook(hk)
+		}
+		bc.hb = newHeartbeats(bc.client, o.Clock, o.Logger.With("broker", b.Redacted()))
+	}
+	return bc
+}
+
+func (bc *brokerConn) close() {
+	if bc.hb != nil {
+		bc.hb.close()
+	}
+	if bc.client != nil {
+		_ = bc.client.Close()
+	}
+}
+
+type prefixPlan struct {
+	lists     []string
+	heartbeat bool
+	hlen      *redis.IntCmd
+	scan      *redis.ScanCmd
+	scores    *redis.FloatSliceCmd
+	step      []scanned
+}
+
+// poll reads the broker once: one pipeline of LLEN for every list of every
+// layout, HLEN of each unacked hash and, when a pass over the hash is under
+// way, one HSCAN step; a second round trip fetches the delivery times of the
+// entries that step returned.
+func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
+	if bc.err != nil {
+		return reading{}, bc.err
+	}
+	layouts := map[string]Layout{}
+	for _, l := range bc.layouts() {
+		layouts[l.id()] = l
+	}
+	now := bc.o.Now()
+
+	plans := map[string]*prefixPlan{}
+	seen := map[string]bool{}
+	for _, l := range layouts {
+		p := plans[l.KeyPrefix]
+		if p == nil {
+			p = &prefixPlan{}
+			plans[l.KeyPrefix] = p
+		}
+		p.heartbeat = p.heartbeat || !l.AcksLate
+		for _, q := range l.Queues {
+			for _, k := range l.Lists(q) {
+				if !seen[k] {
+					seen[k] = true
+					p.lists = append(p.lists, k)
+				}
+			}
+		}
+	}
+	var channels []string
+	for prefix, p := range plans {
+		if p.heartbeat {
+			channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
+		}
+	}
+	bc.hb.want(ctx, channels)
+
+	pipe := bc.client.Pipeline()
+	llen := make(map[string]*redis.IntCmd, len(seen))
+	for prefix, p := range plans {
+		for _, k := range p.lists {
+			llen[k] = pipe.LLen(ctx, k)
+		}
+		p.hlen = pipe.HLen(ctx, prefix+"unacked")
+		a := bc.attribution(prefix)
+		if a.stepDue(bc.o.Clock(), bc.o.AttributionInterval) {
+			p.scan = pipe.HScan(ctx, prefix+"unacked", a.cursor, "", int64(bc.o.ScanCount))
+		}
+	}
+	if len(plans) == 0 {
+		return reading{}, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return reading{}, fmt.Errorf("celery: poll %s: %w", bc.broker.Redacted(), err)
+	}
+
+	pipe = bc.client.Pipeline()
+	n := 0
+	for prefix, p := range plans {
+		if p.scan == nil {
+			continue
+		}
+		kv, cursor := p.scan.Val()
+		p.step = parseScan(kv, bc.o.Logger)
+		tags := make([]string, len(p.step))
+		for i, s := range p.step {
+			tags[i] = s.tag
+		}
+		if len(tags) > 0 {
+			p.scores = pipe.ZMScore(ctx, prefix+"unacked_index", tags...)
+			n++
+		}
+		bc.attribution(prefix).pendingCursor = cursor
+	}
+	if n > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return reading{}, fmt.Errorf("celery: poll %s: read unacked_index: %w", bc.broker.Redacted(), err)
+		}
+	}
+	for prefix, p := range plans {
+		a := bc.attribution(prefix)
+		if p.scan != nil {
+			var scores []float64
+			if p.scores != nil {
+				scores = p.scores.Val()
+			}
+			a.addStep(p.step, scores, now)
+		}
+		a.lastHLen = p.hlen.Val()
+	}
+	for prefix := range bc.attr {
+		if plans[prefix] == nil {
+			delete(bc.attr, prefix) // no layout uses this prefix any more
+		}
+	}
+
+	lens := make(map[string]int64, len(llen))
+	for k, cmd := range llen {
+		lens[k] = cmd.Val()
+	}
+	out := reading{backlogs: make(map[string]Backlog, len(layouts)), errs: map[string]error{}}
+	// Counting walks the attributed entries: once per prefix and visibility
+	// timeout, however many layouts share them.
+	counts := map[countKey]map[string]*queueCounts{}
+	for id, l := range layouts {
+		a := bc.attribution(l.KeyPrefix)
+		ck := countKey{l.KeyPrefix, l.VisibilityTimeout}
+		qc, ok := counts[ck]
+		if !ok {
+			qc = a.count(now, l.VisibilityTimeout)
+			counts[ck] = qc
+		}
+		bl := a.backlog(l, qc, lens)
+		if !l.AcksLate {
+			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
+			if !warm {
+				out.errs[id] = errWarmingUp
+				continue
+			}
+			bl.HeartbeatActive, bl.HeartbeatWorkers = active, workers
+			bl.InFlight += active
+		}
+		out.backlogs[id] = bl
+	}
+	return out, nil
+}
+
+type countKey struct {
+	prefix string
+	vt     time.Duration
+}
+
+func (bc *brokerConn) attribution(prefix string) *attribution {
+	a, ok := bc.attr[prefix]
+	if !ok {
+		a = &attribution{}
+		bc.attr[prefix] = a
+	}
+	return a
+}
+
+// backlog builds one layout's Backlog from the list lengths and the
+// attribution of the unacked hash, scaled to its current length.
+func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[string]int64) Backlog {
+	bl := Backlog{UnackedTotal: a.lastHLen, AttributedAt: a.doneAt}
+	sampled, partial := a.source()
+	bl.UnackedSampled = int64(len(sampled))
+	bl.UnackedPartial = partial
+	scale := 1.0
+	if len(sampled) > 0 {
+		scale = float64(a.lastHLen) / float64(len(sampled))
+	}
+	bl.UnackedScaled = partial || int64(len(sampled)) != a.lastHLen
+	if len(sampled) == 0 && a.lastHLen > 0 {
+		bl.UnackedUnattributed = a.lastHLen
+	}
+	sc := func(n int64) int64 { return int64(math.Round(float64(n) * scale)) }
+	for _, q := range l.Queues {
+		qb := QueueBacklog{Name: q}
+		for _, k := range l.Lists(q) {
+			qb.Ready += llen[k]
+		}
+		if c := qc[q]; c != nil {
+			qb.Unacked, qb.Stale, qb.ETADue, qb.ETAWaiting = sc(c.unacked), sc(c.stale), sc(c.etaDue), sc(c.etaWaiting)
+		}
+		bl.Queued += qb.Ready + qb.Stale + qb.ETADue
+		bl.InFlight += qb.Unacked
+		bl.ETAWaiting += qb.ETAWaiting
+		bl.Stale += qb.Stale
+		bl.Queues = append(bl.Queues, qb)
+	}
+	slices.SortFunc(bl.Queues, func(x, y QueueBacklog) int { return cmp.Compare(x.Name, y.Name) })
+	return bl
+}
+
+// heartbeatChannels are the pub/sub channels of Celery's worker events on a
+// Redis db, behind kombu's global_keyprefix.
+func heartbeatChannels(prefix string, db int) []string {
+	base := prefix + "/" + strconv.Itoa(db) + ".celeryev/worker."
+	return []string{base + "heartbeat", base + "offline"}
+}

@@ -1,0 +1,241 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrClosed is the error a Watch reports once it, or its Hub, is closed.
+var ErrClosed = errors.New("watch closed")
+
+// StartFunc starts the Poller of a key for its first holder, whose config
+// is first. members returns the configs of the key's current holders, for a
+// poll that reads what each of them needs (one broker, many queue layouts);
+// most polls ignore it. Call it from the poll, never from start itself.
+type StartFunc[K comparable, C any, T any] func(key K, first C, members func() []C) *Poller[T]
+
+// ViewFunc is one holder's view of the shared snapshot, for a poll whose
+// value holds one part per holder. A view whose Attempts is zero says "not
+// read for this holder yet": First keeps waiting.
+type ViewFunc[C any, R any, T any] func(cfg C, s Snapshot[R]) Snapshot[T]
+
+// Hub shares one Poller per key among every Watch of that key: N
+// ScaledObjects on one upstream cost one poll. The Poller starts with the
+// key's first Watch and stops (Options.OnStop runs) with its last. K is the
+// key, C a holder's config, R what the Poller reads, T what a holder sees.
+type Hub[K comparable, C any, R any, T any] struct {
+	start StartFunc[K, C, R]
+	view  ViewFunc[C, R, T]
+	// pokeOnJoin: a holder joining a running Poller has a part of its own
+	// that has not been read yet.
+	pokeOnJoin bool
+
+	mu      sync.Mutex
+	entries map[K]*entry[C, R, T]
+	closed  bool
+}
+
+type entry[C any, R any, T any] struct {
+	poller  *Poller[R]
+	members map[*Watch[T]]C
+}
+
+// NewHub returns a Hub whose holders all see the whole snapshot; it calls
+// start the first time a key is acquired.
+func NewHub[K comparable, C any, T any](start StartFunc[K, C, T]) *Hub[K, C, T, T] {
+	return &Hub[K, C, T, T]{start: start, view: func(_ C, s Snapshot[T]) Snapshot[T] { return s }, entries: map[K]*entry[C, T, T]{}}
+}
+
+// NewViewHub returns a Hub whose poll reads a part per holder (through
+// members) and whose holders each see their part through view. A holder
+// joining a running Poller asks for an attempt at once.
+func NewViewHub[K comparable, C any, R any, T any](start StartFunc[K, C, R], view ViewFunc[C, R, T]) *Hub[K, C, R, T] {
+	return &Hub[K, C, R, T]{start: start, view: view, pokeOnJoin: true, entries: map[K]*entry[C, R, T]{}}
+}
+
+// Acquire returns a Watch on key's shared Poller, starting it with cfg when
+// the key is new. Close the Watch when done. On a closed Hub the Watch is
+// born closed.
+func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *Watch[T] {
+	w := &Watch[T]{}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		w.closed, w.last.Err = true, ErrClosed
+		return w
+	}
+	e, joined := h.entries[key]
+	if !joined {
+		e = &entry[C, R, T]{members: map[*Watch[T]]C{w: cfg}}
+		h.entries[key] = e
+		// members takes the lock: start must not call it, only its poll.
+		e.poller = h.start(key, cfg, func() []C { return h.members(e) })
+	} else {
+		e.members[w] = cfg
+	}
+	p := e.poller
+	w.latest = func() Snapshot[T] { return h.view(cfg, p.Latest()) }
+	w.changed = p.Changed
+	w.poke = p.Poke
+	w.release = func() { h.release(key, e, w) }
+	h.mu.Unlock()
+	if joined && h.pokeOnJoin {
+		p.Poke()
+	}
+	return w
+}
+
+func (h *Hub[K, C, R, T]) members(e *entry[C, R, T]) []C {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]C, 0, len(e.members))
+	for _, c := range e.members {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *Hub[K, C, R, T]) release(key K, e *entry[C, R, T], w *Watch[T]) {
+	h.mu.Lock()
+	delete(e.members, w)
+	last := len(e.members) == 0 && h.entries[key] == e
+	if last {
+		delete(h.entries, key)
+	}
+	h.mu.Unlock()
+	if last {
+		e.poller.Stop()
+	}
+}
+
+// Each calls fn with every key and its Poller's latest snapshot, outside
+// the lock.
+func (h *Hub[K, C, R, T]) Each(fn func(key K, s Snapshot[R])) {
+	h.mu.Lock()
+	keys := make([]K, 0, len(h.entries))
+	pollers := make([]*Poller[R], 0, len(h.entries))
+	for k, e := range h.entries {
+		keys = append(keys, k)
+		pollers = append(pollers, e.poller)
+	}
+	h.mu.Unlock()
+	for i, k := range keys {
+		fn(k, pollers[i].Latest())
+	}
+}
+
+// Len reports how many Pollers run.
+func (h *Hub[K, C, R, T]) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.entries)
+}
+
+// Close closes every Watch (see Watch) and so stops every Poller. Later
+// Acquires return closed Watches.
+func (h *Hub[K, C, R, T]) Close() {
+	h.mu.Lock()
+	h.closed = true
+	var ws []*Watch[T]
+	for _, e := range h.entries {
+		for w := range e.members {
+			ws = append(ws, w)
+		}
+	}
+	h.mu.Unlock()
+	for _, w := range ws {
+		w.Close()
+	}
+}
+
+// Watch is one holder's view of a shared Poller.
+//
+// Once closed — by its Close or by the Hub's — a Watch keeps the last
+// snapshot it saw, with Err set to ErrClosed (the last good value and its
+// GoodAt stay: they are still facts, and they age like any failing
+// source's); Changed returns nil, on which a receive blocks forever (select
+// on it with a done channel of your own); First returns at once with
+// ErrClosed. A Watch made by a closed Hub is closed from the start, with an
+// empty snapshot.
+type Watch[T any] struct {
+	latest  func() Snapshot[T]
+	changed func() <-chan struct{}
+	poke    func()
+	release func()
+
+	mu     sync.Mutex
+	closed bool
+	last   Snapshot[T]
+}
+
+// Latest returns the current snapshot without waiting.
+func (w *Watch[T]) Latest() Snapshot[T] {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.last
+	}
+	return w.latest()
+}
+
+// Changed returns a channel closed when the next attempt finishes; nil once
+// the Watch is closed.
+func (w *Watch[T]) Changed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	return w.changed()
+}
+
+// Poke asks the shared Poller for an attempt now (after a write that the
+// next reading should show).
+func (w *Watch[T]) Poke() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.poke()
+	}
+}
+
+// First waits until this Watch has a first reading (an attempt finished
+// that counts for it, good or failed) or ctx is done, and returns the
+// snapshot then.
+func (w *Watch[T]) First(ctx context.Context) (Snapshot[T], error) {
+	for {
+		w.mu.Lock()
+		if w.closed {
+			s := w.last
+			w.mu.Unlock()
+			return s, ErrClosed
+		}
+		ch := w.changed()
+		s := w.latest()
+		w.mu.Unlock()
+		if s.Attempts > 0 {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s, ctx.Err()
+		}
+	}
+}
+
+// Close releases the Watch; the shared Poller stops with its last Watch.
+// Calling Close again does nothing.
+func (w *Watch[T]) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.last = w.latest()
+	w.last.Err = ErrClosed
+	w.closed = true
+	w.mu.Unlock()
+	w.release()
+}

@@ -1,0 +1,219 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/registry"
+	"github.com/montage/montage-scaler/scaler/registry/registrytest"
+	"github.com/montage/montage-scaler/scaler/spec"
+)
+
+var t0 = time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+
+// md is valid metadata; the fake factory never dials its broker.
+func md(kv ...string) map[string]string {
+	m := map[string]string{"brokerURL": "redis://fake.invalid:6379/0", "minReplicas": "1", "maxReplicas": "8"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func newRegistry(t *testing.T, clock *registrytest.Clock, o registry.Options) (*registry.Registry, *registrytest.Factory) {
+	t.Helper()
+	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
+		return []*registrytest.Source{registrytest.NewSource(decide.Celery)}
+	}}
+	o.Sources, o.Now = f, clock.Now
+	if o.Parse.StaleAfter == 0 {
+		o.Parse.StaleAfter = 2 * time.Minute
+	}
+	r := registry.New(o)
+	t.Cleanup(r.Close)
+	return r, f
+}
+
+func TestAWatchIsMadeOncePerScaledObjectAndMetadata(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond})
+	noWait, cancel := context.WithCancel(t.Context())
+	cancel()
+	a, err := r.Get(noWait, "media", "worker", md())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.Get(noWait, "media", "worker", md())
+	c, _ := r.Get(noWait, "media", "worker", md("queues", "video"))
+	d, _ := r.Get(noWait, "other", "worker", md())
+	if a != b || a == c || a == d || r.Len() != 3 {
+		t.Fatalf("a==b %t, a==c %t, a==d %t, %d watches; want one watch per namespace, name and metadata", a == b, a == c, a == d, r.Len())
+	}
+	if n := len(f.Made("media", "worker")); n != 2 {
+		t.Errorf("sources made %d times for media/worker, want 2 (two metadata maps)", n)
+	}
+	if a.Namespace() != "media" || a.Name() != "worker" || a.Spec().MetricName != spec.DefaultMetricName {
+		t.Errorf("watch names %s/%s metric %q", a.Namespace(), a.Name(), a.Spec().MetricName)
+	}
+}
+
+func TestBadMetadataIsAMetadataErrorAndMakesNoWatch(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{})
+	_, err := r.Get(t.Context(), "media", "worker", md("tasksPerReplica", "zero"))
+	if !meta.IsError(err) || !strings.Contains(err.Error(), `metadata "tasksPerReplica": bad value "zero"`) {
+		t.Fatalf("err = %v, want a metadata error naming tasksPerReplica", err)
+	}
+	if r.Len() != 0 || len(f.Made("media", "worker")) != 0 {
+		t.Errorf("%d watches, %d source sets after bad metadata; want none", r.Len(), len(f.Made("media", "worker")))
+	}
+}
+
+func TestTheFirstAnswerWaitsForTheFirstReadingAndNoLaterOneWaits(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Hour})
+	got := make(chan decide.Decision, 1)
+	go func() {
+		d, err := r.Decide(t.Context(), "media", "worker", md())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- d
+	}()
+	// The first answer is still waiting: give the source its reading.
+	var src *registrytest.Source
+	for src == nil {
+		if made := f.Made("media", "worker"); len(made) == 1 {
+			src = made[0][0]
+		}
+		time.Sleep(time.Millisecond)
+	}
+	src.Set(decide.Opinion{Desired: decide.Ptr(3), Active: true}, t0, nil)
+	d := <-got
+	if d.Desired == nil || *d.Desired != 3 || !d.Active {
+		t.Fatalf("first answer %v (%s), want 3 active", d.Desired, d.Error)
+	}
+
+	// A source that never answers: the first answer gives up after
+	// FirstWait and says "no reading yet"; later calls do not wait at all.
+	r2, _ := newRegistry(t, clock, registry.Options{FirstWait: 20 * time.Millisecond})
+	d, err := r2.Decide(t.Context(), "media", "silent", md())
+	if err != nil || d.Desired != nil || !strings.Contains(d.Error, "celery: no reading yet") {
+		t.Fatalf("silent source: %v, %v (%s); want no decision naming celery", d.Desired, err, d.Error)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // a later call with a dead context still answers: it never waits
+	if d, err := r2.Decide(ctx, "media", "silent", md()); err != nil || !strings.Contains(d.Error, "no reading yet") {
+		t.Fatalf("later call: %v %v", d.Error, err)
+	}
+}
+
+func TestIdleWatchesAreDroppedWithTheirSourcesUnlessAStreamFollowsThem(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	var dropped atomic.Value
+	r, f := newRegistry(t, clock, registry.Options{IdleAfter: time.Second, FirstWait: time.Millisecond,
+		OnDrop: func(ns, name string) { dropped.Store(ns + "/" + name) }})
+	streamed, err := r.Get(t.Context(), "media", "streamed", md())
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := streamed.OpenStream(clock.Now)
+	if _, err := r.Get(t.Context(), "media", "idle", md()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	clock.Add(2 * time.Second)
+	waitFor(t, "the idle watch dropped", func() bool { return r.Len() == 1 })
+	if got := dropped.Load(); got != "media/idle" {
+		t.Errorf("OnDrop saw %v, want media/idle", got)
+	}
+	if !f.Made("media", "idle")[0][0].Closed() || f.Made("media", "streamed")[0][0].Closed() {
+		t.Error("the idle watch's source must be closed, the streamed one's not")
+	}
+	// The stream ends: the watch is idle from then on.
+	end()
+	clock.Add(2 * time.Second)
+	waitFor(t, "the formerly streamed watch dropped", func() bool { return r.Len() == 0 })
+	cancel()
+	<-done
+}
+
+func TestRunClosesEveryWatchLastSourceFirstWhenItsContextEnds(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	var closed []string
+	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
+		var out []*registrytest.Source
+		for _, n := range []string{decide.Celery, decide.Latency, decide.Forecast} {
+			s := registrytest.NewSource(n)
+			s.OnClose = func() { closed = append(closed, n) }
+			out = append(out, s)
+		}
+		return out
+	}}
+	r := registry.New(registry.Options{Sources: f, Now: clock.Now, FirstWait: time.Millisecond, Parse: spec.Options{StaleAfter: time.Minute}})
+	if _, err := r.Get(t.Context(), "media", "worker", md()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r.Run(ctx)
+	// The forecast reads the others as it closes: it goes first.
+	if r.Len() != 0 || strings.Join(closed, ",") != "forecast,latency,celery" {
+		t.Fatalf("after Run ended: %d watches, closed %v; want none left, closed forecast,latency,celery", r.Len(), closed)
+	}
+}
+
+func TestWaitChangeWakesOnANewReadingATickOrDone(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond})
+	w, err := r.Get(t.Context(), "media", "worker", md())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := f.Made("media", "worker")[0][0]
+	woke := make(chan bool)
+	never := make(chan time.Time)
+	go func() { woke <- w.WaitChange(make(chan struct{}), never) }()
+	// WaitChange may not have taken the source's channel yet when a reading
+	// comes: new readings keep coming until it wakes.
+	for waiting := true; waiting; {
+		src.Set(decide.Opinion{}, t0, errors.New("x"))
+		select {
+		case ok := <-woke:
+			if !ok {
+				t.Fatal("a new reading must wake WaitChange with true")
+			}
+			waiting = false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	tick := make(chan time.Time, 1)
+	tick <- t0
+	if !w.WaitChange(make(chan struct{}), tick) {
+		t.Fatal("a tick must wake WaitChange with true")
+	}
+	done := make(chan struct{})
+	close(done)
+	if w.WaitChange(done, never) {
+		t.Fatal("done must wake WaitChange with false")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
