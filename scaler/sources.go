@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -97,7 +98,7 @@ func (s *calendarSource) reading(now time.Time) decide.Reading {
 	if s.feed != f || now.Before(s.from) || now.Sub(s.from) >= calendarReuse {
 		e, err := f.Expand(s.c, now, now.Add(calendar.Horizon+calendarReuse))
 		s.feed, s.from, s.err = f, now, err
-		s.windows, s.warnings = calendar.ForDecide(e.Windows), e.Warnings
+		s.windows, s.warnings = ical.ForDecide(e.Windows), e.Warnings
 	}
 	if s.err != nil {
 		// The hub refuses feeds that cannot be expanded, so this copy

@@ -3,17 +3,9 @@ package calendar
 import (
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/decide"
 )
-
-// ForDecide returns the windows as the decide package sees them.
-func ForDecide(ws []Window) []decide.CalendarWindow {
-	out := make([]decide.CalendarWindow, len(ws))
-	for i, w := range ws {
-		out[i] = w.CalendarWindow
-	}
-	return out
-}
 
 // Opinion expands f over [now, now + Horizon] for c and returns the
 // calendar component's opinion, the expansion's warnings included. An
@@ -23,7 +15,7 @@ func (f *Feed) Opinion(c *Config, now time.Time) (decide.Opinion, error) {
 	if err != nil {
 		return decide.Opinion{}, err
 	}
-	o := decide.CalendarOpinion(now, ForDecide(e.Windows), f.Age(now))
+	o := decide.CalendarOpinion(now, ical.ForDecide(e.Windows), f.Age(now))
 	o.Warnings = append(o.Warnings, e.Warnings...)
 	return o, nil
 }

@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"errors"
@@ -12,11 +12,22 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 )
 
-// Horizon is how far ahead the scaler looks for windows.
-const Horizon = 7 * 24 * time.Hour
-
-// ErrTooManySteps is returned when an expansion exceeds Limits.MaxSteps.
-var ErrTooManySteps = errors.New("calendar: recurrence expansion exceeds the step limit (--calendar-max-steps)")
+// Options say how a calendar's events become windows. They come from the
+// caller's settings, not from the calendar.
+type Options struct {
+	// Zone places floating times and all-day events; nil means UTC.
+	Zone *time.Location
+	// LeadTime is how long before an event's start its replicas are wanted.
+	LeadTime time.Duration
+	// Hold is how long after an event's end its replicas are kept.
+	Hold time.Duration
+	// DefaultReplicas is what an event without a hint asks for.
+	DefaultReplicas float64
+	// IncludeTransparent counts TRANSP:TRANSPARENT ("free") events too.
+	IncludeTransparent bool
+	// MaxReplicas clamps what an event asks for; nil means no clamp.
+	MaxReplicas *float64
+}
 
 // Window is one concrete occurrence of an event and the span its replicas
 // are wanted in. All times are UTC.
@@ -27,7 +38,16 @@ type Window struct {
 	Transparent bool `json:"transparent"`
 }
 
-// Expansion is the result of expanding a feed over a span.
+// ForDecide returns the windows as the decide package sees them.
+func ForDecide(ws []Window) []decide.CalendarWindow {
+	out := make([]decide.CalendarWindow, len(ws))
+	for i, w := range ws {
+		out[i] = w.CalendarWindow
+	}
+	return out
+}
+
+// Expansion is the result of expanding a calendar over a span.
 type Expansion struct {
 	Windows []Window `json:"windows"`
 	// Warnings name events that were skipped or read partly.
@@ -38,8 +58,8 @@ type Expansion struct {
 
 // Windows returns the windows (lead time and hold included) that overlap
 // [from, to], sorted by From.
-func (f *Feed) Windows(c *Config, from, to time.Time) ([]Window, error) {
-	e, err := f.Expand(c, from, to)
+func (cal *Calendar) Windows(o Options, from, to time.Time) ([]Window, error) {
+	e, err := cal.Expand(o, from, to)
 	return e.Windows, err
 }
 
@@ -47,20 +67,21 @@ type occurrence struct {
 	start, end time.Time
 }
 
-// Expand is Windows with the warnings and the work done.
-func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
+// Expand is Windows with the warnings and the work done. It fails when the
+// work exceeds the calendar's step limit (ErrTooManySteps).
+func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 	out := Expansion{Windows: []Window{}, Warnings: []string{}}
-	if f == nil || c == nil {
-		return out, errors.New("calendar: no feed or no config")
+	if cal == nil {
+		return out, errors.New("ical: no calendar")
 	}
 	if to.Before(from) {
-		return out, fmt.Errorf("calendar: expansion span ends (%s) before it starts (%s)", to, from)
+		return out, fmt.Errorf("ical: expansion span ends (%s) before it starts (%s)", to, from)
 	}
-	tz := c.Timezone
+	tz := o.Zone
 	if tz == nil {
 		tz = time.UTC
 	}
-	budget := &steps{left: f.maxSteps}
+	budget := &steps{left: cal.maxSteps}
 	if budget.left <= 0 {
 		budget.left = DefaultLimits().MaxSteps
 	}
@@ -68,14 +89,14 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
 	// Overrides (RECURRENCE-ID) by UID; their originals leave the series.
 	overridden := map[string]map[time.Time]bool{}
 	masters := map[string]bool{}
-	for i := range f.events {
-		ev := &f.events[i]
+	for i := range cal.events {
+		ev := &cal.events[i]
 		if ev.recurID == nil {
 			masters[ev.uid] = true
 		}
 	}
-	for i := range f.events {
-		ev := &f.events[i]
+	for i := range cal.events {
+		ev := &cal.events[i]
 		if ev.recurID == nil {
 			continue
 		}
@@ -93,15 +114,15 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
 	// started at most its own length plus the hold earlier, which the
 	// per-event lookback below covers.
 	var spans []span
-	for i := range f.events {
-		ev := &f.events[i]
+	for i := range cal.events {
+		ev := &cal.events[i]
 		if ev.cancelled && ev.recurID == nil {
 			continue
 		}
-		if ev.transparent && !c.IncludeTransparent {
+		if ev.transparent && !o.IncludeTransparent {
 			continue
 		}
-		occ, err := ev.occurrences(tz, from.Add(-c.Hold), to.Add(c.LeadTime), overridden[ev.uid], budget)
+		occ, err := ev.occurrences(tz, from.Add(-o.Hold), to.Add(o.LeadTime), overridden[ev.uid], budget)
 		if err != nil {
 			if errors.Is(err, ErrTooManySteps) {
 				out.Steps = budget.used
@@ -119,19 +140,19 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
 
 	for _, s := range spans {
 		ev := s.ev
-		want, source := c.DefaultReplicas, SourceDefault
+		want, source := o.DefaultReplicas, SourceDefault
 		if ev.hasReplicas {
 			want, source = ev.replicas, ev.source
 		}
-		for _, o := range s.occ {
+		for _, oc := range s.occ {
 			w := Window{
 				CalendarWindow: decide.CalendarWindow{
 					Summary:        ev.summary,
 					UID:            ev.uid,
-					Start:          o.start.UTC(),
-					End:            o.end.UTC(),
-					From:           o.start.Add(-c.LeadTime).UTC(),
-					Until:          o.end.Add(c.Hold).UTC(),
+					Start:          oc.start.UTC(),
+					End:            oc.end.UTC(),
+					From:           oc.start.Add(-o.LeadTime).UTC(),
+					Until:          oc.end.Add(o.Hold).UTC(),
 					Replicas:       want,
 					Requested:      want,
 					ReplicasSource: source,
@@ -140,8 +161,8 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (Expansion, error) {
 				Recurring:   ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
 				Transparent: ev.transparent,
 			}
-			if c.MaxReplicas != nil && w.Replicas > *c.MaxReplicas {
-				w.Replicas, w.Clamped = *c.MaxReplicas, true
+			if o.MaxReplicas != nil && w.Replicas > *o.MaxReplicas {
+				w.Replicas, w.Clamped = *o.MaxReplicas, true
 			}
 			if w.Until.Before(from) || w.From.After(to) {
 				continue

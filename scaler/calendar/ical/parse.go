@@ -1,4 +1,8 @@
-package calendar
+// Package ical reads iCalendar (RFC 5545) data as Google, Outlook/Exchange,
+// Nextcloud and Apple publish it and expands its events into concrete
+// windows in UTC, each with the replicas its event asks for. It does no I/O:
+// fetching a feed and deciding when to refresh it belong to the caller.
+package ical
 
 import (
 	"bytes"
@@ -11,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	ical "github.com/emersion/go-ical"
+	goical "github.com/emersion/go-ical"
 	"github.com/teambition/rrule-go"
 )
 
@@ -25,7 +29,9 @@ const (
 	SourceSummary     = "SUMMARY"
 	SourceDescription = "DESCRIPTION"
 	SourceCategories  = "CATEGORIES"
-	SourceDefault     = "calendarReplicas"
+	// SourceDefault marks an event without a hint: it asks for
+	// Options.DefaultReplicas (the scaler's calendarReplicas).
+	SourceDefault = "calendarReplicas"
 )
 
 // Decoding bounds that protect go-ical's decoder: its parameter parser is
@@ -37,6 +43,44 @@ const (
 	maxValueList  = 1000     // values in one EXDATE/RDATE/CATEGORIES
 )
 
+// The limits a calendar can exceed; errors wrap one of them so that a caller
+// can name its own setting for it.
+var (
+	ErrTooLarge      = errors.New("ical: calendar exceeds the size limit")
+	ErrTooManyEvents = errors.New("ical: calendar exceeds the event limit")
+	ErrTooManySteps  = errors.New("ical: recurrence expansion exceeds the step limit")
+)
+
+// Limits bound what one calendar may cost: its size and events when
+// parsed, its recurrence work in each expansion. Zero means the default.
+type Limits struct {
+	// MaxBytes caps the data given to Parse.
+	MaxBytes int64
+	// MaxEvents caps the VEVENTs of one calendar.
+	MaxEvents int
+	// MaxSteps caps the recurrence steps of one expansion.
+	MaxSteps int
+}
+
+// DefaultLimits returns the limits used for zero values.
+func DefaultLimits() Limits {
+	return Limits{MaxBytes: 5 << 20, MaxEvents: 20000, MaxSteps: 500000}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxEvents <= 0 {
+		l.MaxEvents = d.MaxEvents
+	}
+	if l.MaxSteps <= 0 {
+		l.MaxSteps = d.MaxSteps
+	}
+	return l
+}
+
 var untilRawRe = regexp.MustCompile(`(?i)UNTIL=([0-9TZ]+)`)
 
 var replicasRe = regexp.MustCompile(`(?i)\breplicas\s*=\s*([0-9]+(?:\.[0-9]+)?)`)
@@ -44,7 +88,7 @@ var replicasRe = regexp.MustCompile(`(?i)\breplicas\s*=\s*([0-9]+(?:\.[0-9]+)?)`
 // dt is a DATE or DATE-TIME value as written: wall clock plus how to place it.
 type dt struct {
 	wall   time.Time      // fields are the written ones, location UTC
-	loc    *time.Location // TZID zone; nil: floating or date (calendarTimezone)
+	loc    *time.Location // TZID zone; nil: floating or date (Options.Zone)
 	isUTC  bool
 	isDate bool
 }
@@ -103,21 +147,13 @@ type rdate struct {
 	dur time.Duration
 }
 
-// Feed is a parsed calendar plus what its fetch told: the value a Watch
-// shares. It is immutable once published.
-type Feed struct {
-	// URL is the feed address, redacted.
-	URL string `json:"url"`
+// Calendar is a parsed iCalendar object. It is immutable once parsed, so
+// one copy may serve many expansions at once.
+type Calendar struct {
 	// Name is X-WR-CALNAME, if any.
-	Name         string `json:"name,omitempty"`
-	ETag         string `json:"etag,omitempty"`
-	LastModified string `json:"lastModified,omitempty"`
-	// FetchedAt is when the body was last downloaded (status 200).
-	FetchedAt time.Time `json:"fetchedAt"`
-	// ValidatedAt is when the server last confirmed it (200 or 304).
-	ValidatedAt time.Time `json:"validatedAt"`
-	// RefreshInterval is what the feed asks for (REFRESH-INTERVAL,
-	// X-PUBLISHED-TTL), 0 when it does not say.
+	Name string `json:"name,omitempty"`
+	// RefreshInterval is what the calendar asks its readers for
+	// (REFRESH-INTERVAL, X-PUBLISHED-TTL), 0 when it does not say.
 	RefreshInterval time.Duration `json:"refreshInterval"`
 	Bytes           int           `json:"bytes"`
 	Events          int           `json:"events"`
@@ -128,80 +164,69 @@ type Feed struct {
 	maxSteps int
 }
 
-// Age is how long ago the server last confirmed this copy.
-func (f *Feed) Age(now time.Time) time.Duration {
-	if f == nil || f.ValidatedAt.IsZero() {
-		return 0
-	}
-	return now.Sub(f.ValidatedAt)
-}
-
-// Parse decodes an iCalendar body within the limits. It fails on input
-// that is not iCalendar or exceeds a limit; an event it cannot use is
-// skipped with a warning naming it.
-func Parse(data []byte, l Limits) (f *Feed, err error) {
+// Parse decodes iCalendar data within the limits. It fails on input that
+// is not iCalendar or exceeds a limit (ErrTooLarge, ErrTooManyEvents); an
+// event it cannot use is skipped with a warning naming it.
+func Parse(data []byte, l Limits) (cal *Calendar, err error) {
 	l = l.withDefaults()
 	if int64(len(data)) > l.MaxBytes {
-		return nil, fmt.Errorf("calendar: %d bytes exceeds the limit of %d (--calendar-max-bytes)", len(data), l.MaxBytes)
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, len(data), l.MaxBytes)
 	}
 	if err := prescan(data, l); err != nil {
 		return nil, err
 	}
-	var cal *ical.Calendar
+	var doc *goical.Calendar
 	func() {
 		// go-ical panics on some malformed content lines; such a feed is
 		// bad input, not a crash.
 		defer func() {
 			if r := recover(); r != nil {
-				err = fmt.Errorf("calendar: not valid iCalendar: malformed content line")
+				err = errors.New("malformed content line")
 			}
 		}()
-		cal, err = ical.NewDecoder(bytes.NewReader(data)).Decode()
+		doc, err = goical.NewDecoder(bytes.NewReader(data)).Decode()
 	}()
 	if err != nil {
-		if !strings.HasPrefix(err.Error(), "calendar:") {
-			err = fmt.Errorf("calendar: not valid iCalendar: %w", err)
-		}
-		return nil, err
+		return nil, fmt.Errorf("ical: not valid iCalendar: %w", err)
 	}
-	f = &Feed{Bytes: len(data), Warnings: []string{}, maxSteps: l.MaxSteps}
-	if p := cal.Props.Get("X-WR-CALNAME"); p != nil {
-		f.Name = unescape(p.Value)
+	cal = &Calendar{Bytes: len(data), Warnings: []string{}, maxSteps: l.MaxSteps}
+	if p := doc.Props.Get("X-WR-CALNAME"); p != nil {
+		cal.Name = unescape(p.Value)
 	}
 	for _, name := range []string{"REFRESH-INTERVAL", "X-PUBLISHED-TTL"} {
-		if p := cal.Props.Get(name); p != nil && f.RefreshInterval == 0 {
+		if p := doc.Props.Get(name); p != nil && cal.RefreshInterval == 0 {
 			if days, exact, err := parseDuration(p.Value); err == nil && days >= 0 && exact >= 0 {
-				f.RefreshInterval = time.Duration(days)*24*time.Hour + exact
+				cal.RefreshInterval = time.Duration(days)*24*time.Hour + exact
 			} else {
-				f.Warnings = append(f.Warnings, fmt.Sprintf("%s %q is not a duration; ignored", name, p.Value))
+				cal.Warnings = append(cal.Warnings, fmt.Sprintf("%s %q is not a duration; ignored", name, p.Value))
 			}
 		}
 	}
-	zones := &zoneReader{cache: map[string]*time.Location{}, vtz: map[string]*ical.Component{}}
-	for _, c := range cal.Children {
-		if c.Name == ical.CompTimezone && len(zones.vtz) < 100 {
-			if id := c.Props.Get(ical.PropTimezoneID); id != nil {
+	zones := &zoneReader{cache: map[string]*time.Location{}, vtz: map[string]*goical.Component{}}
+	for _, c := range doc.Children {
+		if c.Name == goical.CompTimezone && len(zones.vtz) < 100 {
+			if id := c.Props.Get(goical.PropTimezoneID); id != nil {
 				zones.vtz[unescape(id.Value)] = c
 			}
 		}
 	}
-	for _, c := range cal.Children {
-		if c.Name != ical.CompEvent {
+	for _, c := range doc.Children {
+		if c.Name != goical.CompEvent {
 			continue
 		}
-		f.Events++
-		if f.Events > l.MaxEvents {
-			return nil, fmt.Errorf("calendar: more than %d events (--calendar-max-events)", l.MaxEvents)
+		cal.Events++
+		if cal.Events > l.MaxEvents {
+			return nil, fmt.Errorf("%w: more than %d events", ErrTooManyEvents, l.MaxEvents)
 		}
 		ev, warn, err := readEvent(c, zones)
 		if err != nil {
-			f.Warnings = append(f.Warnings, err.Error())
+			cal.Warnings = append(cal.Warnings, err.Error())
 			continue
 		}
-		f.Warnings = append(f.Warnings, warn...)
-		f.events = append(f.events, ev)
+		cal.Warnings = append(cal.Warnings, warn...)
+		cal.events = append(cal.events, ev)
 	}
-	return f, nil
+	return cal, nil
 }
 
 // prescan rejects input that would make go-ical's decoder slow or deep.
@@ -226,7 +251,7 @@ func prescan(data []byte, l Limits) error {
 		case bytes.HasPrefix(upper, []byte("BEGIN:")):
 			depth++
 			if depth > maxNesting {
-				return fmt.Errorf("calendar: not valid iCalendar: components nested deeper than %d (line %d)", maxNesting, lineNo)
+				return fmt.Errorf("ical: not valid iCalendar: components nested deeper than %d (line %d)", maxNesting, lineNo)
 			}
 		case bytes.HasPrefix(upper, []byte("END:")):
 			depth--
@@ -242,23 +267,23 @@ func prescan(data []byte, l Limits) error {
 			}
 		}
 		if head > maxParamBytes {
-			return fmt.Errorf("calendar: not valid iCalendar: property parameters longer than %d bytes (line %d)", maxParamBytes, lineNo)
+			return fmt.Errorf("ical: not valid iCalendar: property parameters longer than %d bytes (line %d)", maxParamBytes, lineNo)
 		}
 		cost += head * head
 		if cost > maxParamCost {
-			return fmt.Errorf("calendar: not valid iCalendar: too many long property parameters (line %d)", lineNo)
+			return fmt.Errorf("ical: not valid iCalendar: too many long property parameters (line %d)", lineNo)
 		}
 	}
 	return nil
 }
 
-func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
+func readEvent(c *goical.Component, zones *zoneReader) (event, []string, error) {
 	ev := event{}
 	var warns []string
-	ev.uid = propText(c, ical.PropUID)
-	ev.summary = propText(c, ical.PropSummary)
+	ev.uid = propText(c, goical.PropUID)
+	ev.summary = propText(c, goical.PropSummary)
 	name := eventName(ev.uid, ev.summary)
-	sp := c.Props.Get(ical.PropDateTimeStart)
+	sp := c.Props.Get(goical.PropDateTimeStart)
 	if sp == nil {
 		return ev, nil, fmt.Errorf("event %s: no DTSTART; skipped", name)
 	}
@@ -267,20 +292,20 @@ func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 		return ev, nil, fmt.Errorf("event %s: DTSTART: %w; skipped", name, err)
 	}
 	ev.start = start
-	if ep := c.Props.Get(ical.PropDateTimeEnd); ep != nil {
+	if ep := c.Props.Get(goical.PropDateTimeEnd); ep != nil {
 		end, err := readDT(ep, ep.Value, zones)
 		if err != nil {
 			return ev, nil, fmt.Errorf("event %s: DTEND: %w; skipped", name, err)
 		}
 		ev.endKind, ev.end = endAt, end
-	} else if dp := c.Props.Get(ical.PropDuration); dp != nil {
+	} else if dp := c.Props.Get(goical.PropDuration); dp != nil {
 		days, exact, err := parseDuration(dp.Value)
 		if err != nil {
 			return ev, nil, fmt.Errorf("event %s: DURATION %q: %w; skipped", name, dp.Value, err)
 		}
 		ev.endKind, ev.durDays, ev.durExact = endDuration, days, exact
 	}
-	if rp := c.Props.Get(ical.PropRecurrenceRule); rp != nil {
+	if rp := c.Props.Get(goical.PropRecurrenceRule); rp != nil {
 		opt, err := rrule.StrToROptionInLocation(strings.ToUpper(rp.Value), time.UTC)
 		if err != nil {
 			return ev, nil, fmt.Errorf("event %s: RRULE %q: %w; skipped", name, rp.Value, err)
@@ -293,7 +318,7 @@ func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 			ev.untilRaw = m[1]
 		}
 	}
-	for _, p := range c.Props.Values(ical.PropExceptionDates) {
+	for _, p := range c.Props.Values(goical.PropExceptionDates) {
 		vals := splitList(p.Value)
 		if len(vals) > maxValueList {
 			return ev, nil, fmt.Errorf("event %s: more than %d EXDATE values; skipped", name, maxValueList)
@@ -307,7 +332,7 @@ func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 			ev.exdates = append(ev.exdates, d)
 		}
 	}
-	for _, p := range c.Props.Values(ical.PropRecurrenceDates) {
+	for _, p := range c.Props.Values(goical.PropRecurrenceDates) {
 		vals := splitList(p.Value)
 		if len(vals) > maxValueList {
 			return ev, nil, fmt.Errorf("event %s: more than %d RDATE values; skipped", name, maxValueList)
@@ -321,7 +346,7 @@ func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 			ev.rdates = append(ev.rdates, rd)
 		}
 	}
-	if rp := c.Props.Get(ical.PropRecurrenceID); rp != nil {
+	if rp := c.Props.Get(goical.PropRecurrenceID); rp != nil {
 		d, err := readDT(rp, rp.Value, zones)
 		if err != nil {
 			return ev, nil, fmt.Errorf("event %s: RECURRENCE-ID: %w; skipped", name, err)
@@ -331,8 +356,8 @@ func readEvent(c *ical.Component, zones *zoneReader) (event, []string, error) {
 		}
 		ev.recurID = &d
 	}
-	ev.cancelled = strings.EqualFold(propText(c, ical.PropStatus), "CANCELLED")
-	ev.transparent = strings.EqualFold(propText(c, ical.PropTransparency), "TRANSPARENT")
+	ev.cancelled = strings.EqualFold(propText(c, goical.PropStatus), "CANCELLED")
+	ev.transparent = strings.EqualFold(propText(c, goical.PropTransparency), "TRANSPARENT")
 	w := readReplicas(c, &ev, name)
 	warns = append(warns, w...)
 	return ev, warns, nil
@@ -377,7 +402,7 @@ func unsupportedRule(o *rrule.ROption) string {
 	return ""
 }
 
-func readReplicas(c *ical.Component, ev *event, name string) []string {
+func readReplicas(c *goical.Component, ev *event, name string) []string {
 	var warns []string
 	if p := c.Props.Get("X-MONTAGE-REPLICAS"); p != nil {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p.Value), 64)
@@ -387,7 +412,7 @@ func readReplicas(c *ical.Component, ev *event, name string) []string {
 		}
 		warns = append(warns, fmt.Sprintf("event %s: X-MONTAGE-REPLICAS %q is not a number from 0 to 10000; ignored", name, p.Value))
 	}
-	for _, src := range []struct{ prop, source string }{{ical.PropSummary, SourceSummary}, {ical.PropDescription, SourceDescription}} {
+	for _, src := range []struct{ prop, source string }{{goical.PropSummary, SourceSummary}, {goical.PropDescription, SourceDescription}} {
 		m := replicasRe.FindStringSubmatch(propText(c, src.prop))
 		if m == nil {
 			continue
@@ -402,7 +427,7 @@ func readReplicas(c *ical.Component, ev *event, name string) []string {
 	best := -1.0
 	tier := ""
 	n := 0
-	for _, p := range c.Props.Values(ical.PropCategories) {
+	for _, p := range c.Props.Values(goical.PropCategories) {
 		for _, cat := range splitList(p.Value) {
 			if n++; n > maxValueList {
 				break
@@ -426,7 +451,7 @@ func eventName(uid, summary string) string {
 	return fmt.Sprintf("%q (UID %q)", summary, uid)
 }
 
-func propText(c *ical.Component, name string) string {
+func propText(c *goical.Component, name string) string {
 	p := c.Props.Get(name)
 	if p == nil {
 		return ""
@@ -473,9 +498,9 @@ func splitList(v string) []string {
 	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
 }
 
-func readDT(p *ical.Prop, v string, zones *zoneReader) (dt, error) {
+func readDT(p *goical.Prop, v string, zones *zoneReader) (dt, error) {
 	v = strings.TrimSpace(v)
-	isDate := strings.EqualFold(p.Params.Get(ical.ParamValue), "DATE") || len(v) == 8
+	isDate := strings.EqualFold(p.Params.Get(goical.ParamValue), "DATE") || len(v) == 8
 	if isDate {
 		t, err := time.ParseInLocation("20060102", v, time.UTC)
 		if err != nil || len(v) != 8 {
@@ -495,7 +520,7 @@ func readDT(p *ical.Prop, v string, zones *zoneReader) (dt, error) {
 		return dt{}, fmt.Errorf("%q is not a DATE-TIME (YYYYMMDDTHHMMSS)", v)
 	}
 	d := dt{wall: t}
-	if tzid := p.Params.Get(ical.PropTimezoneID); tzid != "" {
+	if tzid := p.Params.Get(goical.PropTimezoneID); tzid != "" {
 		loc, err := zones.load(tzid)
 		if err != nil {
 			return dt{}, err
@@ -505,8 +530,8 @@ func readDT(p *ical.Prop, v string, zones *zoneReader) (dt, error) {
 	return d, nil
 }
 
-func readRDate(p *ical.Prop, v string, zones *zoneReader) (rdate, error) {
-	if !strings.EqualFold(p.Params.Get(ical.ParamValue), "PERIOD") && !strings.Contains(v, "/") {
+func readRDate(p *goical.Prop, v string, zones *zoneReader) (rdate, error) {
+	if !strings.EqualFold(p.Params.Get(goical.ParamValue), "PERIOD") && !strings.Contains(v, "/") {
 		d, err := readDT(p, v, zones)
 		return rdate{at: d}, err
 	}
