@@ -37,7 +37,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBrokerURL$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseExpand$$' -fuzztime $(FUZZTIME) ./scaler/calendar/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExpand$$' -fuzztime $(FUZZTIME) ./scaler/calendar/ical/
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

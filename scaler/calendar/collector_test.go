@@ -54,7 +54,7 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 	}
 
 	// The opinion from the shared copy at a moment inside the session window.
-	o, err := w.Latest().Value.Opinion(&Config{URL: c.URL, Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4},
+	o, err := NewOpinion(&Config{URL: c.URL, Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}).Of(w.Latest().Value,
 		ts(t, "2025-03-25T17:55:00Z"))
 	if err != nil {
 		t.Fatal(err)

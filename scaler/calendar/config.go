@@ -1,11 +1,14 @@
-// Package calendar fetches iCalendar feeds (Google, Outlook/Exchange,
-// Nextcloud, Apple secret addresses) safely and expands their events into
-// concrete pre-scaling windows in UTC.
+// Package calendar provides the scaler's calendar component: the calendar
+// keys of trigger metadata (ParseConfig), fetching iCalendar feeds (Google,
+// Outlook/Exchange, Nextcloud, Apple secret addresses) under a network
+// policy, one shared fetch loop per feed URL (Hub), and the listing the
+// `calendar` command prints. Package ical parses the feeds and expands
+// their events into windows.
 //
-// Wiring: ParseConfig per ScaledObject; one Hub per process (NewHub) whose
-// Watch shares one fetch loop per URL; on the RPC path Watch.Latest() and
-// Feed.Opinion(c, now) give a decide.Reading with NoExpiry. FetchOnce, List
-// and RenderTable serve `check` and `calendar`.
+// Wiring: ParseConfig per ScaledObject; one Hub per process, whose Watch
+// shares the fetch loop of one URL; Feed.Expand turns the copy a Watch
+// holds into the windows the scaler's calendar source judges. FetchOnce,
+// List and RenderTable serve `check` and `calendar`.
 package calendar
 
 import (
@@ -17,10 +20,7 @@ import (
 	"strings"
 	"time"
 
-	// The scaler image may have no /usr/share/zoneinfo, and a calendar's
-	// TZIDs must resolve the same on every replica.
-	_ "time/tzdata"
-
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -177,7 +177,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	}
 	c := &Config{URL: u, Timezone: time.UTC}
 	if tz, ok := m.Lookup(KeyTimezone); ok {
-		loc, err := LoadZone(tz)
+		loc, err := ical.LoadZone(tz)
 		if err != nil {
 			return nil, &meta.Error{Key: KeyTimezone, Value: tz, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
 		}
@@ -204,6 +204,18 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	return c, nil
 }
 
+// Expansion returns the options c's feed is expanded with.
+func (c *Config) Expansion() ical.Options {
+	return ical.Options{
+		Zone:               c.Timezone,
+		LeadTime:           c.LeadTime,
+		Hold:               c.Hold,
+		DefaultReplicas:    c.DefaultReplicas,
+		IncludeTransparent: c.IncludeTransparent,
+		MaxReplicas:        c.MaxReplicas,
+	}
+}
+
 // Limits are the serve flags that bound what a feed may cost.
 type Limits struct {
 	// MaxBytes caps a feed body (after decompression): --calendar-max-bytes.
@@ -224,12 +236,18 @@ type Limits struct {
 
 // DefaultLimits returns the serve flags' defaults.
 func DefaultLimits() Limits {
+	d := ical.DefaultLimits()
 	return Limits{
-		MaxBytes:     5 << 20,
+		MaxBytes:     d.MaxBytes,
 		FetchTimeout: 20 * time.Second,
-		MaxEvents:    20000,
-		MaxSteps:     500000,
+		MaxEvents:    d.MaxEvents,
+		MaxSteps:     d.MaxSteps,
 	}
+}
+
+// ICal returns the limits package ical enforces when it parses and expands.
+func (l Limits) ICal() ical.Limits {
+	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps}
 }
 
 func (l Limits) withDefaults() Limits {

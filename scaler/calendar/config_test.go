@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -42,6 +43,22 @@ func TestParseConfig(t *testing.T) {
 		if c.Timezone.String() != "Europe/Berlin" || c.LeadTime != 30*time.Minute || c.Hold != 90*time.Second ||
 			c.DefaultReplicas != 2.5 || !c.IncludeTransparent {
 			t.Errorf("config = %+v", c)
+		}
+	})
+	t.Run("the expansion options carry every setting", func(t *testing.T) {
+		c, err := ParseConfig(meta.New(map[string]string{
+			"calendarURL": "https://cal.example.com/a.ics", "calendarTimezone": "Europe/Berlin",
+			"calendarLeadTime": "30m", "calendarHold": "90", "calendarReplicas": "2.5", "calendarIncludeTransparent": "true",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxR := 8.0
+		c.MaxReplicas = &maxR
+		want := ical.Options{Zone: c.Timezone, LeadTime: 30 * time.Minute, Hold: 90 * time.Second,
+			DefaultReplicas: 2.5, IncludeTransparent: true, MaxReplicas: &maxR}
+		if got := c.Expansion(); got != want {
+			t.Errorf("Expansion() = %+v, want %+v", got, want)
 		}
 	})
 	t.Run("the URL comes from calendarURLFromEnv, which holds the container variable's value", func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 )
 
 // Refresh bounds: a feed is re-read every DefaultRefresh unless it asks
@@ -81,16 +83,19 @@ func fetch(ctx context.Context, u FeedURL, prev *Feed, l Limits, client *http.Cl
 	if int64(len(data)) > l.MaxBytes {
 		return nil, fmt.Errorf("calendar: fetch %s: body exceeds the limit of %d bytes (--calendar-max-bytes)", red, l.MaxBytes)
 	}
-	f, err := Parse(data, l)
+	cal, err := ical.Parse(data, l.ICal())
 	if err != nil {
-		return nil, fmt.Errorf("%w (feed %s)", err, red)
+		return nil, fmt.Errorf("calendar: parse %s: %w", red, withFlag(err))
 	}
 	t := now()
-	f.URL = red
-	f.ETag = resp.Header.Get("ETag")
-	f.LastModified = resp.Header.Get("Last-Modified")
-	f.FetchedAt, f.ValidatedAt = t, t
-	return f, nil
+	return &Feed{
+		URL:          red,
+		Calendar:     cal,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+		FetchedAt:    t,
+		ValidatedAt:  t,
+	}, nil
 }
 
 // stripURL drops the request URL that net/http puts in its errors: it
@@ -105,8 +110,8 @@ func stripURL(err error) error {
 
 // refreshFor is the pause after a good fetch of f.
 func refreshFor(f *Feed) time.Duration {
-	if f == nil || f.RefreshInterval == 0 {
+	if f == nil || f.Calendar == nil || f.Calendar.RefreshInterval == 0 {
 		return DefaultRefresh
 	}
-	return min(max(f.RefreshInterval, MinRefresh), MaxRefresh)
+	return min(max(f.Calendar.RefreshInterval, MinRefresh), MaxRefresh)
 }

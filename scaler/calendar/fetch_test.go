@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,11 +121,20 @@ func (fs *feedServer) allowOnly() Limits {
 
 func googleBody(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/google.ics")
+	b, err := os.ReadFile(filepath.Join("ical", "testdata", "google.ics"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func ts(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func noSecret(t *testing.T, err error) {
@@ -142,8 +152,8 @@ func TestFetchOnceReadsAFeedAndRedactsItsURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantURL := fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics"
-	if f.URL != wantURL || f.ETag != `"v1"` || f.LastModified != "Wed, 19 Mar 2025 10:00:00 GMT" || f.Events != 7 {
-		t.Errorf("feed = url %q etag %q lm %q events %d; want url %q", f.URL, f.ETag, f.LastModified, f.Events, wantURL)
+	if f.URL != wantURL || f.ETag != `"v1"` || f.LastModified != "Wed, 19 Mar 2025 10:00:00 GMT" || f.Calendar.Events != 7 {
+		t.Errorf("feed = url %q etag %q lm %q events %d; want url %q", f.URL, f.ETag, f.LastModified, f.Calendar.Events, wantURL)
 	}
 	if got := fmt.Sprint(u); got != wantURL {
 		t.Errorf("FeedURL prints %q, want %q", got, wantURL)

@@ -5,30 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/decide"
 )
-
-// ForDecide returns the windows as the decide package sees them.
-func ForDecide(ws []Window) []decide.CalendarWindow {
-	out := make([]decide.CalendarWindow, len(ws))
-	for i, w := range ws {
-		out[i] = w.CalendarWindow
-	}
-	return out
-}
-
-// Opinion expands f over [now, now + Horizon] for c and returns the
-// calendar component's opinion, the expansion's warnings included. An
-// error means the feed could not be expanded (a limit was hit).
-func (f *Feed) Opinion(c *Config, now time.Time) (decide.Opinion, error) {
-	e, err := f.Expand(c, now, now.Add(Horizon))
-	if err != nil {
-		return decide.Opinion{}, err
-	}
-	o := decide.CalendarOpinion(now, ForDecide(e.Windows), f.Age(now))
-	o.Warnings = append(o.Warnings, e.Warnings...)
-	return o, nil
-}
 
 // reuse is how long one expansion of a feed copy serves an Opinion: the
 // windows are concrete instants, so only which are in force changes with now.
@@ -59,7 +38,7 @@ func (o *Opinion) Of(f *Feed, now time.Time) (decide.Opinion, error) {
 	if o.feed != f || now.Before(o.from) || now.Sub(o.from) >= reuse {
 		e, err := f.Expand(o.c, now, now.Add(Horizon+reuse))
 		o.feed, o.from, o.err = f, now, err
-		o.windows, o.warnings = ForDecide(e.Windows), e.Warnings
+		o.windows, o.warnings = ical.ForDecide(e.Windows), e.Warnings
 	}
 	if o.err != nil {
 		// The hub refuses feeds that cannot be expanded, so this copy

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 )
 
 // Listing is what `montage-scaler calendar` prints: the coming windows of
@@ -17,10 +19,10 @@ type Listing struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 	// AgeSeconds is how old the copy is (0 for a fresh fetch).
-	AgeSeconds float64  `json:"ageSeconds"`
-	Timezone   string   `json:"timezone"`
-	Windows    []Window `json:"windows"`
-	Warnings   []string `json:"warnings"`
+	AgeSeconds float64       `json:"ageSeconds"`
+	Timezone   string        `json:"timezone"`
+	Windows    []ical.Window `json:"windows"`
+	Warnings   []string      `json:"warnings"`
 }
 
 // List expands f for c over [at, at + days].
@@ -37,10 +39,10 @@ func List(f *Feed, c *Config, at time.Time, days int) (Listing, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
-	warnings := append(append([]string{}, f.Warnings...), e.Warnings...)
+	warnings := append(append([]string{}, f.Calendar.Warnings...), e.Warnings...)
 	return Listing{
 		URL:        f.URL,
-		Name:       f.Name,
+		Name:       f.Calendar.Name,
 		From:       at.UTC(),
 		To:         to.UTC(),
 		AgeSeconds: f.Age(at).Seconds(),

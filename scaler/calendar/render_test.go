@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 )
 
 func exampleListing(t *testing.T) (Listing, *Config) {
@@ -14,31 +17,21 @@ func exampleListing(t *testing.T) (Listing, *Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Parse(data, Limits{})
+	cal, err := ical.Parse(data, ical.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.URL = "https://cal.example.com/xxxxx/basic.ics"
-	c := cfg(zone(t, "Europe/Berlin"))
+	berlin, err := ical.LoadZone("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Feed{URL: "https://cal.example.com/xxxxx/basic.ics", Calendar: cal}
+	c := &Config{Timezone: berlin, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
 	l, err := List(f, c, ts(t, "2026-11-30T00:00:00Z"), 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l, c
-}
-
-func TestExampleCalendarWeek(t *testing.T) {
-	l, c := exampleListing(t)
-	if l.Name != "Montage - creator schedule" || len(l.Warnings) != 0 {
-		t.Errorf("name %q warnings %q", l.Name, l.Warnings)
-	}
-	checkWindows(t, c, l.Windows, []row{
-		// Tuesday's session is cancelled, Thursday's moved later.
-		{"Evening upload session (late start)", "2026-12-03T19:30:00Z", "2026-12-03T22:00:00Z", 6, SourceProperty, false},
-		{"Launch: winter series", "2026-12-04T14:00:00Z", "2026-12-04T18:00:00Z", 8, SourceDescription, false},
-		{"Friday live stream", "2026-12-04T19:00:00Z", "2026-12-04T21:00:00Z", 6, SourceCategories + ":peak", false},
-		{"Batch day: re-encode the archive", "2026-12-04T23:00:00Z", "2026-12-05T23:00:00Z", 8, SourceCategories + ":burst", false},
-	})
 }
 
 func TestRenderTableAndJSON(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
@@ -139,17 +140,17 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 		return nil, err
 	}
 	if s.Calendar != nil {
-		feed, err := calendar.Parse(ics, calendar.DefaultLimits())
+		cal, err := ical.Parse(ics, ical.DefaultLimits())
 		if err != nil {
 			return nil, fmt.Errorf("--calendar: %w", err)
 		}
-		s.Warnings = append(s.Warnings, feed.Warnings...)
-		e, err := feed.Expand(s.Calendar, tr.Start, tr.End())
+		s.Warnings = append(s.Warnings, cal.Warnings...)
+		e, err := cal.Expand(s.Calendar.Expansion(), tr.Start, tr.End())
 		if err != nil {
 			return nil, fmt.Errorf("--calendar: %w", err)
 		}
 		s.Warnings = append(s.Warnings, e.Warnings...)
-		s.Windows = calendar.ForDecide(e.Windows)
+		s.Windows = ical.ForDecide(e.Windows)
 	}
 	return s, nil
 }

@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	ical "github.com/emersion/go-ical"
+	goical "github.com/emersion/go-ical"
 	"github.com/teambition/rrule-go"
 )
 
@@ -17,7 +17,7 @@ import (
 // feed's own VTIMEZONE block to an IANA zone with the same transitions.
 type zoneReader struct {
 	cache map[string]*time.Location
-	vtz   map[string]*ical.Component
+	vtz   map[string]*goical.Component
 }
 
 func (z *zoneReader) load(tzid string) (*time.Location, error) {
@@ -56,7 +56,7 @@ var sampleYears = []int{2024, 2025, 2026, 2027}
 // matchVTimezone finds the IANA zone whose offsets agree with every
 // transition c describes in the sample years. A block without
 // transitions is a fixed offset.
-func matchVTimezone(tzid string, c *ical.Component) (*time.Location, error) {
+func matchVTimezone(tzid string, c *goical.Component) (*time.Location, error) {
 	var ts []transition
 	fixed, haveFixed := 0, false
 	for _, sub := range c.Children {
@@ -125,7 +125,7 @@ func matchVTimezone(tzid string, c *ical.Component) (*time.Location, error) {
 	return nil, fmt.Errorf("VTIMEZONE %q: no known zone has its transitions", tzid)
 }
 
-func propValue(c *ical.Component, name string) string {
+func propValue(c *goical.Component, name string) string {
 	if p := c.Props.Get(name); p != nil {
 		return strings.TrimSpace(p.Value)
 	}

@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"errors"
@@ -139,18 +139,18 @@ func TestRecurrenceRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Parse(calendarOf(tc.event), Limits{})
+			cal, err := Parse(calendarOf(tc.event), Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(f.Warnings) != 0 {
-				t.Fatalf("warnings: %q", f.Warnings)
+			if len(cal.Warnings) != 0 {
+				t.Fatalf("warnings: %q", cal.Warnings)
 			}
 			tz := time.UTC
 			if tc.tz != "" {
 				tz = zone(t, tc.tz)
 			}
-			ws, err := f.Windows(&Config{Timezone: tz, DefaultReplicas: 4}, ts(t, tc.from), ts(t, tc.to))
+			ws, err := cal.Windows(Options{Zone: tz, DefaultReplicas: 4}, ts(t, tc.from), ts(t, tc.to))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,16 +180,16 @@ func TestOverridesMoveOccurrencesIntoAndOutOfTheSpan(t *testing.T) {
 		DTSTART:20250304T070000Z
 		DTEND:20250304T080000Z`,
 	)
-	f, err := Parse(data, Limits{})
+	cal, err := Parse(data, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cfg(time.UTC)
-	ws, err := f.Windows(c, ts(t, "2025-03-02T20:00:00Z"), ts(t, "2025-03-04T20:00:00Z"))
+	o := opts(time.UTC)
+	ws, err := cal.Windows(o, ts(t, "2025-03-02T20:00:00Z"), ts(t, "2025-03-04T20:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, ws, []row{
+	checkWindows(t, o, ws, []row{
 		{"Stream (moved in)", "2025-03-04T07:00:00Z", "2025-03-04T08:00:00Z", 4, SourceDefault, false},
 		{"Stream", "2025-03-04T18:00:00Z", "2025-03-04T19:00:00Z", 4, SourceDefault, false},
 	})
@@ -214,7 +214,7 @@ func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
 		SUMMARY:Fine
 		DTSTART:20250301T120000Z`,
 	)
-	f, err := Parse(data, Limits{})
+	cal, err := Parse(data, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +224,10 @@ func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
 		`event "No start" (UID "n"): no DTSTART; skipped`,
 		`event "Bad hint" (UID "r"): X-MONTAGE-REPLICAS "lots" is not a number from 0 to 10000; ignored`,
 	}
-	if !slices.Equal(f.Warnings, want) {
-		t.Errorf("warnings =\n %q\nwant\n %q", f.Warnings, want)
+	if !slices.Equal(cal.Warnings, want) {
+		t.Errorf("warnings =\n %q\nwant\n %q", cal.Warnings, want)
 	}
-	ws, err := f.Windows(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-02T00:00:00Z"))
+	ws, err := cal.Windows(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-02T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,45 +238,51 @@ func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	t.Run("a COUNT series from year one runs into the step limit", func(t *testing.T) {
-		f, err := Parse(calendarOf(`UID:old
+		cal, err := Parse(calendarOf(`UID:old
 			SUMMARY:Ancient
 			DTSTART:00010101T100000Z
 			RRULE:FREQ=DAILY;COUNT=100000`), Limits{MaxSteps: 5000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.Windows(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
+		_, err = cal.Windows(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
 		if !errors.Is(err, ErrTooManySteps) || !strings.Contains(err.Error(), `at event "Ancient" (UID "old")`) {
 			t.Errorf("err = %v, want ErrTooManySteps naming the event", err)
 		}
 	})
 	t.Run("a rule that never matches costs no more than the span", func(t *testing.T) {
-		f, err := Parse(calendarOf(`UID:never
+		cal, err := Parse(calendarOf(`UID:never
 			DTSTART:20000101T100000Z
 			RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`), Limits{MaxSteps: 5000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := f.Expand(cfg(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
+		e, err := cal.Expand(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
 		if err != nil || len(e.Windows) != 0 || e.Steps > 100 {
 			t.Errorf("windows %d, steps %d, err %v", len(e.Windows), e.Steps, err)
 		}
 	})
 	t.Run("more events than allowed is an error", func(t *testing.T) {
 		_, err := Parse(calendarOf("UID:1\nDTSTART:20250301T100000Z", "UID:2\nDTSTART:20250301T100000Z"), Limits{MaxEvents: 1})
-		if err == nil || err.Error() != "calendar: more than 1 events (--calendar-max-events)" {
+		if !errors.Is(err, ErrTooManyEvents) || err.Error() != "ical: calendar exceeds the event limit: more than 1 events" {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("more bytes than allowed is an error", func(t *testing.T) {
+		_, err := Parse(calendarOf("UID:1\nDTSTART:20250301T100000Z"), Limits{MaxBytes: 100})
+		if !errors.Is(err, ErrTooLarge) || !strings.HasSuffix(err.Error(), "bytes, more than 100") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("nesting deeper than iCalendar needs is refused", func(t *testing.T) {
 		_, err := Parse([]byte(strings.Repeat("BEGIN:X\r\n", 20)), Limits{})
-		if err == nil || err.Error() != "calendar: not valid iCalendar: components nested deeper than 8 (line 9)" {
+		if err == nil || err.Error() != "ical: not valid iCalendar: components nested deeper than 8 (line 9)" {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("a parameter list without a value is an error, not a panic", func(t *testing.T) {
 		_, err := Parse([]byte("BEGIN:VCALENDAR\r\nX;A=b\r\nEND:VCALENDAR\r\n"), Limits{})
-		if err == nil || err.Error() != "calendar: not valid iCalendar: malformed content line" {
+		if err == nil || err.Error() != "ical: not valid iCalendar: malformed content line" {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"os"
@@ -26,13 +26,13 @@ func FuzzParseExpand(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := &Config{Timezone: berlin, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
+	o := Options{Zone: berlin, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		feed, err := Parse(data, l)
+		cal, err := Parse(data, l)
 		if err != nil {
 			return
 		}
-		e, err := feed.Expand(c, from, from.Add(Horizon))
+		e, err := cal.Expand(o, from, from.Add(week))
 		if err != nil {
 			return
 		}
@@ -40,7 +40,7 @@ func FuzzParseExpand(f *testing.F) {
 			t.Fatalf("%d steps, limit %d", e.Steps, l.MaxSteps)
 		}
 		for _, w := range e.Windows {
-			if w.Until.Before(from) || w.From.After(from.Add(Horizon)) || w.End.Before(w.Start) {
+			if w.Until.Before(from) || w.From.After(from.Add(week)) || w.End.Before(w.Start) {
 				t.Fatalf("window out of span or inverted: %+v", w)
 			}
 		}

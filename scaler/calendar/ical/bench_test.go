@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"fmt"
@@ -13,12 +13,12 @@ import (
 func BenchmarkExpandFixtures(b *testing.B) {
 	for _, name := range []string{"google.ics", "outlook.ics", "nextcloud.ics", "apple.ics"} {
 		b.Run(name, func(b *testing.B) {
-			f := loadFeedB(b, name)
-			c := &Config{Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
+			cal := loadCalendarB(b, name)
+			o := Options{Zone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
 			from := time.Date(2025, 3, 24, 0, 0, 0, 0, time.UTC)
 			steps := 0
 			for b.Loop() {
-				e, err := f.Expand(c, from, from.Add(Horizon))
+				e, err := cal.Expand(o, from, from.Add(week))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -39,15 +39,15 @@ func BenchmarkExpandLargeFeed(b *testing.B) {
 	}
 	data := calendarOf(events...)
 	b.Logf("feed: %d bytes", len(data))
-	f, err := Parse(data, Limits{})
+	cal, err := Parse(data, Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &Config{Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
+	o := Options{Zone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
 	from := time.Date(2025, 3, 24, 0, 0, 0, 0, time.UTC)
 	var e Expansion
 	for b.Loop() {
-		if e, err = f.Expand(c, from, from.Add(Horizon)); err != nil {
+		if e, err = cal.Expand(o, from, from.Add(week)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -70,17 +70,17 @@ func BenchmarkParseLargeFeed(b *testing.B) {
 	}
 }
 
-func loadFeedB(b *testing.B, name string) *Feed {
+func loadCalendarB(b *testing.B, name string) *Calendar {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		b.Fatal(err)
 	}
-	f, err := Parse(data, Limits{})
+	cal, err := Parse(data, Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return f
+	return cal
 }
 
 // BenchmarkExpandWorstCase spends the whole default step budget on rules
@@ -92,15 +92,15 @@ func BenchmarkExpandWorstCase(b *testing.B) {
 	}
 	for name, ev := range cases {
 		b.Run(name, func(b *testing.B) {
-			f, err := Parse(calendarOf(ev), Limits{})
+			cal, err := Parse(calendarOf(ev), Limits{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			c := &Config{Timezone: time.UTC, DefaultReplicas: 4}
+			o := Options{Zone: time.UTC, DefaultReplicas: 4}
 			from := time.Date(2025, 3, 24, 0, 0, 0, 0, time.UTC)
 			steps := 0
 			for b.Loop() {
-				e, _ := f.Expand(c, from, from.Add(Horizon))
+				e, _ := cal.Expand(o, from, from.Add(week))
 				steps = e.Steps
 			}
 			b.ReportMetric(float64(steps), "steps/op")
@@ -116,12 +116,12 @@ func BenchmarkParseManyUnknownZones(b *testing.B) {
 		events = append(events, fmt.Sprintf("UID:z%d\nDTSTART;TZID=Nowhere/Zone/Number%d:20250301T100000", i, i))
 	}
 	data := calendarOf(events...)
-	var f *Feed
+	var cal *Calendar
 	for b.Loop() {
 		var err error
-		if f, err = Parse(data, Limits{}); err != nil {
+		if cal, err = Parse(data, Limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(len(f.Warnings)), "warnings/op")
+	b.ReportMetric(float64(len(cal.Warnings)), "warnings/op")
 }

@@ -1,9 +1,13 @@
-package calendar
+package ical
 
 import (
 	"fmt"
 	"strings"
 	"time"
+
+	// A calendar's TZIDs must resolve the same everywhere, also where the
+	// system has no /usr/share/zoneinfo (the scaler image).
+	_ "time/tzdata"
 )
 
 // windowsZones maps the Windows zone names Outlook and Exchange write as
@@ -114,12 +118,12 @@ var windowsZones = map[string]string{
 // LoadZone resolves a TZID: an IANA name, a Windows name (Outlook,
 // Exchange), or a prefixed IANA name such as Mozilla's
 // "/mozilla.org/20050126_1/Europe/Berlin". "Local" is refused: the
-// scaler's own zone must not change what a calendar means.
+// machine's own zone must not change what a calendar means.
 func LoadZone(name string) (*time.Location, error) {
 	name = strings.Trim(strings.TrimSpace(name), `"`)
 	switch {
 	case name == "" || strings.EqualFold(name, "local"):
-		return nil, fmt.Errorf("calendar: time zone %q: not a named zone", name)
+		return nil, fmt.Errorf("ical: time zone %q: not a named zone", name)
 	case strings.EqualFold(name, "utc") || strings.EqualFold(name, "gmt") || name == "Z":
 		return time.UTC, nil
 	}
@@ -132,7 +136,7 @@ func LoadZone(name string) (*time.Location, error) {
 	// Prefixed names: IANA names have at most three parts, so only the
 	// last three separators can start one.
 	if len(name) > 200 {
-		return nil, fmt.Errorf("calendar: unknown time zone %q", name)
+		return nil, fmt.Errorf("ical: unknown time zone %q", name)
 	}
 	tried := 0
 	for i := len(name) - 2; i >= 0 && tried < 3; i-- {
@@ -146,7 +150,7 @@ func LoadZone(name string) (*time.Location, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("calendar: unknown time zone %q", name)
+	return nil, fmt.Errorf("ical: unknown time zone %q", name)
 }
 
 // resolve turns a wall-clock time (its fields read as they are, its own

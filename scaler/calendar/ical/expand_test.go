@@ -1,4 +1,4 @@
-package calendar
+package ical
 
 import (
 	"os"
@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// week is the span the scaler expands a calendar over.
+const week = 7 * 24 * time.Hour
+
 type row struct {
 	summary    string
 	start, end string // RFC 3339, UTC
@@ -18,17 +21,17 @@ type row struct {
 	clamped    bool
 }
 
-func loadFeed(t *testing.T, name string) *Feed {
+func loadCalendar(t *testing.T, name string) *Calendar {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Parse(data, Limits{})
+	cal, err := Parse(data, Limits{})
 	if err != nil {
 		t.Fatalf("Parse(%s): %v", name, err)
 	}
-	return f
+	return cal
 }
 
 func ts(t *testing.T, s string) time.Time {
@@ -49,19 +52,19 @@ func zone(t *testing.T, name string) *time.Location {
 	return loc
 }
 
-func cfg(tz *time.Location) *Config {
-	return &Config{Timezone: tz, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
+func opts(tz *time.Location) Options {
+	return Options{Zone: tz, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}
 }
 
 // checkWindows asserts every window, in order, and that From/Until are the
 // event's span widened by the lead time and the hold.
-func checkWindows(t *testing.T, c *Config, got []Window, want []row) {
+func checkWindows(t *testing.T, o Options, got []Window, want []row) {
 	t.Helper()
 	var gotRows []row
 	for _, w := range got {
 		gotRows = append(gotRows, row{w.Summary, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), w.Replicas, w.ReplicasSource, w.Clamped})
-		if !w.From.Equal(w.Start.Add(-c.LeadTime)) || !w.Until.Equal(w.End.Add(c.Hold)) {
-			t.Errorf("window %q %s: From %s Until %s, want start-%s and end+%s", w.Summary, w.Start, w.From, w.Until, c.LeadTime, c.Hold)
+		if !w.From.Equal(w.Start.Add(-o.LeadTime)) || !w.Until.Equal(w.End.Add(o.Hold)) {
+			t.Errorf("window %q %s: From %s Until %s, want start-%s and end+%s", w.Summary, w.Start, w.From, w.Until, o.LeadTime, o.Hold)
 		}
 		if w.Start.Location() != time.UTC {
 			t.Errorf("window %q: start not in UTC: %s", w.Summary, w.Start)
@@ -87,16 +90,16 @@ func fmtRows(rs []row) string {
 func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func TestGoogleFeedAcrossBerlinSpringForward(t *testing.T) {
-	f := loadFeed(t, "google.ics")
-	if f.Name != "Montage uploads" || f.Events != 7 || len(f.Warnings) != 0 {
-		t.Fatalf("feed: name %q events %d warnings %q", f.Name, f.Events, f.Warnings)
+	cal := loadCalendar(t, "google.ics")
+	if cal.Name != "Montage uploads" || cal.Events != 7 || len(cal.Warnings) != 0 {
+		t.Fatalf("feed: name %q events %d warnings %q", cal.Name, cal.Events, cal.Warnings)
 	}
-	c := cfg(zone(t, "Europe/Berlin"))
-	got, err := f.Windows(c, ts(t, "2025-03-24T00:00:00Z"), ts(t, "2025-04-09T00:00:00Z"))
+	o := opts(zone(t, "Europe/Berlin"))
+	got, err := cal.Windows(o, ts(t, "2025-03-24T00:00:00Z"), ts(t, "2025-04-09T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Evening upload session", "2025-03-25T18:00:00Z", "2025-03-25T20:00:00Z", 6, SourceDescription, false},
 		{"Evening upload session", "2025-03-27T18:00:00Z", "2025-03-27T20:00:00Z", 6, SourceDescription, false},
 		{"Night render", "2025-03-28T22:00:00Z", "2025-03-29T01:00:00Z", 4, SourceDefault, false},
@@ -111,48 +114,48 @@ func TestGoogleFeedAcrossBerlinSpringForward(t *testing.T) {
 }
 
 func TestGoogleFeedUntilIsInclusiveAndEndsTheSeries(t *testing.T) {
-	f := loadFeed(t, "google.ics")
-	c := cfg(zone(t, "Europe/Berlin"))
-	got, err := f.Windows(c, ts(t, "2025-04-14T00:00:00Z"), ts(t, "2025-04-30T00:00:00Z"))
+	cal := loadCalendar(t, "google.ics")
+	o := opts(zone(t, "Europe/Berlin"))
+	got, err := cal.Windows(o, ts(t, "2025-04-14T00:00:00Z"), ts(t, "2025-04-30T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Evening upload session", "2025-04-15T17:00:00Z", "2025-04-15T19:00:00Z", 6, SourceDescription, false},
 		{"Evening upload session", "2025-04-17T17:00:00Z", "2025-04-17T19:00:00Z", 6, SourceDescription, false},
 	})
 }
 
 func TestTransparentEventsCountOnlyWhenAsked(t *testing.T) {
-	f := loadFeed(t, "google.ics")
-	c := cfg(zone(t, "Europe/Berlin"))
-	c.IncludeTransparent = true
-	got, err := f.Windows(c, ts(t, "2025-03-26T00:00:00Z"), ts(t, "2025-03-26T23:00:00Z"))
+	cal := loadCalendar(t, "google.ics")
+	o := opts(zone(t, "Europe/Berlin"))
+	o.IncludeTransparent = true
+	got, err := cal.Windows(o, ts(t, "2025-03-26T00:00:00Z"), ts(t, "2025-03-26T23:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Dentist", "2025-03-26T09:00:00Z", "2025-03-26T10:00:00Z", 4, SourceDefault, false},
 	})
-	c.IncludeTransparent = false
-	got, err = f.Windows(c, ts(t, "2025-03-26T00:00:00Z"), ts(t, "2025-03-26T23:00:00Z"))
+	o.IncludeTransparent = false
+	got, err = cal.Windows(o, ts(t, "2025-03-26T00:00:00Z"), ts(t, "2025-03-26T23:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, nil)
+	checkWindows(t, o, got, nil)
 }
 
 func TestOutlookFeedWithWindowsZonesAndDSTGapAndOverlap(t *testing.T) {
-	f := loadFeed(t, "outlook.ics")
-	if len(f.Warnings) != 0 {
-		t.Fatalf("warnings: %q", f.Warnings)
+	cal := loadCalendar(t, "outlook.ics")
+	if len(cal.Warnings) != 0 {
+		t.Fatalf("warnings: %q", cal.Warnings)
 	}
-	c := cfg(time.UTC)
-	got, err := f.Windows(c, ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-11-01T00:00:00Z"))
+	o := opts(time.UTC)
+	got, err := cal.Windows(o, ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-11-01T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		// 20:00 EST, then (US DST from 9 March) 20:00 EDT; COUNT=4 with
 		// 11 March in a multi-value EXDATE.
 		{"Weekly live stream", "2025-03-05T01:00:00Z", "2025-03-05T03:00:00Z", 6, SourceCategories + ":peak", false},
@@ -167,16 +170,16 @@ func TestOutlookFeedWithWindowsZonesAndDSTGapAndOverlap(t *testing.T) {
 }
 
 func TestNextcloudFeedAcrossNewYorkFallBack(t *testing.T) {
-	f := loadFeed(t, "nextcloud.ics")
-	if f.RefreshInterval != 4*time.Hour || refreshFor(f) != 4*time.Hour {
-		t.Fatalf("refresh interval %s (poll every %s), want 4h", f.RefreshInterval, refreshFor(f))
+	cal := loadCalendar(t, "nextcloud.ics")
+	if cal.RefreshInterval != 4*time.Hour {
+		t.Fatalf("refresh interval %s, want 4h", cal.RefreshInterval)
 	}
-	c := cfg(zone(t, "America/New_York"))
-	got, err := f.Windows(c, ts(t, "2025-01-01T00:00:00Z"), ts(t, "2025-12-01T00:00:00Z"))
+	o := opts(zone(t, "America/New_York"))
+	got, err := cal.Windows(o, ts(t, "2025-01-01T00:00:00Z"), ts(t, "2025-12-01T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		// Floating times placed in calendarTimezone; BYMONTHDAY=-1 is the
 		// last day of each month; a floating UNTIL is inclusive.
 		{"Channel review", "2025-01-31T23:00:00Z", "2025-02-01T00:00:00Z", 3, SourceDescription, false},
@@ -196,15 +199,15 @@ func TestNextcloudFeedAcrossNewYorkFallBack(t *testing.T) {
 }
 
 func TestAppleFeedMonthlyAllDayAndClampedHint(t *testing.T) {
-	f := loadFeed(t, "apple.ics")
-	c := cfg(zone(t, "Europe/Berlin"))
+	cal := loadCalendar(t, "apple.ics")
+	o := opts(zone(t, "Europe/Berlin"))
 	maxR := 8.0
-	c.MaxReplicas = &maxR
-	got, err := f.Windows(c, ts(t, "2025-01-01T00:00:00Z"), ts(t, "2025-06-01T00:00:00Z"))
+	o.MaxReplicas = &maxR
+	got, err := cal.Windows(o, ts(t, "2025-01-01T00:00:00Z"), ts(t, "2025-06-01T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Batch Saturday", "2025-01-03T23:00:00Z", "2025-01-04T23:00:00Z", 6, SourceCategories + ":peak", false},
 		{"Batch Saturday", "2025-01-31T23:00:00Z", "2025-02-01T23:00:00Z", 6, SourceCategories + ":peak", false},
 		{"Batch Saturday", "2025-02-28T23:00:00Z", "2025-03-01T23:00:00Z", 6, SourceCategories + ":peak", false},
@@ -220,40 +223,67 @@ func TestAppleFeedMonthlyAllDayAndClampedHint(t *testing.T) {
 }
 
 func TestWindowInForceAtTheStartOfTheSpanIsIncluded(t *testing.T) {
-	f := loadFeed(t, "google.ics")
-	c := cfg(zone(t, "Europe/Berlin"))
+	cal := loadCalendar(t, "google.ics")
+	o := opts(zone(t, "Europe/Berlin"))
 	// Mid-way through the 47-hour batch day, and in the hold after the session.
-	got, err := f.Windows(c, ts(t, "2025-03-30T12:00:00Z"), ts(t, "2025-03-30T13:00:00Z"))
+	got, err := cal.Windows(o, ts(t, "2025-03-30T12:00:00Z"), ts(t, "2025-03-30T13:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Batch day replicas=8", "2025-03-28T23:00:00Z", "2025-03-30T22:00:00Z", 8, SourceSummary, false},
 	})
-	got, err = f.Windows(c, ts(t, "2025-03-25T20:04:00Z"), ts(t, "2025-03-25T21:00:00Z"))
+	got, err = cal.Windows(o, ts(t, "2025-03-25T20:04:00Z"), ts(t, "2025-03-25T21:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		{"Evening upload session", "2025-03-25T18:00:00Z", "2025-03-25T20:00:00Z", 6, SourceDescription, false},
 	})
 }
 
 func TestOutlookDisplayNameZonesAreMatchedThroughTheirVTimezone(t *testing.T) {
-	f := loadFeed(t, "outlook-display-names.ics")
-	if len(f.Warnings) != 0 {
-		t.Fatalf("warnings: %q", f.Warnings)
+	cal := loadCalendar(t, "outlook-display-names.ics")
+	if len(cal.Warnings) != 0 {
+		t.Fatalf("warnings: %q", cal.Warnings)
 	}
-	c := cfg(time.UTC)
-	got, err := f.Windows(c, ts(t, "2025-03-27T00:00:00Z"), ts(t, "2025-04-07T00:00:00Z"))
+	o := opts(time.UTC)
+	got, err := cal.Windows(o, ts(t, "2025-03-27T00:00:00Z"), ts(t, "2025-04-07T00:00:00Z"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWindows(t, c, got, []row{
+	checkWindows(t, o, got, []row{
 		// Berlin rules: CET before the change, CEST after it.
 		{"Friday edit", "2025-03-28T18:00:00Z", "2025-03-28T20:00:00Z", 4, SourceDefault, false},
 		// A fixed +05:30 block.
 		{"Sync with Pune editors", "2025-04-02T03:30:00Z", "2025-04-02T05:30:00Z", 4, SourceDefault, false},
 		{"Friday edit", "2025-04-04T17:00:00Z", "2025-04-04T19:00:00Z", 4, SourceDefault, false},
+	})
+}
+
+func TestExampleCalendarWeek(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "calendar.ics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := Parse(data, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cal.Name != "Montage - creator schedule" || len(cal.Warnings) != 0 {
+		t.Errorf("name %q warnings %q", cal.Name, cal.Warnings)
+	}
+	o := opts(zone(t, "Europe/Berlin"))
+	from := ts(t, "2026-11-30T00:00:00Z")
+	e, err := cal.Expand(o, from, from.Add(week))
+	if err != nil || len(e.Warnings) != 0 {
+		t.Fatalf("expand: %v, warnings %q", err, e.Warnings)
+	}
+	checkWindows(t, o, e.Windows, []row{
+		// Tuesday's session is cancelled, Thursday's moved later.
+		{"Evening upload session (late start)", "2026-12-03T19:30:00Z", "2026-12-03T22:00:00Z", 6, SourceProperty, false},
+		{"Launch: winter series", "2026-12-04T14:00:00Z", "2026-12-04T18:00:00Z", 8, SourceDescription, false},
+		{"Friday live stream", "2026-12-04T19:00:00Z", "2026-12-04T21:00:00Z", 6, SourceCategories + ":peak", false},
+		{"Batch day: re-encode the archive", "2026-12-04T23:00:00Z", "2026-12-05T23:00:00Z", 8, SourceCategories + ":burst", false},
 	})
 }

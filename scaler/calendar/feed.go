@@ -1,0 +1,63 @@
+package calendar
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
+)
+
+// Horizon is how far ahead the scaler looks for windows.
+const Horizon = 7 * 24 * time.Hour
+
+// Feed is a parsed calendar plus what its fetch told: the value a Watch
+// shares. It is immutable once published.
+type Feed struct {
+	// URL is the feed address, redacted.
+	URL      string         `json:"url"`
+	Calendar *ical.Calendar `json:"calendar"`
+	// ETag and LastModified are the server's validators, sent back on the
+	// next fetch.
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"lastModified,omitempty"`
+	// FetchedAt is when the body was last downloaded (status 200).
+	FetchedAt time.Time `json:"fetchedAt"`
+	// ValidatedAt is when the server last confirmed it (200 or 304).
+	ValidatedAt time.Time `json:"validatedAt"`
+}
+
+// Age is how long ago the server last confirmed this copy.
+func (f *Feed) Age(now time.Time) time.Duration {
+	if f == nil || f.ValidatedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(f.ValidatedAt)
+}
+
+// Expand expands the feed for c over [from, to]: the windows (lead time and
+// hold included) that overlap the span, sorted by From. An error means a
+// limit was hit; it names the flag that raises it.
+func (f *Feed) Expand(c *Config, from, to time.Time) (ical.Expansion, error) {
+	if f == nil || f.Calendar == nil || c == nil {
+		return ical.Expansion{Windows: []ical.Window{}, Warnings: []string{}}, errors.New("calendar: no feed or no config")
+	}
+	e, err := f.Calendar.Expand(c.Expansion(), from, to)
+	return e, withFlag(err)
+}
+
+// withFlag adds to an ical limit error the serve flag that sets the limit.
+func withFlag(err error) error {
+	var flag string
+	switch {
+	case errors.Is(err, ical.ErrTooLarge):
+		flag = "--calendar-max-bytes"
+	case errors.Is(err, ical.ErrTooManyEvents):
+		flag = "--calendar-max-events"
+	case errors.Is(err, ical.ErrTooManySteps):
+		flag = "--calendar-max-steps"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, flag)
+}

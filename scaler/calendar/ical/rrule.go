@@ -1,0 +1,295 @@
+package ical
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/teambition/rrule-go"
+)
+
+// expandRule calls fn with the wall-clock start of every occurrence of the
+// event's RRULE (DTSTART first) that starts after lo − slack and up to hi,
+// honouring COUNT and UNTIL. It computes in wall-clock time so that a
+// weekly 19:00 stays 19:00 across DST; the caller places each in the zone.
+func expandRule(ev *event, zone *time.Location, lo, hi time.Time, budget *steps, fn func(time.Time)) error {
+	r := ev.rule
+	s := ev.start.wall
+	interval := max(r.Interval, 1)
+	count := r.Count
+	var untilWall time.Time
+	var untilInstant time.Time
+	if !r.Until.IsZero() {
+		switch {
+		case ev.start.isUTC:
+			untilInstant = r.Until
+		case strings.HasSuffix(strings.ToUpper(ev.untilRaw), "Z"):
+			untilInstant = r.Until
+		case !ev.start.isDate && len(ev.untilRaw) == 8:
+			untilWall = r.Until.Add(24*time.Hour - time.Second) // a DATE UNTIL on a timed event covers that day
+		default:
+			untilWall = r.Until
+		}
+	}
+	// Wall-clock bounds, two days of slack for any zone offset.
+	loWall := wallOf(lo.In(zone)).Add(-48 * time.Hour)
+	hiWall := wallOf(hi.In(zone)).Add(48 * time.Hour)
+
+	emitted := 0
+	stop := false
+	try := func(wall time.Time) {
+		if stop {
+			return
+		}
+		if !untilWall.IsZero() && wall.After(untilWall) {
+			stop = true
+			return
+		}
+		if !untilInstant.IsZero() && resolve(wall, zone).After(untilInstant) {
+			stop = true
+			return
+		}
+		if wall.After(hiWall) {
+			stop = true
+			return
+		}
+		emitted++
+		if !wall.Before(loWall) {
+			fn(wall)
+		}
+		if count > 0 && emitted >= count {
+			stop = true
+		}
+	}
+	try(s) // DTSTART is the first occurrence
+
+	times := timesOfDay(r, s)
+	dates := dateFilter{r: r, s: s}
+	k := 0
+	if count == 0 {
+		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
+	}
+	for ; !stop; k++ {
+		if err := budget.take(1); err != nil {
+			return err
+		}
+		days, periodStart := dates.period(k * interval)
+		if periodStart.After(hiWall) {
+			return nil
+		}
+		if err := budget.take(len(days) * len(times)); err != nil {
+			return err
+		}
+		var set []time.Time
+		for _, d := range days {
+			for _, tod := range times {
+				set = append(set, d.Add(tod))
+			}
+		}
+		set = applySetPos(set, r.Bysetpos)
+		for _, w := range set {
+			if !w.After(s) {
+				continue // before DTSTART, or DTSTART itself (already counted)
+			}
+			try(w)
+			if stop {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// timesOfDay are the clock times of each occurrence day, sorted.
+func timesOfDay(r *rrule.ROption, s time.Time) []time.Duration {
+	hours := r.Byhour
+	if len(hours) == 0 {
+		hours = []int{s.Hour()}
+	}
+	mins := r.Byminute
+	if len(mins) == 0 {
+		mins = []int{s.Minute()}
+	}
+	var out []time.Duration
+	for _, h := range hours {
+		for _, m := range mins {
+			out = append(out, time.Duration(h)*time.Hour+time.Duration(m)*time.Minute+time.Duration(s.Second())*time.Second)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func applySetPos(set []time.Time, pos []int) []time.Time {
+	slices.SortFunc(set, func(a, b time.Time) int { return a.Compare(b) })
+	set = slices.CompactFunc(set, func(a, b time.Time) bool { return a.Equal(b) })
+	if len(pos) == 0 {
+		return set
+	}
+	var out []time.Time
+	for _, p := range pos {
+		i := p - 1
+		if p < 0 {
+			i = len(set) + p
+		}
+		if i >= 0 && i < len(set) && p != 0 {
+			out = append(out, set[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, func(a, b time.Time) bool { return a.Equal(b) })
+}
+
+// pyWeekday converts a time.Weekday to rrule's Monday=0 numbering.
+func pyWeekday(w time.Weekday) int { return (int(w) + 6) % 7 }
+
+// jumpTo returns the first period index worth computing for a rule without
+// COUNT: periods that end before loWall cannot matter.
+func jumpTo(freq rrule.Frequency, s, loWall time.Time, interval, wkst int) int {
+	if !loWall.After(s) {
+		return 0
+	}
+	var n int
+	switch freq {
+	case rrule.DAILY:
+		n = int(loWall.Sub(s).Hours()/24) / interval
+	case rrule.WEEKLY:
+		n = int(loWall.Sub(s).Hours()/(24*7)) / interval
+	case rrule.MONTHLY:
+		n = ((loWall.Year()-s.Year())*12 + int(loWall.Month()) - int(s.Month())) / interval
+	case rrule.YEARLY:
+		n = (loWall.Year() - s.Year()) / interval
+	}
+	return max(n-1, 0)
+}
+
+type dateFilter struct {
+	r *rrule.ROption
+	s time.Time
+}
+
+// period returns the candidate days (midnight wall-clock) of the period
+// `offset` frequency units after DTSTART's, and the period's first day.
+func (f dateFilter) period(offset int) ([]time.Time, time.Time) {
+	r, s := f.r, f.s
+	day0 := time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC)
+	var out []time.Time
+	switch r.Freq {
+	case rrule.DAILY:
+		d := day0.AddDate(0, 0, offset)
+		if f.monthOK(d) && f.monthDayOK(d) && f.weekdayOK(d, 0, 0) {
+			out = append(out, d)
+		}
+		return out, d
+	case rrule.WEEKLY:
+		back := (pyWeekday(day0.Weekday()) - r.Wkst.Day() + 7) % 7
+		ws := day0.AddDate(0, 0, -back+7*offset)
+		for i := range 7 {
+			d := ws.AddDate(0, 0, i)
+			if !f.monthOK(d) {
+				continue
+			}
+			if len(r.Byweekday) == 0 {
+				if d.Weekday() == s.Weekday() {
+					out = append(out, d)
+				}
+			} else if f.weekdayOK(d, 0, 0) {
+				out = append(out, d)
+			}
+		}
+		return out, ws
+	case rrule.MONTHLY:
+		ms := time.Date(s.Year(), s.Month()+time.Month(offset), 1, 0, 0, 0, 0, time.UTC)
+		if !f.monthOK(ms) {
+			return nil, ms
+		}
+		return f.inMonth(ms), ms
+	default: // YEARLY
+		ys := time.Date(s.Year()+offset, 1, 1, 0, 0, 0, 0, time.UTC)
+		if len(r.Bymonth) > 0 {
+			for m := 1; m <= 12; m++ {
+				if slices.Contains(r.Bymonth, m) {
+					out = append(out, f.inMonth(time.Date(ys.Year(), time.Month(m), 1, 0, 0, 0, 0, time.UTC))...)
+				}
+			}
+			return out, ys
+		}
+		if len(r.Byweekday) == 0 && len(r.Bymonthday) == 0 {
+			d := time.Date(ys.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC)
+			if d.Month() == s.Month() { // Feb 29 only in leap years
+				out = append(out, d)
+			}
+			return out, ys
+		}
+		ylen := time.Date(ys.Year(), 12, 31, 0, 0, 0, 0, time.UTC).YearDay()
+		for i := range ylen {
+			d := ys.AddDate(0, 0, i)
+			if f.monthDayOK(d) && f.weekdayOK(d, i, ylen) {
+				out = append(out, d)
+			}
+		}
+		return out, ys
+	}
+}
+
+// inMonth returns the days of the month starting at ms that the rule picks.
+func (f dateFilter) inMonth(ms time.Time) []time.Time {
+	r, s := f.r, f.s
+	mlen := ms.AddDate(0, 1, -1).Day()
+	var out []time.Time
+	if len(r.Byweekday) == 0 && len(r.Bymonthday) == 0 {
+		if s.Day() <= mlen { // the 31st is skipped in shorter months
+			out = append(out, ms.AddDate(0, 0, s.Day()-1))
+		}
+		return out
+	}
+	for i := range mlen {
+		d := ms.AddDate(0, 0, i)
+		if f.monthDayOK(d) && f.weekdayOK(d, i, mlen) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (f dateFilter) monthOK(d time.Time) bool {
+	return len(f.r.Bymonth) == 0 || slices.Contains(f.r.Bymonth, int(d.Month()))
+}
+
+func (f dateFilter) monthDayOK(d time.Time) bool {
+	if len(f.r.Bymonthday) == 0 {
+		return true
+	}
+	mlen := time.Date(d.Year(), d.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	for _, md := range f.r.Bymonthday {
+		if md == d.Day() || (md < 0 && mlen+md+1 == d.Day()) {
+			return true
+		}
+	}
+	return false
+}
+
+// weekdayOK checks BYDAY; idx and scopeLen place d in its month or year
+// for ordinals such as 2MO or -1FR (scopeLen 0: ordinals ignored).
+func (f dateFilter) weekdayOK(d time.Time, idx, scopeLen int) bool {
+	if len(f.r.Byweekday) == 0 {
+		return true
+	}
+	wd := pyWeekday(d.Weekday())
+	for _, w := range f.r.Byweekday {
+		if w.Day() != wd {
+			continue
+		}
+		n := w.N()
+		if n == 0 || scopeLen == 0 {
+			return true
+		}
+		if n > 0 && idx/7+1 == n {
+			return true
+		}
+		if n < 0 && (scopeLen-1-idx)/7+1 == -n {
+			return true
+		}
+	}
+	return false
+}
