@@ -67,7 +67,7 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 	}
 	req := kpi.Request{
 		Target: kpi.Target{Namespace: *namespace, Deployment: *deployment, ScaledObject: *scaledObject},
-		Until:  until.clock()().Truncate(time.Second), Since: *since, LatencyTarget: *target, Plot: *plot != "",
+		Until:  until.clock()().Truncate(time.Millisecond), Since: *since, LatencyTarget: *target, Plot: *plot != "",
 	}
 	if err := req.Validate(); err != nil {
 		return fail(exitUsage, fmt.Errorf("--since/--latency-target: %w", err))
