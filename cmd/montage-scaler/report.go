@@ -60,6 +60,10 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		return fail(exitUsage, fmt.Errorf("--format %q: want table or json", *format))
 	case *plot != "" && ext != ".svg" && ext != ".png":
 		return fail(exitUsage, fmt.Errorf("--plot %q: want a file name ending in .svg or .png", *plot))
+	case *since < 5*time.Minute || *since > 2160*time.Hour || *since%time.Second != 0:
+		return fail(exitUsage, fmt.Errorf("--since %s: want whole seconds from 5m to 2160h (90 days)", *since))
+	case *target <= 0:
+		return fail(exitUsage, fmt.Errorf("--latency-target %s: want above 0", *target))
 	}
 	client, err := kpi.NewClient(*promURL, nil, *timeout)
 	if err != nil {
@@ -70,7 +74,7 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		Until:  until.clock()().Truncate(time.Millisecond), Since: *since, LatencyTarget: *target, Plot: *plot != "",
 	}
 	if err := req.Validate(); err != nil {
-		return fail(exitUsage, fmt.Errorf("--since/--latency-target: %w", err))
+		return fail(exitUsage, err)
 	}
 	rep, err := kpi.Measure(ctx, client, client.String(), req)
 	if err != nil {

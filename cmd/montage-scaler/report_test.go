@@ -33,7 +33,8 @@ func TestReportRefusesBadFlagsWithExitTwo(t *testing.T) {
 		{"a plot that is neither svg nor png", append(p, "--plot", "x.pdf"),
 			"montage-scaler report: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"a window too short", append(p, "--since", "1m"),
-			"montage-scaler report: --since/--latency-target: window 1m0s: want whole seconds from 5m to 90 days (2160h)\n"},
+			"montage-scaler report: --since 1m0s: want whole seconds from 5m to 2160h (90 days)\n"},
+		{"no latency target", append(p, "--latency-target", "0s"), "montage-scaler report: --latency-target 0s: want above 0\n"},
 		{"an end that is no time", append(p, "--until", "yesterday"),
 			"montage-scaler report: invalid value \"yesterday\" for flag -until: want RFC3339, like 2026-12-05T18:00:00+01:00\n"},
 	}
