@@ -53,6 +53,7 @@ commands:
   calendar  list the coming windows of a metadata file's calendar feed
   simulate  replay a load trace through the decision code and an HPA model
   forecast  show or backtest the learned weekly pattern of a metadata file
+  report    measure ADR-0002's KPIs of a Deployment from Prometheus
   version   print the version
 
 Run "montage-scaler <command> -h" for a command's flags.
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return simulateCmd(args[1:], e)
 	case "forecast":
 		return forecastCmd(ctx, args[1:], e)
+	case "report":
+		return reportCmd(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, version)
 		return exitOK

@@ -25,6 +25,8 @@ func simulateCmd(args []string, e env) int {
 	w := simulate.DefaultWorkload()
 	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
 	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving")
+	emit := fs.String("emit-openmetrics", "", "write the series the cluster would have exported under --emit-policy to FILE (OpenMetrics text, for promtool tsdb create-blocks-from openmetrics)")
+	emitPolicy := fs.String("emit-policy", simulate.MontageScaler, "the policy --emit-openmetrics records: "+simulate.MontageScaler+" or "+simulate.MontageForecast)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -78,7 +80,13 @@ func simulateCmd(args []string, e env) int {
 	if err != nil {
 		return fail(fmt.Errorf("--metadata %s: %w", *metaPath, err))
 	}
-	rep, err := simulate.Run(tr, setup, simulate.Options{Workload: w, Policies: ids})
+	opts := simulate.Options{Workload: w, Policies: ids}
+	if *emit != "" {
+		if opts.Record, err = emitted(*emitPolicy); err != nil {
+			return fail(err)
+		}
+	}
+	rep, err := simulate.Run(tr, setup, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -93,6 +101,12 @@ func simulateCmd(args []string, e env) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
 		return exitNoDecision
+	}
+	if *emit != "" {
+		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(md)); err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler simulate: --emit-openmetrics: %v\n", err)
+			return exitNoDecision
+		}
 	}
 	if *plot != "" {
 		if err := writePlot(*plot, ext, rep); err != nil {

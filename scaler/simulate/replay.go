@@ -13,6 +13,12 @@ const promWindow = 60
 
 // replay runs one policy over the trace, one simulated second per step.
 func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int) Result {
+	return replayRecorded(tr, s, w, id, c, every, nil)
+}
+
+// replayRecorded is replay that also feeds rec (when not nil) what the
+// cluster would have exported (see Timeline).
+func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, every int, rec *recorder) Result {
 	tasks := tasksOf(tr)
 	cl := newCluster(w, tasks, c.initial())
 	res := Result{Policy: id, PeakReplicas: cl.replicas}
@@ -52,6 +58,9 @@ func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int) 
 			if ready > 0 {
 				p95 = w.p95(cpu)
 			}
+		}
+		if rec != nil {
+			rec.second(sec, cl, queued, running, c, rate, p95)
 		}
 		i := sec % promWindow
 		sumReq += rate - ringReq[i]
@@ -117,6 +126,9 @@ func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int) 
 		secs += end - p.created
 	}
 	res.PodHours = secs / 3600
+	if rec != nil {
+		res.Timeline = rec.finish(total, cl, tasks)
+	}
 	if res.Videos > 0 {
 		v := res.PodHours / float64(res.Videos)
 		res.CostPerVideo = &v

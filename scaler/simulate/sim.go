@@ -39,6 +39,8 @@ type Options struct {
 	Policies []string
 	// SampleEvery is the plot's resolution; zero: one minute.
 	SampleEvery time.Duration
+	// Record names the policy whose Timeline is kept (WriteOpenMetrics).
+	Record string
 }
 
 // Sample is one policy's state at one instant, for plots.
@@ -76,6 +78,8 @@ type Result struct {
 	// (replicas × concurrency) than tasks running at that moment.
 	ScaleDownsBelowInFlight int      `json:"scaleDownsBelowInFlight"`
 	Samples                 []Sample `json:"-"`
+	// Timeline is what the cluster exported, for Options.Record's policy.
+	Timeline *Timeline `json:"-"`
 }
 
 // LoadSample is the trace's load over one sample period, for plots.
@@ -146,7 +150,11 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Results = append(r.Results, replay(tr, s, o.Workload, id, c, int(every/time.Second)))
+		var rec *recorder
+		if id == o.Record {
+			rec = newRecorder(tr, o.Workload)
+		}
+		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil
@@ -210,6 +218,8 @@ type kedaPolicy struct {
 	// eval returns the trigger's external metrics and whether KEDA sees
 	// the ScaledObject active.
 	eval func(now time.Time, o observation, current int32) ([]hpa.Metric, bool)
+	// last is the latest decision, which the scaler would export.
+	last *decide.Decision
 }
 
 func (p *kedaPolicy) initial() int32 { return p.keda.MinReplicaCount }
@@ -266,6 +276,7 @@ func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []dec
 // decide folds readings into the trigger's metric and activity.
 func (p *kedaPolicy) decide(now time.Time, rs []decide.Reading) ([]hpa.Metric, bool) {
 	d := decide.Decide(now, p.s.Spec.Policy, rs)
+	p.last = &d
 	v := math.NaN() // no decision: the HPA keeps its scale
 	if d.Desired != nil {
 		v = *d.Desired

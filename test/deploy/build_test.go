@@ -38,6 +38,8 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &corev1.Service{}, nil
 	case "v1 Secret":
 		return &corev1.Secret{}, nil
+	case "v1 ConfigMap":
+		return &corev1.ConfigMap{}, nil
 	case "apps/v1 Deployment":
 		return &appsv1.Deployment{}, nil
 	case "policy/v1 PodDisruptionBudget":

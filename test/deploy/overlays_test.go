@@ -20,6 +20,7 @@ func TestEveryOverlayBuildsAndDecodesStrictly(t *testing.T) {
 	}
 	app := []string{"Deployment montage/montage", "Namespace montage", "Service montage/montage"}
 	monitoring := []string{
+		"ConfigMap monitoring/montage-scaler-dashboard",
 		"PodMonitor montage/montage",
 		"PrometheusRule montage/montage-scaler",
 		"ServiceMonitor montage-scaler/montage-scaler",

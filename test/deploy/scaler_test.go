@@ -308,6 +308,9 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 		"MontageScalerSourceFailing": {`sum by (component) (rate(montage_scaler_source_errors_total[5m])) / sum by (component) (rate(montage_scaler_source_reads_total[5m])) > 0.5`, "5m"},
 		"MontageScalerPinnedAtMax":   {`montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"} >= 8`, "30m"},
 		"MontageScalerCalendarStale": {`montage_scaler_source_age_seconds{component="` + decide.Calendar + `"} > 3600`, "15m"},
+		// ADR-0002's KPIs; their cases are in testdata/promtool.
+		"MontagePodStartupSlow":      {`montage:pod_startup_seconds:p95_24h > 300`, "15m"},
+		"MontageCostPerVideoDoubled": {`montage:cost_per_video:pod_hours_24h > 2 * (montage:cost_per_video:pod_hours_24h offset 1w)`, "1h"},
 	}
 	if !reflect.DeepEqual(alerts, wantAlerts) {
 		t.Errorf("alerts =\n %v\nwant\n %v", alerts, wantAlerts)

@@ -61,37 +61,7 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("servers: writing prometheus config: %v", err)
 	}
-	var lastErr error
-	for range 3 { // the free port may be taken between probe and bind
-		port := promFreePort(t)
-		p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
-		cmd := exec.Command(PrometheusBinary,
-			"--config.file="+cfgPath,
-			"--storage.tsdb.path="+filepath.Join(dir, "data"),
-			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-			"--log.level=warn")
-		cmd.Stdout = io.Discard
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", port)))
-		if err != nil {
-			t.Fatalf("servers: %v", err)
-		}
-		cmd.Stderr = logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("servers: starting prometheus: %v", err)
-		}
-		p.cmd = cmd
-		go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
-		t.Cleanup(p.Stop)
-		if lastErr = p.waitReady(30 * time.Second); lastErr == nil {
-			return p
-		}
-		p.Stop()
-		log, _ := os.ReadFile(logf.Name())
-		lastErr = fmt.Errorf("%w; log: %s", lastErr, log)
-	}
-	t.Fatalf("servers: prometheus did not become ready: %v", lastErr)
-	return nil
+	return launchPrometheus(t, dir, cfgPath, filepath.Join(dir, "data"))
 }
 
 func (p *Prometheus) waitReady(limit time.Duration) error {

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+func runReport(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), append([]string{"report"}, args...), env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+	return code, out.String(), errb.String()
+}
+
+func TestReportRefusesBadFlagsWithExitTwo(t *testing.T) {
+	p := []string{"--prometheus", "http://127.0.0.1:9"}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no Prometheus", nil, "montage-scaler report: --prometheus URL is required\n"},
+		{"a URL without a scheme", []string{"--prometheus", "prometheus:9090"},
+			"montage-scaler report: --prometheus: prometheus URL \"prometheus:9090\": want http(s)://host[:port][/path], the server's base URL\n"},
+		{"a namespace that is no Kubernetes name", append(p, "--namespace", `Mon"tage`),
+			"montage-scaler report: --namespace \"Mon\\\"tage\": want a Kubernetes name (lowercase letters, digits, '-', '.')\n"},
+		{"an unknown format", append(p, "--format", "csv"), "montage-scaler report: --format \"csv\": want table or json\n"},
+		{"a plot that is neither svg nor png", append(p, "--plot", "x.pdf"),
+			"montage-scaler report: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
+		{"a window too short", append(p, "--since", "1m"),
+			"montage-scaler report: --since 1m0s: want whole seconds from 5m to 2160h (90 days)\n"},
+		{"no latency target", append(p, "--latency-target", "0s"), "montage-scaler report: --latency-target 0s: want above 0\n"},
+		{"an end that is no time", append(p, "--until", "yesterday"),
+			"montage-scaler report: invalid value \"yesterday\" for flag -until: want RFC3339, like 2026-12-05T18:00:00+01:00\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runReport(t, tc.args...)
+			if code != exitUsage || !strings.HasSuffix(stderr, tc.want) {
+				t.Errorf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestReportWithPrometheusUnreachableExitsOne(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, out, stderr := runReport(t, "--prometheus", "http://"+addr)
+	if code != exitNoDecision || out != "" ||
+		!strings.HasPrefix(stderr, "montage-scaler report: prometheus http://"+addr+": unreachable: ") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
+// A real Prometheus with no data: every needed series is named, with who
+// exports it.
+func TestReportNamesEveryMissingSeriesAndItsExporter(t *testing.T) {
+	p := servers.StartPrometheus(t, nil, time.Second)
+	code, out, stderr := runReport(t, "--prometheus", p.URL, "--until", "2026-03-03T00:00:00Z", "--plot", t.TempDir()+"/x.png")
+	want := "montage-scaler report: prometheus " + p.URL + ` has no sample from 2026-03-02T00:00:00Z to 2026-03-03T00:00:00Z of:
+  kube_deployment_spec_replicas{namespace="montage", deployment="montage"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  kube_replicaset_owner{namespace="montage", owner_kind="Deployment", owner_name="montage"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  kube_pod_owner{namespace="montage", owner_kind="ReplicaSet"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  kube_pod_created{namespace="montage"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  kube_pod_status_ready_time{namespace="montage"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  http_request_duration_seconds_count{namespace="montage"}: exported by the Montage API's /metrics: is the PodMonitor montage of deploy/monitoring installed?
+  montage_scaler_celery_tasks_processed_total{namespace="montage", scaledobject="montage"}: exported by montage-scaler serve from the Celery workers' heartbeats: is the ServiceMonitor montage-scaler installed, and are the workers' heartbeats on?
+  montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"}: exported by montage-scaler serve: is the ServiceMonitor montage-scaler of deploy/monitoring installed?
+  kube_deployment_status_replicas_available{namespace="montage", deployment="montage"}: exported by kube-state-metrics v2: is it installed, and does Prometheus scrape it?
+  http_request_duration_seconds_bucket{namespace="montage"}: exported by the Montage API's /metrics: is the PodMonitor montage of deploy/monitoring installed?
+`
+	if code != exitNoDecision || out != "" || stderr != want {
+		t.Errorf("exit %d, stdout %q, stderr\n%s\nwant\n%s", code, out, stderr, want)
+	}
+}

@@ -1,0 +1,211 @@
+package kpi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/montage/montage-scaler/scaler/meta"
+)
+
+// maxBody caps one Prometheus answer: a day of a few series at 15 s steps is
+// well under it.
+const maxBody = 32 << 20
+
+// Sample is one series' value of an instant query.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Series is one series of a range query.
+type Series struct {
+	Labels map[string]string
+	Points []Point
+}
+
+// Point is a value at an instant.
+type Point struct {
+	T time.Time
+	V float64
+}
+
+// UnreachableError is a Prometheus that did not answer (connection refused,
+// DNS, timeout): nothing was measured.
+type UnreachableError struct {
+	URL string // redacted
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("prometheus %s: unreachable: %v", e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Client asks one Prometheus server's HTTP API. Credentials in the URL
+// (user:password@) are sent as basic auth and never shown.
+type Client struct {
+	base    string // no trailing slash
+	shown   string
+	http    *http.Client
+	timeout time.Duration
+}
+
+// NewClient checks rawURL (http or https, a host, no query) and returns a
+// client whose every query has the given timeout.
+func NewClient(rawURL string, hc *http.Client, timeout time.Duration) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("prometheus URL %q: want http(s)://host[:port][/path], the server's base URL", meta.Redact(rawURL))
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("prometheus timeout %s: want above 0", timeout)
+	}
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: strings.TrimRight(rawURL, "/"), shown: meta.Redact(rawURL), http: hc, timeout: timeout}, nil
+}
+
+// String is the server's URL with credentials redacted.
+func (c *Client) String() string { return c.shown }
+
+// Query evaluates q at the instant at; the result must be a vector or a
+// scalar (as a label-less sample).
+func (c *Client) Query(ctx context.Context, q string, at time.Time) ([]Sample, error) {
+	data, err := c.call(ctx, "/api/v1/query", url.Values{"query": {q}, "time": {unix(at)}}, q)
+	if err != nil {
+		return nil, err
+	}
+	switch data.ResultType {
+	case model.ValVector:
+		var v model.Vector
+		if err := json.Unmarshal(data.Result, &v); err != nil {
+			return nil, c.badAnswer(q, err)
+		}
+		out := make([]Sample, len(v))
+		for i, s := range v {
+			out[i] = Sample{Labels: labels(s.Metric), Value: float64(s.Value)}
+		}
+		return out, nil
+	case model.ValScalar:
+		var s model.Scalar
+		if err := json.Unmarshal(data.Result, &s); err != nil {
+			return nil, c.badAnswer(q, err)
+		}
+		return []Sample{{Labels: map[string]string{}, Value: float64(s.Value)}}, nil
+	}
+	return nil, c.badAnswer(q, fmt.Errorf("result type %s, want a vector", data.ResultType))
+}
+
+// QueryRange evaluates q from from to until every step.
+func (c *Client) QueryRange(ctx context.Context, q string, from, until time.Time, step time.Duration) ([]Series, error) {
+	data, err := c.call(ctx, "/api/v1/query_range", url.Values{"query": {q}, "start": {unix(from)}, "end": {unix(until)},
+		"step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}, q)
+	if err != nil {
+		return nil, err
+	}
+	if data.ResultType != model.ValMatrix {
+		return nil, c.badAnswer(q, fmt.Errorf("result type %s, want a matrix", data.ResultType))
+	}
+	var m model.Matrix
+	if err := json.Unmarshal(data.Result, &m); err != nil {
+		return nil, c.badAnswer(q, err)
+	}
+	out := make([]Series, len(m))
+	for i, s := range m {
+		out[i] = Series{Labels: labels(s.Metric)}
+		for _, p := range s.Values {
+			out[i].Points = append(out[i].Points, Point{T: p.Timestamp.Time().UTC(), V: float64(p.Value)})
+		}
+	}
+	return out, nil
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+}
+
+type queryData struct {
+	ResultType model.ValueType `json:"resultType"`
+	Result     json.RawMessage `json:"result"`
+}
+
+func (c *Client) call(ctx context.Context, path string, form url.Values, q string) (queryData, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	form.Set("timeout", c.timeout.String())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		return queryData{}, fmt.Errorf("prometheus %s: %w", c.shown, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is shown redacted instead
+		}
+		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
+	}
+	if len(body) > maxBody {
+		return queryData{}, fmt.Errorf("prometheus %s: query %s: answer over %d MiB", c.shown, short(q), maxBody>>20)
+	}
+	var r apiResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d, not the Prometheus API (%s): is the URL the server's base URL?",
+			c.shown, resp.StatusCode, short(string(body)))
+	}
+	if r.Status != "success" {
+		return queryData{}, fmt.Errorf("prometheus %s: query %s: %s: %s", c.shown, short(q), r.ErrorType, r.Error)
+	}
+	var d queryData
+	if err := json.Unmarshal(r.Data, &d); err != nil {
+		return queryData{}, c.badAnswer(q, err)
+	}
+	return d, nil
+}
+
+func (c *Client) badAnswer(q string, err error) error {
+	return fmt.Errorf("prometheus %s: query %s: unexpected answer: %w", c.shown, short(q), err)
+}
+
+func labels(m model.Metric) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[string(k)] = string(v)
+	}
+	return out
+}
+
+func unix(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64)
+}
+
+// short is s on one line, cut to 120 characters, for messages.
+func short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,78 @@
+package servers
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StartPrometheusOn starts Prometheus on a free 127.0.0.1 port over an
+// existing TSDB directory (blocks backfilled with promtool) with the given
+// rule files and nothing to scrape; it is stopped in t.Cleanup. Stop it and
+// start it again on the same directory to load blocks written since. The
+// test is skipped when prometheus is not installed.
+//
+// Retention is long: backfilled blocks may be months old, and Prometheus
+// drops blocks older than the retention counted from the newest.
+func StartPrometheusOn(t testing.TB, dataDir string, ruleFiles ...string) *Prometheus {
+	t.Helper()
+	if _, err := os.Stat(PrometheusBinary); err != nil {
+		t.Skipf("servers: %s not installed (apt-get install prometheus): %v", PrometheusBinary, err)
+	}
+	dir := t.TempDir()
+	quoted := make([]string, len(ruleFiles))
+	for i, f := range ruleFiles {
+		quoted[i] = strconv.Quote(f)
+	}
+	cfg := fmt.Sprintf("global:\n  evaluation_interval: 1m\nrule_files: [%s]\n", strings.Join(quoted, ", "))
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatalf("servers: writing prometheus config: %v", err)
+	}
+	return launchPrometheus(t, dir, cfgPath, dataDir, "--storage.tsdb.retention.time=10y")
+}
+
+// launchPrometheus runs prometheus with cfgPath on dataDir, its log in dir,
+// until it is ready; a taken port is retried.
+func launchPrometheus(t testing.TB, dir, cfgPath, dataDir string, extra ...string) *Prometheus {
+	t.Helper()
+	var lastErr error
+	for range 3 { // the free port may be taken between probe and bind
+		port := promFreePort(t)
+		p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+		args := append([]string{
+			"--config.file=" + cfgPath,
+			"--storage.tsdb.path=" + dataDir,
+			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
+			"--log.level=warn"}, extra...)
+		cmd := exec.Command(PrometheusBinary, args...)
+		cmd.Stdout = io.Discard
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", port)))
+		if err != nil {
+			t.Fatalf("servers: %v", err)
+		}
+		cmd.Stderr = logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("servers: starting prometheus: %v", err)
+		}
+		p.cmd = cmd
+		go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+		t.Cleanup(p.Stop)
+		if lastErr = p.waitReady(30 * time.Second); lastErr == nil {
+			return p
+		}
+		p.Stop()
+		log, _ := os.ReadFile(logf.Name())
+		lastErr = fmt.Errorf("%w; log: %s", lastErr, log)
+	}
+	t.Fatalf("servers: prometheus did not become ready: %v", lastErr)
+	return nil
+}
