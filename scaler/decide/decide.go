@@ -132,11 +132,11 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 			if c.Error == "" {
 				c.Error = "no reading yet"
 			}
-			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, c.Error))
+			failed = append(failed, r.Name+": "+strings.TrimPrefix(c.Error, r.Name+": "))
 		case r.Err != nil && !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
 			c.Stale = true
 			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
-				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, c.Error))
+				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, strings.TrimPrefix(c.Error, r.Name+": ")))
 		}
 		if !c.Stale {
 			o := r.Opinion
