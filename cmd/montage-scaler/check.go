@@ -10,6 +10,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/metafile"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
@@ -20,7 +21,10 @@ import (
 // the decision as explain does.
 func check(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
+	name := fs.String("name", "", "ScaledObject name (default: the ScaledObject file's)")
+	namespace := fs.String("namespace", "", "ScaledObject namespace (default: the ScaledObject file's)")
 	var at instant
 	fs.Var(&at, "at", "evaluate at this instant (RFC3339); default now")
 	format := fs.String("format", "json", "json or text")
@@ -33,32 +37,32 @@ func check(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		complain(e, "check", err)
 		return exitUsage
 	}
 	now := at.clock()
 	if err := checkFormat(*format); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		complain(e, "check", err)
 		return exitUsage
-	}
-	l, code := loadMetadata(*file, "check", e)
-	if l == nil {
-		return code
 	}
 	var replicas latency.ReplicaLookup
 	if *currentReplicas >= 0 {
 		replicas = latency.FixedReplicas(*currentReplicas)
 	}
 	parse := spec.Options{StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}
+	l, code := loadMetadata(mdf, "check", parse, e)
+	if l == nil {
+		return code
+	}
 	sp, err := spec.Parse(l.md, parse)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		complain(e, "check", err)
 		return exitUsage
 	}
 	limits := cf.Limits()
 	if sp.Calendar != nil {
 		if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+			complain(e, "check", err)
 			return exitUsage
 		}
 	}
@@ -70,9 +74,9 @@ func check(ctx context.Context, args []string, e env) int {
 	defer sources.Close()
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: *timeout, Logger: logger})
 	defer reg.Close()
-	d, err := reg.Decide(ctx, l.file.Namespace, l.file.Name, l.md)
+	d, err := reg.Decide(ctx, first(*namespace, l.file.Namespace), first(*name, l.file.Name), l.md)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		complain(e, "check", err)
 		return exitUsage
 	}
 	return printDecision(e, d, *format)
@@ -84,35 +88,61 @@ type loaded struct {
 	md   map[string]string // xFromEnv resolved from this command's environment
 }
 
-// loadMetadata reads FILE and resolves its xFromEnv keys; a nil result comes
-// with the exit status (the message is on stderr).
-func loadMetadata(file, cmd string, e env) (*loaded, int) {
-	if file == "" {
+// metadataFlags are --metadata and --trigger, shared by every command that
+// reads a metadata file.
+type metadataFlags struct {
+	file, trigger string
+}
+
+func (m *metadataFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.file, "metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	fs.StringVar(&m.trigger, "trigger", "", "which external trigger of a ScaledObject with several: its index in spec.triggers or its name")
+}
+
+// read reads the metadata file; a nil result comes with the exit status
+// (the message is on stderr). The trigger a ScaledObject gave is named on
+// stderr, so nobody reads another trigger's settings unawares.
+func (m *metadataFlags) read(cmd string, e env) (*metafile.File, int) {
+	if m.file == "" {
 		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata FILE is required\n", cmd)
 		return nil, exitUsage
 	}
-	mf, err := metafile.Read(file)
+	mf, err := metafile.Read(m.file, m.trigger)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata %s: %v\n", cmd, m.file, err)
 		return nil, exitUsage
 	}
-	md, err := metafile.Resolve(mf.Metadata, e.getenv)
+	if mf.Trigger != "" {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: reading %s of ScaledObject %s\n", cmd, mf.Trigger, meta.ObjectRef(mf.Namespace, mf.Name))
+	}
+	return mf, exitOK
+}
+
+// loadMetadata reads the metadata file and resolves the xFromEnv keys that
+// a command reading with o wants; a nil result comes with the exit status
+// (the message is on stderr).
+func loadMetadata(m metadataFlags, cmd string, o spec.Options, e env) (*loaded, int) {
+	mf, code := m.read(cmd, e)
+	if mf == nil {
+		return nil, code
+	}
+	md, err := metafile.Resolve(mf.Metadata, e.getenv, o.Wants)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		complain(e, cmd, err)
 		return nil, exitUsage
 	}
 	return &loaded{file: mf, md: md}, exitOK
 }
 
 // specFromFile is loadMetadata plus parsing into a Spec.
-func specFromFile(file, cmd string, o spec.Options, e env) (*spec.Spec, int) {
-	l, code := loadMetadata(file, cmd, e)
+func specFromFile(m metadataFlags, cmd string, o spec.Options, e env) (*spec.Spec, int) {
+	l, code := loadMetadata(m, cmd, o, e)
 	if l == nil {
 		return nil, code
 	}
 	sp, err := spec.Parse(l.md, o)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler %s: %v\n", cmd, err)
+		complain(e, cmd, err)
 		return nil, exitUsage
 	}
 	return sp, exitOK

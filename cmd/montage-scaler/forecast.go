@@ -21,7 +21,8 @@ import (
 // --backtest, replays that history: forecast against actual, week by week.
 func forecastCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("forecast", flag.ContinueOnError)
-	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	tracePath := fs.String("trace", "", "load trace CSV (time,tasks,requests[,service_seconds]) replayed instead of the stored history")
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL with --trace")
 	backtest := fs.Bool("backtest", false, "replay the history: forecast vs actual per week (and queue wait with --trace)")
@@ -35,18 +36,15 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler forecast: %v\n", err)
+		complain(e, "forecast", err)
 		return exitUsage
 	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(e.stderr, "montage-scaler forecast: %v\n", err)
+		complain(e, "forecast", err)
 		return code
 	}
 	if *format != "text" && *format != "json" {
 		return fail(exitUsage, fmt.Errorf("--format %q: want text or json", *format))
-	}
-	if *file == "" {
-		return fail(exitUsage, errors.New("--metadata FILE is required"))
 	}
 
 	var (
@@ -62,19 +60,9 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		if err != nil {
 			return fail(exitUsage, err)
 		}
-		var ics []byte
-		if *calPath != "" {
-			if ics, err = os.ReadFile(*calPath); err != nil {
-				return fail(exitUsage, fmt.Errorf("--calendar: %w", err))
-			}
-		}
-		mdFile, err := os.ReadFile(*file)
-		if err != nil {
-			return fail(exitUsage, fmt.Errorf("--metadata: %w", err))
-		}
-		s, err := simulate.Prepare(mdFile, ics, tr)
-		if err != nil {
-			return fail(exitUsage, err)
+		s, code := prepareReplay(mdf, *calPath, tr, "forecast", e)
+		if s == nil {
+			return code
 		}
 		if replay, err = simulate.ReplayForecast(tr, s, simulate.DefaultWorkload()); err != nil {
 			return fail(exitUsage, err)
@@ -86,11 +74,14 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		}
 		now = tr.End()
 	} else {
-		l, code := loadMetadata(*file, "forecast", e)
+		// The history lives in the celery component's broker; the other
+		// components are not read.
+		o := spec.Options{StaleAfter: 2 * time.Minute, Components: []string{decide.Celery, decide.Forecast}}
+		l, code := loadMetadata(mdf, "forecast", o, e)
 		if l == nil {
 			return code
 		}
-		sp, err := spec.Parse(l.md, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true})
+		sp, err := spec.Parse(l.md, o)
 		if err != nil {
 			return fail(exitUsage, err)
 		}

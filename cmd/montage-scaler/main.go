@@ -120,6 +120,12 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 	return errors.Join(errs...)
 }
 
+// complain prints err for people as "montage-scaler CMD: message", without
+// saying CMD twice when the message starts with it (a package's prefix).
+func complain(e env, cmd string, err error) {
+	fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, strings.TrimPrefix(err.Error(), cmd+": "))
+}
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {

@@ -85,16 +85,16 @@ func serve(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	if err := checkTLSFlags(f); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	if err := serveRun(ctx, f, logger, e); err != nil {

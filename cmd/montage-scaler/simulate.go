@@ -16,7 +16,8 @@ import (
 func simulateCmd(args []string, e env) int {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	tracePath := fs.String("trace", "", "load trace CSV: time,tasks,requests[,service_seconds]")
-	metaPath := fs.String("metadata", "", "trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
 	format := fs.String("format", "table", "table, json or csv")
 	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
@@ -31,18 +32,16 @@ func simulateCmd(args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitUsage
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitUsage
 	}
 	switch {
 	case *tracePath == "":
 		return fail(errors.New("--trace FILE.csv is required"))
-	case *metaPath == "":
-		return fail(errors.New("--metadata FILE is required"))
 	case *format != "table" && *format != "json" && *format != "csv":
 		return fail(fmt.Errorf("--format %q: want table, json or csv", *format))
 	}
@@ -66,19 +65,9 @@ func simulateCmd(args []string, e env) int {
 	if err != nil {
 		return fail(fmt.Errorf("--trace %s: %w", *tracePath, err))
 	}
-	md, err := os.ReadFile(*metaPath)
-	if err != nil {
-		return fail(fmt.Errorf("--metadata: %w", err))
-	}
-	var ics []byte
-	if *calPath != "" {
-		if ics, err = os.ReadFile(*calPath); err != nil {
-			return fail(fmt.Errorf("--calendar: %w", err))
-		}
-	}
-	setup, err := simulate.Prepare(md, ics, tr)
-	if err != nil {
-		return fail(fmt.Errorf("--metadata %s: %w", *metaPath, err))
+	setup, code := prepareReplay(mdf, *calPath, tr, "simulate", e)
+	if setup == nil {
+		return code
 	}
 	opts := simulate.Options{Workload: w, Policies: ids}
 	if *emit != "" {
@@ -99,11 +88,11 @@ func simulateCmd(args []string, e env) int {
 		err = simulate.WriteTable(e.stdout, rep)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitNoDecision
 	}
 	if *emit != "" {
-		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(md)); err != nil {
+		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(setup.File.Bytes)); err != nil {
 			fmt.Fprintf(e.stderr, "montage-scaler simulate: --emit-openmetrics: %v\n", err)
 			return exitNoDecision
 		}
@@ -115,6 +104,34 @@ func simulateCmd(args []string, e env) int {
 		}
 	}
 	return exitOK
+}
+
+// prepareReplay reads the metadata file (as a replay: no address needed)
+// and the --calendar feed for a run over tr; a nil result comes with the
+// exit status (the message is on stderr). Without a feed it says, in one
+// line on stderr, that the run has no calendar events.
+func prepareReplay(mdf metadataFlags, calPath string, tr simulate.Trace, cmd string, e env) (*simulate.Setup, int) {
+	mf, code := mdf.read(cmd, e)
+	if mf == nil {
+		return nil, code
+	}
+	var ics []byte
+	if calPath != "" {
+		var err error
+		if ics, err = os.ReadFile(calPath); err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler %s: --calendar: %v\n", cmd, err)
+			return nil, exitUsage
+		}
+	}
+	setup, err := simulate.Prepare(mf, ics, tr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata %s: %v\n", cmd, mdf.file, err)
+		return nil, exitUsage
+	}
+	if setup.NoCalendar {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, setup.NoCalendarNote())
+	}
+	return setup, exitOK
 }
 
 func writePlot(path, ext string, rep *simulate.Report) error {

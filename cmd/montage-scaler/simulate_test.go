@@ -9,6 +9,10 @@ import (
 	"testing"
 )
 
+// readingLine is what a command prints first about the example traces'
+// ScaledObject: which trigger it reads.
+const readingLine = "montage-scaler simulate: reading spec.triggers[0] (external-push) of ScaledObject montage/montage\n"
+
 func runSimulate(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -67,6 +71,7 @@ func TestSimulateWritesTableCSVAndPlots(t *testing.T) {
 func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 	dir := filepath.Join("..", "..", "examples", "traces")
 	trace, md := filepath.Join(dir, "idle-night.csv"), filepath.Join(dir, "scaledobject.yaml")
+	bad := tempFile(t, "md.yaml", "tasksPerReplica: five\n")
 	cases := []struct {
 		name string
 		args []string
@@ -77,15 +82,39 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, json or csv\n"},
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
-			"montage-scaler simulate: simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
-		{"a calendar URL without --calendar", []string{"--trace", trace, "--metadata", md},
-			"montage-scaler simulate: --metadata " + md + ": metadata: calendarURL is set: give the feed with --calendar FILE.ics (the simulator fetches no URL)\n"},
+			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
+		{"a bad value, even with no address in the file", []string{"--trace", trace, "--metadata", bad},
+			"montage-scaler simulate: --metadata " + bad + ": metadata \"tasksPerReplica\": bad value \"five\": a number from 0.001 to 1e+06\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runSimulate(t, tc.args...)
 			if code != exitUsage || stderr != tc.want {
 				t.Errorf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestSimulateNeedsNoURLAndSaysWhenItHasNoCalendar(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	trace := filepath.Join(dir, "idle-night.csv")
+	cases := []struct {
+		name, md, stderr string
+	}{
+		{"the example ScaledObject, whose calendar variable is unset", filepath.Join(dir, "scaledobject.yaml"),
+			readingLine + "montage-scaler simulate: no --calendar: simulating without calendar events (the metadata's feed is never fetched)\n"},
+		{"a flat map with no URL at all", tempFile(t, "md.yaml", "tasksPerReplica: \"5\"\nmaxReplicas: \"8\"\n"),
+			"montage-scaler simulate: no --calendar: simulating without calendar events\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runSimulate(t, "--trace", trace, "--metadata", tc.md, "--format", "csv")
+			if code != exitOK || stderr != tc.stderr {
+				t.Fatalf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.stderr)
+			}
+			if !strings.Contains(out, "\nmontage-scaler,") {
+				t.Fatalf("no montage-scaler row:\n%s", out)
 			}
 		})
 	}

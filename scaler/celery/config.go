@@ -80,8 +80,13 @@ type Config struct {
 // celeryKeys are the keys that only make sense with a broker.
 var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate"}
 
+// Keys returns every metadata key ParseConfig reads (xFromEnv forms implied).
+func Keys() []string { return append([]string{brokerKey}, celeryKeys...) }
+
 // ParseConfig reads the Celery keys from trigger metadata. It returns
-// (nil, nil) when no Celery key is present at all.
+// (nil, nil) when no Celery key is present at all. When m is read for a
+// replay (meta.Map.Replay) the broker is neither required nor parsed: the
+// Config's Broker is then zero.
 func ParseConfig(m *meta.Map) (*Config, error) {
 	raw, found, err := m.FromEnv(brokerKey, true)
 	if err != nil {
@@ -90,26 +95,31 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if !found {
 		var set []string
 		for _, k := range celeryKeys {
-			if _, ok := m.Lookup(k); ok {
+			if m.Present(k) {
 				set = append(set, k)
 			}
 		}
 		if len(set) == 0 {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
-			"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
-			&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+		if !m.Replay() {
+			return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
+				"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
+				&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+		}
 	}
-	broker, err := ParseBrokerURL(raw, m.String("sentinelMaster", ""))
-	if err != nil {
-		return nil, err
+	c := &Config{Layout: DefaultLayout()}
+	sentinel := m.String("sentinelMaster", "")
+	if found && !m.Replay() {
+		if c.Broker, err = ParseBrokerURL(raw, sentinel); err != nil {
+			return nil, err
+		}
 	}
-	c := &Config{Broker: broker, Layout: DefaultLayout()}
-	if v, ok := m.Lookup("queues"); ok {
+	if m.Present("queues") {
 		c.Layout.Queues = m.List("queues", nil)
 		if len(c.Layout.Queues) == 0 {
-			return nil, &meta.Error{Key: "queues", Value: v, Allowed: "comma-separated Celery queue names"}
+			// An empty list is a mistake, not a wish for the default queue.
+			return nil, m.Empty("queues", `comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`)
 		}
 		slices.Sort(c.Layout.Queues)
 		c.Layout.Queues = slices.Compact(c.Layout.Queues)

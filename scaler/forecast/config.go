@@ -56,9 +56,13 @@ func (c *Config) Params() Params {
 	return Params{Weeks: c.Weeks, LeadTime: c.LeadTime, MaxError: c.MaxError, MinWeeks: MinWeeks}
 }
 
+// Keys returns every metadata key ParseConfig reads.
+func Keys() []string { return []string{KeyMode, KeyLeadTime, KeyWeeks, KeyMaxError} }
+
 // ParseConfig reads the forecast keys. It returns (nil, nil) when the mode
 // is disabled (the default). cel is the same metadata's Celery config: the
-// history lives in its broker, so an enabled forecast needs one.
+// history lives in its broker, so an enabled forecast needs one, except in
+// a replay (meta.Map.Replay), whose history is the trace's.
 func ParseConfig(m *meta.Map, cel *celery.Config) (*Config, error) {
 	mode := strings.ToLower(m.String(KeyMode, decide.ForecastDisabled))
 	c := &Config{Mode: mode}
@@ -84,10 +88,12 @@ func ParseConfig(m *meta.Map, cel *celery.Config) (*Config, error) {
 		return nil, &meta.Error{Key: KeyMode, Value: m.String(KeyMode, ""),
 			Allowed: "disabled, dry-run or enabled (quote them in YAML; true/false are not modes)"}
 	}
-	if cel == nil {
+	if cel == nil && !m.Replay() {
 		return nil, &meta.Error{Key: KeyMode, Value: mode,
 			Allowed: "needs brokerURL (or brokerURLFromEnv): the forecast's history is kept in the Celery broker"}
 	}
-	c.Broker = cel.Broker
+	if cel != nil {
+		c.Broker = cel.Broker
+	}
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -160,7 +161,7 @@ func (h *Hub) Watch(c *Config, namespace, name string, demand func(now time.Time
 			}
 			return nil
 		}
-		w.rec = startRecorder(h.o, store, w.Poke, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
+		w.rec = startRecorder(h.o, store, w.Poke, demand, h.o.Logger.With("scaledObject", meta.ObjectRef(namespace, name)))
 	}
 	return w
 }

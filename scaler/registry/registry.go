@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -154,7 +155,7 @@ func (r *Registry) newWatch(key watchKey, s *spec.Spec) *Watch {
 	w := &Watch{
 		key:     key,
 		spec:    s,
-		logger:  r.o.Logger.With("scaledObject", key.namespace+"/"+key.name),
+		logger:  r.o.Logger.With("scaledObject", meta.ObjectRef(key.namespace, key.name)),
 		ready:   make(chan struct{}),
 		sources: r.o.Sources.Sources(key.namespace, key.name, s),
 	}

@@ -40,7 +40,7 @@ func habitTrace(days int, seed uint64, extra func(time.Time) int) Trace {
 
 func runForecast(t *testing.T, tr Trace) (plain, withForecast Result) {
 	t.Helper()
-	s, err := Prepare([]byte(forecastMetadata), nil, tr)
+	s, err := prepare([]byte(forecastMetadata), nil, tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func recorded(t *testing.T) (*Report, Result) {
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "scaledobject.yaml"))
 	ics, _ := os.ReadFile(filepath.Join(dir, "weekday-evening.ics"))
-	s, err := Prepare(md, ics, tr)
+	s, err := prepare(md, ics, tr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,13 +32,83 @@ type Spec struct {
 	Warnings []string
 }
 
-// Options are the defaults a spec is read with.
+// Options say how a command reads the metadata: with which defaults, which
+// components it looks at, and whether it reads the sources at all.
 type Options struct {
 	// StaleAfter is the serve flag's default for the staleAfter key.
 	StaleAfter time.Duration
 	// ReplicaLookup says the current replicas can be found without
 	// replicasQuery: serve runs in a cluster, or check got --current-replicas.
 	ReplicaLookup bool
+	// Components names the components the command looks at (decide.Celery,
+	// decide.Latency, decide.Calendar, decide.Forecast); nil means all of
+	// them. The others' keys are known but neither read nor judged, and no
+	// component is then demanded: `calendar` never asks for the latency
+	// settings, and checks its own component is there.
+	Components []string
+	// Replay says the command replays a trace instead of reading the
+	// sources (simulate, forecast --trace): no address or credential is
+	// required, read or resolved (see meta.Map.Replay), any key of a
+	// component configures it, and no component is demanded.
+	Replay bool
+}
+
+// components are the sources of evidence, in decide's order (the forecast
+// reads the celery component's broker), with the keys each reads and how
+// it fills its part of a Spec.
+var components = []struct {
+	name  string
+	keys  func() []string
+	parse func(m *meta.Map, o Options, s *Spec) (err error)
+}{
+	{decide.Celery, celery.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		s.Celery, err = celery.ParseConfig(m)
+		return err
+	}},
+	{decide.Latency, latency.Keys, func(m *meta.Map, o Options, s *Spec) (err error) {
+		s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup)
+		return err
+	}},
+	{decide.Calendar, calendar.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		s.Calendar, err = calendar.ParseConfig(m)
+		return err
+	}},
+	{decide.Forecast, forecast.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		s.Forecast, err = forecast.ParseConfig(m, s.Celery)
+		return err
+	}},
+}
+
+// policyKeys are the keys of the decision itself.
+var policyKeys = []string{"minReplicas", "maxReplicas", "staleAfter", "metricName"}
+
+// Wants reports whether a command reading with o uses key: a key of a
+// component it looks at (or its xFromEnv form), a key of the decision, or
+// a key no component knows (which Parse reports). A replay uses no
+// xFromEnv key: each names an address or a credential. Commands resolve
+// only the xFromEnv keys they want (metafile.Resolve).
+func (o Options) Wants(key string) bool {
+	base, fromEnv := strings.CutSuffix(key, "FromEnv")
+	if fromEnv && o.Replay {
+		return false
+	}
+	for _, c := range components {
+		if slices.Contains(c.keys(), base) {
+			return o.Components == nil || slices.Contains(o.Components, c.name)
+		}
+	}
+	return true
+}
+
+// KnownKeys returns every key the scaler reads, sorted: the components',
+// the decision's and KEDA's own. xFromEnv forms are not listed.
+func KnownKeys() []string {
+	out := append(slices.Clone(policyKeys), meta.KEDAKeys...)
+	for _, c := range components {
+		out = append(out, c.keys()...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z0-9])?$`)
@@ -49,20 +119,24 @@ var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z
 // metadata file resolves them first: see metafile.Resolve).
 func Parse(md map[string]string, o Options) (*Spec, error) {
 	m := meta.New(md)
+	if o.Replay {
+		m = meta.NewReplay(md)
+	}
+	return parse(m, o)
+}
+
+func parse(m *meta.Map, o Options) (*Spec, error) {
 	s := &Spec{}
+	for _, c := range components {
+		if o.Components != nil && !slices.Contains(o.Components, c.name) {
+			m.Skip(c.keys()...)
+			continue
+		}
+		if err := c.parse(m, o, s); err != nil {
+			return nil, err
+		}
+	}
 	var err error
-	if s.Celery, err = celery.ParseConfig(m); err != nil {
-		return nil, err
-	}
-	if s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup); err != nil {
-		return nil, err
-	}
-	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
-		return nil, err
-	}
-	if s.Forecast, err = forecast.ParseConfig(m, s.Celery); err != nil {
-		return nil, err
-	}
 	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
 		return nil, err
 	}
@@ -83,7 +157,7 @@ func Parse(md map[string]string, o Options) (*Spec, error) {
 		return nil, &meta.Error{Key: "metricName", Value: s.MetricName,
 			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
 	}
-	if s.Celery == nil && s.Latency == nil && s.Calendar == nil {
+	if s.Celery == nil && s.Latency == nil && s.Calendar == nil && o.Components == nil && !o.Replay {
 		return nil, &meta.Error{Key: "brokerURL",
 			Allowed: "no source is configured: set brokerURL (or brokerURLFromEnv), prometheusURL or metricsURLs, or calendarURL (or calendarURLFromEnv); KEDA drops a xFromEnv key when the container's variable is empty"}
 	}
