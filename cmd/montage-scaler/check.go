@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
@@ -30,6 +32,7 @@ func check(ctx context.Context, args []string, e env) int {
 	format := fs.String("format", "json", "json or text")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
+	strict := fs.Bool("strict", false, "exit 2 on an unknown metadata key (a typo serve would only warn about), before reading any source: for CI")
 	currentReplicas := fs.Int("current-replicas", -1, "current replicas of the Deployment, for the latency component (instead of the Kubernetes API or replicasQuery)")
 	var cf calendarFlags
 	cf.register(fs)
@@ -59,6 +62,11 @@ func check(ctx context.Context, args []string, e env) int {
 		complain(e, "check", err)
 		return exitUsage
 	}
+	if *strict && len(sp.Unknown) > 0 {
+		warnUnknown(e, sp)
+		fmt.Fprintf(e.stderr, "montage-scaler check: --strict: %d unknown metadata key(s)\n", len(sp.Unknown))
+		return exitUsage
+	}
 	limits := cf.Limits()
 	if sp.Calendar != nil {
 		if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
@@ -68,6 +76,7 @@ func check(ctx context.Context, args []string, e env) int {
 	}
 
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	// The same sources as serve, reading once at the pinned instant; the
 	// forecast reads its history and records nothing.
 	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, ReadOnly: true})
@@ -79,7 +88,18 @@ func check(ctx context.Context, args []string, e env) int {
 		complain(e, "check", err)
 		return exitUsage
 	}
-	return printDecision(e, d, *format)
+	code = printDecision(e, d, *format)
+	// Last, where a person reads: serve only warns (KEDA must not break on
+	// a key the scaler does not know); check says it plainly.
+	warnUnknown(e, sp)
+	return code
+}
+
+// warnUnknown prints a line per unknown key of sp on stderr.
+func warnUnknown(e env, sp *spec.Spec) {
+	for _, k := range sp.Unknown {
+		fmt.Fprintf(e.stderr, "warning: %s\n", spec.UnknownKeyWarning(k))
+	}
 }
 
 // loaded is a metadata file read for a command.

@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -93,6 +96,9 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 			return fail(exitUsage, errors.New("--namespace and --name are required (the history is kept per ScaledObject) unless the file is a ScaledObject with both"))
 		}
 		c := sp.Forecast
+		// As serve and check: go-redis's pool chatter stays out of the way;
+		// a failed read is reported once, below.
+		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		rc, err := c.Broker.NewClient(*timeout, *timeout)
 		if err != nil {
 			return fail(exitNoDecision, err)

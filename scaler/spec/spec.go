@@ -30,6 +30,10 @@ type Spec struct {
 	MetricName string
 	// Warnings name unknown keys (likely typos).
 	Warnings []string
+	// Unknown are those keys, sorted: no component reads them. KEDA must
+	// not break on a key the scaler does not know, so they are warnings;
+	// `check --strict` refuses them.
+	Unknown []string
 }
 
 // Options say how a command reads the metadata: with which defaults, which
@@ -165,9 +169,57 @@ func parse(m *meta.Map, o Options) (*Spec, error) {
 		s.Calendar.MaxReplicas = s.Policy.Max // a hint above maxReplicas is clamped, and said so
 	}
 	for _, k := range m.Unknown() {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown metadata key %q ignored (a typo?)", k))
+		s.Unknown = append(s.Unknown, k)
+		s.Warnings = append(s.Warnings, UnknownKeyWarning(k))
 	}
 	return s, nil
+}
+
+// UnknownKeyWarning is the warning for a key no component reads, with the
+// nearest known key when one is close enough to be the intended one.
+func UnknownKeyWarning(k string) string {
+	if near := Nearest(k); near != "" {
+		return fmt.Sprintf("unknown key %q (did you mean %q?)", k, near)
+	}
+	return fmt.Sprintf("unknown key %q (no component reads it; ignored)", k)
+}
+
+// Nearest returns the known key (or xFromEnv form) closest to k by edit
+// distance, ignoring case, when it is within a typo's reach of k: at most
+// 2 edits, or a fifth of k's length for long keys. Otherwise "".
+func Nearest(k string) string {
+	var candidates []string
+	for _, c := range KnownKeys() {
+		candidates = append(candidates, c, c+"FromEnv")
+	}
+	best, bestD := "", max(2, len(k)/5)+1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Key is a canonical form of metadata: equal maps give equal keys.

@@ -111,8 +111,31 @@ func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Warnings) != 1 || s.Warnings[0] != `unknown metadata key "taskPerReplica" ignored (a typo?)` {
+	if len(s.Warnings) != 1 || s.Warnings[0] != `unknown key "taskPerReplica" (did you mean "tasksPerReplica"?)` {
 		t.Fatalf("warnings = %q", s.Warnings)
+	}
+	if len(s.Unknown) != 1 || s.Unknown[0] != "taskPerReplica" {
+		t.Fatalf("unknown = %q", s.Unknown)
+	}
+}
+
+func TestUnknownKeysSuggestTheNearestKnownKey(t *testing.T) {
+	cases := []struct{ key, want string }{
+		{"tasksPerReplca", `unknown key "tasksPerReplca" (did you mean "tasksPerReplica"?)`},
+		{"brokerUrl", `unknown key "brokerUrl" (did you mean "brokerURL"?)`},
+		{"queue", `unknown key "queue" (did you mean "queues"?)`},
+		{"calendarURLFromENV", `unknown key "calendarURLFromENV" (did you mean "calendarURLFromEnv"?)`},
+		{"latencytarget", `unknown key "latencytarget" (did you mean "latencyTarget"?)`},
+		{"colour", `unknown key "colour" (no component reads it; ignored)`},
+	}
+	for _, tc := range cases {
+		s, err := Parse(map[string]string{"brokerURL": "redis://h:6379", tc.key: "1"}, parseOpts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		if len(s.Warnings) != 1 || s.Warnings[0] != tc.want {
+			t.Errorf("%s: warnings %q, want %q", tc.key, s.Warnings, tc.want)
+		}
 	}
 }
 

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/montage/montage-scaler/test/servers"
+)
+
+// runMainEnv makes the test binary run the command itself (see TestMain),
+// so a test sees what a process prints, go-redis's own logger included.
+const runMainEnv = "MONTAGE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// runProcess runs montage-scaler ARGS as a process of its own.
+func runProcess(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// prefixRE is a word and its colon, as an error's prefix.
+var prefixRE = regexp.MustCompile(`[A-Za-z][\w-]*: `)
+
+// doubledPrefix returns a prefix said twice in a row in s, as
+// "celery: celery: ", or "".
+func doubledPrefix(s string) string {
+	for _, loc := range prefixRE.FindAllStringIndex(s, -1) {
+		w := s[loc[0]:loc[1]]
+		standalone := loc[0] == 0 || !strings.ContainsAny(s[loc[0]-1:loc[0]], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+		if standalone && strings.HasPrefix(s[loc[1]:], w) {
+			return w + w
+		}
+	}
+	return ""
+}
+
+func TestCheckOnAClosedBrokerPortPrintsOnlyItsOwnMessage(t *testing.T) {
+	md := tempFile(t, "md.yaml", "brokerURL: redis://127.0.0.1:1/0\n")
+	code, out, stderr := runProcess(t, "check", "--metadata", md, "--timeout", "3s")
+	if code != exitNoDecision {
+		t.Fatalf("exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	if stderr != "" {
+		t.Fatalf("stderr is not empty (go-redis's pool lines?):\n%s", stderr)
+	}
+	want := `"error": "celery: poll redis://127.0.0.1:1/0: dial tcp 127.0.0.1:1: connect: connection refused"`
+	if !strings.Contains(out, want) || doubledPrefix(out) != "" {
+		t.Fatalf("output lacks %s or doubles a prefix:\n%s", want, out)
+	}
+}
+
+func TestCheckEndsWithTheUnknownKeyAndStrictRefusesIt(t *testing.T) {
+	rs := servers.StartRedis(t)
+	md := tempFile(t, "md.yaml", "brokerURL: "+rs.URL(0)+"\ntasksPerReplca: \"2\"\n")
+	warning := `warning: unknown key "tasksPerReplca" (did you mean "tasksPerReplica"?)` + "\n"
+
+	code, out, stderr := runWith(t, nil, "check", "--metadata", md)
+	if code != exitOK || !strings.HasSuffix(stderr, warning) {
+		t.Fatalf("exit %d, stderr %q; want 0 ending with %q", code, stderr, warning)
+	}
+	if !strings.Contains(out, `"unknown key \"tasksPerReplca\" (did you mean \"tasksPerReplica\"?)"`) {
+		t.Fatalf("the JSON's warnings lack the key:\n%s", out)
+	}
+
+	code, out, stderr = runWith(t, nil, "check", "--metadata", md, "--strict")
+	if want := warning + "montage-scaler check: --strict: 1 unknown metadata key(s)\n"; code != exitUsage || out != "" || stderr != want {
+		t.Fatalf("--strict: exit %d, stdout %q, stderr %q; want 2, nothing, %q", code, out, stderr, want)
+	}
+}
+
+func TestCheckRefusesTwoExternalTriggersUnlessOneIsPicked(t *testing.T) {
+	rs := servers.StartRedis(t)
+	so := tempFile(t, "so.yaml", `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: montage, namespace: montage}
+spec:
+  scaleTargetRef: {name: montage}
+  triggers:
+    - type: external-push
+      name: queue
+      metadata: {brokerURL: "`+rs.URL(0)+`", tasksPerReplica: "5"}
+    - type: external
+      name: api
+      metadata: {prometheusURL: "http://127.0.0.1:1", latencyQuery: "x"}
+`)
+	code, out, stderr := runWith(t, nil, "check", "--metadata", so)
+	want := `montage-scaler check: --metadata ` + so + `: metadata file: ScaledObject "montage" has 2 external triggers: spec.triggers[0] "queue" (external-push), spec.triggers[1] "api" (external); pick one with --trigger N (its index in spec.triggers) or --trigger NAME` + "\n"
+	if code != exitUsage || out != "" || stderr != want {
+		t.Fatalf("exit %d, stdout %q\nstderr %q\nwant 2 and %q", code, out, stderr, want)
+	}
+	for _, pick := range []string{"queue", "0"} {
+		code, out, stderr = runWith(t, nil, "check", "--metadata", so, "--trigger", pick)
+		if code != exitOK || !strings.Contains(out, `"name": "celery"`) ||
+			stderr != "montage-scaler check: reading spec.triggers[0] \"queue\" (external-push) of ScaledObject montage/montage\n" {
+			t.Fatalf("--trigger %s: exit %d\n%s%s", pick, code, out, stderr)
+		}
+	}
+}
+
+func TestCheckLogsNameAnUnnamedScaledObject(t *testing.T) {
+	md := tempFile(t, "md.yaml", "prometheusURL: http://127.0.0.1:1\nlatencyQuery: x\n")
+	code, out, stderr := runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s")
+	if code != exitNoDecision || !strings.Contains(stderr, "latency read failed") {
+		t.Fatalf("exit %d, want 1 with the latency read's failure logged\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "scaledObject=(unnamed)") || strings.Contains(stderr, "scaledObject=/") {
+		t.Fatalf("logs must name the ScaledObject, never \"/\":\n%s", stderr)
+	}
+	if d := doubledPrefix(out + stderr); d != "" {
+		t.Fatalf("%q is said twice:\n%s%s", d, out, stderr)
+	}
+	// Named, the logs say so.
+	_, _, stderr = runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s", "--namespace", "prod", "--name", "api")
+	if !strings.Contains(stderr, "scaledObject=prod/api") {
+		t.Fatalf("--namespace prod --name api: logs\n%s", stderr)
+	}
+}
+
+func TestDoubledPrefixFindsARepeatedPrefix(t *testing.T) {
+	for s, want := range map[string]string{
+		"celery: celery: poll x":                      "celery: celery: ",
+		"montage-scaler simulate: simulate: policy x": "simulate: simulate: ",
+		"celery: poll x: dial tcp: refused":           "",
+		"latency: last good reading: query: 503":      "",
+	} {
+		if got := doubledPrefix(s); got != want {
+			t.Errorf("doubledPrefix(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
