@@ -169,11 +169,11 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 		v = best
 	}
 	if p.Max != nil && v > *p.Max {
-		d.Warnings = append(d.Warnings, fmt.Sprintf("%.3g replicas asked for, clamped to maxReplicas %g", v, *p.Max))
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s replicas asked for, clamped to maxReplicas %s", FormatReplicas(v), FormatReplicas(*p.Max)))
 		v = *p.Max
 	}
 	if best == math.Inf(-1) {
-		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %g", p.Min))
+		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %s", FormatReplicas(p.Min)))
 	}
 	v = math.Round(v*1000) / 1000 // KEDA keeps milli precision
 	d.Desired = &v

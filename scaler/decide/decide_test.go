@@ -182,3 +182,11 @@ func fmtPtr(p *float64) string {
 	}
 	return strconv.FormatFloat(*p, 'g', -1, 64)
 }
+
+func TestFormatReplicasRoundsHalvesAwayFromZeroToMilli(t *testing.T) {
+	for v, want := range map[float64]string{6.0625: "6.063", 4: "4", 2.4: "2.4", 7.0 / 3.0: "2.333", 0.0005: "0.001", 0.0004: "0"} {
+		if got := FormatReplicas(v); got != want {
+			t.Errorf("FormatReplicas(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
