@@ -42,3 +42,21 @@ func TestCalendarReadsDeploysScaledObjectWithOnlyItsFeed(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
 }
+
+func TestCalendarJSONNeverShowsANegativeAge(t *testing.T) {
+	start := time.Date(2026, 11, 2, 18, 0, 0, 0, time.UTC)
+	feed := httptestServer(t, icsWith(start, start.Add(time.Hour), "Upload session"))
+	md := tempFile(t, "md.yaml", "calendarURL: "+feed+"/basic.ics\n")
+	// The copy is fetched after --at (and after the real now a moment
+	// later): it is fresh, 0 s old, not -0.006 s.
+	for _, at := range []string{"2026-11-02T12:00:00Z", ""} {
+		args := []string{"calendar", "--metadata", md, "--calendar-allow-private", "--format", "json"}
+		if at != "" {
+			args = append(args, "--at", at)
+		}
+		code, out, stderr := runWith(t, nil, args...)
+		if code != exitOK || !strings.Contains(out, `"ageSeconds": 0,`) {
+			t.Fatalf("--at %q: exit %d, want ageSeconds 0\n%s%s", at, code, out, stderr)
+		}
+	}
+}
