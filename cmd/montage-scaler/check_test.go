@@ -148,3 +148,13 @@ func TestDoubledPrefixFindsARepeatedPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAgainstTheScalersOwnPortSaysSo(t *testing.T) {
+	p := startServe(t)
+	md := tempFile(t, "md.yaml", "prometheusURL: http://"+p.grpcAddr+"\nlatencyQuery: x\n")
+	code, out, stderr := runWith(t, nil, "check", "--metadata", md, "--current-replicas", "1", "--timeout", "5s")
+	want := "this address speaks HTTP/2 gRPC, not Prometheus's HTTP API — is it the scaler's own port?"
+	if code != exitNoDecision || !strings.Contains(out, want) || strings.Contains(out, "malformed HTTP response") {
+		t.Fatalf("exit %d, want 1 and %q\n%s%s", code, want, out, stderr)
+	}
+}
