@@ -266,3 +266,18 @@ spec:
 		t.Fatalf("bucket %v (%t), want celery 2 recorded", d2, ok)
 	}
 }
+
+func TestForecastBacktestOfAShortTraceDatesNothingAfterItsEnd(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	code, out, stderr := runForecast(t, "--metadata", filepath.Join(dir, "forecast.yaml"), "--trace", filepath.Join(dir, "weekday-evening.csv"), "--backtest")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The trace is 2026-03-02: the forecast could only act from 03-16.
+	if strings.Contains(out, "from 2026-03-16:") || !strings.Contains(out, "the forecast could act from 2026-03-16, after the trace ends (2026-03-03): replay at least 3 weeks to see it\n") {
+		t.Fatalf("backtest of one day:\n%s", out)
+	}
+	if want := "montage-scaler forecast: no --calendar: simulating without calendar events\n"; stderr != want {
+		t.Fatalf("stderr %q, want %q", stderr, want)
+	}
+}

@@ -19,7 +19,7 @@ func simulateCmd(args []string, e env) int {
 	var mdf metadataFlags
 	mdf.register(fs)
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
-	format := fs.String("format", "table", "table, json or csv")
+	format := fs.String("format", "table", "table, markdown (the table alone, as README.md shows it), json or csv")
 	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
 	policies := fs.String("policies", "", "comma-separated policies to run (default "+strings.Join(simulate.Policies(), ",")+
 		", and "+simulate.MontageForecast+" when forecastMode is set)")
@@ -42,8 +42,8 @@ func simulateCmd(args []string, e env) int {
 	switch {
 	case *tracePath == "":
 		return fail(errors.New("--trace FILE.csv is required"))
-	case *format != "table" && *format != "json" && *format != "csv":
-		return fail(fmt.Errorf("--format %q: want table, json or csv", *format))
+	case *format != "table" && *format != "markdown" && *format != "json" && *format != "csv":
+		return fail(fmt.Errorf("--format %q: want table, markdown, json or csv", *format))
 	}
 	ext := strings.ToLower(filepath.Ext(*plot))
 	if *plot != "" && ext != ".svg" && ext != ".png" {
@@ -84,6 +84,8 @@ func simulateCmd(args []string, e env) int {
 		err = simulate.WriteJSON(e.stdout, rep)
 	case "csv":
 		err = simulate.WriteCSV(e.stdout, rep)
+	case "markdown":
+		err = simulate.WriteMarkdown(e.stdout, rep)
 	default:
 		err = simulate.WriteTable(e.stdout, rep)
 	}

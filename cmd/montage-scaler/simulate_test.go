@@ -79,7 +79,7 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 	}{
 		{"no trace", []string{"--metadata", md}, "montage-scaler simulate: --trace FILE.csv is required\n"},
 		{"no metadata", []string{"--trace", trace}, "montage-scaler simulate: --metadata FILE is required\n"},
-		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, json or csv\n"},
+		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, markdown, json or csv\n"},
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
 			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},

@@ -94,9 +94,15 @@ func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 		fmt.Fprintf(tw, "p95\t%.0fs\t%.0fs\n", q.P95Seconds[0], q.P95Seconds[1])
 		fmt.Fprintf(tw, "max\t%.0fs\t%.0fs\n", q.MaxSeconds[0], q.MaxSeconds[1])
 		fmt.Fprintf(tw, "pod-hours\t%.2f\t%.2f\n", q.PodHours[0], q.PodHours[1])
-		fmt.Fprintf(tw, "from %s:\t\t\n", q.Since.Format("2006-01-02"))
-		fmt.Fprintf(tw, "  longest wait of a queued task\t%.0fs\t%.0fs\n", q.OldestWaitMaxSeconds[0], q.OldestWaitMaxSeconds[1])
-		fmt.Fprintf(tw, "  minutes with a task waiting over 30s\t%d\t%d\n", q.MinutesOver30s[0], q.MinutesOver30s[1])
+		if q.Since.Before(r.To) {
+			fmt.Fprintf(tw, "from %s:\t\t\n", q.Since.Format("2006-01-02"))
+			fmt.Fprintf(tw, "  longest wait of a queued task\t%.0fs\t%.0fs\n", q.OldestWaitMaxSeconds[0], q.OldestWaitMaxSeconds[1])
+			fmt.Fprintf(tw, "  minutes with a task waiting over 30s\t%d\t%d\n", q.MinutesOver30s[0], q.MinutesOver30s[1])
+		} else {
+			// No row "from <a date after the trace>:" that would read as measured.
+			fmt.Fprintf(tw, "\nthe forecast could act from %s, after the trace ends (%s): replay at least %d weeks to see it\n",
+				q.Since.Format("2006-01-02"), r.To.Format("2006-01-02"), forecast.MinWeeks+1)
+		}
 	} else {
 		fmt.Fprintln(tw, "\nqueue wait: give --trace to see it (the history holds what was asked for, not arrivals)")
 	}

@@ -78,19 +78,12 @@ func WriteCSV(w io.Writer, r *Report) error {
 	return nil
 }
 
-// WriteTable prints the report for people.
-func WriteTable(w io.Writer, r *Report) error {
-	var b strings.Builder
-	arrived := 0
-	if len(r.Results) > 0 {
-		arrived = r.Results[0].Arrived
-	}
-	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
-		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
-	latencyTarget := r.LatencyTarget
-	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", latencyTarget)
+// table is the report's table for people: a header and one row per
+// policy, the same cells whether aligned (WriteTable) or in Markdown
+// (WriteMarkdown).
+func table(r *Report) (header []string, body [][]string) {
+	header = []string{"policy", "pod-hours", "videos", "pod-h/video", "wait P95 s", "wait max s",
+		fmt.Sprintf("min P95>%s", r.LatencyTarget), "scale ev/h", "ready at event", "left at end"}
 	for _, x := range rows(r) {
 		cost, ready := "-", "-"
 		if x.CostPerVideo != nil {
@@ -99,13 +92,51 @@ func WriteTable(w io.Writer, r *Report) error {
 		if x.ReadyAtEventStart != nil {
 			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
-			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
-			x.QueuedAtEnd+x.RunningAtEnd)
+		body = append(body, []string{x.Policy, fmt.Sprintf("%.3f", x.PodHours), strconv.Itoa(x.Videos), cost,
+			fmt.Sprintf("%.1f", x.QueueWaitP95Seconds), fmt.Sprintf("%.1f", x.QueueWaitMaxSeconds),
+			strconv.Itoa(x.LatencyOverTargetMinutes), fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready,
+			strconv.Itoa(x.QueuedAtEnd + x.RunningAtEnd)})
+	}
+	return header, body
+}
+
+// WriteTable prints the report for people: what was simulated, then the
+// table aligned.
+func WriteTable(w io.Writer, r *Report) error {
+	var b strings.Builder
+	arrived := 0
+	if len(r.Results) > 0 {
+		arrived = r.Results[0].Arrived
+	}
+	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
+		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
+	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header, body := table(r)
+	for _, row := range append([][]string{header}, body...) {
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	return finish(w, &b, r)
+}
+
+// WriteMarkdown prints the table alone, as a Markdown table (README.md's
+// tables are this output).
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	header, body := table(r)
+	fmt.Fprintf(&b, "| %s |\n", strings.Join(header, " | "))
+	fmt.Fprintf(&b, "|%s\n", strings.Repeat("---|", len(header)))
+	for _, row := range body {
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+	}
+	return finish(w, &b, r)
+}
+
+// finish adds the warnings to b and writes it.
+func finish(w io.Writer, b *strings.Builder, r *Report) error {
 	for _, wn := range r.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", wn)
+		fmt.Fprintf(b, "warning: %s\n", wn)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("report: %w", err)
