@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/montage/montage-scaler/scaler/celery"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md's generated simulate tables")
@@ -99,5 +101,18 @@ func TestREADMECommandsNameFilesThatExist(t *testing.T) {
 				t.Errorf("%s: exit %d\n%s", line, code, stderr.String())
 			}
 		}
+	}
+}
+
+// TestREADMEListsEverySSLCertReqsSpelling: the brokerURL row names the
+// values the parser takes, as its error does.
+func TestREADMEListsEverySSLCertReqsSpelling(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ssl_cert_reqs=" + strings.ReplaceAll(celery.CertReqs, "|", `\|`)
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("README.md's brokerURL row lacks %q", want)
 	}
 }

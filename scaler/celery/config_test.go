@@ -12,7 +12,7 @@ import (
 )
 
 const want = "; want a Celery broker URL: redis://[[user]:pass@]host[:port][/db], " +
-	"rediss://…?ssl_cert_reqs=CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE, " +
+	"rediss://…?ssl_cert_reqs=required|optional|none (or CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE), " +
 	"sentinel://h1:26379;sentinel://h2:26379/db with sentinelMaster, " +
 	"or redis+socket:///path?virtual_host=N"
 
@@ -60,7 +60,7 @@ func TestParseBrokerURLErrors(t *testing.T) {
 		{"a port out of range", "redis://h:99999", "", `metadata "brokerURL": bad value "redis://h:99999": port must be a number from 1 to 65535` + want},
 		{"an unknown option", "redis://h?foo=1", "", `metadata "brokerURL": bad value "redis://h?foo=1": option "foo" is not supported` + want},
 		{"a TLS option on redis://", "redis://h?ssl_cert_reqs=CERT_NONE", "", `metadata "brokerURL": bad value "redis://h?ssl_cert_reqs=CERT_NONE": option "ssl_cert_reqs" needs rediss://` + want},
-		{"a bad ssl_cert_reqs", "rediss://h?ssl_cert_reqs=MAYBE", "", `metadata "brokerURL": bad value "rediss://h?ssl_cert_reqs=MAYBE": ssl_cert_reqs "MAYBE" is not CERT_REQUIRED, CERT_OPTIONAL or CERT_NONE` + want},
+		{"a bad ssl_cert_reqs", "rediss://h?ssl_cert_reqs=MAYBE", "", `metadata "brokerURL": bad value "rediss://h?ssl_cert_reqs=MAYBE": ssl_cert_reqs "MAYBE" is not required|optional|none (or CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE)` + want},
 		{"two dbs", "redis://h/1?virtual_host=2", "", `metadata "brokerURL": bad value "redis://h/1?virtual_host=2": db given both in the path and as virtual_host` + want},
 		{"a socket URL with a host", "redis+socket://h/x", "", `metadata "brokerURL": bad value "redis+socket://h/x": a socket URL has no host: redis+socket:///path/to/redis.sock` + want},
 		{"sentinels without a master", "sentinel://h1;sentinel://h2", "", `metadata "sentinelMaster": required with a sentinel:// broker URL (Celery's master_name transport option)`},
@@ -250,4 +250,20 @@ func FuzzParseConfig(f *testing.F) {
 			t.Errorf("accepted a config with a hole: %+v", c)
 		}
 	})
+}
+
+func TestSSLCertReqsTakesBothSpellings(t *testing.T) {
+	for v, verify := range map[string]bool{
+		"required": true, "optional": true, "none": false,
+		"CERT_REQUIRED": true, "CERT_OPTIONAL": true, "CERT_NONE": false, "cert_none": false, "None": false,
+	} {
+		b, err := ParseBrokerURL("rediss://h:6380/0?ssl_cert_reqs="+v, "")
+		if err != nil {
+			t.Errorf("ssl_cert_reqs=%s: %v", v, err)
+			continue
+		}
+		if !b.tls || b.verify != verify {
+			t.Errorf("ssl_cert_reqs=%s: tls %t verify %t, want verify %t", v, b.tls, b.verify, verify)
+		}
+	}
 }
