@@ -32,6 +32,7 @@ func check(ctx context.Context, args []string, e env) int {
 	format := fs.String("format", "json", "json or text")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
+	waitWindow := fs.Bool("wait-window", false, "latency in direct-scrape mode (metricsURLs): take the second scrape latencyWindow after the first, so the P95 over the window exists (check otherwise reads once)")
 	strict := fs.Bool("strict", false, "exit 2 on an unknown metadata key (a typo serve would only warn about), before reading any source: for CI")
 	currentReplicas := fs.Int("current-replicas", -1, "current replicas of the Deployment, for the latency component (instead of the Kubernetes API or replicasQuery)")
 	var cf calendarFlags
@@ -67,6 +68,20 @@ func check(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler check: --strict: %d unknown metadata key(s)\n", len(sp.Unknown))
 		return exitUsage
 	}
+	scrape := sp.Latency != nil && sp.Latency.Mode == latency.ModeScrape
+	var latencyInterval time.Duration
+	if *waitWindow {
+		switch {
+		case !scrape:
+			fmt.Fprintln(e.stderr, "montage-scaler check: --wait-window: only a direct-scrape latency (metricsURLs) needs a second read; the metadata has none")
+			return exitUsage
+		case at.t != nil:
+			fmt.Fprintln(e.stderr, "montage-scaler check: --wait-window waits on the real clock: drop --at")
+			return exitUsage
+		}
+		// The first scrape now, the second one window later.
+		latencyInterval = sp.Latency.Window
+	}
 	limits := cf.Limits()
 	if sp.Calendar != nil {
 		if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
@@ -79,16 +94,35 @@ func check(ctx context.Context, args []string, e env) int {
 	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	// The same sources as serve, reading once at the pinned instant; the
 	// forecast reads its history and records nothing.
-	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, ReadOnly: true})
+	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, ReadOnly: true, LatencyInterval: latencyInterval})
 	defer sources.Close()
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: *timeout, Logger: logger})
 	defer reg.Close()
-	d, err := reg.Decide(ctx, first(*namespace, l.file.Namespace), first(*name, l.file.Name), l.md)
+	ns, n := first(*namespace, l.file.Namespace), first(*name, l.file.Name)
+	d, err := reg.Decide(ctx, ns, n, l.md)
 	if err != nil {
 		complain(e, "check", err)
 		return exitUsage
 	}
+	if *waitWindow {
+		// The second scrape starts a window after the first and takes at
+		// most latencyTimeout.
+		wait := sp.Latency.Window + sp.Latency.Timeout + time.Second
+		fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", sp.Latency.Window, wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return exitNoDecision
+		}
+		if d, err = reg.Decide(ctx, ns, n, l.md); err != nil {
+			complain(e, "check", err)
+			return exitUsage
+		}
+	}
 	code = printDecision(e, d, *format)
+	if scrape && !*waitWindow {
+		fmt.Fprintf(e.stderr, "note: a direct-scrape latency needs two scrapes latencyWindow (%s) apart and check took one: give --wait-window, or ask a running serve (explain)\n", sp.Latency.Window)
+	}
 	// Last, where a person reads: serve only warns (KEDA must not break on
 	// a key the scaler does not know); check says it plainly.
 	warnUnknown(e, sp)

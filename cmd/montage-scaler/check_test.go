@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -156,5 +157,58 @@ func TestCheckAgainstTheScalersOwnPortSaysSo(t *testing.T) {
 	want := "this address speaks HTTP/2 gRPC, not Prometheus's HTTP API — is it the scaler's own port?"
 	if code != exitNoDecision || !strings.Contains(out, want) || strings.Contains(out, "malformed HTTP response") {
 		t.Fatalf("exit %d, want 1 and %q\n%s%s", code, want, out, stderr)
+	}
+}
+
+func TestCheckWaitWindowTakesTheSecondScrape(t *testing.T) {
+	bin := servers.BuildHistProc(t)
+	api := servers.StartHistProc(t, bin, "http_request_duration_seconds", []float64{0.05, 0.1, 0.25, 0.5, 1})
+	// Requests keep coming while check runs, as an API's do.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				api.Observe(t, 0.3, 5)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	md := tempFile(t, "md.yaml", "metricsURLs: "+api.MetricsURL+"\nlatencyHistogram: http_request_duration_seconds\nlatencyWindow: 2s\nlatencyTimeout: 2s\n")
+	firstScrape := "first scrape: the P95 over latencyWindow 2s needs a second one"
+
+	code, out, stderr := runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2")
+	note := "note: a direct-scrape latency needs two scrapes latencyWindow (2s) apart and check took one: give --wait-window, or ask a running serve (explain)\n"
+	if code != exitOK || !strings.Contains(out, firstScrape) || !strings.HasSuffix(stderr, note) {
+		t.Fatalf("one scrape: exit %d, want the first-scrape warning and the note\n%s%s", code, out, stderr)
+	}
+
+	code, out, stderr = runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--wait-window")
+	if code != exitOK || strings.Contains(out, firstScrape) || strings.Contains(out, `"p95Seconds": null`) || strings.Contains(stderr, "note:") {
+		t.Fatalf("--wait-window: exit %d, want a P95 from two scrapes\n%s%s", code, out, stderr)
+	}
+	if !strings.Contains(out, `"desiredReplicas": `) || !strings.Contains(out, "from a direct scrape of 1 pod(s) over 2s is above target 80ms") {
+		t.Fatalf("--wait-window: the P95 of 0.3 s should be above target:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--at", "2026-12-05T18:00:00Z"}, "montage-scaler check: --wait-window waits on the real clock: drop --at\n"},
+	} {
+		code, _, stderr := runWith(t, nil, append([]string{"check", "--metadata", md, "--wait-window", "--current-replicas", "2"}, tc.args...)...)
+		if code != exitUsage || stderr != tc.want {
+			t.Errorf("%v: exit %d, stderr %q; want 2, %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	noScrape := tempFile(t, "md.yaml", "brokerURL: redis://127.0.0.1:1/0\n")
+	want := "montage-scaler check: --wait-window: only a direct-scrape latency (metricsURLs) needs a second read; the metadata has none\n"
+	if code, _, stderr := runWith(t, nil, "check", "--metadata", noScrape, "--wait-window"); code != exitUsage || stderr != want {
+		t.Errorf("no scrape: exit %d, stderr %q; want 2, %q", code, stderr, want)
 	}
 }
