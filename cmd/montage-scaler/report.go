@@ -92,6 +92,7 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		if err := writeReportPlot(*plot, ext, rep); err != nil {
 			return fail(exitNoDecision, fmt.Errorf("--plot: %w", err))
 		}
+		fmt.Fprintf(e.stderr, "montage-scaler report: wrote %s\n", *plot)
 	}
 	return exitOK
 }

@@ -98,12 +98,15 @@ func simulateCmd(args []string, e env) int {
 			fmt.Fprintf(e.stderr, "montage-scaler simulate: --emit-openmetrics: %v\n", err)
 			return exitNoDecision
 		}
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s (OpenMetrics of %s)\n", *emit, *emitPolicy)
 	}
 	if *plot != "" {
 		if err := writePlot(*plot, ext, rep); err != nil {
 			fmt.Fprintf(e.stderr, "montage-scaler simulate: --plot: %v\n", err)
 			return exitNoDecision
 		}
+		// On stderr: stdout is the table, JSON or CSV.
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s\n", *plot)
 	}
 	return exitOK
 }

@@ -56,12 +56,18 @@ func TestSimulateWritesTableCSVAndPlots(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "montage-scaler") || !strings.HasPrefix(out, "trace 2026-03-07T09:00:00Z to 2026-03-07T13:00:00Z") {
 		t.Fatalf("table: exit %d\n%s%s", code, out, stderr)
 	}
+	if want := readingLine + "montage-scaler simulate: wrote " + svg + "\n"; stderr != want {
+		t.Fatalf("stderr %q, want %q (the path written)", stderr, want)
+	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg ")) || !bytes.Contains(b, []byte("<polyline")) {
 		t.Errorf("svg: %v %.80q", err, b)
 	}
 	code, out, stderr = runSimulate(t, append(base, "--format", "csv", "--plot", pngFile)...)
 	if code != exitOK || !strings.HasPrefix(out, "policy,podHours,videos,costPerVideo,") || strings.Count(out, "\n") != 4 {
 		t.Fatalf("csv: exit %d\n%s%s", code, out, stderr)
+	}
+	if !strings.HasSuffix(stderr, "montage-scaler simulate: wrote "+pngFile+"\n") {
+		t.Fatalf("stderr %q lacks the PNG's path", stderr)
 	}
 	if b, err := os.ReadFile(pngFile); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("png: %v", err)
