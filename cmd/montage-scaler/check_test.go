@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -210,5 +211,32 @@ func TestCheckWaitWindowTakesTheSecondScrape(t *testing.T) {
 	want := "montage-scaler check: --wait-window: only a direct-scrape latency (metricsURLs) needs a second read; the metadata has none\n"
 	if code, _, stderr := runWith(t, nil, "check", "--metadata", noScrape, "--wait-window"); code != exitUsage || stderr != want {
 		t.Errorf("no scrape: exit %d, stderr %q; want 2, %q", code, stderr, want)
+	}
+}
+
+// TestNoMessageSaysAPrefixTwice runs failing commands whose messages pass
+// through several packages and holds each to one prefix per layer.
+func TestNoMessageSaysAPrefixTwice(t *testing.T) {
+	dir := t.TempDir()
+	feed := tempFile(t, "cal.yaml", "calendarURL: http://127.0.0.1:1/basic.ics\n")
+	private := tempFile(t, "private.yaml", "calendarURL: http://10.0.0.1/basic.ics\nbrokerURL: redis://127.0.0.1:1/0\n")
+	traces := filepath.Join("..", "..", "examples", "traces")
+	for _, args := range [][]string{
+		{"calendar", "--metadata", feed, "--calendar-allow-private"},
+		{"check", "--metadata", private},
+		{"check", "--metadata", tempFile(t, "down.yaml", "brokerURL: redis://127.0.0.1:1/0\n"), "--timeout", "2s"},
+		{"simulate", "--trace", filepath.Join(traces, "idle-night.csv"), "--metadata", filepath.Join(traces, "forecast.yaml"), "--policies", "vpa"},
+		{"forecast", "--metadata", filepath.Join(traces, "forecast.yaml"), "--namespace", "a", "--name", "b"},
+		{"report", "--prometheus", "http://127.0.0.1:1", "--until", "2026-03-03T00:00:00Z"},
+		{"explain", "--addr", "127.0.0.1:1", "--metadata", feed, "--timeout", "1s"},
+		{"calendar", "--metadata", filepath.Join(dir, "missing.yaml")},
+	} {
+		code, out, stderr := runWith(t, nil, args...)
+		if code == exitOK {
+			t.Errorf("%v: exit 0, want a failure", args)
+		}
+		if d := doubledPrefix(out + stderr); d != "" {
+			t.Errorf("%v: %q is said twice:\n%s%s", args, d, out, stderr)
+		}
 	}
 }
