@@ -116,3 +116,42 @@ func TestREADMEListsEverySSLCertReqsSpelling(t *testing.T) {
 		t.Fatalf("README.md's brokerURL row lacks %q", want)
 	}
 }
+
+// TestMakeDemoSaysWhatItDoesBeforeTheColdBuild: `make demo` prints what
+// happens and how long the first build takes before it builds anything,
+// and README.md gives the same figure.
+func TestMakeDemoSaysWhatItDoesBeforeTheColdBuild(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^demo:(.*)\n((?:\t.*\n)+)`).FindStringSubmatch(string(mk))
+	if m == nil {
+		t.Fatal("Makefile has no demo target")
+	}
+	if strings.TrimSpace(m[1]) != "" {
+		t.Fatalf("demo has prerequisites %q: they would build before its message", m[1])
+	}
+	minutes := regexp.MustCompile(`about (\d+) minutes`)
+	var said string
+	for _, line := range strings.Split(strings.TrimRight(m[2], "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "@echo") {
+			if f := minutes.FindStringSubmatch(line); f != nil {
+				said = f[1]
+			}
+			continue
+		}
+		if said == "" {
+			t.Fatalf("demo runs %q before saying how long the cold build takes", line)
+		}
+		break
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "cold Go build cache that takes about "+said+" minutes") {
+		t.Fatalf("README.md does not say the first make demo's cold build takes about %s minutes", said)
+	}
+}
