@@ -15,6 +15,7 @@ import (
 // brokerConn is the poll of one broker: its client, its heartbeat
 // subscription and the attribution of its unacked hashes.
 type brokerConn struct {
+	id      string // unique in the process: what Backlog.CompletedSource names
 	o       HubOptions
 	broker  Broker
 	client  *redis.Client
@@ -32,8 +33,10 @@ type reading struct {
 	errs     map[string]error
 }
 
-func newBrokerConn(o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
-	bc := &brokerConn{o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}}
+// newBrokerConn starts the poll of broker b; id must be unique among the
+// hub's pollers, past and present (see Backlog.CompletedSource).
+func newBrokerConn(id string, o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
+	bc := &brokerConn{id: id, o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}}
 	bc.client, bc.err = b.newClient(o)
 	if bc.client != nil {
 		for _, hk := range o.Hooks {
@@ -54,12 +57,11 @@ func (bc *brokerConn) close() {
 }
 
 type prefixPlan struct {
-	lists     []string
-	heartbeat bool
-	hlen      *redis.IntCmd
-	scan      *redis.ScanCmd
-	scores    *redis.FloatSliceCmd
-	step      []scanned
+	lists  []string
+	hlen   *redis.IntCmd
+	scan   *redis.ScanCmd
+	scores *redis.FloatSliceCmd
+	step   []scanned
 }
 
 // poll reads the broker once: one pipeline of LLEN for every list of every
@@ -84,7 +86,6 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			p = &prefixPlan{}
 			plans[l.KeyPrefix] = p
 		}
-		p.heartbeat = p.heartbeat || !l.AcksLate
 		for _, q := range l.Queues {
 			for _, k := range l.Lists(q) {
 				if !seen[k] {
@@ -94,11 +95,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			}
 		}
 	}
+	// Worker heartbeats are followed for every key prefix: they count the
+	// tasks completed, the live workers and, with early ack, those running.
 	var channels []string
-	for prefix, p := range plans {
-		if p.heartbeat {
-			channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
-		}
+	for prefix := range plans {
+		channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
 	}
 	bc.hb.want(ctx, channels)
 
@@ -178,15 +179,16 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			counts[ck] = qc
 		}
 		bl := a.backlog(l, qc, lens)
+		hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 		if !l.AcksLate {
-			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
-			if !warm {
+			if !hb.warm {
 				out.errs[id] = errWarmingUp
 				continue
 			}
-			bl.HeartbeatActive, bl.HeartbeatWorkers = active, workers
-			bl.InFlight += active
+			bl.InFlight += hb.active
 		}
+		bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
+		bl.Completed, bl.CompletedSource = hb.completed, bc.id+"/"+l.KeyPrefix
 		out.backlogs[id] = bl
 	}
 	return out, nil
@@ -241,8 +243,8 @@ func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[str
 }
 
 // heartbeatChannels are the pub/sub channels of Celery's worker events on a
-// Redis db, behind kombu's global_keyprefix.
+// Redis db, behind kombu's global_keyprefix; the heartbeat channel first.
 func heartbeatChannels(prefix string, db int) []string {
 	base := prefix + "/" + strconv.Itoa(db) + ".celeryev/worker."
-	return []string{base + "heartbeat", base + "offline"}
+	return []string{base + "heartbeat", base + "offline", base + "online"}
 }

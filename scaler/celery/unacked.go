@@ -25,10 +25,27 @@ type Backlog struct {
 	// Queues is the per-queue breakdown, sorted by name.
 	Queues []QueueBacklog `json:"queues"`
 
-	// HeartbeatActive is Σ active of workers whose heartbeat is fresh, and
-	// HeartbeatWorkers how many they are (only with AcksLate false).
+	// HeartbeatActive is Σ active of the live workers (added to InFlight
+	// only with AcksLate false), and HeartbeatWorkers how many workers are
+	// live: their latest heartbeat on this db and key prefix is fresh
+	// (within twice its frequency, Celery's own rule) and they have not
+	// said worker-offline. Both are 0 for the first seconds of following.
 	HeartbeatActive  int64 `json:"heartbeatActive"`
 	HeartbeatWorkers int   `json:"heartbeatWorkers"`
+	// Completed counts the tasks completed by the workers heartbeating on
+	// this broker db and key prefix since the scaler began following their
+	// heartbeats. It is the sum of the increases of each worker's processed
+	// (a worker restarted under the same hostname starts again from 0 and
+	// counts from there; one already running when the following began
+	// counts from its first heartbeat). Celery increments processed when
+	// the pool accepts a task, so a task counts from its start. Like
+	// acksLate false's active sum, it assumes the scaled Deployment's
+	// workers are the ones heartbeating there. It never decreases for one
+	// CompletedSource.
+	Completed int64 `json:"completed"`
+	// CompletedSource names the counter behind Completed (the poller and
+	// the key prefix): Backlogs with the same source count the same tasks.
+	CompletedSource string `json:"-"`
 
 	// UnackedTotal is HLEN of the unacked hash (every queue of the db).
 	UnackedTotal int64 `json:"unackedTotal"`
