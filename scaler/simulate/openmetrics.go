@@ -75,8 +75,8 @@ var scalerReplicas = []string{"montage-scaler-7c9d4b5f6-2xkqp", "montage-scaler-
 //     P95 of the second);
 //   - the scaler's montage_scaler_decision_replicas,
 //     montage_scaler_component_replicas, montage_scaler_forecast_replicas,
-//     montage_scaler_celery_tasks_processed_total, and the queue gauges the
-//     dashboard proposes (montage_scaler_celery_queued_tasks,
+//     montage_scaler_celery_tasks_processed_total and the queue gauges
+//     (montage_scaler_celery_queued_tasks,
 //     montage_scaler_celery_in_flight_tasks), from two scaler replicas.
 //
 // Series end without a staleness marker (OpenMetrics text has none): a
