@@ -63,6 +63,19 @@ type Backlog struct {
 	UnackedUnattributed int64 `json:"unackedUnattributed"`
 	// AttributedAt is when the latest complete pass over the hash finished.
 	AttributedAt time.Time `json:"attributedAt"`
+
+	// OldestWaitSeconds is the longest of the queues' oldest waits, and
+	// WaitMethod what gave it; null when no queue's could be read.
+	OldestWaitSeconds *float64 `json:"oldestWaitSeconds"`
+	WaitMethod        string   `json:"waitMethod"`
+	// WaitError says what went wrong reading the queue waits: a queue whose
+	// wait is null, or first sightings kept by this replica only.
+	WaitError string `json:"waitError,omitempty"`
+	// QueueWaitTargetSeconds is queueWaitTarget (null: the wait is shown,
+	// not acted on), and WaitAsk what the wait rule asked for when some
+	// task had waited longer (null otherwise); set by Config.Opinion.
+	QueueWaitTargetSeconds *float64 `json:"queueWaitTargetSeconds"`
+	WaitAsk                *float64 `json:"waitAsk"`
 }
 
 // QueueBacklog is one queue's part of a Backlog.
@@ -73,6 +86,14 @@ type QueueBacklog struct {
 	Stale      int64  `json:"stale"`      // older than the visibility timeout
 	ETADue     int64  `json:"etaDue"`     // held with an ETA that has come
 	ETAWaiting int64  `json:"etaWaiting"` // held with an ETA still ahead
+	// OldestWaitSeconds is how long the oldest waiting task of the queue
+	// has waited: the longest among the heads of its lists (priority
+	// sub-queues included), an ETA task counting from its ETA and not at
+	// all before it; 0 when nothing waits; null when it could not be read.
+	OldestWaitSeconds *float64 `json:"oldestWaitSeconds"`
+	// WaitMethod says what gave that age: WaitStamp, WaitFirstSeen or
+	// WaitFirstSeenLocal; empty when nothing waits.
+	WaitMethod string `json:"waitMethod"`
 }
 
 // scanned is one entry returned by an HSCAN step.

@@ -20,6 +20,7 @@ type Metrics struct {
 	queued       *prometheus.GaugeVec
 	inFlight     *prometheus.GaugeVec
 	processed    *prometheus.CounterVec
+	oldestWait   *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	objects map[objectKey]*objectState
@@ -37,6 +38,8 @@ type objectState struct {
 	completed map[string]int64
 	// components are the components of its latest decision.
 	components map[string]bool
+	// queues are the queues whose oldest wait its latest decision exported.
+	queues map[string]bool
 }
 
 // celeryEvidence is what Metrics exports of the celery component's detail;
@@ -49,6 +52,9 @@ type celeryEvidence interface {
 	// completed, and the counter it comes from: for one source it never
 	// decreases.
 	CompletedTasks() (source string, total int64)
+	// OldestWaits are how long the oldest task of each queue has waited,
+	// in seconds; a queue whose wait could not be read is absent.
+	OldestWaits() map[string]float64
 }
 
 // NewMetrics registers the scaler's metrics on r.
@@ -86,9 +92,13 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_celery_tasks_processed_total",
 			Help: "Tasks the Celery workers on the ScaledObject's broker completed, from their heartbeats' processed, counted between this replica's decisions.",
 		}, []string{"namespace", "scaledobject"}),
+		oldestWait: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_celery_oldest_wait_seconds",
+			Help: "How long the oldest task of a queue has waited for a worker, at the ScaledObject's last decision (0: none waits; absent: unknown).",
+		}, []string{"namespace", "scaledobject", "queue"}),
 		objects: map[objectKey]*objectState{},
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed)
+	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed, m.oldestWait)
 	return m
 }
 
@@ -143,6 +153,23 @@ func (m *Metrics) record(ns, name string, d decide.Decision) {
 // celery exports the celery component's evidence; ev is nil when the
 // decision has none (no celery source, or a stale one).
 func (m *Metrics) celery(ns, name string, ev celeryEvidence) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.object(ns, name)
+	waits := map[string]float64{}
+	if ev != nil {
+		waits = ev.OldestWaits()
+	}
+	for q := range st.queues {
+		if _, ok := waits[q]; !ok {
+			m.oldestWait.DeleteLabelValues(ns, name, q)
+		}
+	}
+	st.queues = map[string]bool{}
+	for q, v := range waits {
+		m.oldestWait.WithLabelValues(ns, name, q).Set(v)
+		st.queues[q] = true
+	}
 	if ev == nil {
 		m.queued.DeleteLabelValues(ns, name)
 		m.inFlight.DeleteLabelValues(ns, name)
@@ -153,9 +180,6 @@ func (m *Metrics) celery(ns, name string, ev celeryEvidence) {
 	m.inFlight.WithLabelValues(ns, name).Set(float64(inFlight))
 
 	source, total := ev.CompletedTasks()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st := m.object(ns, name)
 	counter := m.processed.WithLabelValues(ns, name) // the series exists from the first decision, at 0
 	last, seen := st.completed[source]
 	switch {
@@ -186,7 +210,7 @@ func (m *Metrics) object(ns, name string) *objectState {
 func (m *Metrics) Forget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "scaledobject": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.decision, m.component, m.forecast, m.queued, m.inFlight, m.processed,
+		m.decision, m.component, m.forecast, m.queued, m.inFlight, m.processed, m.oldestWait,
 	} {
 		v.DeletePartialMatch(labels)
 	}

@@ -448,7 +448,7 @@ func TestCeleryMetricsCountProcessedTasksOnceAcrossWatchesAndForgetThem(t *testi
 	cancel()
 	<-done
 	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks",
-		"montage_scaler_celery_tasks_processed_total"); err != nil || n != 0 {
+		"montage_scaler_celery_tasks_processed_total", "montage_scaler_celery_oldest_wait_seconds"); err != nil || n != 0 {
 		t.Fatalf("%d celery series left after the drop (%v), want 0", n, err)
 	}
 }
@@ -479,4 +479,47 @@ montage_scaler_component_replicas{component="celery",namespace="media",scaledobj
 	if err := testutil.GatherAndCompare(f.prom, strings.NewReader(want), "montage_scaler_component_replicas"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestOldestWaitSeriesFollowTheQueuesOfTheLatestDecision(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker", "queues", "render,thumbs", "queueWaitTarget", "60s")
+	c := f.source(t, r, decide.Celery)
+	wait := func(v float64) *float64 { return &v }
+	set := func(queues ...celery.QueueBacklog) {
+		t.Helper()
+		c.Set(decide.Opinion{Desired: decide.Ptr(1), Active: true, Detail: celery.Backlog{Queued: 1, Queues: queues}}, t0, nil)
+		if _, err := f.ks.IsActive(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(step, series string) {
+		t.Helper()
+		want := `
+# HELP montage_scaler_celery_oldest_wait_seconds How long the oldest task of a queue has waited for a worker, at the ScaledObject's last decision (0: none waits; absent: unknown).
+# TYPE montage_scaler_celery_oldest_wait_seconds gauge
+` + series
+		if series == "" {
+			want = ""
+		}
+		if err := testutil.GatherAndCompare(f.prom, strings.NewReader(want), "montage_scaler_celery_oldest_wait_seconds"); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	set(celery.QueueBacklog{Name: "render", OldestWaitSeconds: wait(95.5), WaitMethod: celery.WaitStamp},
+		celery.QueueBacklog{Name: "thumbs", OldestWaitSeconds: wait(0)})
+	expect("both queues", `montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="render",scaledobject="worker"} 95.5
+montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="thumbs",scaledobject="worker"} 0
+`)
+	// A queue whose wait could not be read loses its series (no made-up 0).
+	set(celery.QueueBacklog{Name: "render", OldestWaitSeconds: wait(3)}, celery.QueueBacklog{Name: "thumbs"})
+	expect("thumbs unknown", `montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="render",scaledobject="worker"} 3
+`)
+	// Stale: every wait series goes.
+	c.Set(decide.Opinion{Desired: decide.Ptr(1), Detail: celery.Backlog{}}, t0, errors.New("down"))
+	f.clock.Add(3 * time.Minute)
+	if _, err := f.ks.IsActive(t.Context(), r); status.Code(err) != codes.Unavailable {
+		t.Fatalf("IsActive past staleAfter = %v", err)
+	}
+	expect("stale", "")
 }
