@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// seconds prints a target in seconds ("60s", not "1m0s").
+func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
 func round(v float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
@@ -31,6 +34,7 @@ func rows(r *Report) []Result {
 	for _, x := range r.Results {
 		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
 		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
+		x.QueueWaitOverTargetMinutes = round(x.QueueWaitOverTargetMinutes, 1)
 		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
 		x.Samples = nil
 		out = append(out, x)
@@ -49,7 +53,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
-	"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
+	"queueWaitOverTargetMinutes", "latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
 	"peakReplicas", "scaleDownsBelowInFlight"}
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -67,7 +71,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	_ = cw.Write(csvHeader)
 	for _, x := range rows(r) {
 		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
-			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), strconv.Itoa(x.LatencyOverTargetMinutes),
+			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), num(x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
 			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
 			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
 	}
@@ -90,7 +94,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	latencyTarget := r.LatencyTarget
 	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", latencyTarget)
+	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin wait>%s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n",
+		seconds(r.QueueWaitTarget), latencyTarget)
 	for _, x := range rows(r) {
 		cost, ready := "-", "-"
 		if x.CostPerVideo != nil {
@@ -99,8 +104,8 @@ func WriteTable(w io.Writer, r *Report) error {
 		if x.ReadyAtEventStart != nil {
 			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
-			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
+		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
+			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.QueueWaitOverTargetMinutes, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
 			x.QueuedAtEnd+x.RunningAtEnd)
 	}
 	tw.Flush()
