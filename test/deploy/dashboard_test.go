@@ -76,6 +76,7 @@ func TestDashboardHasThePanelsOfTheKPIs(t *testing.T) {
 		"Replicas: decision, spec, available", "Each component's ask", "Celery queue: queued and in flight",
 		"API P95 vs target", "Scale events per hour", "Pod start-up (creation to Ready), last 24 h",
 		"Request share: busiest pod / mean, 5 min", "Cost per video, last 24 h (pod-hours / video)", "Forecast vs actual",
+		"Oldest waiting task per queue",
 	} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("no panel %q; panels: %q", want, titles)
