@@ -266,7 +266,7 @@ func headsOnly(err error, llen map[string]*redis.IntCmd, plans map[string]*prefi
 		}
 	}
 	for _, g := range groups {
-		if errors.Is(g.cmd.Err(), err) || g.cmd.Err() == err {
+		if g.cmd != nil && errors.Is(g.cmd.Err(), err) {
 			return true
 		}
 	}
