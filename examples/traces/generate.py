@@ -83,3 +83,12 @@ for i in range(4 * 7 * 288):
         rate = 30 * weekly[day // 7] * (1.15 if day % 7 == 2 else 1.0)
     rows.append((spread(rate * 5, i), 5 * (850 if 8 <= h < 23 else 250), 27))
 write("weeks.csv", dt.datetime(2026, 2, 2), 300, rows, service=True)
+
+# Long renders: Friday 2026-03-06 09:00-10:00, one-minute steps: a creator
+# renders a season, 12 one-minute videos a minute for 40 minutes (about 3
+# replicas of 5 slots), a quiet API. With queue-wait.yaml's tasksPerReplica
+# (tuned for short thumbnails) the depth ask falls short: queueWaitTarget's case.
+rows = []
+for m in range(60):
+    rows.append((12 if m < 40 else 0, 300, 60))
+write("long-renders.csv", dt.datetime(2026, 3, 6, 9), 60, rows, service=True)

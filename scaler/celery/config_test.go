@@ -119,10 +119,13 @@ func TestParseConfig(t *testing.T) {
 		{"every key set", map[string]string{
 			"brokerURLFromEnv": "redis://h/1", "queues": "video, thumbs,video", "tasksPerReplica": "2.5",
 			"prioritySteps": "0,5", "prioritySeparator": `\x1f`, "keyPrefix": "montage:", "visibilityTimeout": "90",
-			"acksLate": "false"}, &Config{
+			"acksLate": "false", "queueWaitTarget": "1m"}, &Config{
 			Layout: Layout{Queues: []string{"thumbs", "video"}, PrioritySteps: []int{0, 5}, Separator: "\x1f",
-				KeyPrefix: "montage:", VisibilityTimeout: 90 * time.Second, AcksLate: false},
-			TasksPerReplica: 2.5}},
+				KeyPrefix: "montage:", VisibilityTimeout: 90 * time.Second, AcksLate: false, ShareFirstSeen: true},
+			TasksPerReplica: 2.5, QueueWaitTarget: time.Minute}},
+		{"a bare number of seconds for the wait target", map[string]string{"brokerURL": "redis://h/1", "queueWaitTarget": "90"}, &Config{
+			Layout: func() Layout { l := DefaultLayout("celery"); l.ShareFirstSeen = true; return l }(), TasksPerReplica: 5,
+			QueueWaitTarget: 90 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +176,14 @@ func TestParseConfigErrors(t *testing.T) {
 			`metadata "visibilityTimeout": bad value "-5s": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
 		{"acksLate not a boolean", map[string]string{"brokerURL": "redis://h", "acksLate": "maybe"},
 			`metadata "acksLate": bad value "maybe": true or false`},
+		{"queueWaitTarget zero", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "0s"},
+			`metadata "queueWaitTarget": bad value "0s": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"queueWaitTarget not a duration", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "soon"},
+			`metadata "queueWaitTarget": bad value "soon": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"queueWaitTarget above a day", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "25h"},
+			`metadata "queueWaitTarget": bad value "25h": at most 24h`},
+		{"queueWaitTarget without a broker", map[string]string{"queueWaitTarget": "60s"},
+			`metadata "brokerURL" is required: queueWaitTarget set but neither brokerURL nor brokerURLFromEnv has a value (KEDA drops brokerURLFromEnv when the container's variable is unset or empty)`},
 		{"a bad broker URL", map[string]string{"brokerURL": "ftp://h"},
 			`metadata "brokerURL": bad value "ftp://h": scheme "ftp" is not supported` + want},
 	}

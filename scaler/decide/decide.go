@@ -194,6 +194,13 @@ func Ptr(v float64) *float64 { return &v }
 type CeleryBacklog struct {
 	Queued   int64
 	InFlight int64
+	// OldestWait is how long the oldest waiting task has waited, by an age
+	// every scaler replica reads alike (a publish stamp, or a first
+	// sighting kept in the broker); 0 when none waits or none is known.
+	OldestWait time.Duration
+	// Workers is how many workers are live (their heartbeats); 0 when
+	// unknown.
+	Workers int
 }
 
 // CeleryOpinion asks for (queued + inFlight) / tasksPerReplica; active when any

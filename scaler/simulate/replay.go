@@ -28,6 +28,8 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 	if s.Latency != nil {
 		target = s.Latency.Target.Seconds()
 	}
+	waitTarget := s.waitTarget().Seconds()
+	overWait := 0
 
 	// Calendar events that begin inside the trace, by the second they begin.
 	need := map[int][]float64{}
@@ -51,6 +53,10 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 		rate := row.Requests / float64(stepSec)
 
 		queued, running := cl.observe(fs)
+		oldest := cl.oldestWait(fs)
+		if oldest > waitTarget {
+			overWait++
+		}
 		cpu, mem, ready, unready := cl.usage(fs, rate)
 		p95 := 0.0
 		if rate > 0 {
@@ -84,7 +90,7 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 			}
 		}
 
-		o := observation{queued: queued, running: running, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
+		o := observation{queued: queued, running: running, oldestWait: oldest, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
 		if n := c.tick(now, sec, o, cl.replicas); n != cl.replicas {
 			if n < cl.replicas && int(n)*w.Concurrency < running {
 				res.ScaleDownsBelowInFlight++
@@ -94,13 +100,14 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 		}
 		if sec%every == 0 {
 			r, _ := cl.readyPods(fs)
-			res.Samples = append(res.Samples, Sample{At: now, Replicas: cl.replicas, Ready: r, Queued: queued, OldestWaitSecond: cl.oldestWait(fs)})
+			res.Samples = append(res.Samples, Sample{At: now, Replicas: cl.replicas, Ready: r, Queued: queued, OldestWaitSecond: oldest})
 		}
 		cl.dispatch(fs)
 		cl.reap(fs)
 	}
 
 	end := float64(total)
+	res.QueueWaitOverTargetMinutes = float64(overWait) / 60
 	queuedEnd, runningEnd := cl.observe(end)
 	res.Arrived = cl.arrived
 	res.QueuedAtEnd, res.RunningAtEnd = queuedEnd, runningEnd

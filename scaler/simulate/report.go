@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// seconds prints a target in seconds ("60s", not "1m0s").
+func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
 func round(v float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
@@ -31,6 +34,7 @@ func rows(r *Report) []Result {
 	for _, x := range r.Results {
 		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
 		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
+		x.QueueWaitOverTargetMinutes = round(x.QueueWaitOverTargetMinutes, 1)
 		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
 		x.Samples = nil
 		out = append(out, x)
@@ -49,7 +53,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
-	"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
+	"queueWaitOverTargetMinutes", "latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
 	"peakReplicas", "scaleDownsBelowInFlight"}
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -67,7 +71,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	_ = cw.Write(csvHeader)
 	for _, x := range rows(r) {
 		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
-			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), strconv.Itoa(x.LatencyOverTargetMinutes),
+			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), num(x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
 			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
 			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
 	}
@@ -83,7 +87,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 // (WriteMarkdown).
 func table(r *Report) (header []string, body [][]string) {
 	header = []string{"policy", "pod-hours", "videos", "pod-h/video", "wait P95 s", "wait max s",
-		fmt.Sprintf("min P95>%s", r.LatencyTarget), "scale ev/h", "ready at event", "left at end"}
+		fmt.Sprintf("min wait>%s", seconds(r.QueueWaitTarget)), fmt.Sprintf("min P95>%s", r.LatencyTarget), "scale ev/h", "ready at event", "left at end"}
 	for _, x := range rows(r) {
 		cost, ready := "-", "-"
 		if x.CostPerVideo != nil {
@@ -94,7 +98,7 @@ func table(r *Report) (header []string, body [][]string) {
 		}
 		body = append(body, []string{x.Policy, fmt.Sprintf("%.3f", x.PodHours), strconv.Itoa(x.Videos), cost,
 			fmt.Sprintf("%.1f", x.QueueWaitP95Seconds), fmt.Sprintf("%.1f", x.QueueWaitMaxSeconds),
-			strconv.Itoa(x.LatencyOverTargetMinutes), fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready,
+			fmt.Sprintf("%.1f", x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes), fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready,
 			strconv.Itoa(x.QueuedAtEnd + x.RunningAtEnd)})
 	}
 	return header, body

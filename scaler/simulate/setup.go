@@ -80,6 +80,8 @@ type Setup struct {
 	KEDA    KEDASettings
 	// TasksPerReplica is the celery component's divisor.
 	TasksPerReplica float64
+	// QueueWaitTarget is the celery component's queueWaitTarget (0: none).
+	QueueWaitTarget time.Duration
 	Warnings        []string
 	// NoCalendar says no feed file was given: the run has no calendar
 	// events, whatever the metadata's calendar settings.
@@ -122,6 +124,7 @@ func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
 	s.Warnings = append(s.Warnings, s.Spec.Warnings...)
 	if s.Spec.Celery != nil {
 		s.TasksPerReplica = s.Spec.Celery.TasksPerReplica
+		s.QueueWaitTarget = s.Spec.Celery.QueueWaitTarget
 	}
 
 	if s.KEDA, err = kedaSettings(mf, s.Spec.Policy); err != nil {
@@ -141,6 +144,18 @@ func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
 		s.Windows = ical.ForDecide(e.Windows)
 	}
 	return s, nil
+}
+
+// DefaultWaitTarget is what the report's time over the queue-wait target
+// counts against when the metadata sets no queueWaitTarget.
+const DefaultWaitTarget = time.Minute
+
+// waitTarget is the queue-wait target the report counts against.
+func (s *Setup) waitTarget() time.Duration {
+	if s.QueueWaitTarget > 0 {
+		return s.QueueWaitTarget
+	}
+	return DefaultWaitTarget
 }
 
 func kedaSettings(mf *metafile.File, p decide.Policy) (KEDASettings, error) {

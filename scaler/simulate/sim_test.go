@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/montage/montage-scaler/scaler/metafile"
 )
@@ -214,4 +215,50 @@ func BenchmarkReplayAWeekdayForEveryPolicy(b *testing.B) {
 		example(b, "weekday-evening")
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/simulated-day")
+}
+
+func TestQueueWaitTargetScalesWhereTheDepthAskFallsShort(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	f, err := os.Open(filepath.Join(dir, "long-renders.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := ReadTrace(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "queue-wait.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(md string) Result {
+		t.Helper()
+		s, err := prepare([]byte(md), nil, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Run(tr, s, Options{Workload: DefaultWorkload(), Policies: []string{MontageScaler}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.QueueWaitTarget != time.Minute {
+			t.Errorf("the report counts against %s, want 60s", r.QueueWaitTarget)
+		}
+		return r.Results[0]
+	}
+	// The example without its queueWaitTarget line asks by depth only.
+	depthOnly, _, ok := strings.Cut(string(md), "queueWaitTarget: 60s")
+	if !ok {
+		t.Fatal("queue-wait.yaml sets no queueWaitTarget: 60s")
+	}
+	depth, wait := run(depthOnly), run(string(md))
+	t.Logf("depth only: %.3f pod-hours, wait max %.1f s, %.1f min over 60 s", depth.PodHours, depth.QueueWaitMaxSeconds, depth.QueueWaitOverTargetMinutes)
+	t.Logf("target 60s: %.3f pod-hours, wait max %.1f s, %.1f min over 60 s", wait.PodHours, wait.QueueWaitMaxSeconds, wait.QueueWaitOverTargetMinutes)
+	if !(wait.QueueWaitOverTargetMinutes < depth.QueueWaitOverTargetMinutes && wait.QueueWaitMaxSeconds < depth.QueueWaitMaxSeconds) {
+		t.Errorf("the target did not cut the waits over it")
+	}
+	if wait.PodHours <= depth.PodHours {
+		t.Errorf("pod-hours %.3f with the target, %.3f without: want a cost", wait.PodHours, depth.PodHours)
+	}
 }
