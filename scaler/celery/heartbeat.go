@@ -13,9 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// heartbeats follows Celery's worker events on pub/sub while some layout on
-// the broker has AcksLate false: with early ack a running task has left
-// unacked, and only the heartbeat's "active" tells it runs.
+// heartbeats follows Celery's worker events on pub/sub for every key prefix
+// watched on the broker. With early ack a running task has left unacked, and
+// only the heartbeat's "active" tells it runs; with any ack mode the
+// heartbeat's "processed" (the worker's running total of tasks done) tells
+// how many tasks the workers completed.
 type heartbeats struct {
 	client *redis.Client
 	now    func() time.Time
@@ -26,7 +28,21 @@ type heartbeats struct {
 	done       chan struct{}
 	subscribed map[string]time.Time           // channel → (re)subscribed at
 	workers    map[string]map[string]hbWorker // heartbeat channel → hostname → latest
+	totals     map[string]map[string]hbTotal  // heartbeat channel → hostname → processed as last heard
+	completed  map[string]int64               // heartbeat channel → tasks completed since subscribed
 }
+
+// hbTotal is a worker's running total as last heard, kept while it is
+// offline too, so that a worker restarting under the same hostname is seen
+// to start again from 0.
+type hbTotal struct {
+	pid, processed int64
+	at             time.Time
+}
+
+// forgetTotalsAfter bounds the totals kept for workers no longer heard (pod
+// names change with every pod).
+const forgetTotalsAfter = 24 * time.Hour
 
 type hbWorker struct {
 	active int64
@@ -35,7 +51,8 @@ type hbWorker struct {
 }
 
 func newHeartbeats(c *redis.Client, now func() time.Time, log *slog.Logger) *heartbeats {
-	return &heartbeats{client: c, now: now, log: log, subscribed: map[string]time.Time{}, workers: map[string]map[string]hbWorker{}}
+	return &heartbeats{client: c, now: now, log: log, subscribed: map[string]time.Time{}, workers: map[string]map[string]hbWorker{},
+		totals: map[string]map[string]hbTotal{}, completed: map[string]int64{}}
 }
 
 // want makes the subscription cover exactly channels.
@@ -83,6 +100,8 @@ func (h *heartbeats) want(ctx context.Context, channels []string) {
 		for _, c := range drop {
 			delete(h.subscribed, c)
 			delete(h.workers, c)
+			delete(h.totals, c)
+			delete(h.completed, c)
 		}
 	}
 }
@@ -115,10 +134,12 @@ type eventEnvelope struct {
 }
 
 type workerEvent struct {
-	Hostname string  `json:"hostname"`
-	Type     string  `json:"type"`
-	Active   int64   `json:"active"`
-	Freq     float64 `json:"freq"`
+	Hostname  string  `json:"hostname"`
+	Type      string  `json:"type"`
+	Active    int64   `json:"active"`
+	Freq      float64 `json:"freq"`
+	Processed int64   `json:"processed"`
+	Pid       int64   `json:"pid"`
 }
 
 func (h *heartbeats) handle(channel, payload string) {
@@ -155,27 +176,68 @@ func (h *heartbeats) handle(channel, payload string) {
 		ws = map[string]hbWorker{}
 		h.workers[hbChannel] = ws
 	}
-	if ev.Type == "worker-offline" {
-		delete(ws, ev.Hostname)
-		return
-	}
 	freq := time.Duration(ev.Freq * float64(time.Second))
 	if freq <= 0 || freq > time.Hour {
 		freq = 2 * time.Second
 	}
-	ws[ev.Hostname] = hbWorker{active: ev.Active, freq: freq, at: h.now()}
+	now := h.now()
+	h.count(hbChannel, ev, freq, now)
+	if ev.Type == "worker-offline" {
+		delete(ws, ev.Hostname)
+		return
+	}
+	ws[ev.Hostname] = hbWorker{active: ev.Active, freq: freq, at: now}
+}
+
+// count adds to the channel's completed tasks what the worker's running
+// total says it did since it was last heard. A worker restarted under the
+// same hostname (another pid, or a total that went down) starts again from
+// 0, so its whole total is new. A worker heard for the first time counts
+// from 0 too when the channel has been followed for longer than two of its
+// heartbeat periods (it started since); otherwise its total predates the
+// scaler and is only the baseline.
+func (h *heartbeats) count(channel string, ev workerEvent, freq time.Duration, now time.Time) {
+	ts := h.totals[channel]
+	if ts == nil {
+		ts = map[string]hbTotal{}
+		h.totals[channel] = ts
+	}
+	prev, seen := ts[ev.Hostname]
+	var done int64
+	switch {
+	case !seen:
+		if now.Sub(h.subscribed[channel]) > 2*freq {
+			done = ev.Processed
+		}
+		for host, t := range ts {
+			if now.Sub(t.at) > forgetTotalsAfter {
+				delete(ts, host)
+			}
+		}
+	case (ev.Pid != 0 && prev.pid != 0 && ev.Pid != prev.pid) || ev.Processed < prev.processed:
+		done = ev.Processed
+	default:
+		done = ev.Processed - prev.processed
+	}
+	if done > 0 {
+		h.completed[channel] += done
+	}
+	ts[ev.Hostname] = hbTotal{pid: ev.Pid, processed: ev.Processed, at: now}
 }
 
 // sum is Σ active of the workers whose latest heartbeat is fresh (Celery's
 // own rule: within twice its frequency). warm is false until the channel has
 // been subscribed for warmup, when a quiet channel still means "no worker".
-func (h *heartbeats) sum(prefix string, db int, now time.Time, warmup time.Duration) (active int64, workers int, warm bool) {
+// completed is the tasks the workers completed since the channel was first
+// followed (monotonic while it is).
+func (h *heartbeats) sum(prefix string, db int, now time.Time, warmup time.Duration) (active int64, workers int, completed int64, warm bool) {
 	ch := heartbeatChannels(prefix, db)[0]
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	at, ok := h.subscribed[ch]
+	completed = h.completed[ch]
 	if !ok || now.Sub(at) < warmup {
-		return 0, 0, false
+		return 0, 0, completed, false
 	}
 	for name, w := range h.workers[ch] {
 		if now.Sub(w.at) > 2*w.freq {
@@ -185,7 +247,7 @@ func (h *heartbeats) sum(prefix string, db int, now time.Time, warmup time.Durat
 		active += w.active
 		workers++
 	}
-	return active, workers, true
+	return active, workers, completed, true
 }
 
 func (h *heartbeats) close() {
@@ -205,4 +267,6 @@ func (h *heartbeats) closeLocked() {
 	}
 	h.subscribed = map[string]time.Time{}
 	h.workers = map[string]map[string]hbWorker{}
+	h.totals = map[string]map[string]hbTotal{}
+	h.completed = map[string]int64{}
 }

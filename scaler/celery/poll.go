@@ -54,12 +54,11 @@ func (bc *brokerConn) close() {
 }
 
 type prefixPlan struct {
-	lists     []string
-	heartbeat bool
-	hlen      *redis.IntCmd
-	scan      *redis.ScanCmd
-	scores    *redis.FloatSliceCmd
-	step      []scanned
+	lists  []string
+	hlen   *redis.IntCmd
+	scan   *redis.ScanCmd
+	scores *redis.FloatSliceCmd
+	step   []scanned
 }
 
 // poll reads the broker once: one pipeline of LLEN for every list of every
@@ -84,7 +83,6 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			p = &prefixPlan{}
 			plans[l.KeyPrefix] = p
 		}
-		p.heartbeat = p.heartbeat || !l.AcksLate
 		for _, q := range l.Queues {
 			for _, k := range l.Lists(q) {
 				if !seen[k] {
@@ -94,11 +92,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			}
 		}
 	}
+	// Heartbeats are followed for every prefix: they count the completed
+	// tasks, and with early ack they are the only sign of running ones.
 	var channels []string
-	for prefix, p := range plans {
-		if p.heartbeat {
-			channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
-		}
+	for prefix := range plans {
+		channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
 	}
 	bc.hb.want(ctx, channels)
 
@@ -178,13 +176,13 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			counts[ck] = qc
 		}
 		bl := a.backlog(l, qc, lens)
+		active, workers, completed, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
+		bl.HeartbeatActive, bl.HeartbeatWorkers, bl.Completed = active, workers, completed
 		if !l.AcksLate {
-			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 			if !warm {
 				out.errs[id] = errWarmingUp
 				continue
 			}
-			bl.HeartbeatActive, bl.HeartbeatWorkers = active, workers
 			bl.InFlight += active
 		}
 		out.backlogs[id] = bl

@@ -26,9 +26,18 @@ type Backlog struct {
 	Queues []QueueBacklog `json:"queues"`
 
 	// HeartbeatActive is Σ active of workers whose heartbeat is fresh, and
-	// HeartbeatWorkers how many they are (only with AcksLate false).
+	// HeartbeatWorkers how many they are (0 until the first heartbeats are
+	// heard). HeartbeatActive is part of InFlight only with AcksLate false.
 	HeartbeatActive  int64 `json:"heartbeatActive"`
 	HeartbeatWorkers int   `json:"heartbeatWorkers"`
+	// Completed is how many tasks the workers on this broker db and key
+	// prefix completed since the scaler began following their heartbeats:
+	// Σ of the increases of each worker's "processed" running total (all
+	// its queues, not only these). Monotonic while the broker's poller
+	// runs; a worker restarted under the same hostname counts from 0 again;
+	// tasks of a worker that dies between two heartbeats are not counted.
+	// 0 with workers that send no heartbeats (--without-heartbeat).
+	Completed int64 `json:"completed"`
 
 	// UnackedTotal is HLEN of the unacked hash (every queue of the db).
 	UnackedTotal int64 `json:"unackedTotal"`
