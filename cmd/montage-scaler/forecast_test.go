@@ -87,8 +87,8 @@ func TestForecastBacktestsATrace(t *testing.T) {
 		t.Errorf("total %+v: want 2016 buckets with a relative error under 0.5", r.Total)
 	}
 	q := r.QueueWait
-	if q == nil || !q.Since.Equal(time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)) || q.MinutesOver30s[1] >= q.MinutesOver30s[0] || q.PodHours[1] <= q.PodHours[0] {
-		t.Errorf("queue wait %+v: want fewer minutes waiting with the forecast, for more pod-hours, from 2026-11-16", q)
+	if q == nil || !q.Since.Equal(time.Date(2026, 11, 16, 0, 0, 0, 0, time.UTC)) || q.MinutesOver30s[1] >= q.MinutesOver30s[0] || q.PodHours[1] > 1.05*q.PodHours[0] {
+		t.Errorf("queue wait %+v: want fewer minutes waiting with the forecast, for at most 5 %% more pod-hours, from 2026-11-16", q)
 	}
 
 	code, out, stderr = runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--at", "2026-11-23T17:55:00Z")

@@ -24,19 +24,31 @@ const (
 	decay    = 0.75
 )
 
-// Demand is what the reactive components asked for in one bucket, in
-// replicas, by component name (decide.Celery, decide.Latency). A component
-// absent from the map had no fresh reading.
+// Demand is one bucket of the history, in replicas, by kind (KindDemand,
+// KindLatency, and KindLegacyAsk from histories written before KindDemand).
+// A kind absent from the map had no fresh reading.
 type Demand map[string]float64
 
-// Total is the largest ask, as decide.Decide folds them; ok is false when
-// the map is empty.
+// Total is the bucket's demand: the largest of its kinds, as decide.Decide
+// folds the components' asks, a legacy celery ask left out when the bucket
+// has a KindDemand. ok is false when the map is empty.
 func (d Demand) Total() (v float64, ok bool) {
 	v = math.Inf(-1)
-	for _, x := range d {
+	_, demand := d[KindDemand]
+	for k, x := range d {
+		if k == KindLegacyAsk && demand {
+			continue
+		}
 		v = math.Max(v, x)
 	}
 	return v, len(d) > 0
+}
+
+// Legacy says the bucket's celery part is a legacy ask (backlog included).
+func (d Demand) Legacy() bool {
+	_, legacy := d[KindLegacyAsk]
+	_, demand := d[KindDemand]
+	return legacy && !demand
 }
 
 // merge keeps the max per component.

@@ -84,7 +84,7 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 			}
 		}
 
-		o := observation{queued: queued, running: running, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
+		o := observation{queued: queued, running: running, completed: cl.started - running, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
 		if n := c.tick(now, sec, o, cl.replicas); n != cl.replicas {
 			if n < cl.replicas && int(n)*w.Concurrency < running {
 				res.ScaleDownsBelowInFlight++

@@ -105,6 +105,9 @@ type Report struct {
 // observation is what the sources would report at one instant.
 type observation struct {
 	queued, running int
+	// completed counts the tasks finished so far, as the workers'
+	// heartbeats would.
+	completed int
 	// p95 is Prometheus's P95 over the last minute, NaN without requests.
 	p95            float64
 	cpu, mem       float64 // mean over ready pods: fraction, percent
