@@ -249,7 +249,8 @@ spec:
 		}
 		return nil
 	})
-	// Stopping the scaler writes the open bucket: what celery asked for.
+	// Stopping the scaler writes the open bucket: its demand, the 10 tasks
+	// that waited with no worker (2 replicas), as celery-demand.
 	if code := p.stop(t); code != exitOK {
 		t.Fatalf("serve exit %d", code)
 	}
@@ -262,7 +263,7 @@ spec:
 		// The bucket may have turned between the explain and the stop.
 		d2, ok = h.Demand(time.Now().Add(-forecast.Bucket))
 	}
-	if !ok || d2[decide.Celery] != 2 {
-		t.Fatalf("bucket %v (%t), want celery 2 recorded", d2, ok)
+	if !ok || d2[forecast.KindDemand] != 2 || len(d2) != 1 {
+		t.Fatalf("bucket %v (%t), want celery-demand 2 recorded", d2, ok)
 	}
 }

@@ -1,13 +1,18 @@
 // Package forecast learns a ScaledObject's weekly habit from the scaler's own
 // observations and forecasts the demand of the coming slot of the week.
 //
-// The history is what the reactive components (celery, latency) asked for,
-// the max per 5-minute bucket, kept in the broker the ScaledObject already
-// names under the scaler's own key prefix, so that every scaler replica
-// shares it and a restart loses nothing. A Recorder writes one bucket per
-// round trip in the background (a Lua max, so replicas writing the same
-// bucket agree); a shared poller reads the history back; Evaluate turns it
-// into decide.ForecastEvidence without I/O.
+// The history is the demand of each 5-minute bucket: the replicas the
+// celery tasks that arrived in it needed (EstimateDemand, from the broker's
+// counts and the workers' completions, not the backlog that built while too
+// few replicas ran) and the latency component's largest ask. It is kept in
+// the broker the ScaledObject already names under the scaler's own key
+// prefix, so that every scaler replica shares it and a restart loses
+// nothing. A recorder closes each bucket (Bucketer) and writes it in one
+// round trip (a Lua max per field, so replicas writing the same bucket
+// agree); a shared poller reads the history back; Evaluate turns it into
+// decide.ForecastEvidence without I/O. Histories written before demand was
+// recorded (the celery component's asks) still load: a bucket's legacy ask
+// counts only where the bucket has no demand, and ages out.
 //
 // Weeks are UTC weeks: a habit kept in a zone with daylight saving moves by
 // an hour in the history twice a year, for forecastWeeks weeks.

@@ -102,6 +102,19 @@ func (h *History) Observe(at time.Time, d Demand) {
 // Len is the number of observed buckets.
 func (h *History) Len() int { return len(h.buckets) }
 
+// LegacyBuckets counts the buckets whose celery part is a legacy ask
+// (written before the history recorded demand); they age out with the
+// retention.
+func (h *History) LegacyBuckets() int {
+	n := 0
+	for _, d := range h.buckets {
+		if d.Legacy() {
+			n++
+		}
+	}
+	return n
+}
+
 // Demand returns the bucket holding at, and whether it was observed.
 func (h *History) Demand(at time.Time) (Demand, bool) {
 	d, ok := h.buckets[BucketOf(at).Unix()]
