@@ -41,8 +41,11 @@ type ForecastEvidence struct {
 	Mode string `json:"mode"`
 	// Target is now + lead time: the instant whose demand is forecast.
 	Target time.Time `json:"target"`
-	// Slot names the 5-minute slot of the week of Target ("Tue 18:05 UTC").
+	// Slot names the 5-minute slot of the week of Target in Zone ("Tue
+	// 18:05 CEST").
 	Slot string `json:"slot"`
+	// Zone is the time zone of the slots of the week (forecastTimezone).
+	Zone string `json:"zone"`
 	// Estimate is the usual demand of the slot in replicas; nil when the
 	// slot has too few observations.
 	Estimate *float64 `json:"estimate"`

@@ -40,8 +40,12 @@ func Backtest(h *History, p Params) BacktestReport {
 	}
 	r.From = time.Unix(h.oldest, 0).UTC()
 	r.To = time.Unix(h.newest, 0).UTC().Add(Bucket)
-	for w := r.From; w.Before(r.To); w = w.Add(Week) {
-		r.Weeks = append(r.Weeks, WeekResult{From: w, Error: h.Errors(w, minTime(w.Add(Week), r.To), p)})
+	// Weeks of the zone's calendar: 7 days, 167 or 169 hours across a
+	// daylight-saving change.
+	for w := r.From; w.Before(r.To); {
+		next := w.In(p.zone()).AddDate(0, 0, 7).UTC()
+		r.Weeks = append(r.Weeks, WeekResult{From: w, Error: h.Errors(w, minTime(next, r.To), p)})
+		w = next
 	}
 	r.Total = h.Errors(r.From, r.To, p)
 	r.Naive = h.NaiveErrors(r.From, r.To, p)

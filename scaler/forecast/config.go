@@ -14,14 +14,17 @@
 // recorded (the celery component's asks) still load: a bucket's legacy ask
 // counts only where the bucket has no demand, and ages out.
 //
-// Weeks are UTC weeks: a habit kept in a zone with daylight saving moves by
-// an hour in the history twice a year, for forecastWeeks weeks.
+// Weeks are the creators' weeks: the slots of the week (7 × 288 of 5
+// minutes) are wall-clock times in forecastTimezone, so a habit at 18:00
+// stays at 18:00 across daylight-saving changes (see History.Estimate for
+// the 23- and 25-hour days). Buckets are stored by their UTC instant.
 package forecast
 
 import (
 	"strings"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
@@ -33,6 +36,7 @@ const (
 	KeyLeadTime = "forecastLeadTime"
 	KeyWeeks    = "forecastWeeks"
 	KeyMaxError = "forecastMaxError"
+	KeyTimezone = "forecastTimezone"
 
 	DefaultLeadTime = 5 * time.Minute
 	DefaultWeeks    = 4
@@ -52,19 +56,23 @@ type Config struct {
 	Weeks int
 	// MaxError is last week's relative error above which the forecast backs off.
 	MaxError float64
+	// Zone places the slots of the week: forecastTimezone, else the
+	// calendar's calendarTimezone, else UTC.
+	Zone *time.Location
 	// Broker holds the history (the Celery broker of the same metadata).
 	Broker celery.Broker
 }
 
 // Params returns the estimator's parameters of c.
 func (c *Config) Params() Params {
-	return Params{Weeks: c.Weeks, LeadTime: c.LeadTime, MaxError: c.MaxError, MinWeeks: MinWeeks}
+	return Params{Weeks: c.Weeks, LeadTime: c.LeadTime, MaxError: c.MaxError, MinWeeks: MinWeeks, Zone: c.Zone}
 }
 
 // ParseConfig reads the forecast keys. It returns (nil, nil) when the mode
 // is disabled (the default). cel is the same metadata's Celery config: the
-// history lives in its broker, so an enabled forecast needs one.
-func ParseConfig(m *meta.Map, cel *celery.Config) (*Config, error) {
+// history lives in its broker, so an enabled forecast needs one. calZone is
+// the calendar's zone (nil without a calendar), forecastTimezone's default.
+func ParseConfig(m *meta.Map, cel *celery.Config, calZone *time.Location) (*Config, error) {
 	mode := strings.ToLower(m.String(KeyMode, decide.ForecastDisabled))
 	c := &Config{Mode: mode}
 	var err error
@@ -79,6 +87,15 @@ func ParseConfig(m *meta.Map, cel *celery.Config) (*Config, error) {
 	}
 	if c.MaxError, err = m.Float(KeyMaxError, DefaultMaxError, 0, 100); err != nil {
 		return nil, err
+	}
+	c.Zone = time.UTC
+	if calZone != nil {
+		c.Zone = calZone
+	}
+	if tz, ok := m.Lookup(KeyTimezone); ok {
+		if c.Zone, err = ical.LoadZone(tz); err != nil {
+			return nil, &meta.Error{Key: KeyTimezone, Value: tz, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
+		}
 	}
 	switch mode {
 	case decide.ForecastDisabled:

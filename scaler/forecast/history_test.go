@@ -59,7 +59,7 @@ func TestEstimate(t *testing.T) {
 					h.Observe(target.Add(-time.Duration(k+1)*Week), Demand{decide.Celery: v})
 				}
 			}
-			v, n, ok := h.Estimate(target.Add(2*time.Minute), 4)
+			v, n, ok := h.Estimate(target.Add(2*time.Minute), Params{Weeks: 4})
 			if v != tc.want || n != tc.samples || ok != tc.ok {
 				t.Errorf("Estimate = %g, %d, %t; want %g, %d, %t", v, n, ok, tc.want, tc.samples, tc.ok)
 			}

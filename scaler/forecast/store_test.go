@@ -31,7 +31,7 @@ func config(t *testing.T, url string, weeks string) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseConfig(m, cel)
+	c, err := ParseConfig(m, cel, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,10 +261,10 @@ func TestAWatchKeepingFewerWeeksDoesNotTrimAnotherWatchsHistory(t *testing.T) {
 	}
 	// Each watch uses its own weeks of the one history.
 	target := clk.now()
-	if _, n, _ := got.Estimate(target, 2); n != 2 {
+	if _, n, _ := got.Estimate(target, Params{Weeks: 2}); n != 2 {
 		t.Errorf("the 2-week watch's estimate uses %d weeks, want 2", n)
 	}
-	if _, n, _ := got.Estimate(target, 8); n != 7 {
+	if _, n, _ := got.Estimate(target, Params{Weeks: 8}); n != 7 {
 		t.Errorf("the 8-week watch's estimate uses %d weeks, want 7", n)
 	}
 }

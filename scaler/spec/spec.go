@@ -60,7 +60,11 @@ func Parse(md map[string]string, o Options) (*Spec, error) {
 	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
 		return nil, err
 	}
-	if s.Forecast, err = forecast.ParseConfig(m, s.Celery); err != nil {
+	var calZone *time.Location
+	if s.Calendar != nil {
+		calZone = s.Calendar.Timezone
+	}
+	if s.Forecast, err = forecast.ParseConfig(m, s.Celery, calZone); err != nil {
 		return nil, err
 	}
 	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
