@@ -100,6 +100,8 @@ type ForecastReplay struct {
 	// Reactive and Forecast are the montage-scaler and
 	// montage-scaler+forecast runs.
 	Reactive, Forecast Result
+	// Peak is the trace's weekly peak (nil under three weeks).
+	Peak *WeeklyPeak
 }
 
 // ReplayForecast replays tr under montage-scaler, recording the reactive
@@ -111,7 +113,7 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 	if len(tr.Rows) < 2 || tr.Step <= 0 {
 		return nil, fmt.Errorf("simulate: trace has no step")
 	}
-	out := &ForecastReplay{}
+	out := &ForecastReplay{Peak: FindWeeklyPeak(tr, s.Zone())}
 	for _, id := range []string{MontageScaler, MontageForecast} {
 		c, err := newController(id, s, tr.Start)
 		if err != nil {
@@ -123,13 +125,13 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 			f.recordOnly = true
 			p.eval = f.eval
 			out.History, out.Params = f.h, f.params
-			out.Reactive = replay(tr, s, w, id, c, 60)
+			out.Reactive = replay(tr, s, w, id, c, 60, out.Peak)
 			// The server writes its open bucket when it stops.
 			if b, d, ok := f.rec.Close(); ok {
 				f.h.Observe(b, d)
 			}
 		} else {
-			out.Forecast = replay(tr, s, w, id, c, 60)
+			out.Forecast = replay(tr, s, w, id, c, 60, out.Peak)
 		}
 	}
 	return out, nil

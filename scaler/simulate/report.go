@@ -31,6 +31,7 @@ func rows(r *Report) []Result {
 	for _, x := range r.Results {
 		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
 		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
+		x.PeakQueueWaitP95Seconds = roundPtr(x.PeakQueueWaitP95Seconds, 1)
 		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
 		x.Samples = nil
 		out = append(out, x)
@@ -50,7 +51,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 
 var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
 	"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
-	"peakReplicas", "scaleDownsBelowInFlight"}
+	"peakReplicas", "scaleDownsBelowInFlight", "peakQueueWaitP95Seconds"}
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -69,7 +70,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
 			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), strconv.Itoa(x.LatencyOverTargetMinutes),
 			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
-			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
+			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight), opt(x.PeakQueueWaitP95Seconds)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -88,19 +89,29 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
 		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
 	latencyTarget := r.LatencyTarget
-	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
+	fmt.Fprintf(&b, "ScaledObject settings: %s\n", r.Settings.Source)
+	peakCol := ""
+	if p := r.Peak; p != nil {
+		fmt.Fprintf(&b, "weekly peak: the %d slots of the week (%s) with at least half the busiest slot's mean arrivals, from %s\n",
+			p.Slots, p.Zone, p.From.In(p.Zone).Format("Mon 2006-01-02"))
+		peakCol = "peak wait P95 s\t"
+	}
+	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", latencyTarget)
+	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\t%smin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", peakCol, latencyTarget)
 	for _, x := range rows(r) {
-		cost, ready := "-", "-"
+		cost, ready, peak := "-", "-", ""
 		if x.CostPerVideo != nil {
 			cost = strconv.FormatFloat(*x.CostPerVideo, 'f', 4, 64)
 		}
 		if x.ReadyAtEventStart != nil {
 			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
-			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
+		if x.PeakQueueWaitP95Seconds != nil {
+			peak = strconv.FormatFloat(*x.PeakQueueWaitP95Seconds, 'f', 1, 64) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%s%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
+			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, peak, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
 			x.QueuedAtEnd+x.RunningAtEnd)
 	}
 	tw.Flush()

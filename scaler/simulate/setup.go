@@ -155,6 +155,15 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	return s, nil
 }
 
+// Zone is the zone of the forecast's slots of the week (UTC without a
+// forecast).
+func (s *Setup) Zone() *time.Location {
+	if s.Spec.Forecast != nil && s.Spec.Forecast.Zone != nil {
+		return s.Spec.Forecast.Zone
+	}
+	return time.UTC
+}
+
 func kedaSettings(file []byte, p decide.Policy) (KEDASettings, error) {
 	var doc scaledObjectDoc
 	if err := yaml.Unmarshal(file, &doc); err != nil || doc.Kind != "ScaledObject" {

@@ -62,6 +62,9 @@ type Result struct {
 	CostPerVideo        *float64 `json:"costPerVideo"`
 	QueueWaitP95Seconds float64  `json:"queueWaitP95Seconds"`
 	QueueWaitMaxSeconds float64  `json:"queueWaitMaxSeconds"`
+	// PeakQueueWaitP95Seconds is the queue wait P95 of the tasks that
+	// arrived during the weekly peak (Report.Peak); nil without one.
+	PeakQueueWaitP95Seconds *float64 `json:"peakQueueWaitP95Seconds"`
 	// LatencyOverTargetMinutes counts minutes whose API P95 was above
 	// latencyTarget (80 ms by default).
 	LatencyOverTargetMinutes int     `json:"latencyOverTargetMinutes"`
@@ -99,7 +102,9 @@ type Report struct {
 	Settings   KEDASettings
 	// LatencyTarget is what latencyOverTargetMinutes counts against.
 	LatencyTarget time.Duration
-	Warnings      []string
+	// Peak is the trace's weekly peak; nil for a trace under three weeks.
+	Peak     *WeeklyPeak
+	Warnings []string
 }
 
 // observation is what the sources would report at one instant.
@@ -148,6 +153,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
+	r.Peak = FindWeeklyPeak(tr, s.Zone())
 	for _, id := range ids {
 		c, err := newController(id, s, tr.Start)
 		if err != nil {
@@ -157,7 +163,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		if id == o.Record {
 			rec = newRecorder(tr, o.Workload)
 		}
-		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec))
+		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec, r.Peak))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil
