@@ -92,7 +92,7 @@ func TestForecastBacktestsATrace(t *testing.T) {
 	}
 
 	code, out, stderr = runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--at", "2026-11-23T17:55:00Z")
-	want := "forecast: slot Mon 18:00 UTC (at 2026-11-23T18:00:00Z), history 3.1 weeks, last week's error "
+	want := "forecast: slot Mon 18:00 UTC (at 2026-11-23T18:00:00Z), history 3.1 weeks, last week's over-forecast "
 	if code != exitOK || !strings.Contains(out, want) || !strings.HasSuffix(out, "; dry-run: not acting\n") {
 		t.Errorf("exit %d: %s%s\nwant it to contain %q", code, out, stderr, want)
 	}
@@ -162,7 +162,7 @@ spec:
 	}
 
 	code, out, stderr = runForecast(t, "--metadata", so, "--at", "2026-11-23T00:00:00Z", "--backtest")
-	if code != exitOK || !regexp.MustCompile(`\n2026-11-16 Mon +2016 +\+0\.00 +0\.00 +0\.00 +0 +0\.0\n`).MatchString(out) || !strings.Contains(out, "queue wait: give --trace") {
+	if code != exitOK || !regexp.MustCompile(`\n2026-11-16 Mon +2016 +0\.0 % +0\.0 % +0 +0 +0\.0 +0\.0 +0\.00\n`).MatchString(out) || !strings.Contains(out, "queue wait: give --trace") {
 		t.Errorf("backtest: exit %d\n%s%s", code, out, stderr)
 	}
 }

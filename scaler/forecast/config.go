@@ -54,7 +54,8 @@ type Config struct {
 	LeadTime time.Duration
 	// Weeks is the history kept and used (the retention).
 	Weeks int
-	// MaxError is last week's relative error above which the forecast backs off.
+	// MaxError is last week's relative over-forecast (ForecastError.Over)
+	// above which the forecast backs off.
 	MaxError float64
 	// Zone places the slots of the week: forecastTimezone, else the
 	// calendar's calendarTimezone, else UTC.

@@ -24,7 +24,8 @@ type Params struct {
 	LeadTime time.Duration
 	// MinWeeks of depth below which the forecast is silent.
 	MinWeeks float64
-	// MaxError is the relative error last week above which it backs off.
+	// MaxError is last week's relative over-forecast (ForecastError.Over)
+	// above which it backs off.
 	MaxError float64
 	// Zone places the slots of the week; nil is UTC.
 	Zone *time.Location
@@ -84,10 +85,14 @@ func (h *History) slotTotal(b int64, k int, loc *time.Location) (v float64, ok b
 // p.Zone: a weighted 80th percentile of the same wall-clock slot in the
 // last p.Weeks weeks (weights 0.75^(k-1) for k weeks back), capped at the
 // second largest of them so that a single odd week is never taken for a
-// habit. A week whose slot was not observed — or did not exist: the hour
-// skipped by clocks going forward — is left out; a slot in the hour
-// repeated by clocks going back is the larger of its two buckets. ok is
-// false with under two weeks observed; samples counts them.
+// habit. With two weeks, which one is odd cannot be told: the larger, so
+// that the forecast's first week is ready for either (the smaller would
+// take a day off for the habit); from three weeks on, the cap leaves a
+// one-off out. A week whose slot was
+// not observed — or did not exist: the hour skipped by clocks going
+// forward — is left out; a slot in the hour repeated by clocks going back
+// is the larger of its two buckets. ok is false with under two weeks
+// observed; samples counts them.
 func (h *History) Estimate(target time.Time, p Params) (v float64, samples int, ok bool) {
 	b := BucketOf(target).Unix()
 	loc := p.zone()
@@ -100,8 +105,11 @@ func (h *History) Estimate(target time.Time, p Params) (v float64, samples int, 
 		}
 		w *= decay
 	}
-	if len(vs) < 2 {
+	switch len(vs) {
+	case 0, 1:
 		return 0, len(vs), false
+	case 2:
+		return max(vs[0].v, vs[1].v), 2, true
 	}
 	slices.SortFunc(vs, func(a, b wv) int { return cmp.Compare(a.v, b.v) })
 	total := 0.0
@@ -142,8 +150,10 @@ func (h *History) errorsOf(from, to time.Time, p Params, estimate func(b int64) 
 		return nil
 	}
 	minDepth := int64(p.MinWeeks * float64(weekSec))
+	const stake = decide.ForecastStakeReplicas
 	var e decide.ForecastError
-	var sumAbs, sumErr, sumActual float64
+	var sumAbs, sumErr, sumOver, sumActual, stakeAbs, stakeActual, sumPct float64
+	var stakeBuckets, pctBuckets int
 	for b := BucketOf(from).Unix(); b < to.Unix(); b += bucketSec {
 		if b-oldest.Unix() < minDepth {
 			continue
@@ -161,11 +171,21 @@ func (h *History) errorsOf(from, to time.Time, p Params, estimate func(b int64) 
 		sumErr += d
 		sumAbs += math.Abs(d)
 		sumActual += actual
-		if math.Ceil(est) < math.Ceil(actual) {
-			e.UnderMinutes += Bucket.Minutes()
-		}
 		if d > 0 {
+			sumOver += d
 			e.ExtraPodHours += d * Bucket.Hours()
+		}
+		if est >= stake || actual >= stake {
+			stakeBuckets++
+			stakeAbs += math.Abs(d)
+			stakeActual += actual
+		}
+		if actual >= stake {
+			pctBuckets++
+			sumPct += math.Abs(d) / actual
+			if math.Ceil(est) < math.Ceil(actual) {
+				e.UnderMinutes += Bucket.Minutes()
+			}
 		}
 	}
 	if e.Buckets == 0 {
@@ -173,7 +193,14 @@ func (h *History) errorsOf(from, to time.Time, p Params, estimate func(b int64) 
 	}
 	n := float64(e.Buckets)
 	e.MeanError, e.MeanAbsError = sumErr/n, sumAbs/n
-	e.Relative = sumAbs / math.Max(sumActual, 1)
+	e.Over = sumOver / math.Max(sumActual, 1)
+	if stakeBuckets > 0 {
+		e.Relative = stakeAbs / math.Max(stakeActual, 1)
+	}
+	if pctBuckets > 0 {
+		v := sumPct / float64(pctBuckets)
+		e.MAPE = &v
+	}
 	return &e
 }
 
