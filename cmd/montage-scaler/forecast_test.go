@@ -91,10 +91,21 @@ func TestForecastBacktestsATrace(t *testing.T) {
 		t.Errorf("queue wait %+v: want fewer minutes waiting with the forecast, for at most 5 %% more pod-hours, from 2026-11-16", q)
 	}
 
+	// The forecast now, then the next 24 hours slot by slot: the evening's
+	// rush expected from 18:00 in dry-run.
 	code, out, stderr = runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--at", "2026-11-23T17:55:00Z")
-	want := "forecast: slot Mon 18:00 UTC (at 2026-11-23T18:00:00Z), history 3.1 weeks, last week's over-forecast "
-	if code != exitOK || !strings.Contains(out, want) || !strings.HasSuffix(out, "; dry-run: not acting\n") {
-		t.Errorf("exit %d: %s%s\nwant it to contain %q", code, out, stderr, want)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := regexp.MustCompile(`^forecast: +slot Mon 18:00 UTC \(at 2026-11-23T18:00:00Z\), history 3\.1 weeks, last week's over-forecast [0-9.]+; expects [0-9.]+ replicas from 3 past weeks; dry-run: not acting$`)
+	if code != exitOK || len(lines) != 6+288 || !want.MatchString(lines[2]) || lines[1] != "zone:       UTC" ||
+		!strings.HasPrefix(lines[3], "next hour:  up to ") || lines[5] != "SLOT           ESTIMATE  WEEKS  ACTING" {
+		t.Fatalf("exit %d, %d lines: %s%s", code, len(lines), strings.Join(lines[:min(len(lines), 8)], "\n"), stderr)
+	}
+	for i, slot := range []string{"Mon 17:55 UTC", "Mon 18:00 UTC", "Tue 17:50 UTC"} {
+		row := lines[6+[]int{0, 1, 287}[i]]
+		rush := slot == "Mon 18:00 UTC"
+		if !strings.HasPrefix(row, slot) || !strings.HasSuffix(row, "  3      no: dry-run") || strings.Contains(row, " 0.") == rush {
+			t.Errorf("row %q: want slot %s with 3 weeks of evidence, not acting (dry-run), the rush %t", row, slot, rush)
+		}
 	}
 }
 
@@ -135,14 +146,25 @@ spec:
 		Active          bool
 		Advisory        bool
 		Detail          decide.ForecastDetail
+		Slots           []forecast.SlotPlan
 	}
 	if err := json.Unmarshal([]byte(out), &o); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	wantSource := "history montage-scaler:forecast:{media/worker} in " + rs.URL(0)
 	if o.Source != wantSource || o.DesiredReplicas == nil || *o.DesiredReplicas != 3.4 || !o.Active || o.Advisory ||
-		o.Detail.Samples != 3 || !o.Detail.Acting || o.Detail.HistoryWeeks != 3.11 {
+		o.Detail.Samples != 3 || !o.Detail.Acting || o.Detail.HistoryWeeks != 3.11 || o.Detail.NextHour == nil || *o.Detail.NextHour != 3.4 {
 		t.Errorf("forecast %s", out)
+	}
+	// The next 24 hours from the 17:55 slot: Monday's 18:00–21:00 acting.
+	if len(o.Slots) != 288 {
+		t.Fatalf("%d slots, want 288", len(o.Slots))
+	}
+	for i, s := range o.Slots {
+		rush := i >= 1 && i <= 36
+		if s.Weeks != 3 || s.Estimate == nil || (*s.Estimate == 3.4) != rush || !s.Acting || s.Silent != "" {
+			t.Errorf("slot %d %+v: want an acting estimate from 3 weeks, the rush %t", i, s, rush)
+		}
 	}
 
 	// check shows the same forecast in the decision, and writes nothing.
@@ -244,8 +266,13 @@ spec:
 	}
 	eventually(t, "the forecast gauge", func() error {
 		_, body := p.get(t, "/metrics")
-		if want := `montage_scaler_forecast_replicas{mode="dry-run",namespace="media",scaledobject="worker"} 2.5`; !strings.Contains(body, want) {
-			return fmt.Errorf("no %s", want)
+		for _, want := range []string{
+			`montage_scaler_forecast_replicas{mode="dry-run",namespace="media",scaledobject="worker"} 2.5`,
+			`montage_scaler_forecast_next_hour_replicas{mode="dry-run",namespace="media",scaledobject="worker"} 2.5`,
+		} {
+			if !strings.Contains(body, want) {
+				return fmt.Errorf("no %s", want)
+			}
 		}
 		return nil
 	})

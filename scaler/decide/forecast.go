@@ -80,6 +80,10 @@ type ForecastEvidence struct {
 	MinWeeks float64 `json:"minWeeks"`
 	// MaxError is the LastWeek.Over above which the forecast backs off.
 	MaxError float64 `json:"maxError"`
+	// NextHour is the most the forecast would ask for over the next hour
+	// (the largest estimate of the 12 slots from Target on where it would
+	// not be silent); nil when it would be silent in all of them.
+	NextHour *float64 `json:"nextHour"`
 }
 
 // ForecastDetail is the forecast component's evidence for Explain.

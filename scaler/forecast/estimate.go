@@ -205,10 +205,12 @@ func (h *History) errorsOf(from, to time.Time, p Params, estimate func(b int64) 
 }
 
 // Evaluate is the forecast's evidence at now: the estimate of the slot
-// p.LeadTime ahead, the history's depth and last week's error.
+// p.LeadTime ahead, the history's depth, last week's error and the most it
+// would ask for over the next hour.
 func Evaluate(h *History, now time.Time, mode string, p Params) decide.ForecastEvidence {
 	e := Evidence(h, now, mode, p)
 	e.LastWeek = h.Errors(now.Add(-Week), now, p)
+	e.NextHour = nextHour(h, now, mode, p, e.LastWeek)
 	return e
 }
 

@@ -14,6 +14,7 @@ type Metrics struct {
 	decision     *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
 	forecast     *prometheus.GaugeVec
+	nextHour     *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
 	sourceReads  *prometheus.CounterVec
 }
@@ -33,6 +34,10 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_forecast_replicas",
 			Help: "Replicas the forecast expects lead time ahead, in dry-run too (absent: the forecast is silent).",
 		}, []string{"namespace", "scaledobject", "mode"}),
+		nextHour: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_forecast_next_hour_replicas",
+			Help: "The most the forecast would ask for over the next hour, in dry-run too (absent: it would be silent).",
+		}, []string{"namespace", "scaledobject", "mode"}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "montage_scaler_source_errors_total",
 			Help: "Failed reads of a source.",
@@ -42,7 +47,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Help: "Reads of a source (one per poll of a shared upstream), failed ones included.",
 		}, []string{"component"}),
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads)
+	r.MustRegister(m.decision, m.component, m.forecast, m.nextHour, m.sourceErrors, m.sourceReads)
 	return m
 }
 
@@ -76,20 +81,28 @@ func (m *Metrics) Forget(namespace, name string) {
 	m.decision.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 	m.component.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 	m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+	m.nextHour.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 }
 
-// forecastReplicas exports the forecast component's estimate with its mode,
-// so that a dry-run shows what it would do.
+// forecastReplicas exports the forecast component's estimate and the most
+// it would ask for over the next hour, with its mode, so that a dry-run
+// shows what it would do.
 func (m *Metrics) forecastReplicas(namespace, name string, c decide.ComponentResult) {
 	d, ok := c.Detail.(decide.ForecastDetail)
 	if !ok {
 		return
 	}
+	so := prometheus.Labels{"namespace": namespace, "scaledobject": name}
 	if c.Desired == nil {
-		m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
-		return
+		m.forecast.DeletePartialMatch(so)
+	} else {
+		m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
 	}
-	m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
+	if d.NextHour == nil {
+		m.nextHour.DeletePartialMatch(so)
+	} else {
+		m.nextHour.WithLabelValues(namespace, name, d.Mode).Set(*d.NextHour)
+	}
 }
 
 var ageDesc = prometheus.NewDesc("montage_scaler_source_age_seconds",
