@@ -131,7 +131,11 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 	} else {
 		ev := forecast.Evaluate(h, now, mode, params)
 		plan := forecast.Plan(h, now, 24*time.Hour, mode, params, ev.LastWeek)
-		err = printForecast(e.stdout, *format, source, decide.ForecastOpinion(ev), plan)
+		hist := fmt.Sprintf("%d buckets", h.Len())
+		if n := h.LegacyBuckets(); n > 0 {
+			hist += fmt.Sprintf(", %d written before demand was recorded (the celery component's asks, ageing out)", n)
+		}
+		err = printForecast(e.stdout, *format, source, hist, decide.ForecastOpinion(ev), plan)
 	}
 	if err != nil {
 		return fail(exitNoDecision, err)
@@ -170,13 +174,14 @@ type forecastOut struct {
 }
 
 // printForecast prints the forecast now and the plan of the coming slots.
-func printForecast(w io.Writer, format, source string, o decide.Opinion, plan []forecast.SlotPlan) error {
+func printForecast(w io.Writer, format, source, history string, o decide.Opinion, plan []forecast.SlotPlan) error {
 	d := o.Detail.(decide.ForecastDetail)
 	if format == "json" {
 		return writeJSONValue(w, forecastOut{Source: source, Desired: o.Desired, Active: o.Active, Advisory: o.Advisory, Detail: d, Slots: plan})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "source:\t%s\n", source)
+	fmt.Fprintf(tw, "history:\t%s\n", history)
 	fmt.Fprintf(tw, "zone:\t%s\n", d.Zone)
 	fmt.Fprintf(tw, "forecast:\t%s\n", d.Explanation)
 	if d.NextHour != nil {

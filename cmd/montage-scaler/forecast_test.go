@@ -96,12 +96,12 @@ func TestForecastBacktestsATrace(t *testing.T) {
 	code, out, stderr = runForecast(t, "--metadata", md, "--trace", weekdayEvenings(t, 3), "--at", "2026-11-23T17:55:00Z")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	want := regexp.MustCompile(`^forecast: +slot Mon 18:00 UTC \(at 2026-11-23T18:00:00Z\), history 3\.1 weeks, last week's over-forecast [0-9.]+; expects [0-9.]+ replicas from 3 past weeks; dry-run: not acting$`)
-	if code != exitOK || len(lines) != 6+288 || !want.MatchString(lines[2]) || lines[1] != "zone:       UTC" ||
-		!strings.HasPrefix(lines[3], "next hour:  up to ") || lines[5] != "SLOT           ESTIMATE  WEEKS  ACTING" {
+	if code != exitOK || len(lines) != 7+288 || !want.MatchString(lines[3]) || lines[1] != "history:    6048 buckets" || lines[2] != "zone:       UTC" ||
+		!strings.HasPrefix(lines[4], "next hour:  up to ") || lines[6] != "SLOT           ESTIMATE  WEEKS  ACTING" {
 		t.Fatalf("exit %d, %d lines: %s%s", code, len(lines), strings.Join(lines[:min(len(lines), 8)], "\n"), stderr)
 	}
 	for i, slot := range []string{"Mon 17:55 UTC", "Mon 18:00 UTC", "Tue 17:50 UTC"} {
-		row := lines[6+[]int{0, 1, 287}[i]]
+		row := lines[7+[]int{0, 1, 287}[i]]
 		rush := slot == "Mon 18:00 UTC"
 		if !strings.HasPrefix(row, slot) || !strings.HasSuffix(row, "  3      no: dry-run") || strings.Contains(row, " 0.") == rush {
 			t.Errorf("row %q: want slot %s with 3 weeks of evidence, not acting (dry-run), the rush %t", row, slot, rush)
@@ -121,7 +121,8 @@ func TestForecastReadsTheStoredHistory(t *testing.T) {
 		if b.Weekday() == time.Monday && b.Hour() >= 18 && b.Hour() < 21 {
 			v = 3.4
 		}
-		if err := store.Write(t.Context(), b, forecast.Demand{decide.Celery: v}, b); err != nil {
+		// In the previous format (the celery component's asks): it loads.
+		if err := store.Write(t.Context(), b, forecast.Demand{forecast.KindLegacyAsk: v}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,7 +185,8 @@ spec:
 	}
 
 	code, out, stderr = runForecast(t, "--metadata", so, "--at", "2026-11-23T00:00:00Z", "--backtest")
-	if code != exitOK || !regexp.MustCompile(`\n2026-11-16 Mon +2016 +0\.0 % +0\.0 % +0 +0 +0\.0 +0\.0 +0\.00\n`).MatchString(out) || !strings.Contains(out, "queue wait: give --trace") {
+	if code != exitOK || !regexp.MustCompile(`\n2026-11-16 Mon +2016 +0\.0 % +0\.0 % +0 +0 +0\.0 +0\.0 +0\.00\n`).MatchString(out) || !strings.Contains(out, "queue wait: give --trace") ||
+		!strings.Contains(out, "6048 buckets of 5m0s (6048 written before demand was recorded: the celery component's asks, ageing out)") {
 		t.Errorf("backtest: exit %d\n%s%s", code, out, stderr)
 	}
 }

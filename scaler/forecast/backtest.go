@@ -26,9 +26,12 @@ type BacktestReport struct {
 	To   time.Time `json:"to"`
 	// Zone is the zone of the slots of the week, whose calendar weeks the
 	// report follows.
-	Zone    string       `json:"zone"`
-	Buckets int          `json:"buckets"`
-	Weeks   []WeekResult `json:"weeks"`
+	Zone    string `json:"zone"`
+	Buckets int    `json:"buckets"`
+	// LegacyBuckets counts the buckets written before the history recorded
+	// demand (the celery component's asks, backlog included).
+	LegacyBuckets int          `json:"legacyBuckets"`
+	Weeks         []WeekResult `json:"weeks"`
 	// Total is over every week; nil when no bucket had an estimate.
 	Total *decide.ForecastError `json:"total"`
 	// Naive is the seasonal naive forecast (last week's same slot) over the
@@ -41,7 +44,7 @@ type BacktestReport struct {
 // before it, and buckets with under p.MinWeeks of history before them are
 // not counted (the forecast is silent there).
 func Backtest(h *History, p Params) BacktestReport {
-	r := BacktestReport{Buckets: h.Len(), Weeks: []WeekResult{}, Zone: p.zone().String()}
+	r := BacktestReport{Buckets: h.Len(), LegacyBuckets: h.LegacyBuckets(), Weeks: []WeekResult{}, Zone: p.zone().String()}
 	if h.Len() == 0 {
 		return r
 	}

@@ -88,7 +88,7 @@ func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 		return tw.Flush()
 	}
 	const day = "2006-01-02 Mon 15:04 MST"
-	fmt.Fprintf(tw, "history:\t%s to %s (%s), %d buckets of %s\n", r.From.In(loc).Format(day), r.To.In(loc).Format(day), r.Zone, r.Buckets, forecast.Bucket)
+	fmt.Fprintf(tw, "history:\t%s to %s (%s), %d buckets of %s%s\n", r.From.In(loc).Format(day), r.To.In(loc).Format(day), r.Zone, r.Buckets, forecast.Bucket, legacyNote(r.LegacyBuckets))
 	fmt.Fprintf(tw, "naive:\tthe seasonal naive forecast, last week's slot\n")
 	fmt.Fprintf(tw, "MAPE:\tmean |estimate − demand| / demand over buckets of at least %g replica\n", decide.ForecastStakeReplicas)
 	fmt.Fprintf(tw, "under:\tminutes of at least %g replica whose estimate was a whole replica short\n", decide.ForecastStakeReplicas)
@@ -130,4 +130,12 @@ func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 		fmt.Fprintln(tw, "\nqueue wait: give --trace to see it (the history holds demand, not arrivals and waits)")
 	}
 	return tw.Flush()
+}
+
+// legacyNote says how many buckets are in the previous format.
+func legacyNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d written before demand was recorded: the celery component's asks, ageing out)", n)
 }
