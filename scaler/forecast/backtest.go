@@ -19,7 +19,7 @@ type WeekResult struct {
 }
 
 // BacktestReport replays a history: for every observed bucket, the estimate
-// the forecast would have made then against what was asked for.
+// the forecast would have made then against the demand recorded.
 type BacktestReport struct {
 	// From and To span the history (To: the end of the newest bucket).
 	From time.Time `json:"from"`

@@ -10,8 +10,8 @@ import (
 )
 
 // MontageForecast is this scaler with the forecast component enabled: it
-// records what the reactive components ask for, as the server writes its
-// history, and lets the estimate lead time ahead raise the decision. It runs
+// records each bucket's demand, as the server writes its history, and lets
+// the estimate lead time ahead raise the decision. It runs
 // by default when the metadata sets forecastMode (dry-run included: the
 // policy shows what enabling it would do).
 const MontageForecast = "montage-scaler+forecast"
@@ -93,8 +93,8 @@ func (f *forecaster) sample(now time.Time, o observation, rs []decide.Reading) f
 
 // ForecastReplay is a trace replayed for the forecast's backtest.
 type ForecastReplay struct {
-	// History is what the reactive components asked for under
-	// montage-scaler, per bucket, as the server would have stored it.
+	// History is the demand recorded under montage-scaler, per bucket, as
+	// the server would have stored it.
 	History *forecast.History
 	Params  forecast.Params
 	// Reactive and Forecast are the montage-scaler and
@@ -104,8 +104,8 @@ type ForecastReplay struct {
 	Peak *WeeklyPeak
 }
 
-// ReplayForecast replays tr under montage-scaler, recording the reactive
-// asks into a history, and under montage-scaler+forecast.
+// ReplayForecast replays tr under montage-scaler, recording the demand into
+// a history (the forecast in dry-run), and under montage-scaler+forecast.
 func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err

@@ -40,8 +40,8 @@ type Options struct {
 	Replicas latency.ReplicaLookup
 	// Calendar are the feed limits and network policy.
 	Calendar calendar.Limits
-	// ForecastSample is how often the forecast samples the reactive asks
-	// (15s).
+	// ForecastSample is how often the forecast samples the broker's counts
+	// and the latency ask (15s).
 	ForecastSample time.Duration
 	// ReadOnly reads the forecast's history and records nothing (check).
 	ReadOnly bool
