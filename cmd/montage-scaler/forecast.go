@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,8 +23,10 @@ import (
 )
 
 // forecastCmd prints the forecast of a ScaledObject from its stored history
-// (or from a trace replayed as the server would have recorded it) and, with
-// --backtest, replays that history: forecast against actual, week by week.
+// (or from a trace replayed as the server would have recorded it): now, and
+// slot by slot over the next 24 hours; with --backtest it replays that
+// history instead: forecast against demand, week by week, beside the
+// seasonal naive forecast.
 func forecastCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("forecast", flag.ContinueOnError)
 	var mdf metadataFlags
@@ -121,7 +126,13 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 	if *backtest {
 		err = simulate.WriteBacktest(e.stdout, *format, source, forecast.Backtest(h, params), replay)
 	} else {
-		err = printForecast(e.stdout, *format, source, decide.ForecastOpinion(forecast.Evaluate(h, now, mode, params)))
+		ev := forecast.Evaluate(h, now, mode, params)
+		plan := forecast.Plan(h, now, 24*time.Hour, mode, params, ev.LastWeek)
+		hist := fmt.Sprintf("%d buckets", h.Len())
+		if n := h.LegacyBuckets(); n > 0 {
+			hist += fmt.Sprintf(", %d written before demand was recorded (the celery component's asks, ageing out)", n)
+		}
+		err = printForecast(e.stdout, *format, source, hist, decide.ForecastOpinion(ev), plan)
 	}
 	if err != nil {
 		return fail(exitNoDecision, err)
@@ -155,15 +166,42 @@ type forecastOut struct {
 	Active   bool                  `json:"active"`
 	Advisory bool                  `json:"advisory"`
 	Detail   decide.ForecastDetail `json:"detail"`
+	// Slots are the next 24 hours, slot by slot.
+	Slots []forecast.SlotPlan `json:"slots"`
 }
 
-func printForecast(w io.Writer, format, source string, o decide.Opinion) error {
+// printForecast prints the forecast now and the plan of the coming slots.
+func printForecast(w io.Writer, format, source, history string, o decide.Opinion, plan []forecast.SlotPlan) error {
 	d := o.Detail.(decide.ForecastDetail)
 	if format == "json" {
-		return writeJSONValue(w, forecastOut{Source: source, Desired: o.Desired, Active: o.Active, Advisory: o.Advisory, Detail: d})
+		return writeJSONValue(w, forecastOut{Source: source, Desired: o.Desired, Active: o.Active, Advisory: o.Advisory, Detail: d, Slots: plan})
 	}
-	_, err := fmt.Fprintf(w, "source:   %s\nforecast: %s\n", source, d.Explanation)
-	return err
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "source:\t%s\n", source)
+	fmt.Fprintf(tw, "history:\t%s\n", history)
+	fmt.Fprintf(tw, "zone:\t%s\n", d.Zone)
+	fmt.Fprintf(tw, "forecast:\t%s\n", d.Explanation)
+	if d.NextHour != nil {
+		fmt.Fprintf(tw, "next hour:\tup to %s replicas (serve exports it as montage_scaler_forecast_next_hour_replicas)\n", strconv.FormatFloat(*d.NextHour, 'f', -1, 64))
+	} else {
+		fmt.Fprintf(tw, "next hour:\tsilent\n")
+	}
+	fmt.Fprintln(tw, "\nSLOT\tESTIMATE\tWEEKS\tACTING")
+	for _, s := range plan {
+		est := "-"
+		if s.Estimate != nil {
+			est = strconv.FormatFloat(math.Round(*s.Estimate*100)/100, 'f', 2, 64)
+		}
+		acting := "yes"
+		switch {
+		case s.Silent != "":
+			acting = "no: " + s.Silent
+		case !s.Acting:
+			acting = "no: dry-run"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.Slot, est, s.Weeks, acting)
+	}
+	return tw.Flush()
 }
 
 func writeJSONValue(w io.Writer, v any) error {

@@ -67,22 +67,8 @@ for i in range(7 * 12):
     rows.append((3 if i == 38 else 0, 150))
 write("idle-night.csv", dt.datetime(2026, 3, 3), 300, rows)
 
-# Four weeks of a creator's habit, for the forecast: Monday 2026-02-02 to
-# Sunday 2026-03-01, five-minute steps. Weekdays 18:00-20:00 bring long
-# clips (27 s each) at ~30 a minute, a little busier each Wednesday and in
-# the third week; otherwise a task every few minutes. The forecast is
-# silent for two weeks, then acts on weeks three and four.
-rows = []
-weekly = [1.0, 0.9, 1.1, 1.0]
-for i in range(4 * 7 * 288):
-    day, slot = divmod(i, 288)
-    h = slot * 5 / 60
-    weekday = day % 7 < 5
-    rate = 0.3
-    if weekday and 18 <= h < 20:
-        rate = 30 * weekly[day // 7] * (1.15 if day % 7 == 2 else 1.0)
-    rows.append((spread(rate * 5, i), 5 * (850 if 8 <= h < 23 else 250), 27))
-write("weeks.csv", dt.datetime(2026, 2, 2), 300, rows, service=True)
+# weeks.csv and noisy-weeks.csv, the forecast's multi-week traces, come from
+# examples/traces/weeks (go run ./examples/traces/weeks -out examples/traces).
 
 # Long renders: Friday 2026-03-06 09:00-10:00, one-minute steps: a creator
 # renders a season, 12 one-minute videos a minute for 40 minutes (about 3

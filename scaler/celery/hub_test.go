@@ -368,3 +368,26 @@ func TestAPasswordBrokerWorksAndAWrongPasswordNeverShows(t *testing.T) {
 		t.Errorf("error %q: want prefix %q and no password", s.Err, want)
 	}
 }
+
+func TestCompletedCountsTasksDoneAcrossAWorkerRestart(t *testing.T) {
+	r := servers.StartRedis(t)
+	url := r.URL(4)
+	worker := servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, AcksLate: true, Name: "restarts"})
+	w := fastHub(t).Watch(mustBroker(t, url), layout("", time.Hour, true, "celery"))
+	defer w.Close()
+	waitFor(t, w, "the worker's heartbeat", func(b celery.Backlog) bool { return b.HeartbeatWorkers == 1 })
+	noop := servers.Task{Name: servers.NoopTask, Queue: "celery"}
+	prod := servers.ProducerOptions{BrokerURL: url}
+
+	servers.SendTasks(t, prod, noop, noop, noop)
+	waitFor(t, w, "three completed", func(b celery.Backlog) bool { return b.Completed == 3 && b.Queued == 0 && b.InFlight == 0 })
+
+	// A restart under the same hostname: its running total starts from 0.
+	worker.Stop()
+	servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, AcksLate: true, Name: "restarts"})
+	servers.SendTasks(t, prod, noop, noop)
+	b := waitFor(t, w, "five completed", func(b celery.Backlog) bool { return b.Completed == 5 && b.Queued == 0 && b.InFlight == 0 })
+	if b.HeartbeatActive != 0 {
+		t.Errorf("HeartbeatActive = %d with acks_late and nothing running, want 0", b.HeartbeatActive)
+	}
+}

@@ -15,6 +15,7 @@ type Metrics struct {
 	decision     *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
 	forecast     *prometheus.GaugeVec
+	nextHour     *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
 	sourceReads  *prometheus.CounterVec
 	queued       *prometheus.GaugeVec
@@ -72,6 +73,10 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Name: "montage_scaler_forecast_replicas",
 			Help: "Replicas the forecast expects lead time ahead, in dry-run too (absent: the forecast is silent).",
 		}, []string{"namespace", "scaledobject", "mode"}),
+		nextHour: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_forecast_next_hour_replicas",
+			Help: "The most the forecast would ask for over the next hour, in dry-run too (absent: it would be silent).",
+		}, []string{"namespace", "scaledobject", "mode"}),
 		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "montage_scaler_source_errors_total",
 			Help: "Failed reads of a source.",
@@ -98,7 +103,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		}, []string{"namespace", "scaledobject", "queue"}),
 		objects: map[objectKey]*objectState{},
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed, m.oldestWait)
+	r.MustRegister(m.decision, m.component, m.forecast, m.nextHour, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed, m.oldestWait)
 	return m
 }
 
@@ -210,7 +215,7 @@ func (m *Metrics) object(ns, name string) *objectState {
 func (m *Metrics) Forget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "scaledobject": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.decision, m.component, m.forecast, m.queued, m.inFlight, m.processed, m.oldestWait,
+		m.decision, m.component, m.forecast, m.nextHour, m.queued, m.inFlight, m.processed, m.oldestWait,
 	} {
 		v.DeletePartialMatch(labels)
 	}
@@ -219,18 +224,25 @@ func (m *Metrics) Forget(namespace, name string) {
 	m.mu.Unlock()
 }
 
-// forecastReplicas exports the forecast component's estimate with its mode,
-// so that a dry-run shows what it would do.
+// forecastReplicas exports the forecast component's estimate and the most
+// it would ask for over the next hour, with its mode, so that a dry-run
+// shows what it would do.
 func (m *Metrics) forecastReplicas(namespace, name string, c decide.ComponentResult) {
 	d, ok := c.Detail.(decide.ForecastDetail)
 	if !ok {
 		return
 	}
+	so := prometheus.Labels{"namespace": namespace, "scaledobject": name}
 	if c.Desired == nil {
-		m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
-		return
+		m.forecast.DeletePartialMatch(so)
+	} else {
+		m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
 	}
-	m.forecast.WithLabelValues(namespace, name, d.Mode).Set(*c.Desired)
+	if d.NextHour == nil {
+		m.nextHour.DeletePartialMatch(so)
+	} else {
+		m.nextHour.WithLabelValues(namespace, name, d.Mode).Set(*d.NextHour)
+	}
 }
 
 var ageDesc = prometheus.NewDesc("montage_scaler_source_age_seconds",

@@ -35,6 +35,7 @@ func rows(r *Report) []Result {
 		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
 		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
 		x.QueueWaitOverTargetMinutes = round(x.QueueWaitOverTargetMinutes, 1)
+		x.PeakQueueWaitP95Seconds = roundPtr(x.PeakQueueWaitP95Seconds, 1)
 		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
 		x.Samples = nil
 		out = append(out, x)
@@ -54,7 +55,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 
 var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
 	"queueWaitOverTargetMinutes", "latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
-	"peakReplicas", "scaleDownsBelowInFlight"}
+	"peakReplicas", "scaleDownsBelowInFlight", "peakQueueWaitP95Seconds"}
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -73,7 +74,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
 			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), num(x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
 			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
-			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
+			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight), opt(x.PeakQueueWaitP95Seconds)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -86,8 +87,12 @@ func WriteCSV(w io.Writer, r *Report) error {
 // policy, the same cells whether aligned (WriteTable) or in Markdown
 // (WriteMarkdown).
 func table(r *Report) (header []string, body [][]string) {
-	header = []string{"policy", "pod-hours", "videos", "pod-h/video", "wait P95 s", "wait max s",
-		fmt.Sprintf("min wait>%s", seconds(r.QueueWaitTarget)), fmt.Sprintf("min P95>%s", r.LatencyTarget), "scale ev/h", "ready at event", "left at end"}
+	header = []string{"policy", "pod-hours", "videos", "pod-h/video", "wait P95 s", "wait max s"}
+	if r.Peak != nil {
+		header = append(header, "peak wait P95 s")
+	}
+	header = append(header, fmt.Sprintf("min wait>%s", seconds(r.QueueWaitTarget)), fmt.Sprintf("min P95>%s", r.LatencyTarget),
+		"scale ev/h", "ready at event", "left at end")
 	for _, x := range rows(r) {
 		cost, ready := "-", "-"
 		if x.CostPerVideo != nil {
@@ -96,10 +101,17 @@ func table(r *Report) (header []string, body [][]string) {
 		if x.ReadyAtEventStart != nil {
 			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
 		}
-		body = append(body, []string{x.Policy, fmt.Sprintf("%.3f", x.PodHours), strconv.Itoa(x.Videos), cost,
-			fmt.Sprintf("%.1f", x.QueueWaitP95Seconds), fmt.Sprintf("%.1f", x.QueueWaitMaxSeconds),
-			fmt.Sprintf("%.1f", x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes), fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready,
-			strconv.Itoa(x.QueuedAtEnd + x.RunningAtEnd)})
+		row := []string{x.Policy, fmt.Sprintf("%.3f", x.PodHours), strconv.Itoa(x.Videos), cost,
+			fmt.Sprintf("%.1f", x.QueueWaitP95Seconds), fmt.Sprintf("%.1f", x.QueueWaitMaxSeconds)}
+		if r.Peak != nil {
+			peak := "-"
+			if x.PeakQueueWaitP95Seconds != nil {
+				peak = fmt.Sprintf("%.1f", *x.PeakQueueWaitP95Seconds)
+			}
+			row = append(row, peak)
+		}
+		body = append(body, append(row, fmt.Sprintf("%.1f", x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
+			fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready, strconv.Itoa(x.QueuedAtEnd+x.RunningAtEnd)))
 	}
 	return header, body
 }
@@ -114,7 +126,12 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
 		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
-	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
+	fmt.Fprintf(&b, "ScaledObject settings: %s\n", r.Settings.Source)
+	if p := r.Peak; p != nil {
+		fmt.Fprintf(&b, "weekly peak: the %d slots of the week (%s) with at least half the busiest slot's mean arrivals, from %s\n",
+			p.Slots, p.Zone, p.From.In(p.Zone).Format("Mon 2006-01-02"))
+	}
+	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header, body := table(r)
 	for _, row := range append([][]string{header}, body...) {

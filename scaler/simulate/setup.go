@@ -146,6 +146,15 @@ func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
 	return s, nil
 }
 
+// Zone is the zone of the forecast's slots of the week (UTC without a
+// forecast).
+func (s *Setup) Zone() *time.Location {
+	if s.Spec.Forecast != nil && s.Spec.Forecast.Zone != nil {
+		return s.Spec.Forecast.Zone
+	}
+	return time.UTC
+}
+
 // DefaultWaitTarget is what the report's time over the queue-wait target
 // counts against when the metadata sets no queueWaitTarget.
 const DefaultWaitTarget = time.Minute

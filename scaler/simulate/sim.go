@@ -65,6 +65,9 @@ type Result struct {
 	// QueueWaitOverTargetMinutes is how long some task had waited longer
 	// than queueWaitTarget (60 s without one), in minutes.
 	QueueWaitOverTargetMinutes float64 `json:"queueWaitOverTargetMinutes"`
+	// PeakQueueWaitP95Seconds is the queue wait P95 of the tasks that
+	// arrived during the weekly peak (Report.Peak); nil without one.
+	PeakQueueWaitP95Seconds *float64 `json:"peakQueueWaitP95Seconds"`
 	// LatencyOverTargetMinutes counts minutes whose API P95 was above
 	// latencyTarget (80 ms by default).
 	LatencyOverTargetMinutes int     `json:"latencyOverTargetMinutes"`
@@ -104,7 +107,9 @@ type Report struct {
 	LatencyTarget time.Duration
 	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against.
 	QueueWaitTarget time.Duration
-	Warnings        []string
+	// Peak is the trace's weekly peak; nil for a trace under three weeks.
+	Peak     *WeeklyPeak
+	Warnings []string
 }
 
 // observation is what the sources would report at one instant.
@@ -112,6 +117,9 @@ type observation struct {
 	queued, running int
 	// oldestWait is how long the head of the queue has waited, in seconds.
 	oldestWait float64
+	// completed counts the tasks finished so far, as the workers'
+	// heartbeats would.
+	completed int
 	// p95 is Prometheus's P95 over the last minute, NaN without requests.
 	p95            float64
 	cpu, mem       float64 // mean over ready pods: fraction, percent
@@ -152,6 +160,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
+	r.Peak = FindWeeklyPeak(tr, s.Zone())
 	for _, id := range ids {
 		c, err := newController(id, s, tr.Start)
 		if err != nil {
@@ -161,7 +170,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		if id == o.Record {
 			rec = newRecorder(tr, o.Workload)
 		}
-		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec))
+		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec, r.Peak))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil

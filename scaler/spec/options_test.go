@@ -138,3 +138,28 @@ func TestKnownKeysListEveryKeyTheParsersRead(t *testing.T) {
 		}
 	}
 }
+
+// forecastTimezone defaults to calendarTimezone also for a command that
+// reads only the celery and forecast components (`forecast`), and for a
+// trigger whose feed is not set: the creators' zone is the same.
+func TestTheForecastZoneDefaultsToCalendarTimezoneWhereverItIsRead(t *testing.T) {
+	md := map[string]string{"brokerURL": "redis://b:6379/0", "forecastMode": "dry-run", "calendarTimezone": "W. Europe Standard Time",
+		"calendarURL": "https://cal.example.com/a.ics"}
+	for name, o := range map[string]Options{
+		"every component":          {StaleAfter: time.Minute},
+		"celery and forecast only": {StaleAfter: time.Minute, Components: []string{decide.Celery, decide.Forecast}},
+	} {
+		s, err := Parse(md, o)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if z := s.Forecast.Zone.String(); z != "Europe/Berlin" {
+			t.Errorf("%s: forecast zone %s, want Europe/Berlin", name, z)
+		}
+	}
+	_, err := Parse(map[string]string{"brokerURL": "redis://b:6379/0", "forecastMode": "dry-run", "calendarTimezone": "Mars/Olympus"},
+		Options{StaleAfter: time.Minute, Components: []string{decide.Celery, decide.Forecast}})
+	if err == nil || !strings.Contains(err.Error(), `metadata "calendarTimezone": bad value "Mars/Olympus"`) {
+		t.Errorf("a bad calendarTimezone read for the forecast: %v", err)
+	}
+}

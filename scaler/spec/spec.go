@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -78,7 +79,11 @@ var components = []struct {
 		return err
 	}},
 	{decide.Forecast, forecast.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
-		s.Forecast, err = forecast.ParseConfig(m, s.Celery)
+		zone, err := calendarZone(m, s)
+		if err != nil {
+			return err
+		}
+		s.Forecast, err = forecast.ParseConfig(m, s.Celery, zone)
 		return err
 	}},
 }
@@ -237,4 +242,22 @@ func Key(md map[string]string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// calendarZone is the calendar's zone, forecastTimezone's default: the
+// parsed calendar's, else calendarTimezone's own value (a command that does
+// not look at the calendar, or a trigger with no feed), else nil.
+func calendarZone(m *meta.Map, s *Spec) (*time.Location, error) {
+	if s.Calendar != nil {
+		return s.Calendar.Timezone, nil
+	}
+	v, ok := m.Lookup(calendar.KeyTimezone)
+	if !ok {
+		return nil, nil
+	}
+	z, err := ical.LoadZone(v)
+	if err != nil {
+		return nil, &meta.Error{Key: calendar.KeyTimezone, Value: v, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
+	}
+	return z, nil
 }

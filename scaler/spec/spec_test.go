@@ -72,6 +72,8 @@ func TestParseSpecErrorsNameKeyAndValue(t *testing.T) {
 			`metadata "brokerURL": bad value "redis://127.0.0.1:6379/0": set "brokerURL" or "brokerURLFromEnv", not both`},
 		{"a NaN tasksPerReplica", base("tasksPerReplica", "NaN"),
 			`metadata "tasksPerReplica": bad value "NaN": a number from 0.001 to 1e+06`},
+		{"an unknown forecastTimezone", base("forecastMode", "dry-run", "forecastTimezone", "Mars/Olympus_Mons"),
+			`metadata "forecastTimezone": bad value "Mars/Olympus_Mons": an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,4 +171,31 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("max %v below min %v", *s.Policy.Max, s.Policy.Min)
 		}
 	})
+}
+
+func TestTheForecastsWeeksFollowTheCalendarsZoneUnlessTold(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"without a calendar: UTC", map[string]string{}, "UTC"},
+		{"with a calendar: calendarTimezone", map[string]string{"calendarURL": "https://example.com/c.ics", "calendarTimezone": "America/New_York"}, "America/New_York"},
+		{"forecastTimezone wins", map[string]string{"calendarURL": "https://example.com/c.ics", "calendarTimezone": "America/New_York",
+			"forecastTimezone": "Europe/Berlin"}, "Europe/Berlin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := map[string]string{"brokerURL": "redis://127.0.0.1:6379/0", "forecastMode": "dry-run"}
+			for k, v := range tc.md {
+				md[k] = v
+			}
+			s, err := Parse(md, parseOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Forecast.Zone.String(); got != tc.want || len(s.Warnings) != 0 {
+				t.Errorf("zone %s (warnings %q), want %s", got, s.Warnings, tc.want)
+			}
+		})
+	}
 }
