@@ -88,32 +88,13 @@ func (f FeedURL) Redacted() string {
 	}
 	segs := strings.Split(u.Path, "/")
 	for i, s := range segs {
-		if secretSegment(s) {
+		if meta.LooksSecret(s) {
 			segs[i] = "xxxxx"
 		}
 	}
 	u.Path = strings.Join(segs, "/")
 	u.RawPath = ""
 	return u.String()
-}
-
-// secretSegment reports whether a path segment may be a credential: long
-// or digit-bearing ids, private-… tokens, e-mail addresses.
-func secretSegment(s string) bool {
-	if s == "" {
-		return false
-	}
-	ls := strings.ToLower(s)
-	if strings.Contains(ls, "private") || strings.Contains(ls, "@") || strings.Contains(ls, "%40") || len(s) >= 24 {
-		return true
-	}
-	digits := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			digits++
-		}
-	}
-	return len(s) >= 12 && digits > 0
 }
 
 // String is the redacted form, so a FeedURL is safe in any log line.

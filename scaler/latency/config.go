@@ -141,13 +141,13 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	c.ReplicasQuery = m.String("replicasQuery", "")
 
 	if hasProm {
-		if c.PrometheusURL, err = checkURL("prometheusURL", promURL, true); err != nil {
+		if c.PrometheusURL, err = checkURL("prometheusURL", promURL); err != nil {
 			return nil, err
 		}
 	}
 	switch {
 	case c.Query != "" && len(c.MetricsURLs) > 0:
-		return nil, &meta.Error{Key: "metricsURLs", Value: strings.Join(c.MetricsURLs, ","), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
+		return nil, &meta.Error{Key: "metricsURLs", Value: redactList(c.MetricsURLs), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
 	case c.Query != "":
 		if !hasProm {
 			return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
@@ -158,7 +158,7 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
 		}
 		for _, u := range c.MetricsURLs {
-			if _, err := checkURL("metricsURLs", u, false); err != nil {
+			if _, err := checkURL("metricsURLs", u); err != nil {
 				return nil, err
 			}
 		}
@@ -200,16 +200,23 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	return c, nil
 }
 
-func checkURL(key, v string, secret bool) (string, error) {
-	shown := v
-	if secret {
-		shown = meta.Redact(v)
-	}
+// checkURL accepts an http(s) URL with a host; its error shows the value
+// redacted, as every URL-valued key's.
+func checkURL(key, v string) (string, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", &meta.Error{Key: key, Value: shown, Allowed: "an http:// or https:// URL with a host"}
+		return "", &meta.Error{Key: key, Value: meta.Redact(v), Allowed: "an http:// or https:// URL with a host"}
 	}
 	return strings.TrimSuffix(v, "/"), nil
+}
+
+// redactList is a comma list of URLs, each redacted.
+func redactList(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = meta.Redact(u)
+	}
+	return strings.Join(out, ",")
 }
 
 func parseAuth(m *meta.Map) (Auth, error) {

@@ -106,6 +106,52 @@ func TestParseSpecNeverPrintsTheBrokerPassword(t *testing.T) {
 	}
 }
 
+// Every URL-valued key (brokerURL, prometheusURL, metricsURLs, calendarURL)
+// is redacted in every error, whatever made it bad: its scheme, a missing
+// host, both the key and its FromEnv twin set.
+func TestEveryURLValuedKeyIsRedactedInEveryError(t *testing.T) {
+	const secret = "s3cr3tT0ken1234"
+	promQ := func(kv ...string) map[string]string {
+		m := map[string]string{"latencyQuery": "up", "replicasQuery": "1"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name, key string
+		md        map[string]string
+	}{
+		{"a calendar feed on ftp", "calendarURL", map[string]string{"calendarURL": "ftp://cal.example/private-" + secret + "/basic.ics"}},
+		{"a calendar feed with no host", "calendarURL", map[string]string{"calendarURL": "https:///" + secret + "/basic.ics"}},
+		{"a calendar feed in both keys", "calendarURL", map[string]string{"calendarURL": "https://cal.example/" + secret + "/basic.ics", "calendarURLFromEnv": "https://cal.example/" + secret + "/b.ics"}},
+		{"a calendar token in the query", "calendarURL", map[string]string{"calendarURL": "gopher://cal.example/x.ics?t=" + secret}},
+		{"a Prometheus token in the path, on ftp", "prometheusURL", promQ("prometheusURL", "ftp://prom/t/"+secret+"/")},
+		{"a Prometheus token in the query, no host", "prometheusURL", promQ("prometheusURL", "http:///api?x="+secret)},
+		{"a Prometheus URL in both keys", "prometheusURL", promQ("prometheusURL", "http://prom/t/"+secret, "prometheusURLFromEnv", "http://prom/t/"+secret)},
+		{"scrape URLs beside a query", "metricsURLs", promQ("prometheusURL", "http://prom:9090", "metricsURLs", "http://pod/"+secret+"/metrics")},
+		{"a scrape URL on ftp", "metricsURLs", map[string]string{"metricsURLs": "ftp://pod/" + secret + "/metrics", "latencyHistogram": "h", "replicasQuery": "1"}},
+		{"a broker password with a bad port", "brokerURL", map[string]string{"brokerURL": "redis://:" + secret + "@h:x/0"}},
+		{"a broker password in the query", "brokerURL", map[string]string{"brokerURL": "redis://h/0?password=" + secret}},
+		{"a broker on ftp", "brokerURL", map[string]string{"brokerURL": "ftp://u:" + secret + "@h/"}},
+		{"a sentinel with a bad port", "brokerURL", map[string]string{"brokerURL": "sentinel://:" + secret + "@a:1;sentinel://:" + secret + "@b:x", "sentinelMaster": "m"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.md, parseOpts)
+			if err == nil || !meta.IsError(err) {
+				t.Fatalf("err = %v, want a metadata error", err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), `"`+tc.key+`"`) {
+				t.Fatalf("error does not name %s: %v", tc.key, err)
+			}
+		})
+	}
+}
+
 func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
 	s, err := Parse(map[string]string{"brokerURL": "redis://h:6379", "taskPerReplica": "3", "enableTLS": "false"}, parseOpts)
 	if err != nil {
