@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,4 +366,54 @@ func TestAPasswordBrokerWorksAndAWrongPasswordNeverShows(t *testing.T) {
 	if !strings.HasPrefix(s.Err.Error(), want) || strings.Contains(s.Err.Error(), "wrong-pw-456") {
 		t.Errorf("error %q: want prefix %q and no password", s.Err, want)
 	}
+}
+
+// A trigger at the limits (100 queues × 10 priority steps = 1,000 lists)
+// shares its broker's poll with a neighbour, which keeps reading without
+// an error: the limits keep one object's share of the poll small. The
+// poll's duration is logged, not asserted.
+func TestALayoutAtTheLimitsDoesNotStallItsNeighbour(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	if err := c.RPush(t.Context(), "video", "m1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	queues := make([]string, celery.MaxQueues)
+	for i := range queues {
+		queues[i] = fmt.Sprintf("big-%03d", i)
+	}
+	big := layout("", time.Hour, true, queues...)
+	big.PrioritySteps = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	if n := len(big.Queues) * len(big.Lists("")); n != celery.MaxLists {
+		t.Fatalf("%d lists, want the limit %d", n, celery.MaxLists)
+	}
+	var polls, failed atomic.Int64
+	h := celery.NewHub(celery.HubOptions{PollInterval: 10 * time.Millisecond, OnPoll: func(err error) {
+		polls.Add(1)
+		if err != nil {
+			failed.Add(1)
+		}
+	}})
+	t.Cleanup(h.Close)
+	b := mustBroker(t, r.URL(0))
+	wb := h.Watch(b, big)
+	defer wb.Close()
+	w := h.Watch(b, layout("", time.Hour, true, "video"))
+	defer w.Close()
+	waitFor(t, w, "the neighbour's task", func(b celery.Backlog) bool { return b.Queued == 1 })
+	start, n0 := time.Now(), polls.Load()
+	for range 50 {
+		ch := w.Changed()
+		<-ch
+		s := w.Latest()
+		if s.Err != nil || s.Value.Queued != 1 {
+			t.Fatalf("neighbour: %+v, err %v", s.Value, s.Err)
+		}
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d polls failed", failed.Load(), polls.Load())
+	}
+	n := polls.Load() - n0
+	t.Logf("%d polls with %d + 4 lists in %s: %s per poll (10ms pause included)", n, celery.MaxLists, time.Since(start).Round(time.Millisecond), (time.Since(start) / time.Duration(max(n, 1))).Round(time.Microsecond))
 }

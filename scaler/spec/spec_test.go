@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +194,80 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("max %v below min %v", *s.Policy.Max, s.Policy.Min)
 		}
 	})
+}
+
+// Metadata beyond the documented limits is refused, naming a key, before
+// anything is parsed: a client cannot make a watch hold megabytes.
+func TestMetadataBeyondTheLimitsIsRefusedNamingAKey(t *testing.T) {
+	broker := map[string]string{"brokerURL": "redis://h:6379/0"}
+	with := func(kv map[string]string) map[string]string {
+		m := maps.Clone(broker)
+		maps.Copy(m, kv)
+		return m
+	}
+	manyKeys := with(nil)
+	for i := range 10000 {
+		manyKeys[fmt.Sprintf("k%05d", i)] = "v"
+	}
+	bigTotal := with(nil)
+	for i := range 5 {
+		bigTotal[fmt.Sprintf("x%d", i)] = strings.Repeat("v", 15000)
+	}
+	queues := func(n int) string {
+		q := make([]string, n)
+		for i := range q {
+			q[i] = fmt.Sprintf("q%d", i)
+		}
+		return strings.Join(q, ",")
+	}
+	tests := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"10,000 keys", manyKeys,
+			`metadata "k00099": the metadata has 10001 keys, more than the 100 allowed (this is the first one over)`},
+		{"a key of 200 bytes", with(map[string]string{strings.Repeat("k", 200): "1"}),
+			`metadata "` + strings.Repeat("k", 100) + `…(200 bytes)": a key of 200 bytes, more than the 128 allowed`},
+		{"a 1 MB value", with(map[string]string{"queues": strings.Repeat("q,", 1<<19)}),
+			`metadata "queues": a value of 1048576 bytes, more than the 16384 allowed`},
+		{"75 kB in total", bigTotal,
+			`metadata "x0": the metadata totals 75035 bytes, more than the 65536 allowed; this key's value is the largest (15000 bytes)`},
+		{"a value that is not UTF-8", with(map[string]string{"queues": "video\xff"}),
+			`metadata "queues": the value is not valid UTF-8`},
+		{"a key that is not UTF-8", with(map[string]string{"q\xc3": "1"}),
+			"metadata \"q\ufffd\": the key is not valid UTF-8"},
+		{"101 queues", with(map[string]string{"queues": queues(101)}),
+			`metadata "queues": 101 queue names, more than the 100 allowed`},
+		{"100 queues of 11 lists", with(map[string]string{"queues": queues(100), "prioritySteps": "0,1,2,3,4,5,6,7,8,9,10"}),
+			`metadata "prioritySteps": 100 queues × 11 lists each = 1100 Redis lists to poll, more than the 1000 allowed`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.md, parseOpts)
+			if err == nil || !meta.IsError(err) || err.Error() != tc.want {
+				t.Fatalf("error\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	// At the limits, a trigger is accepted.
+	if _, err := Parse(with(map[string]string{"queues": queues(100), "prioritySteps": "0,1,2,3,4,5,6,7,8,9"}), parseOpts); err != nil {
+		t.Fatalf("100 queues of 10 lists: %v", err)
+	}
+}
+
+// Many unknown keys are one warning, naming ten of them.
+func TestManyUnknownKeysAreOneWarning(t *testing.T) {
+	md := map[string]string{"brokerURL": "redis://h:6379/0"}
+	for i := range 50 {
+		md[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	s, err := Parse(md, parseOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `50 unknown metadata keys ignored (typos?): "k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07", "k08", "k09" and 40 more`
+	if len(s.Warnings) != 1 || s.Warnings[0] != want {
+		t.Fatalf("warnings = %q", s.Warnings)
+	}
 }
