@@ -76,19 +76,27 @@ func (s *Server) EndStreams() {
 	}
 }
 
-// toStatus translates errors to gRPC codes, in one place.
+// maxMessage bounds an RPC error's message; an error naming several
+// failing sources stays well under it.
+const maxMessage = 4 << 10
+
+// toStatus translates errors to gRPC codes, in one place. The message is
+// valid UTF-8 (an upstream's error body may be cut inside a character, or
+// binary) and bounded.
 func toStatus(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	msg := meta.Clip(err.Error(), maxMessage)
+	switch {
 	case meta.IsError(err):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, msg)
 	case errors.Is(err, decide.ErrNoDecision):
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unavailable, msg)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unavailable, msg)
 	default:
-		return status.Error(codes.Internal, err.Error())
+		return status.Error(codes.Internal, msg)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -299,6 +300,29 @@ func TestExplainReportsAFailingSourceInsteadOfFailing(t *testing.T) {
 	}
 	if e.DesiredReplicas != nil || !strings.Contains(e.GetError(), "celery: last good reading 1h0m0s old") || !e.GetComponents()[0].GetStale() {
 		t.Fatalf("explanation %v", e)
+	}
+}
+
+// An upstream's error body cut inside a character, or binary, reaches
+// Explain and the RPC errors as valid UTF-8 (proto strings must be).
+func TestErrorsThatAreNotUTF8ReachExplainAndStatusesValid(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker")
+	cut := "latency: prometheus http://prom: HTTP 500 for latencyQuery: " + strings.Repeat("a", 198) + "\xe2\x82"
+	src := f.source(t, r, decide.Celery)
+	src.Set(decide.Opinion{Desired: decide.Ptr(3), Warnings: []string{"binary \xff\xfe"}}, t0, errors.New(cut))
+	e, err := f.insp.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: r.Namespace, Name: r.Name, ScalerMetadata: r.ScalerMetadata})
+	if err != nil {
+		t.Fatalf("Explain: %v", err)
+	}
+	c := e.GetComponents()[0]
+	if !strings.HasSuffix(c.GetError(), "aa\ufffd") || c.GetWarnings()[0] != "binary \ufffd" {
+		t.Fatalf("component error %q warnings %q", c.GetError(), c.GetWarnings())
+	}
+	src.Set(decide.Opinion{}, time.Time{}, errors.New(cut))
+	_, err = f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !utf8.ValidString(st.Message()) || !strings.HasSuffix(st.Message(), "aa\ufffd") {
+		t.Fatalf("GetMetrics = %v, want Unavailable with a valid UTF-8 message", err)
 	}
 }
 
