@@ -240,6 +240,9 @@ func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promRe
 	}
 	gs = grpc.NewServer(
 		grpc.Creds(creds),
+		// Metadata that is not UTF-8 is InvalidArgument naming the key,
+		// not gRPC's Internal decoding error.
+		grpc.ForceServerCodecV2(server.Codec()),
 		// No MaxConnectionAge: it would end KEDA's push streams with an error.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: f.keepaliveTime, Timeout: f.keepaliveTimeout}),
 		grpc.ChainUnaryInterceptor(

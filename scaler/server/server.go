@@ -101,6 +101,9 @@ func toStatus(err error) error {
 }
 
 func (s *Server) watch(ctx context.Context, ref *pb.ScaledObjectRef) (*registry.Watch, error) {
+	if err := CheckRequest(ref); err != nil {
+		return nil, err
+	}
 	if ref == nil {
 		return nil, &meta.Error{Key: "scaledObjectRef", Allowed: "the request names no ScaledObject"}
 	}
@@ -120,6 +123,9 @@ func (s *Server) decision(w *registry.Watch) decide.Decision {
 // with AverageValue the HPA then asks for ceil(value) replicas. It also starts
 // the watch so the sources are warm when GetMetrics comes.
 func (s *Server) GetMetricSpec(ctx context.Context, ref *pb.ScaledObjectRef) (*pb.GetMetricSpecResponse, error) {
+	if err := CheckRequest(ref); err != nil {
+		return nil, toStatus(err)
+	}
 	if ref == nil {
 		return nil, toStatus(&meta.Error{Key: "scaledObjectRef", Allowed: "the request names no ScaledObject"})
 	}
@@ -142,6 +148,9 @@ func (s *Server) GetMetricSpec(ctx context.Context, ref *pb.ScaledObjectRef) (*p
 
 // GetMetrics answers the decision as the metric value.
 func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb.GetMetricsResponse, error) {
+	if err := CheckRequest(req); err != nil {
+		return nil, toStatus(err)
+	}
 	w, err := s.watch(ctx, req.GetScaledObjectRef())
 	if err != nil {
 		return nil, toStatus(err)
@@ -227,6 +236,9 @@ func mergeDone(a, b <-chan struct{}) <-chan struct{} {
 // Explain returns the decision with every component's evidence. A failing
 // source is reported in the explanation, not as an RPC error.
 func (s *Server) Explain(ctx context.Context, req *scalerv1.ExplainRequest) (*scalerv1.Explanation, error) {
+	if err := CheckRequest(req); err != nil {
+		return nil, toStatus(err)
+	}
 	w, err := s.reg.Get(ctx, req.GetNamespace(), req.GetName(), req.GetScalerMetadata())
 	if err != nil {
 		return nil, toStatus(err)

@@ -39,6 +39,7 @@ type fixture struct {
 	prom    *prometheus.Registry
 	ks      pb.ExternalScalerClient
 	insp    scalerv1.InspectorClient
+	conn    *grpc.ClientConn
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,7 +61,7 @@ func newFixture(t *testing.T) *fixture {
 	f.srv = server.New(server.Options{Registry: f.reg, Metrics: metrics, Now: f.clock.Now, StreamTick: time.Hour})
 
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(server.Codec()))
 	pb.RegisterExternalScalerServer(gs, f.srv)
 	scalerv1.RegisterInspectorServer(gs, f.srv)
 	go gs.Serve(lis)
@@ -75,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 		gs.Stop()
 		f.reg.Close()
 	})
-	f.ks, f.insp = pb.NewExternalScalerClient(conn), scalerv1.NewInspectorClient(conn)
+	f.ks, f.insp, f.conn = pb.NewExternalScalerClient(conn), scalerv1.NewInspectorClient(conn), conn
 	return f
 }
 
