@@ -9,6 +9,12 @@
 // shares the fetch loop of one URL; Feed.Expand turns the copy a Watch
 // holds into the windows the scaler's calendar source judges. FetchOnce,
 // List and RenderTable serve `check` and `calendar`.
+//
+// Failure rule: a feed's last good copy is kept however old (its events are
+// future facts). A feed that has never had one is retried with backoff
+// (FirstRetry, doubling up to MaxFirstRetry) and has no opinion meanwhile;
+// the scaler's calendar source is Optional, so that absence never withholds
+// the other components' decision.
 package calendar
 
 import (

@@ -66,8 +66,22 @@ func NewHub(o HubOptions) *Hub {
 
 func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed] {
 	var prev *Feed
+	failures := 0 // since the last good copy
 	ready := make(chan struct{})
 	var p *poll.Poller[*Feed]
+	failed := func(what string, err error) (*Feed, error) {
+		failures++
+		next := retryAfter(prev, failures)
+		p.SetInterval(next)
+		if prev == nil {
+			h.log.Warn("calendar "+what+"; no good copy yet: no opinion from it until the first, the other components decide",
+				"feed", u.Redacted(), "error", err, "failures", failures, "retryIn", next)
+		} else {
+			h.log.Warn("calendar "+what+"; keeping the last good copy", "feed", u.Redacted(), "error", err,
+				"copyValidatedAt", prev.ValidatedAt, "retryIn", next)
+		}
+		return nil, err
+	}
 	fn := func(ctx context.Context) (*Feed, error) {
 		select {
 		case <-ready:
@@ -75,22 +89,17 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 			return nil, ctx.Err()
 		}
 		if h.clientErr != nil {
-			return nil, h.clientErr
+			return failed("fetch failed", h.clientErr)
 		}
 		f, ferr := fetch(ctx, u, prev, h.limits, h.client, h.now)
 		if ferr != nil {
-			h.log.Warn("calendar fetch failed; keeping the last good copy", "feed", u.Redacted(), "error", ferr)
-			// Retry sooner than a full refresh, but never more than once a minute.
-			p.SetInterval(max(MinRefresh, min(refreshFor(prev), DefaultRefresh)))
-			return nil, ferr
+			return failed("fetch failed", ferr)
 		}
 		// A feed that cannot be expanded now is no better than a failed fetch.
 		if _, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon)); xerr != nil {
-			h.log.Warn("calendar feed cannot be expanded; keeping the last good copy", "feed", u.Redacted(), "error", xerr)
-			p.SetInterval(refreshFor(f))
-			return nil, xerr
+			return failed("feed cannot be expanded", xerr)
 		}
-		prev = f
+		prev, failures = f, 0
 		p.SetInterval(refreshFor(f))
 		return f, nil
 	}
@@ -99,9 +108,33 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 	return p
 }
 
+// Retry pauses after a failed fetch. Until a feed's first good copy its
+// fetch is retried FirstRetry after the first failure, doubling up to
+// MaxFirstRetry: the calendar has no opinion meanwhile, so it should not
+// wait a whole refresh. Once it has a copy (kept however old) a failure is
+// retried after the feed's refresh interval, between MinRefresh and
+// DefaultRefresh.
+const (
+	FirstRetry    = time.Second
+	MaxFirstRetry = time.Minute
+)
+
+// retryAfter is the pause after the failures-th failed fetch in a row of a
+// feed whose last good copy is prev (nil: none yet).
+func retryAfter(prev *Feed, failures int) time.Duration {
+	if prev == nil {
+		if failures > 10 {
+			return MaxFirstRetry
+		}
+		return min(FirstRetry<<max(failures-1, 0), MaxFirstRetry)
+	}
+	return max(MinRefresh, min(refreshFor(prev), DefaultRefresh))
+}
+
 // Watch shares the fetch loop of c's URL; Close it when done (see
 // poll.Watch for what a closed one answers). Its Value is the last good copy
-// of the feed, kept through failures however old.
+// of the feed, kept through failures however old; nil (GoodAt zero) until
+// the first, which is retried with backoff (see retryAfter).
 func (h *Hub) Watch(c *Config) *poll.Watch[*Feed] { return h.hub.Acquire(c.URL.raw(), c.URL) }
 
 // Close stops every fetch loop.
@@ -145,23 +178,34 @@ func (h *Hub) Status() []FeedStatus {
 	return out
 }
 
-var ageDesc = prometheus.NewDesc("montage_scaler_calendar_age_seconds",
-	"Age of the calendar copy in use: seconds since the feed's server last confirmed it.",
-	[]string{"feed", "feed_id"}, nil)
+var (
+	ageDesc = prometheus.NewDesc("montage_scaler_calendar_age_seconds",
+		"Age of the calendar copy in use: seconds since the feed's server last confirmed it.",
+		[]string{"feed", "feed_id"}, nil)
+	hasCopyDesc = prometheus.NewDesc("montage_scaler_calendar_has_copy",
+		"1 when a watched calendar feed has a good copy, 0 while it has had none: no opinion from it (alert MontageScalerCalendarNoCopy).",
+		[]string{"feed", "feed_id"}, nil)
+)
 
-// Collector exports montage_scaler_calendar_age_seconds per watched feed
-// (URL redacted); the caller registers it.
-func (h *Hub) Collector() prometheus.Collector { return ageCollector{h} }
+// Collector exports, per watched feed (URL redacted),
+// montage_scaler_calendar_has_copy and, once it has one,
+// montage_scaler_calendar_age_seconds; the caller registers it.
+func (h *Hub) Collector() prometheus.Collector { return feedCollector{h} }
 
-type ageCollector struct{ h *Hub }
+type feedCollector struct{ h *Hub }
 
-func (c ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ageDesc }
+func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ageDesc
+	ch <- hasCopyDesc
+}
 
-func (c ageCollector) Collect(ch chan<- prometheus.Metric) {
+func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.h.Status() {
-		if !s.Known {
-			continue
+		has := 0.0
+		if s.Known {
+			has = 1
+			ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
 		}
-		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
+		ch <- prometheus.MustNewConstMetric(hasCopyDesc, prometheus.GaugeValue, has, s.URL, s.ID)
 	}
 }

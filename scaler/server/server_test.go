@@ -50,7 +50,7 @@ func newFixture(t *testing.T) *fixture {
 	f.sources = &registrytest.Factory{Make: func(_, _ string, s *spec.Spec) []*registrytest.Source {
 		out := []*registrytest.Source{registrytest.NewSource(decide.Celery)}
 		if s.Calendar != nil {
-			out = append(out, registrytest.NewSource(decide.Calendar).NoExpiry())
+			out = append(out, registrytest.NewSource(decide.Calendar).NoExpiry().Optional())
 		}
 		return out
 	}}
@@ -181,6 +181,15 @@ func TestGetMetricsAndIsActiveFollowTheReadings(t *testing.T) {
 				c.Set(opinion(2, true), f.clock.Now(), nil)
 			},
 			want: 4, wantActive: true,
+		},
+		{
+			name: "a calendar that never had a copy does not withhold the queue's decision",
+			ref:  ref("worker", "calendarURL", "https://cal.example/x.ics"),
+			set: func(f *fixture, c, cal *registrytest.Source) {
+				cal.Set(decide.Opinion{}, time.Time{}, errors.New("calendar: fetch https://cal.example/x.ics: HTTP status 404"))
+				c.Set(opinion(2.4, true), t0, nil)
+			},
+			want: 2.4, wantActive: true,
 		},
 		{
 			name:     "bad metadata is InvalidArgument naming the key",
