@@ -3,6 +3,7 @@ package calendar
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -52,7 +53,8 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 		}
 	}
 	labels := " feed=" + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics feed_id=" + id
-	want := []string{"montage_scaler_calendar_age_seconds" + labels + " 150", "montage_scaler_calendar_has_copy" + labels + " 1"}
+	want := []string{"montage_scaler_calendar_age_seconds" + labels + " 150", "montage_scaler_calendar_has_copy" + labels + " 1",
+		"montage_scaler_calendar_warnings" + labels + " 0"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("metrics = %q, want %q", got, want)
 	}
@@ -135,6 +137,58 @@ func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 	if !strings.Contains(out, `"msg":"calendar fetch failed; no good copy yet: no opinion from it until the first, the other components decide"`) ||
 		!strings.Contains(out, `"retryIn":1000000000`) || strings.Contains(out, "keeping the last good copy") || strings.Contains(out, secretToken) {
 		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// The fault probe's case: the feed's only event lost its DTSTART. The
+// event is skipped, and that is never silent: the calendar's opinion in
+// Explain carries the warning, the log says it once per copy, and
+// montage_scaler_calendar_warnings counts it.
+func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
+	const body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:upload@t\r\nDTSTAMP:20250301T000000Z\r\n" +
+		"DTEND:20250325T190000Z\r\nSUMMARY:Upload session replicas=6\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	fs := newFeedServer(t, []byte(body))
+	var logs syncBuffer
+	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	t.Cleanup(h.Close)
+	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
+	w := h.Watch(c)
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := w.First(ctx)
+	if err != nil || s.Value == nil {
+		t.Fatalf("first fetch: %v %+v", err, s)
+	}
+	const want = `event "Upload session replicas=6" (UID "upload@t"): no DTSTART; skipped`
+	o, err := NewOpinion(c).Of(s.Value, ts(t, "2025-03-25T18:00:00Z"))
+	if err != nil || o.Desired != nil || strings.Join(o.Warnings, "|") != want {
+		t.Fatalf("opinion %v, warnings %q, err %v; want no opinion and %q", o.Desired, o.Warnings, err, want)
+	}
+	refresh(t, ctx, w) // the same copy again (304): not logged again
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	if v := gauge(t, reg, "montage_scaler_calendar_warnings"); v != 1 {
+		t.Errorf("montage_scaler_calendar_warnings = %v, want 1", v)
+	}
+	if out := logs.String(); strings.Count(out, `"msg":"calendar feed has events the scaler cannot use; they are skipped"`) != 1 ||
+		!strings.Contains(out, `"count":1,"warnings":["event \"Upload session replicas=6\" (UID \"upload@t\"): no DTSTART; skipped"]`) {
+		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// Many skipped events are named ten at a time.
+func TestSummarizeNamesTenWarningsAndCountsTheRest(t *testing.T) {
+	var ws []string
+	for i := range 25 {
+		ws = append(ws, fmt.Sprintf("event %d: no DTSTART; skipped", i))
+	}
+	got := Summarize(ws)
+	if len(got) != 11 || got[9] != "event 9: no DTSTART; skipped" || got[10] != "and 15 more warnings" {
+		t.Fatalf("Summarize = %q", got)
+	}
+	if got := Summarize(nil); len(got) != 0 {
+		t.Fatalf("Summarize(nil) = %q", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -96,8 +97,14 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 			return failed("fetch failed", ferr)
 		}
 		// A feed that cannot be expanded now is no better than a failed fetch.
-		if _, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon)); xerr != nil {
+		e, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon))
+		if xerr != nil {
 			return failed("feed cannot be expanded", xerr)
+		}
+		f.Warnings = append(slices.Clone(f.Calendar.Warnings), e.Warnings...)
+		if len(f.Warnings) > 0 && (prev == nil || !slices.Equal(f.Warnings, prev.Warnings)) {
+			h.log.Warn("calendar feed has events the scaler cannot use; they are skipped",
+				"feed", u.Redacted(), "count", len(f.Warnings), "warnings", Summarize(f.Warnings))
 		}
 		prev, failures = f, 0
 		p.SetInterval(refreshFor(f))
@@ -151,6 +158,8 @@ type FeedStatus struct {
 	Age   time.Duration
 	Known bool
 	Err   error
+	// Warnings counts the events of the copy in use that cannot be used.
+	Warnings int
 }
 
 // Status lists the watched feeds, sorted by URL.
@@ -165,7 +174,7 @@ func (h *Hub) Status() []FeedStatus {
 		sum := sha256.Sum256([]byte(raw))
 		fs := FeedStatus{URL: u.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
 		if s.Value != nil {
-			fs.Age, fs.Known = s.Value.Age(now), true
+			fs.Age, fs.Known, fs.Warnings = s.Value.Age(now), true, len(s.Value.Warnings)
 		}
 		out = append(out, fs)
 	})
@@ -185,11 +194,15 @@ var (
 	hasCopyDesc = prometheus.NewDesc("montage_scaler_calendar_has_copy",
 		"1 when a watched calendar feed has a good copy, 0 while it has had none: no opinion from it (alert MontageScalerCalendarNoCopy).",
 		[]string{"feed", "feed_id"}, nil)
+	warningsDesc = prometheus.NewDesc("montage_scaler_calendar_warnings",
+		"Events of the calendar copy in use that the scaler skips (no DTSTART, a bad rule...): each one is replicas not asked for (alert MontageScalerCalendarWarnings).",
+		[]string{"feed", "feed_id"}, nil)
 )
 
 // Collector exports, per watched feed (URL redacted),
 // montage_scaler_calendar_has_copy and, once it has one,
-// montage_scaler_calendar_age_seconds; the caller registers it.
+// montage_scaler_calendar_age_seconds and montage_scaler_calendar_warnings;
+// the caller registers it.
 func (h *Hub) Collector() prometheus.Collector { return feedCollector{h} }
 
 type feedCollector struct{ h *Hub }
@@ -197,6 +210,7 @@ type feedCollector struct{ h *Hub }
 func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- ageDesc
 	ch <- hasCopyDesc
+	ch <- warningsDesc
 }
 
 func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
@@ -205,6 +219,7 @@ func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 		if s.Known {
 			has = 1
 			ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
+			ch <- prometheus.MustNewConstMetric(warningsDesc, prometheus.GaugeValue, float64(s.Warnings), s.URL, s.ID)
 		}
 		ch <- prometheus.MustNewConstMetric(hasCopyDesc, prometheus.GaugeValue, has, s.URL, s.ID)
 	}
