@@ -12,6 +12,7 @@ import (
 // Metrics are the scaler's own Prometheus metrics.
 type Metrics struct {
 	decision     *prometheus.GaugeVec
+	available    *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
 	forecast     *prometheus.GaugeVec
 	sourceErrors *prometheus.CounterVec
@@ -23,7 +24,11 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "montage_scaler_decision_replicas",
-			Help: "Desired replicas last answered for a ScaledObject (the clamped decision).",
+			Help: "Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).",
+		}, []string{"namespace", "scaledobject"}),
+		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_decision_available",
+			Help: "1 when the last answer for a ScaledObject was a decision, 0 when GetMetrics and IsActive answered Unavailable (a source past staleAfter; KEDA's fallback holds the replicas).",
 		}, []string{"namespace", "scaledobject"}),
 		component: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "montage_scaler_component_replicas",
@@ -42,7 +47,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 			Help: "Reads of a source (one per poll of a shared upstream), failed ones included.",
 		}, []string{"component"}),
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.sourceErrors, m.sourceReads)
+	r.MustRegister(m.decision, m.available, m.component, m.forecast, m.sourceErrors, m.sourceReads)
 	return m
 }
 
@@ -54,10 +59,16 @@ func (m *Metrics) SourceRead(component string, err error) {
 	}
 }
 
-// record exports one decision of namespace/name.
+// record exports one decision of namespace/name. Without a decision the
+// replicas series is dropped rather than left at its last value: a graph or
+// an alert must not read an old number while the RPCs answer Unavailable.
 func (m *Metrics) record(ns, name string, d decide.Decision) {
 	if d.Desired != nil {
 		m.decision.WithLabelValues(ns, name).Set(*d.Desired)
+		m.available.WithLabelValues(ns, name).Set(1)
+	} else {
+		m.decision.DeleteLabelValues(ns, name)
+		m.available.WithLabelValues(ns, name).Set(0)
 	}
 	for _, c := range d.Components {
 		if c.Desired != nil {
@@ -74,6 +85,7 @@ func (m *Metrics) record(ns, name string, d decide.Decision) {
 // Forget removes a dropped ScaledObject's series.
 func (m *Metrics) Forget(namespace, name string) {
 	m.decision.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
+	m.available.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 	m.component.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 	m.forecast.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "scaledobject": name})
 }

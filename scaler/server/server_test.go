@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -344,7 +345,7 @@ func TestMetricsFollowTheDecisionsAndForgetADroppedScaledObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision).
+# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).
 # TYPE montage_scaler_decision_replicas gauge
 montage_scaler_decision_replicas{namespace="media",scaledobject="worker"} 2.5
 # HELP montage_scaler_component_replicas Replicas a component asked for in the last decision (absent: no opinion).
@@ -373,7 +374,67 @@ montage_scaler_source_age_seconds{component="celery"} 30
 	}
 	cancel()
 	<-done
-	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_decision_replicas", "montage_scaler_component_replicas", "montage_scaler_source_age_seconds"); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_decision_replicas", "montage_scaler_decision_available", "montage_scaler_component_replicas", "montage_scaler_source_age_seconds"); err != nil || n != 0 {
 		t.Fatalf("%d series left after the drop (%v), want 0", n, err)
 	}
+}
+
+// While GetMetrics answers Unavailable the decision's series is gone, not
+// left at its last value, and montage_scaler_decision_available says 0.
+func TestTheDecisionMetricIsDroppedWhileThereIsNoDecision(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker")
+	src := f.source(t, r, decide.Celery)
+	src.Set(opinion(6, true), t0, nil)
+	series := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, name := range []string{"montage_scaler_decision_replicas", "montage_scaler_decision_available", "montage_scaler_component_replicas"} {
+			n, err := testutil.GatherAndCount(f.prom, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s=%d ", name, n)
+		}
+		return b.String()
+	}
+	want := func(desired, available float64) {
+		t.Helper()
+		exp := fmt.Sprintf(`
+# HELP montage_scaler_decision_available 1 when the last answer for a ScaledObject was a decision, 0 when GetMetrics and IsActive answered Unavailable (a source past staleAfter; KEDA's fallback holds the replicas).
+# TYPE montage_scaler_decision_available gauge
+montage_scaler_decision_available{namespace="media",scaledobject="worker"} %g
+`, available)
+		names := []string{"montage_scaler_decision_available"}
+		if desired >= 0 {
+			exp += fmt.Sprintf(`# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).
+# TYPE montage_scaler_decision_replicas gauge
+montage_scaler_decision_replicas{namespace="media",scaledobject="worker"} %g
+`, desired)
+		}
+		names = append(names, "montage_scaler_decision_replicas")
+		if err := testutil.GatherAndCompare(f.prom, strings.NewReader(exp), names...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r}); err != nil {
+		t.Fatal(err)
+	}
+	want(6, 1)
+
+	src.Set(opinion(6, true), t0, errors.New("dial tcp fake.invalid:6379: connection refused"))
+	f.clock.Add(3 * time.Minute)
+	if _, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("GetMetrics past staleAfter = %v, want Unavailable", err)
+	}
+	want(-1, 0)
+	if got := series(); got != "montage_scaler_decision_replicas=0 montage_scaler_decision_available=1 montage_scaler_component_replicas=0 " {
+		t.Fatalf("series while unavailable: %s", got)
+	}
+
+	src.Set(opinion(2, true), f.clock.Now(), nil)
+	if _, err := f.ks.IsActive(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	want(2, 1)
 }

@@ -307,6 +307,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 
 	wantAlerts := map[string]alert{
 		"MontageScalerSourceFailing":    {`sum by (component) (rate(montage_scaler_source_errors_total[5m])) / sum by (component) (rate(montage_scaler_source_reads_total[5m])) > 0.5`, "5m"},
+		"MontageScalerNoDecision":       {`montage_scaler_decision_available == 0`, "5m"},
 		"MontageScalerPinnedAtMax":      {`montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"} >= 8`, "30m"},
 		"MontageScalerCalendarStale":    {`montage_scaler_source_age_seconds{component="` + decide.Calendar + `"} > 3600`, "15m"},
 		"MontageScalerCalendarNoCopy":   {`montage_scaler_calendar_has_copy == 0`, "5m"},
