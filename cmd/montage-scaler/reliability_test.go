@@ -79,7 +79,7 @@ func TestACalendarFailingAtStartLeavesTheOtherComponentsDeciding(t *testing.T) {
 		t.Fatalf("has_copy = %q, want one series at 0", got)
 	}
 	logs := p.logs.String()
-	if !strings.Contains(logs, "no good copy yet") || strings.Contains(logs, "keeping the last good copy") {
+	if !strings.Contains(logs, `"msg":"read failing; no good reading yet","component":"calendar","feed":"http://`) || strings.Contains(logs, "keeping the last good") {
 		t.Fatalf("logs do not say there is no copy:\n%s", logs)
 	}
 

@@ -134,8 +134,8 @@ func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 		t.Errorf("has_copy = %v after the first copy, want 1", v)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"msg":"calendar fetch failed; no good copy yet: no opinion from it until the first, the other components decide"`) ||
-		!strings.Contains(out, `"retryIn":1000000000`) || strings.Contains(out, "keeping the last good copy") || strings.Contains(out, secretToken) {
+	if !strings.Contains(out, `"msg":"read failing; no good reading yet"`) || !strings.Contains(out, `"failures":1,"retryIn":1000000000`) ||
+		!strings.Contains(out, `"msg":"read recovered"`) || strings.Contains(out, "keeping the last good") || strings.Contains(out, secretToken) {
 		t.Errorf("logs:\n%s", out)
 	}
 }

@@ -70,17 +70,10 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 	failures := 0 // since the last good copy
 	ready := make(chan struct{})
 	var p *poll.Poller[*Feed]
-	failed := func(what string, err error) (*Feed, error) {
+	// The poller logs each failure, saying whether a copy is kept.
+	failed := func(err error) (*Feed, error) {
 		failures++
-		next := retryAfter(prev, failures)
-		p.SetInterval(next)
-		if prev == nil {
-			h.log.Warn("calendar "+what+"; no good copy yet: no opinion from it until the first, the other components decide",
-				"feed", u.Redacted(), "error", err, "failures", failures, "retryIn", next)
-		} else {
-			h.log.Warn("calendar "+what+"; keeping the last good copy", "feed", u.Redacted(), "error", err,
-				"copyValidatedAt", prev.ValidatedAt, "retryIn", next)
-		}
+		p.SetInterval(retryAfter(prev, failures))
 		return nil, err
 	}
 	fn := func(ctx context.Context) (*Feed, error) {
@@ -90,16 +83,16 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 			return nil, ctx.Err()
 		}
 		if h.clientErr != nil {
-			return failed("fetch failed", h.clientErr)
+			return failed(h.clientErr)
 		}
 		f, ferr := fetch(ctx, u, prev, h.limits, h.client, h.now)
 		if ferr != nil {
-			return failed("fetch failed", ferr)
+			return failed(ferr)
 		}
 		// A feed that cannot be expanded now is no better than a failed fetch.
 		e, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon))
 		if xerr != nil {
-			return failed("feed cannot be expanded", xerr)
+			return failed(xerr)
 		}
 		f.Warnings = append(slices.Clone(f.Calendar.Warnings), e.Warnings...)
 		if len(f.Warnings) > 0 && (prev == nil || !slices.Equal(f.Warnings, prev.Warnings)) {
@@ -110,7 +103,8 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 		p.SetInterval(refreshFor(f))
 		return f, nil
 	}
-	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now, OnAttempt: h.onFetch})
+	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now, OnAttempt: h.onFetch,
+		Logger: h.log.With("feed", u.Redacted())})
 	close(ready)
 	return p
 }

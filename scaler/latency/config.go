@@ -210,6 +210,15 @@ func checkURL(key, v string) (string, error) {
 	return strings.TrimSuffix(v, "/"), nil
 }
 
+// shown names the upstream for logs: the Prometheus URL or the scrape
+// URLs, redacted.
+func (c *Config) shown() string {
+	if c.Mode == ModeScrape {
+		return redactList(c.MetricsURLs)
+	}
+	return meta.Redact(c.PrometheusURL)
+}
+
 // redactList is a comma list of URLs, each redacted.
 func redactList(urls []string) string {
 	out := make([]string, len(urls))

@@ -103,13 +103,13 @@ func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poll
 	}
 	// Prometheus and the replica lookup run side by side, each bounded by
 	// latencyTimeout; the slack lets their own deadlines report first.
-	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll})
+	log := h.o.Logger.With("mode", string(spec.cfg.Mode), "upstream", spec.cfg.shown())
+	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll, Logger: log})
 }
 
 // reader builds the poll function of one upstream.
 func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	c := spec.cfg
-	log := h.o.Logger.With("scaledObject", spec.namespace+"/"+spec.scaledName, "mode", string(c.Mode))
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error
@@ -128,8 +128,7 @@ func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	return func(ctx context.Context) (Reading, error) {
 		r, err := h.read(ctx, spec, prom, scr)
 		if err != nil {
-			log.Warn("latency read failed", "err", err)
-			return Reading{}, fmt.Errorf("latency: %w", err)
+			return Reading{}, fmt.Errorf("latency: %w", err) // the poller logs it
 		}
 		return r, nil
 	}, nil
