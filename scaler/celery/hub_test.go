@@ -417,3 +417,69 @@ func TestALayoutAtTheLimitsDoesNotStallItsNeighbour(t *testing.T) {
 	n := polls.Load() - n0
 	t.Logf("%d polls with %d + 4 lists in %s: %s per poll (10ms pause included)", n, celery.MaxLists, time.Since(start).Round(time.Millisecond), (time.Since(start) / time.Duration(max(n, 1))).Round(time.Microsecond))
 }
+
+// Redis's WRONGTYPE names no key: the poll's error does.
+func TestAKeyOfTheWrongTypeIsNamedInTheError(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	h := fastHub(t)
+	for _, tc := range []struct {
+		name, key, want string
+	}{
+		{"a queue that is a string", "video\x06\x166", `celery: poll redis://` + r.Addr() + `/0: LLEN "video\x06\x166": WRONGTYPE Operation against a key holding the wrong kind of value`},
+		{"an unacked hash that is a list", "unacked", `celery: poll redis://` + r.Addr() + `/0: HLEN "unacked": WRONGTYPE Operation against a key holding the wrong kind of value`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.FlushAll(t.Context()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.key == "unacked" {
+				c.RPush(t.Context(), tc.key, "x")
+			} else {
+				c.Set(t.Context(), tc.key, "x", 0)
+			}
+			w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+			defer w.Close()
+			deadline := time.After(30 * time.Second)
+			for w.Latest().Err == nil {
+				select {
+				case <-w.Changed():
+				case <-deadline:
+					t.Fatal("no error")
+				}
+			}
+			if got := w.Latest().Err.Error(); got != tc.want {
+				t.Fatalf("error\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A hung Redis (SIGSTOPped: it accepts, never answers) is an error that
+// says which call, which address and which limit.
+func TestAHungRedisNamesTheCallTheAddressAndTheTimeout(t *testing.T) {
+	r := servers.StartRedis(t)
+	h := celery.NewHub(celery.HubOptions{PollInterval: 50 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, DialTimeout: 300 * time.Millisecond})
+	t.Cleanup(h.Close)
+	w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+	defer w.Close()
+	waitFor(t, w, "a first reading", func(celery.Backlog) bool { return true })
+	r.Pause(t)
+	t.Cleanup(func() { r.Resume(t) })
+	deadline := time.After(30 * time.Second)
+	for w.Latest().Err == nil {
+		select {
+		case <-w.Changed():
+		case <-deadline:
+			t.Fatal("no error 30s after Redis hung")
+		}
+	}
+	got := w.Latest().Err.Error()
+	want := "celery: poll redis://" + r.Addr() + "/0: pipeline of "
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "LLEN, HLEN") ||
+		!strings.Contains(got, "got no answer from "+r.Addr()+" within the Redis timeout of 300ms (--redis-timeout): ") {
+		t.Fatalf("error %q", got)
+	}
+	t.Log(got)
+}

@@ -194,6 +194,9 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 				src = "kubernetes"
 			}
 			if err != nil {
+				if lctx.Err() == context.DeadlineExceeded {
+					return fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
+				}
 				return fmt.Errorf("current replicas: %w", err)
 			}
 			r.CurrentReplicas, r.ReplicasSource = n, src

@@ -254,6 +254,9 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("no answer within latencyTimeout %s: %w", s.cfg.Timeout, err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
