@@ -210,6 +210,35 @@ func checkURL(key, v string) (string, error) {
 	return strings.TrimSuffix(v, "/"), nil
 }
 
+// secrets are what no text quoted from an upstream may repeat: the URLs'
+// secret parts, the bearer token, the password, header values that look
+// secret.
+func (c *Config) secrets() []string {
+	out := meta.URLSecrets(c.PrometheusURL)
+	for _, u := range c.MetricsURLs {
+		out = append(out, meta.URLSecrets(u)...)
+	}
+	out = append(out, c.Auth.BearerToken, c.Auth.Password)
+	for _, h := range c.Auth.Headers {
+		if meta.LooksSecret(h[1]) || isSecretHeader(h[0]) {
+			out = append(out, h[1])
+		}
+	}
+	return out
+}
+
+// isSecretHeader reports whether a header's name says it carries a
+// credential.
+func isSecretHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"auth", "token", "key", "secret", "pass", "cookie"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // shown names the upstream for logs: the Prometheus URL or the scrape
 // URLs, redacted.
 func (c *Config) shown() string {

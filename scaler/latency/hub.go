@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -110,6 +111,7 @@ func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poll
 // reader builds the poll function of one upstream.
 func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	c := spec.cfg
+	secrets := c.secrets()
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error
@@ -128,11 +130,30 @@ func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	return func(ctx context.Context) (Reading, error) {
 		r, err := h.read(ctx, spec, prom, scr)
 		if err != nil {
-			return Reading{}, fmt.Errorf("latency: %w", err) // the poller logs it
+			// An upstream may echo the request (an error page that
+			// quotes the path): no secret of the config leaves here.
+			return Reading{}, scrubbed{fmt.Errorf("latency: %w", err), secrets} // the poller logs it
+		}
+		for _, list := range [][]string{r.Warnings, r.Infos} {
+			for i, w := range list {
+				list[i] = meta.Scrub(w, secrets)
+			}
+		}
+		for i := range r.Pods {
+			r.Pods[i].Error = meta.Scrub(r.Pods[i].Error, secrets)
 		}
 		return r, nil
 	}, nil
 }
+
+// scrubbed is an error whose text has the config's secrets replaced.
+type scrubbed struct {
+	err     error
+	secrets []string
+}
+
+func (e scrubbed) Error() string { return meta.Scrub(e.err.Error(), e.secrets) }
+func (e scrubbed) Unwrap() error { return e.err }
 
 func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *scraper) (Reading, error) {
 	c := spec.cfg

@@ -318,3 +318,27 @@ func TestPromQLFailures(t *testing.T) {
 		})
 	}
 }
+
+// A Prometheus (or a proxy before it) whose error page echoes the request
+// — its path with a token, the Authorization header — leaks none of it.
+func TestAnUpstreamThatEchoesTheRequestLeaksNoSecret(t *testing.T) {
+	const pathToken, bearer, header = "pathT0ken123456", "bearerS3cret99", "hdrS3cretValue77"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Cannot POST "+r.URL.Path+" ("+r.Header.Get("Authorization")+", "+r.Header.Get("X-Api-Key")+")", http.StatusBadGateway)
+	}))
+	t.Cleanup(echo.Close)
+	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	t.Cleanup(hub.Close)
+	c := parse(t, map[string]string{"prometheusURL": echo.URL + "/t/" + pathToken, "latencyQuery": "q",
+		"prometheusBearerToken": bearer, "prometheusHeaders": "X-Api-Key=" + header}, true)
+	w := hub.Watch("ns", "api", c)
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil || s.Err == nil {
+		t.Fatalf("First: %v, %+v", err, s)
+	}
+	want := "latency: prometheus " + echo.URL + "/t/xxxxx: HTTP 502 for latencyQuery: Cannot POST /t/xxxxx/api/v1/query (Bearer xxxxx, xxxxx)"
+	if s.Err.Error() != want {
+		t.Fatalf("error\n got %s\nwant %s", s.Err, want)
+	}
+}

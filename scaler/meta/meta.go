@@ -177,6 +177,56 @@ func Redact(v string) string {
 	return Clip(u.String(), clipValue)
 }
 
+// URLSecrets returns the parts of a URL that Redact hides — the password,
+// a user name, path segments and query values that look secret — so that
+// text an upstream sends back (an error page that echoes the request
+// path) can be scrubbed of them with Scrub.
+func URLSecrets(v string) []string {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+		if LooksSecret(u.User.Username()) {
+			out = append(out, u.User.Username())
+		}
+	}
+	for k, vs := range u.Query() {
+		for _, qv := range vs {
+			if secretName(k) || LooksSecret(qv) {
+				out = append(out, qv)
+			}
+		}
+	}
+	for s := range strings.SplitSeq(u.Path, "/") {
+		if LooksSecret(s) {
+			out = append(out, s, url.PathEscape(s))
+		}
+	}
+	if u.Opaque != "" && LooksSecret(u.Opaque) {
+		out = append(out, u.Opaque)
+	}
+	return out
+}
+
+// minScrubbed is the shortest secret Scrub replaces: shorter ones would
+// mangle ordinary words.
+const minScrubbed = 6
+
+// Scrub replaces every occurrence of each secret in s with "xxxxx".
+func Scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= minScrubbed {
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return s
+}
+
 // secretName reports whether a query parameter's name says it holds a
 // credential.
 func secretName(k string) bool {

@@ -146,3 +146,12 @@ func TestErrorClipsTheValueAndIsValidUTF8(t *testing.T) {
 		t.Fatalf("error %q", got)
 	}
 }
+
+func TestScrubRemovesAURLsSecretsFromEchoedText(t *testing.T) {
+	raw := "https://u:pw0123456@prom.example/t/s3cr3tT0ken1234/api?token=abcdef&org=montage"
+	secrets := URLSecrets(raw)
+	echoed := "Cannot GET /t/s3cr3tT0ken1234/api?token=abcdef&org=montage (user u, pw0123456)"
+	if got, want := Scrub(echoed, secrets), "Cannot GET /t/xxxxx/api?token=xxxxx&org=montage (user u, xxxxx)"; got != want {
+		t.Fatalf("Scrub = %q, want %q (secrets %q)", got, want, secrets)
+	}
+}
