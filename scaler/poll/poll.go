@@ -54,7 +54,8 @@ type Options struct {
 // whether a last good reading is kept ("read failing; keeping the last good
 // reading", with its time) or not ("read failing; no good reading yet"),
 // with the error, the failures in a row and when the next attempt starts;
-// the first good attempt after failures is an INFO line "read recovered".
+// the first good attempt after failures is an INFO line "read recovered"
+// with the last error.
 // A fault is thus logged when it starts, not only once its reading is
 // stale; repeats of one fault are held back by the logger's handler (see
 // package logthrottle).
@@ -69,6 +70,7 @@ type Poller[T any] struct {
 	// Owned by the loop goroutine.
 	failures  int
 	failingAt time.Time
+	lastErr   error
 
 	mu       sync.Mutex
 	snap     Snapshot[T]
@@ -169,15 +171,18 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 func (p *Poller[T]) logAttempt(err error, now, goodAt time.Time, next time.Duration) {
 	if err == nil {
 		if p.failures > 0 && p.log != nil {
-			p.log.Info("read recovered", "failures", p.failures, "failingFor", now.Sub(p.failingAt).Round(time.Millisecond))
+			// The error it recovered from makes a flapping source's
+			// recoveries as identical, and as throttled, as its failures.
+			p.log.Info("read recovered", "failures", p.failures, "failingFor", now.Sub(p.failingAt).Round(time.Second), "err", p.lastErr)
 		}
-		p.failures = 0
+		p.failures, p.lastErr = 0, nil
 		return
 	}
 	if p.failures == 0 {
 		p.failingAt = now
 	}
 	p.failures++
+	p.lastErr = err
 	if p.log == nil {
 		return
 	}

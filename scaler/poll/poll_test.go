@@ -163,9 +163,9 @@ func TestFailuresAreLoggedWhenTheyHappenAndTheRecoveryOnce(t *testing.T) {
 	}
 	want := `level=WARN msg="read failing; no good reading yet" component=celery err="dial tcp 127.0.0.1:6379: connection refused (1)" failures=1 retryIn=1h0m0s
 level=WARN msg="read failing; no good reading yet" component=celery err="dial tcp 127.0.0.1:6379: connection refused (2)" failures=2 retryIn=1h0m0s
-level=INFO msg="read recovered" component=celery failures=2
+level=INFO msg="read recovered" component=celery failures=2 err="dial tcp 127.0.0.1:6379: connection refused (2)"
 level=WARN msg="read failing; keeping the last good reading" component=celery err="dial tcp 127.0.0.1:6379: connection refused (4)" failures=1 retryIn=1h0m0s
-level=INFO msg="read recovered" component=celery failures=1
+level=INFO msg="read recovered" component=celery failures=1 err="dial tcp 127.0.0.1:6379: connection refused (4)"
 `
 	if got := buf.String(); got != want {
 		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
