@@ -47,19 +47,32 @@ func (e *Error) Error() string {
 }
 
 // Clip returns s as valid UTF-8 (invalid bytes become U+FFFD) and at most
-// about n bytes long: a longer s is cut at a character boundary and ends
-// with "…(N bytes)", N its full length. Every text a client or an upstream
-// chose (metadata values, error bodies) goes through it before it reaches a
-// message, a log line or a proto field.
+// n bytes long, plus "…(N bytes)" when it cut something, N the full length
+// of s. It cuts at a character boundary. Every text a client or an
+// upstream chose (metadata values, error bodies) goes through it before it
+// reaches a message, a log line or a proto field.
 func Clip(s string, n int) string {
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "\ufffd")
+	if len(s) <= n && utf8.ValidString(s) {
+		return s
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	// Cut first, so that a megabyte is never copied; then make it valid,
+	// which may lengthen it (one byte becomes three), and cut again.
+	v := strings.ToValidUTF8(s[:runeCut(s, n)], "\ufffd")
+	if len(v) <= n && len(s) <= n {
+		return v
 	}
-	return strings.ToValidUTF8(s[:cut], "\ufffd") + fmt.Sprintf("…(%d bytes)", len(s))
+	return v[:runeCut(v, n)] + fmt.Sprintf("…(%d bytes)", len(s))
+}
+
+// runeCut is the largest i <= n at which s can be cut between characters.
+func runeCut(s string, n int) int {
+	if n >= len(s) {
+		return len(s)
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }
 
 // IsError reports whether err is (or wraps) a metadata Error.

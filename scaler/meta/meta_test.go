@@ -123,7 +123,11 @@ func TestClipKeepsValidUTF8AndSaysTheLength(t *testing.T) {
 		// A cut inside a multi-byte character moves back to its start.
 		{"aé€x", 4, "aé…(7 bytes)"},
 		{"a\xffb", 10, "a\ufffdb"},
-		{"\xff\xfe\xfd\xfc", 2, "\ufffd…(4 bytes)"},
+		// U+FFFD takes three bytes: more than 2, so nothing is left.
+		{"\xff\xfe\xfd\xfc", 2, "…(4 bytes)"},
+		{"\xff\xfe\xfd\xfc", 3, "\ufffd…(4 bytes)"},
+		// Invalid bytes inside the limit lengthen the text: cut again.
+		{"ab\xffcd\xfe", 6, "ab\ufffdc…(6 bytes)"},
 	}
 	for _, tc := range tests {
 		if got := Clip(tc.in, tc.n); got != tc.want {
