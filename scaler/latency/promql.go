@@ -176,12 +176,36 @@ func malformedError(what, why string) error {
 	return fmt.Errorf("malformed answer to %s: %s", what, why)
 }
 
-// sampleShape is what a vector or matrix item must carry besides labels.
+// sampleShape is what a vector or matrix item must carry besides labels:
+// a value [time, "number"], or values of them.
 type sampleShape struct {
-	Value      json.RawMessage `json:"value"`
-	Values     json.RawMessage `json:"values"`
-	Histogram  json.RawMessage `json:"histogram"`
-	Histograms json.RawMessage `json:"histograms"`
+	Value      []json.RawMessage   `json:"value"`
+	Values     [][]json.RawMessage `json:"values"`
+	Histogram  json.RawMessage     `json:"histogram"`
+	Histograms json.RawMessage     `json:"histograms"`
+}
+
+// isPair reports whether a sample is [time, "number"]: anything else
+// would decode as a 0.
+func isPair(p []json.RawMessage) bool {
+	return len(p) == 2 && len(bytes.TrimSpace(p[1])) > 0 && bytes.TrimSpace(p[1])[0] == '"'
+}
+
+// hasValue reports whether a series of a vector (or a matrix) has its
+// value (values), each one a pair.
+func (sh sampleShape) hasValue(matrix bool) bool {
+	if !matrix {
+		return isPair(sh.Value)
+	}
+	if sh.Values == nil {
+		return false
+	}
+	for _, p := range sh.Values {
+		if !isPair(p) {
+			return false
+		}
+	}
+	return true
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -216,14 +240,14 @@ func decodeResult(data json.RawMessage, what, q string) (promValue, error) {
 	case model.ValVector, model.ValMatrix:
 		var shapes []sampleShape
 		if err := json.Unmarshal(d.Result, &shapes); err != nil {
-			return promValue{}, malformedError(what, fmt.Sprintf("the %s is not a list of series", d.ResultType))
+			return promValue{}, malformedError(what, fmt.Sprintf("the %s is not a list of series with values", d.ResultType))
 		}
 		for _, sh := range shapes {
 			if !isNull(sh.Histogram) || !isNull(sh.Histograms) {
 				return promValue{}, fmt.Errorf("%s %q returned a native histogram, want a number (apply histogram_quantile)", what, q)
 			}
-			if (d.ResultType == model.ValVector && isNull(sh.Value)) || (d.ResultType == model.ValMatrix && isNull(sh.Values)) {
-				return promValue{}, malformedError(what, fmt.Sprintf("a series of the %s has no value", d.ResultType))
+			if !sh.hasValue(d.ResultType == model.ValMatrix) {
+				return promValue{}, malformedError(what, fmt.Sprintf("a series of the %s has no value [time, \"number\"]", d.ResultType))
 			}
 		}
 		if len(shapes) > 1 {

@@ -28,14 +28,22 @@ func FuzzDecodeResult(f *testing.F) {
 		if v.Empty || v.Labels == "scalar" {
 			return
 		}
-		// One series was read: it must carry a value.
+		// One series was read: it must carry a value [time, "number"]
+		// (keys matched as encoding/json matches them).
 		var d struct {
-			Result []map[string]any `json:"result"`
+			Result []struct {
+				Value  []json.RawMessage   `json:"value"`
+				Values [][]json.RawMessage `json:"values"`
+			} `json:"result"`
 		}
 		if err := json.Unmarshal([]byte(data), &d); err != nil || len(d.Result) != 1 {
 			t.Fatalf("a value %v out of %q (%v)", v.Value, data, err)
 		}
-		if d.Result[0]["value"] == nil && d.Result[0]["values"] == nil {
+		r := d.Result[0]
+		if len(r.Values) > 0 {
+			r.Value = r.Values[len(r.Values)-1]
+		}
+		if len(r.Value) != 2 {
 			t.Fatalf("a value %v out of a series without one: %q", v.Value, data)
 		}
 	})
