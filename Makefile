@@ -4,6 +4,7 @@ GOBIN    := $(shell $(GO) env GOPATH)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 SOAK     ?= 10m
+FLAP     ?= 1m
 
 .PHONY: build test bench demo lint proto fuzz
 
@@ -17,9 +18,12 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
-# Benchmarks print each figure beside a floor measured in the same run.
+# Benchmarks print each figure beside a floor measured in the same run: RPC
+# latency, round trips, push activation, RPC abuse (RSS and goroutines
+# before and after), log volume during a broker flap of FLAP, and a soak of
+# SOAK at 500 ScaledObjects (RSS and goroutines at its start and end).
 bench: build
-	$(GO) run ./test/bench --soak $(SOAK)
+	$(GO) run ./test/bench --soak $(SOAK) --flap $(FLAP)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./scaler/...
 
 # A live demo: the scaler deciding as Celery tasks arrive and finish. It says
@@ -46,6 +50,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpand$$' -fuzztime $(FUZZTIME) ./scaler/calendar/ical/
+	$(GO) test -run '^$$' -fuzz '^FuzzRepairUTF8$$' -fuzztime $(FUZZTIME) ./scaler/server/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./scaler/meta/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./scaler/latency/
 
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

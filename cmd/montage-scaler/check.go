@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +29,7 @@ func check(ctx context.Context, args []string, e env) int {
 	var at instant
 	fs.Var(&at, "at", "evaluate at this instant (RFC3339); default now")
 	format := fs.String("format", "json", "json or text")
+	logLevel := fs.String("log-level", "error", "the sources' log lines on stderr from this level: debug, info, warn or error (the printed decision already has their errors and warnings)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the sources' first reading")
 	staleAfter := fs.Duration("stale-after", 2*time.Minute, "default staleAfter")
 	waitWindow := fs.Bool("wait-window", false, "latency in direct-scrape mode (metricsURLs): take the second scrape latencyWindow after the first, so the P95 over the window exists (check otherwise reads once)")
@@ -90,7 +90,14 @@ func check(ctx context.Context, args []string, e env) int {
 		}
 	}
 
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The decision printed carries every source's error and warning: the
+	// sources' own log lines (a failing read, its retry) would only repeat
+	// them, so they show from --log-level on.
+	logger, err := newLogger(e.stderr, *logLevel, "text")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: %v\n", err)
+		return exitUsage
+	}
 	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	// The same sources as serve, reading once at the pinned instant; the
 	// forecast reads its history and records nothing.

@@ -121,9 +121,9 @@ spec:
 
 func TestCheckLogsNameAnUnnamedScaledObject(t *testing.T) {
 	md := tempFile(t, "md.yaml", "prometheusURL: http://127.0.0.1:1\nlatencyQuery: x\n")
-	code, out, stderr := runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s")
-	if code != exitNoDecision || !strings.Contains(stderr, "latency read failed") {
-		t.Fatalf("exit %d, want 1 with the latency read's failure logged\n%s%s", code, out, stderr)
+	code, out, stderr := runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s", "--log-level", "info")
+	if code != exitNoDecision || !strings.Contains(stderr, "watch started") || !strings.Contains(stderr, "read failing") {
+		t.Fatalf("exit %d, want 1 with the watch and the latency read's failure logged\n%s%s", code, out, stderr)
 	}
 	if !strings.Contains(stderr, "scaledObject=(unnamed)") || strings.Contains(stderr, "scaledObject=/") {
 		t.Fatalf("logs must name the ScaledObject, never \"/\":\n%s", stderr)
@@ -132,7 +132,7 @@ func TestCheckLogsNameAnUnnamedScaledObject(t *testing.T) {
 		t.Fatalf("%q is said twice:\n%s%s", d, out, stderr)
 	}
 	// Named, the logs say so.
-	_, _, stderr = runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s", "--namespace", "prod", "--name", "api")
+	_, _, stderr = runWith(t, nil, "check", "--metadata", md, "--current-replicas", "2", "--timeout", "3s", "--namespace", "prod", "--name", "api", "--log-level", "info")
 	if !strings.Contains(stderr, "scaledObject=prod/api") {
 		t.Fatalf("--namespace prod --name api: logs\n%s", stderr)
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/montage/montage-scaler/scaler/logthrottle"
 )
 
 func main() {
@@ -153,14 +155,23 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json or text", format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+	// A flapping source repeats one error many times a minute: at most one
+	// line per minute for each, with the count held back.
+	return slog.New(logthrottle.New(h, logRepeatWindow, nil)), nil
 }
+
+// logRepeatWindow is how often one identical warning or error line is
+// written at most (see package logthrottle).
+const logRepeatWindow = time.Minute
 
 // instant is an --at flag: an RFC3339 time, or unset (now).
 type instant struct{ t *time.Time }

@@ -105,12 +105,13 @@ func serve(ctx context.Context, args []string, e env) int {
 }
 
 // redisLog sends go-redis's own messages (reconnects, dial failures) to our
-// logger at debug level; the source errors that matter are logged and
-// counted by the watches.
+// logger at debug level, as errors so that repeats are held back (a dead
+// broker makes one per poll); the source errors that matter are logged and
+// counted by the pollers.
 type redisLog struct{ l *slog.Logger }
 
 func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.l.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+	r.l.DebugContext(ctx, "go-redis", "component", "go-redis", "err", fmt.Sprintf(format, v...))
 }
 
 // serveRun wires the pieces: metrics, the watches over the sources, the
@@ -240,6 +241,9 @@ func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promRe
 	}
 	gs = grpc.NewServer(
 		grpc.Creds(creds),
+		// Metadata that is not UTF-8 is InvalidArgument naming the key,
+		// not gRPC's Internal decoding error.
+		grpc.ForceServerCodecV2(server.Codec()),
 		// No MaxConnectionAge: it would end KEDA's push streams with an error.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: f.keepaliveTime, Timeout: f.keepaliveTimeout}),
 		grpc.ChainUnaryInterceptor(

@@ -1,13 +1,20 @@
 package calendar
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 )
 
 func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
@@ -45,9 +52,11 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 			got = append(got, line+" "+strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64))
 		}
 	}
-	want := "montage_scaler_calendar_age_seconds feed=" + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics feed_id=" + id + " 150"
-	if len(got) != 1 || got[0] != want {
-		t.Errorf("metrics = %q, want [%q]", got, want)
+	labels := " feed=" + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics feed_id=" + id
+	want := []string{"montage_scaler_calendar_age_seconds" + labels + " 150", "montage_scaler_calendar_has_copy" + labels + " 1",
+		"montage_scaler_calendar_warnings" + labels + " 0"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("metrics = %q, want %q", got, want)
 	}
 	if len(id) != 8 {
 		t.Errorf("feed_id %q, want 8 hex digits", id)
@@ -62,4 +71,157 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 	if o.Desired == nil || *o.Desired != 6 || !o.Active {
 		t.Errorf("opinion = %v active %v, want 6 active", o.Desired, o.Active)
 	}
+}
+
+func TestRetryAfterBacksOffUntilTheFirstCopyThenWaitsARefresh(t *testing.T) {
+	withRefresh := func(d time.Duration) *Feed { return &Feed{Calendar: &ical.Calendar{RefreshInterval: d}} }
+	tests := []struct {
+		name     string
+		prev     *Feed
+		failures int
+		want     time.Duration
+	}{
+		{"no copy yet: the first retry after a second", nil, 1, time.Second},
+		{"no copy yet: doubling", nil, 2, 2 * time.Second},
+		{"no copy yet: doubling again", nil, 3, 4 * time.Second},
+		{"no copy yet: 32s after the sixth failure", nil, 6, 32 * time.Second},
+		{"no copy yet: capped at a minute", nil, 7, time.Minute},
+		{"no copy yet: capped for good", nil, 1000, time.Minute},
+		{"with a copy: the default refresh", withRefresh(0), 1, DefaultRefresh},
+		{"with a copy: the feed's own refresh", withRefresh(2 * time.Minute), 3, 2 * time.Minute},
+		{"with a copy: never sooner than a minute", withRefresh(10 * time.Second), 1, MinRefresh},
+		{"with a copy: never later than the default refresh", withRefresh(time.Hour), 1, DefaultRefresh},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retryAfter(tc.prev, tc.failures); got != tc.want {
+				t.Fatalf("retryAfter = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// A feed that fails when it is first watched is retried within seconds, not
+// at the next refresh; meanwhile has_copy is 0 and the log says there is
+// no copy (never "keeping the last good copy").
+func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
+	fs := newFeedServer(t, googleBody(t))
+	fs.mode.Store("500")
+	var logs syncBuffer
+	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	t.Cleanup(h.Close)
+	w := h.Watch(&Config{URL: fs.url(t), Timezone: time.UTC})
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if s, err := w.First(ctx); err != nil || s.Err == nil || s.Value != nil {
+		t.Fatalf("first fetch: %v %+v", err, s)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	if v := gauge(t, reg, "montage_scaler_calendar_has_copy"); v != 0 {
+		t.Errorf("has_copy = %v before the first copy, want 0", v)
+	}
+	fs.mode.Store("ok")
+	for w.Latest().Value == nil {
+		select {
+		case <-w.Changed():
+		case <-ctx.Done():
+			t.Fatalf("no copy 60s after the feed was fixed (%d requests)", fs.hits.Load())
+		}
+	}
+	if v := gauge(t, reg, "montage_scaler_calendar_has_copy"); v != 1 {
+		t.Errorf("has_copy = %v after the first copy, want 1", v)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"read failing; no good reading yet"`) || !strings.Contains(out, `"failures":1,"retryIn":1000000000`) ||
+		!strings.Contains(out, `"msg":"read recovered"`) || strings.Contains(out, "keeping the last good") || strings.Contains(out, secretToken) {
+		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// The fault probe's case: the feed's only event lost its DTSTART. The
+// event is skipped, and that is never silent: the calendar's opinion in
+// Explain carries the warning, the log says it once per copy, and
+// montage_scaler_calendar_warnings counts it.
+func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
+	const body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:upload@t\r\nDTSTAMP:20250301T000000Z\r\n" +
+		"DTEND:20250325T190000Z\r\nSUMMARY:Upload session replicas=6\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	fs := newFeedServer(t, []byte(body))
+	var logs syncBuffer
+	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	t.Cleanup(h.Close)
+	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
+	w := h.Watch(c)
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := w.First(ctx)
+	if err != nil || s.Value == nil {
+		t.Fatalf("first fetch: %v %+v", err, s)
+	}
+	const want = `event "Upload session replicas=6" (UID "upload@t"): no DTSTART; skipped`
+	o, err := NewOpinion(c).Of(s.Value, ts(t, "2025-03-25T18:00:00Z"))
+	if err != nil || o.Desired != nil || strings.Join(o.Warnings, "|") != want {
+		t.Fatalf("opinion %v, warnings %q, err %v; want no opinion and %q", o.Desired, o.Warnings, err, want)
+	}
+	refresh(t, ctx, w) // the same copy again (304): not logged again
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	if v := gauge(t, reg, "montage_scaler_calendar_warnings"); v != 1 {
+		t.Errorf("montage_scaler_calendar_warnings = %v, want 1", v)
+	}
+	if out := logs.String(); strings.Count(out, `"msg":"calendar feed has events the scaler cannot use; they are skipped"`) != 1 ||
+		!strings.Contains(out, `"count":1,"warnings":["event \"Upload session replicas=6\" (UID \"upload@t\"): no DTSTART; skipped"]`) {
+		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// Many skipped events are named ten at a time.
+func TestSummarizeNamesTenWarningsAndCountsTheRest(t *testing.T) {
+	var ws []string
+	for i := range 25 {
+		ws = append(ws, fmt.Sprintf("event %d: no DTSTART; skipped", i))
+	}
+	got := Summarize(ws)
+	if len(got) != 11 || got[9] != "event 9: no DTSTART; skipped" || got[10] != "and 15 more warnings" {
+		t.Fatalf("Summarize = %q", got)
+	}
+	if got := Summarize(nil); len(got) != 0 {
+		t.Fatalf("Summarize(nil) = %q", got)
+	}
+}
+
+// gauge reads the one sample of a gauge family.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s", name)
+	return 0
+}
+
+// syncBuffer is a bytes.Buffer the hub's logger and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -9,6 +9,12 @@
 // shares the fetch loop of one URL; Feed.Expand turns the copy a Watch
 // holds into the windows the scaler's calendar source judges. FetchOnce,
 // List and RenderTable serve `check` and `calendar`.
+//
+// Failure rule: a feed's last good copy is kept however old (its events are
+// future facts). A feed that has never had one is retried with backoff
+// (FirstRetry, doubling up to MaxFirstRetry) and has no opinion meanwhile;
+// the scaler's calendar source is Optional, so that absence never withholds
+// the other components' decision.
 package calendar
 
 import (
@@ -88,32 +94,13 @@ func (f FeedURL) Redacted() string {
 	}
 	segs := strings.Split(u.Path, "/")
 	for i, s := range segs {
-		if secretSegment(s) {
+		if meta.LooksSecret(s) {
 			segs[i] = "xxxxx"
 		}
 	}
 	u.Path = strings.Join(segs, "/")
 	u.RawPath = ""
 	return u.String()
-}
-
-// secretSegment reports whether a path segment may be a credential: long
-// or digit-bearing ids, private-… tokens, e-mail addresses.
-func secretSegment(s string) bool {
-	if s == "" {
-		return false
-	}
-	ls := strings.ToLower(s)
-	if strings.Contains(ls, "private") || strings.Contains(ls, "@") || strings.Contains(ls, "%40") || len(s) >= 24 {
-		return true
-	}
-	digits := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			digits++
-		}
-	}
-	return len(s) >= 12 && digits > 0
 }
 
 // String is the redacted form, so a FeedURL is safe in any log line.

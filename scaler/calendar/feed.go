@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/meta"
 )
 
 // Horizon is how far ahead the scaler looks for windows.
@@ -25,6 +26,27 @@ type Feed struct {
 	FetchedAt time.Time `json:"fetchedAt"`
 	// ValidatedAt is when the server last confirmed it (200 or 304).
 	ValidatedAt time.Time `json:"validatedAt"`
+	// Warnings name the events of this copy the scaler cannot use, found
+	// when it was parsed and expanded in UTC (a ScaledObject's own zone may
+	// add some): exported and logged, so a lost event is never silent.
+	Warnings []string `json:"warnings"`
+}
+
+// MaxShownWarnings is how many warnings of a feed one message names; the
+// rest are counted ("and N more").
+const MaxShownWarnings = 10
+
+// Summarize returns at most MaxShownWarnings of ws, the last one saying
+// how many more there are, each clipped.
+func Summarize(ws []string) []string {
+	out := make([]string, 0, min(len(ws), MaxShownWarnings+1))
+	for _, w := range ws[:min(len(ws), MaxShownWarnings)] {
+		out = append(out, meta.Clip(w, 300))
+	}
+	if n := len(ws) - MaxShownWarnings; n > 0 {
+		out = append(out, fmt.Sprintf("and %d more warnings", n))
+	}
+	return out
 }
 
 // Age is how long ago the server last confirmed this copy.

@@ -56,8 +56,15 @@ func fetch(ctx context.Context, u FeedURL, prev *Feed, l Limits, client *http.Cl
 			req.Header.Set("If-Modified-Since", prev.LastModified)
 		}
 	}
+	// A hang says what did not answer, and the limit that passed.
+	hung := func(what string, err error) error {
+		return fmt.Errorf("calendar: fetch %s: %s from %s within --calendar-fetch-timeout %s: %w", red, what, u.Host(), l.FetchTimeout, stripURL(err))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, hung("no answer", err)
+		}
 		return nil, fmt.Errorf("calendar: fetch %s: %w", red, stripURL(err))
 	}
 	defer resp.Body.Close()
@@ -78,6 +85,9 @@ func fetch(ctx context.Context, u FeedURL, prev *Feed, l Limits, client *http.Cl
 	// Reading through a limit also bounds a compressed body's expansion.
 	data, err := io.ReadAll(io.LimitReader(resp.Body, l.MaxBytes+1))
 	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, hung(fmt.Sprintf("no whole body (%d bytes read)", len(data)), err)
+		}
 		return nil, fmt.Errorf("calendar: fetch %s: read body: %w", red, stripURL(err))
 	}
 	if int64(len(data)) > l.MaxBytes {

@@ -171,7 +171,7 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 		{name: "a page that is not iCalendar is refused", mode: "invalid", want: "not valid iCalendar"},
 		{name: "a 50 MiB body with Content-Length is refused before reading", mode: "huge", want: "body of 52428800 bytes exceeds the limit of 5242880"},
 		{name: "a 50 MiB chunked body is cut at the limit", mode: "huge-chunked", want: "body exceeds the limit of 5242880 bytes"},
-		{name: "a slow body runs into the fetch timeout", mode: "slow", want: "context deadline exceeded",
+		{name: "a slow body runs into the fetch timeout, which is named", mode: "slow", want: "basic.ics: no whole body (10 bytes read) from 127.0.0.1:",
 			limit: func(l *Limits) { l.FetchTimeout = 300 * time.Millisecond }},
 	}
 	for _, tc := range tests {
@@ -188,6 +188,9 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if tc.mode == "slow" && !strings.Contains(err.Error(), " within --calendar-fetch-timeout 300ms: context deadline exceeded") {
+				t.Errorf("error %q does not name the timeout", err)
 			}
 			if !strings.Contains(err.Error(), "/calendar/ical/xxxxx/xxxxx/basic.ics") {
 				t.Errorf("error %q does not name the redacted feed", err)

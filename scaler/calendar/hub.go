@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -66,8 +67,15 @@ func NewHub(o HubOptions) *Hub {
 
 func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed] {
 	var prev *Feed
+	failures := 0 // since the last good copy
 	ready := make(chan struct{})
 	var p *poll.Poller[*Feed]
+	// The poller logs each failure, saying whether a copy is kept.
+	failed := func(err error) (*Feed, error) {
+		failures++
+		p.SetInterval(retryAfter(prev, failures))
+		return nil, err
+	}
 	fn := func(ctx context.Context) (*Feed, error) {
 		select {
 		case <-ready:
@@ -75,33 +83,59 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 			return nil, ctx.Err()
 		}
 		if h.clientErr != nil {
-			return nil, h.clientErr
+			return failed(h.clientErr)
 		}
 		f, ferr := fetch(ctx, u, prev, h.limits, h.client, h.now)
 		if ferr != nil {
-			h.log.Warn("calendar fetch failed; keeping the last good copy", "feed", u.Redacted(), "error", ferr)
-			// Retry sooner than a full refresh, but never more than once a minute.
-			p.SetInterval(max(MinRefresh, min(refreshFor(prev), DefaultRefresh)))
-			return nil, ferr
+			return failed(ferr)
 		}
 		// A feed that cannot be expanded now is no better than a failed fetch.
-		if _, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon)); xerr != nil {
-			h.log.Warn("calendar feed cannot be expanded; keeping the last good copy", "feed", u.Redacted(), "error", xerr)
-			p.SetInterval(refreshFor(f))
-			return nil, xerr
+		e, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon))
+		if xerr != nil {
+			return failed(xerr)
 		}
-		prev = f
+		f.Warnings = append(slices.Clone(f.Calendar.Warnings), e.Warnings...)
+		if len(f.Warnings) > 0 && (prev == nil || !slices.Equal(f.Warnings, prev.Warnings)) {
+			h.log.Warn("calendar feed has events the scaler cannot use; they are skipped",
+				"feed", u.Redacted(), "count", len(f.Warnings), "warnings", Summarize(f.Warnings))
+		}
+		prev, failures = f, 0
 		p.SetInterval(refreshFor(f))
 		return f, nil
 	}
-	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now, OnAttempt: h.onFetch})
+	p = poll.Start(fn, poll.Options{Interval: DefaultRefresh, Timeout: h.limits.FetchTimeout + 5*time.Second, Now: h.now, OnAttempt: h.onFetch,
+		Logger: h.log.With("feed", u.Redacted())})
 	close(ready)
 	return p
 }
 
+// Retry pauses after a failed fetch. Until a feed's first good copy its
+// fetch is retried FirstRetry after the first failure, doubling up to
+// MaxFirstRetry: the calendar has no opinion meanwhile, so it should not
+// wait a whole refresh. Once it has a copy (kept however old) a failure is
+// retried after the feed's refresh interval, between MinRefresh and
+// DefaultRefresh.
+const (
+	FirstRetry    = time.Second
+	MaxFirstRetry = time.Minute
+)
+
+// retryAfter is the pause after the failures-th failed fetch in a row of a
+// feed whose last good copy is prev (nil: none yet).
+func retryAfter(prev *Feed, failures int) time.Duration {
+	if prev == nil {
+		if failures > 10 {
+			return MaxFirstRetry
+		}
+		return min(FirstRetry<<max(failures-1, 0), MaxFirstRetry)
+	}
+	return max(MinRefresh, min(refreshFor(prev), DefaultRefresh))
+}
+
 // Watch shares the fetch loop of c's URL; Close it when done (see
 // poll.Watch for what a closed one answers). Its Value is the last good copy
-// of the feed, kept through failures however old.
+// of the feed, kept through failures however old; nil (GoodAt zero) until
+// the first, which is retried with backoff (see retryAfter).
 func (h *Hub) Watch(c *Config) *poll.Watch[*Feed] { return h.hub.Acquire(c.URL.raw(), c.URL) }
 
 // Close stops every fetch loop.
@@ -118,6 +152,8 @@ type FeedStatus struct {
 	Age   time.Duration
 	Known bool
 	Err   error
+	// Warnings counts the events of the copy in use that cannot be used.
+	Warnings int
 }
 
 // Status lists the watched feeds, sorted by URL.
@@ -132,7 +168,7 @@ func (h *Hub) Status() []FeedStatus {
 		sum := sha256.Sum256([]byte(raw))
 		fs := FeedStatus{URL: u.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
 		if s.Value != nil {
-			fs.Age, fs.Known = s.Value.Age(now), true
+			fs.Age, fs.Known, fs.Warnings = s.Value.Age(now), true, len(s.Value.Warnings)
 		}
 		out = append(out, fs)
 	})
@@ -145,23 +181,40 @@ func (h *Hub) Status() []FeedStatus {
 	return out
 }
 
-var ageDesc = prometheus.NewDesc("montage_scaler_calendar_age_seconds",
-	"Age of the calendar copy in use: seconds since the feed's server last confirmed it.",
-	[]string{"feed", "feed_id"}, nil)
+var (
+	ageDesc = prometheus.NewDesc("montage_scaler_calendar_age_seconds",
+		"Age of the calendar copy in use: seconds since the feed's server last confirmed it.",
+		[]string{"feed", "feed_id"}, nil)
+	hasCopyDesc = prometheus.NewDesc("montage_scaler_calendar_has_copy",
+		"1 when a watched calendar feed has a good copy, 0 while it has had none: no opinion from it (alert MontageScalerCalendarNoCopy).",
+		[]string{"feed", "feed_id"}, nil)
+	warningsDesc = prometheus.NewDesc("montage_scaler_calendar_warnings",
+		"Events of the calendar copy in use that the scaler skips (no DTSTART, a bad rule...): each one is replicas not asked for (alert MontageScalerCalendarWarnings).",
+		[]string{"feed", "feed_id"}, nil)
+)
 
-// Collector exports montage_scaler_calendar_age_seconds per watched feed
-// (URL redacted); the caller registers it.
-func (h *Hub) Collector() prometheus.Collector { return ageCollector{h} }
+// Collector exports, per watched feed (URL redacted),
+// montage_scaler_calendar_has_copy and, once it has one,
+// montage_scaler_calendar_age_seconds and montage_scaler_calendar_warnings;
+// the caller registers it.
+func (h *Hub) Collector() prometheus.Collector { return feedCollector{h} }
 
-type ageCollector struct{ h *Hub }
+type feedCollector struct{ h *Hub }
 
-func (c ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ageDesc }
+func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- ageDesc
+	ch <- hasCopyDesc
+	ch <- warningsDesc
+}
 
-func (c ageCollector) Collect(ch chan<- prometheus.Metric) {
+func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.h.Status() {
-		if !s.Known {
-			continue
+		has := 0.0
+		if s.Known {
+			has = 1
+			ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
+			ch <- prometheus.MustNewConstMetric(warningsDesc, prometheus.GaugeValue, float64(s.Warnings), s.URL, s.ID)
 		}
-		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, s.Age.Seconds(), s.URL, s.ID)
+		ch <- prometheus.MustNewConstMetric(hasCopyDesc, prometheus.GaugeValue, has, s.URL, s.ID)
 	}
 }

@@ -46,6 +46,13 @@ func (o *Opinion) Of(f *Feed, now time.Time) (decide.Opinion, error) {
 		return decide.Opinion{}, fmt.Errorf("calendar: expand: %w", o.err)
 	}
 	op := decide.CalendarOpinion(now, o.windows, f.Age(now))
-	op.Warnings = append(op.Warnings, o.warnings...)
+	// The events skipped when the feed was parsed, then those this
+	// object's expansion skipped: a lost event must show in Explain.
+	var skipped []string
+	if f.Calendar != nil {
+		skipped = append(skipped, f.Calendar.Warnings...)
+	}
+	skipped = append(skipped, o.warnings...)
+	op.Warnings = append(op.Warnings, Summarize(skipped)...)
 	return op, nil
 }

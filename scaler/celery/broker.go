@@ -283,6 +283,10 @@ func redactRaw(raw string) string {
 	return strings.Join(parts, ";")
 }
 
+// Addr is where the broker is reached: host:port, the sentinels, or the
+// socket path (no credentials).
+func (b Broker) Addr() string { return strings.Join(b.addrs, ",") }
+
 // DB is the Redis database number.
 func (b Broker) DB() int { return b.db }
 

@@ -18,6 +18,17 @@ const (
 	DefaultQueue             = "celery"
 )
 
+// Limits on one ScaledObject's layout: its lists are read in the broker's
+// shared poll, so one object must not make that poll slow for the others
+// (1,000 LLENs cost about a millisecond on a local Redis).
+const (
+	// MaxQueues is how many queue names one trigger may list.
+	MaxQueues = 100
+	// MaxLists is how many Redis lists (queues × priority steps) one
+	// trigger may have read in each poll.
+	MaxLists = 1000
+)
+
 // DefaultPrioritySteps are kombu's priority_steps.
 func DefaultPrioritySteps() []int { return []int{0, 3, 6, 9} }
 
@@ -135,6 +146,9 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		}
 		slices.Sort(c.Layout.Queues)
 		c.Layout.Queues = slices.Compact(c.Layout.Queues)
+		if n := len(c.Layout.Queues); n > MaxQueues {
+			return nil, &meta.Error{Key: "queues", Allowed: fmt.Sprintf("%d queue names, more than the %d allowed", n, MaxQueues)}
+		}
 	}
 	if c.TasksPerReplica, err = m.Float("tasksPerReplica", DefaultTasksPerReplica, 0.001, 1e6); err != nil {
 		return nil, err
@@ -143,6 +157,11 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		if c.Layout.PrioritySteps, err = parseSteps(v); err != nil {
 			return nil, &meta.Error{Key: "prioritySteps", Value: v, Allowed: "comma-separated whole numbers from 0 to 255 in ascending order, such as 0,3,6,9"}
 		}
+	}
+	if per := len(c.Layout.Lists("")); len(c.Layout.Queues)*per > MaxLists {
+		return nil, &meta.Error{Key: "prioritySteps", Allowed: fmt.Sprintf(
+			"%d queues × %d lists each = %d Redis lists to poll, more than the %d allowed",
+			len(c.Layout.Queues), per, len(c.Layout.Queues)*per, MaxLists)}
 	}
 	if v, ok := m.Lookup("prioritySeparator"); ok {
 		if c.Layout.Separator, err = unescape(v); err != nil || c.Layout.Separator == "" {

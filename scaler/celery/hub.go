@@ -116,7 +116,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 		return out
 	})
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
-		OnAttempt: h.o.OnPoll, OnStop: bc.close})
+		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
 }
 
 // Watch starts watching layout l on broker b (or joins the poller already

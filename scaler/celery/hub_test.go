@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,4 +391,120 @@ func TestCompletedCountsTasksDoneAcrossAWorkerRestart(t *testing.T) {
 	if b.HeartbeatActive != 0 {
 		t.Errorf("HeartbeatActive = %d with acks_late and nothing running, want 0", b.HeartbeatActive)
 	}
+}
+
+// A trigger at the limits (100 queues × 10 priority steps = 1,000 lists)
+// shares its broker's poll with a neighbour, which keeps reading without
+// an error: the limits keep one object's share of the poll small. The
+// poll's duration is logged, not asserted.
+func TestALayoutAtTheLimitsDoesNotStallItsNeighbour(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	if err := c.RPush(t.Context(), "video", "m1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	queues := make([]string, celery.MaxQueues)
+	for i := range queues {
+		queues[i] = fmt.Sprintf("big-%03d", i)
+	}
+	big := layout("", time.Hour, true, queues...)
+	big.PrioritySteps = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	if n := len(big.Queues) * len(big.Lists("")); n != celery.MaxLists {
+		t.Fatalf("%d lists, want the limit %d", n, celery.MaxLists)
+	}
+	var polls, failed atomic.Int64
+	h := celery.NewHub(celery.HubOptions{PollInterval: 10 * time.Millisecond, OnPoll: func(err error) {
+		polls.Add(1)
+		if err != nil {
+			failed.Add(1)
+		}
+	}})
+	t.Cleanup(h.Close)
+	b := mustBroker(t, r.URL(0))
+	wb := h.Watch(b, big)
+	defer wb.Close()
+	w := h.Watch(b, layout("", time.Hour, true, "video"))
+	defer w.Close()
+	waitFor(t, w, "the neighbour's task", func(b celery.Backlog) bool { return b.Queued == 1 })
+	start, n0 := time.Now(), polls.Load()
+	for range 50 {
+		ch := w.Changed()
+		<-ch
+		s := w.Latest()
+		if s.Err != nil || s.Value.Queued != 1 {
+			t.Fatalf("neighbour: %+v, err %v", s.Value, s.Err)
+		}
+	}
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d polls failed", failed.Load(), polls.Load())
+	}
+	n := polls.Load() - n0
+	t.Logf("%d polls with %d + 4 lists in %s: %s per poll (10ms pause included)", n, celery.MaxLists, time.Since(start).Round(time.Millisecond), (time.Since(start) / time.Duration(max(n, 1))).Round(time.Microsecond))
+}
+
+// Redis's WRONGTYPE names no key: the poll's error does.
+func TestAKeyOfTheWrongTypeIsNamedInTheError(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	h := fastHub(t)
+	for _, tc := range []struct {
+		name, key, want string
+	}{
+		{"a queue that is a string", "video\x06\x166", `celery: poll redis://` + r.Addr() + `/0: LLEN "video\x06\x166": WRONGTYPE Operation against a key holding the wrong kind of value`},
+		{"an unacked hash that is a list", "unacked", `celery: poll redis://` + r.Addr() + `/0: HLEN "unacked": WRONGTYPE Operation against a key holding the wrong kind of value`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.FlushAll(t.Context()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.key == "unacked" {
+				c.RPush(t.Context(), tc.key, "x")
+			} else {
+				c.Set(t.Context(), tc.key, "x", 0)
+			}
+			w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+			defer w.Close()
+			deadline := time.After(30 * time.Second)
+			for w.Latest().Err == nil {
+				select {
+				case <-w.Changed():
+				case <-deadline:
+					t.Fatal("no error")
+				}
+			}
+			if got := w.Latest().Err.Error(); got != tc.want {
+				t.Fatalf("error\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A hung Redis (SIGSTOPped: it accepts, never answers) is an error that
+// says which call, which address and which limit.
+func TestAHungRedisNamesTheCallTheAddressAndTheTimeout(t *testing.T) {
+	r := servers.StartRedis(t)
+	h := celery.NewHub(celery.HubOptions{PollInterval: 50 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, DialTimeout: 300 * time.Millisecond})
+	t.Cleanup(h.Close)
+	w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
+	defer w.Close()
+	waitFor(t, w, "a first reading", func(celery.Backlog) bool { return true })
+	r.Pause(t)
+	t.Cleanup(func() { r.Resume(t) })
+	deadline := time.After(30 * time.Second)
+	for w.Latest().Err == nil {
+		select {
+		case <-w.Changed():
+		case <-deadline:
+			t.Fatal("no error 30s after Redis hung")
+		}
+	}
+	got := w.Latest().Err.Error()
+	want := "celery: poll redis://" + r.Addr() + "/0: pipeline of "
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "LLEN, HLEN") ||
+		!strings.Contains(got, "got no answer from "+r.Addr()+" within the Redis timeout of 300ms (--redis-timeout): ") {
+		t.Fatalf("error %q", got)
+	}
+	t.Log(got)
 }

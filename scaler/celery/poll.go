@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,8 +149,8 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 	}
 	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)), clock)
-	if _, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
-		return reading{}, fmt.Errorf("celery: poll %s: %w", bc.broker.Redacted(), err)
+	if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
+		return reading{}, bc.pipeErr(ctx, cmds, err)
 	}
 
 	pipe = bc.client.Pipeline()
@@ -182,8 +183,8 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		bc.attribution(prefix).pendingCursor = cursor
 	}
 	if n > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !headsOnly(err, nil, plans, groups) {
-			return reading{}, fmt.Errorf("celery: poll %s: read unacked_index: %w", bc.broker.Redacted(), err)
+		if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, nil, plans, groups) {
+			return reading{}, bc.pipeErr(ctx, cmds, err)
 		}
 	}
 	waits, waitErrs := bc.waits(groups, clock, now)
@@ -235,6 +236,61 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		out.backlogs[id] = bl
 	}
 	return out, nil
+}
+
+// pipeErr says what a failed pipeline was and why: the command and key
+// Redis refused (WRONGTYPE names no key by itself), or, when no answer came,
+// the calls, the address and the limit that passed.
+func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error) error {
+	prefix := "celery: poll " + bc.broker.Redacted()
+	for _, c := range cmds {
+		var rerr redis.Error
+		if cerr := c.Err(); cerr != nil && cerr != redis.Nil && errors.As(cerr, &rerr) {
+			return fmt.Errorf("%s: %s: %w", prefix, describeCmd(c), cerr)
+		}
+	}
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %s got no answer from %s within the poll's limit of %s: %w",
+			prefix, describePipeline(cmds), bc.broker.Addr(), bc.o.PollTimeout, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%s: %s got no answer from %s within the Redis timeout of %s (--redis-timeout): %w",
+			prefix, describePipeline(cmds), bc.broker.Addr(), min(bc.o.ReadTimeout, bc.o.DialTimeout), err)
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// describeCmd is a command and its key, quoted (kombu's separator is not
+// printable).
+func describeCmd(c redis.Cmder) string {
+	args := c.Args()
+	if len(args) < 2 {
+		return strings.ToUpper(c.Name())
+	}
+	return fmt.Sprintf("%s %s", strings.ToUpper(c.Name()), strconv.Quote(fmt.Sprint(args[1])))
+}
+
+// describePipeline counts a pipeline's commands by name: "pipeline of 9
+// commands (8 LLEN, HLEN)".
+func describePipeline(cmds []redis.Cmder) string {
+	var names []string
+	count := map[string]int{}
+	for _, c := range cmds {
+		n := strings.ToUpper(c.Name())
+		if count[n] == 0 {
+			names = append(names, n)
+		}
+		count[n]++
+	}
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n
+		if count[n] > 1 {
+			parts[i] = fmt.Sprintf("%d %s", count[n], n)
+		}
+	}
+	return fmt.Sprintf("pipeline of %d commands (%s)", len(cmds), strings.Join(parts, ", "))
 }
 
 type countKey struct {

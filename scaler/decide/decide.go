@@ -48,6 +48,11 @@ type Reading struct {
 	// NoExpiry marks evidence that stays valid however old (a calendar's
 	// events are future facts).
 	NoExpiry bool
+	// Optional marks a source whose absence is no reason to withhold the
+	// decision: until its first good reading it has no opinion, with a
+	// warning, and the other components decide (a calendar feed that fails
+	// when the scaler starts must not switch off queue and latency scaling).
+	Optional bool
 }
 
 // Policy is the ScaledObject's clamp and staleness limit.
@@ -93,6 +98,10 @@ type Decision struct {
 	At    time.Time `json:"at"`
 }
 
+// NoGoodReadingWarning is the warning of an Optional component that has had
+// no good reading yet.
+const NoGoodReadingWarning = "no good reading yet: no opinion until the first one; the other components decide"
+
 // ErrNoDecision wraps the reason a Decision has none.
 var ErrNoDecision = errors.New("no decision")
 
@@ -108,7 +117,9 @@ func (d Decision) Err() error {
 // Decide folds readings into a decision. A source with no good reading yet, or
 // whose last good reading is older than StaleAfter while it fails, makes the
 // decision unavailable: a made-up 0 would scale the workload down at its
-// busiest. The result is clamp(max(opinions), Min, Max), or Min with no opinion.
+// busiest. An Optional source without a good reading yet is the exception:
+// it has no opinion and says so in the warnings. The result is
+// clamp(max(opinions), Min, Max), or Min with no opinion.
 func Decide(now time.Time, p Policy, readings []Reading) Decision {
 	d := Decision{
 		Bounds:     Bounds{Min: p.Min, Max: p.Max},
@@ -127,6 +138,15 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 			c.Error = r.Err.Error()
 		}
 		switch {
+		case r.GoodAt.IsZero() && r.Optional:
+			why := "its first read is under way"
+			if c.Error != "" {
+				why = c.Error
+			}
+			c.Warnings = append(c.Warnings, NoGoodReadingWarning)
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%s has no good reading yet (%s): decided without it", r.Name, why))
+			d.Components = append(d.Components, c)
+			continue
 		case r.GoodAt.IsZero():
 			c.Stale = true
 			if c.Error == "" {

@@ -115,6 +115,33 @@ func TestDecide(t *testing.T) {
 			wantErr:  "latency: last good reading 3m0s old (staleAfter 2m0s): query: 503",
 		},
 		{
+			name:   "a calendar that never had a good copy is no opinion, not a reason to withhold the decision",
+			policy: policy,
+			readings: []Reading{
+				{Name: Calendar, Err: errors.New("calendar: fetch https://cal/xxxxx/basic.ics: HTTP status 404"), NoExpiry: true, Optional: true},
+				{Name: Celery, Opinion: opinion(3, true), GoodAt: fresh},
+			},
+			want:       Ptr(3),
+			wantActive: true,
+			wantWarn:   "calendar has no good reading yet (calendar: fetch https://cal/xxxxx/basic.ics: HTTP status 404): decided without it",
+		},
+		{
+			name:     "a calendar alone whose first fetch is under way leaves minReplicas",
+			policy:   policy,
+			readings: []Reading{{Name: Calendar, NoExpiry: true, Optional: true}},
+			want:     Ptr(1),
+			wantWarn: "calendar has no good reading yet (its first read is under way): decided without it",
+		},
+		{
+			name:   "an optional source does not excuse another that never read",
+			policy: policy,
+			readings: []Reading{
+				{Name: Calendar, Optional: true},
+				{Name: Celery, Err: boom},
+			},
+			wantErr: "celery: dial tcp 127.0.0.1:6379: connection refused",
+		},
+		{
 			name:       "KEDA's milli precision",
 			policy:     Policy{StaleAfter: time.Minute},
 			readings:   []Reading{{Name: Celery, Opinion: opinion(7.0/3.0, true), GoodAt: fresh}},
@@ -161,6 +188,15 @@ func TestDecideMarksHeldReadings(t *testing.T) {
 	}
 	if !c.ObservedAt.Equal(now.Add(-30 * time.Second)) {
 		t.Fatalf("observedAt = %v", c.ObservedAt)
+	}
+}
+
+func TestAnOptionalComponentWithoutAReadingSaysSo(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	d := Decide(now, Policy{StaleAfter: time.Minute}, []Reading{{Name: Calendar, Err: errors.New("HTTP status 404"), Optional: true}})
+	c := d.Components[0]
+	if c.Desired != nil || c.Stale || c.Held || c.Error != "HTTP status 404" || len(c.Warnings) != 1 || c.Warnings[0] != NoGoodReadingWarning {
+		t.Fatalf("component = %+v", c)
 	}
 }
 

@@ -151,13 +151,13 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 
 	replay := m.Replay()
 	if hasProm && !replay {
-		if c.PrometheusURL, err = checkURL("prometheusURL", promURL, true); err != nil {
+		if c.PrometheusURL, err = checkURL("prometheusURL", promURL); err != nil {
 			return nil, err
 		}
 	}
 	switch {
 	case c.Query != "" && len(c.MetricsURLs) > 0:
-		return nil, &meta.Error{Key: "metricsURLs", Value: strings.Join(c.MetricsURLs, ","), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
+		return nil, &meta.Error{Key: "metricsURLs", Value: redactList(c.MetricsURLs), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
 	case c.Query != "":
 		if !hasProm && !replay {
 			return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
@@ -168,7 +168,7 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
 		}
 		for _, u := range c.MetricsURLs {
-			if _, err := checkURL("metricsURLs", u, false); err != nil && !replay {
+			if _, err := checkURL("metricsURLs", u); err != nil && !replay {
 				return nil, err
 			}
 		}
@@ -216,16 +216,61 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	return c, nil
 }
 
-func checkURL(key, v string, secret bool) (string, error) {
-	shown := v
-	if secret {
-		shown = meta.Redact(v)
-	}
+// checkURL accepts an http(s) URL with a host; its error shows the value
+// redacted, as every URL-valued key's.
+func checkURL(key, v string) (string, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", &meta.Error{Key: key, Value: shown, Allowed: "an http:// or https:// URL with a host"}
+		return "", &meta.Error{Key: key, Value: meta.Redact(v), Allowed: "an http:// or https:// URL with a host"}
 	}
 	return strings.TrimSuffix(v, "/"), nil
+}
+
+// secrets are what no text quoted from an upstream may repeat: the URLs'
+// secret parts, the bearer token, the password, header values that look
+// secret.
+func (c *Config) secrets() []string {
+	out := meta.URLSecrets(c.PrometheusURL)
+	for _, u := range c.MetricsURLs {
+		out = append(out, meta.URLSecrets(u)...)
+	}
+	out = append(out, c.Auth.BearerToken, c.Auth.Password)
+	for _, h := range c.Auth.Headers {
+		if meta.LooksSecret(h[1]) || isSecretHeader(h[0]) {
+			out = append(out, h[1])
+		}
+	}
+	return out
+}
+
+// isSecretHeader reports whether a header's name says it carries a
+// credential.
+func isSecretHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"auth", "token", "key", "secret", "pass", "cookie"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// shown names the upstream for logs: the Prometheus URL or the scrape
+// URLs, redacted.
+func (c *Config) shown() string {
+	if c.Mode == ModeScrape {
+		return redactList(c.MetricsURLs)
+	}
+	return meta.Redact(c.PrometheusURL)
+}
+
+// redactList is a comma list of URLs, each redacted.
+func redactList(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = meta.Redact(u)
+	}
+	return strings.Join(out, ",")
 }
 
 func parseAuth(m *meta.Map) (Auth, error) {

@@ -104,13 +104,14 @@ func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poll
 	}
 	// Prometheus and the replica lookup run side by side, each bounded by
 	// latencyTimeout; the slack lets their own deadlines report first.
-	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll})
+	log := h.o.Logger.With("mode", string(spec.cfg.Mode), "upstream", spec.cfg.shown())
+	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll, Logger: log})
 }
 
 // reader builds the poll function of one upstream.
 func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	c := spec.cfg
-	log := h.o.Logger.With("scaledObject", meta.ObjectRef(spec.namespace, spec.scaledName), "mode", string(c.Mode))
+	secrets := c.secrets()
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error
@@ -129,12 +130,30 @@ func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	return func(ctx context.Context) (Reading, error) {
 		r, err := h.read(ctx, spec, prom, scr)
 		if err != nil {
-			log.Warn("latency read failed", "err", err)
-			return Reading{}, fmt.Errorf("latency: %w", err)
+			// An upstream may echo the request (an error page that
+			// quotes the path): no secret of the config leaves here.
+			return Reading{}, scrubbed{fmt.Errorf("latency: %w", err), secrets} // the poller logs it
+		}
+		for _, list := range [][]string{r.Warnings, r.Infos} {
+			for i, w := range list {
+				list[i] = meta.Scrub(w, secrets)
+			}
+		}
+		for i := range r.Pods {
+			r.Pods[i].Error = meta.Scrub(r.Pods[i].Error, secrets)
 		}
 		return r, nil
 	}, nil
 }
+
+// scrubbed is an error whose text has the config's secrets replaced.
+type scrubbed struct {
+	err     error
+	secrets []string
+}
+
+func (e scrubbed) Error() string { return meta.Scrub(e.err.Error(), e.secrets) }
+func (e scrubbed) Unwrap() error { return e.err }
 
 func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *scraper) (Reading, error) {
 	c := spec.cfg
@@ -196,6 +215,9 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 				src = "kubernetes"
 			}
 			if err != nil {
+				if lctx.Err() == context.DeadlineExceeded {
+					return fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
+				}
 				return fmt.Errorf("current replicas: %w", err)
 			}
 			r.CurrentReplicas, r.ReplicasSource = n, src

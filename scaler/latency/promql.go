@@ -1,6 +1,7 @@
 package latency
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -141,61 +142,163 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	var ar apiResponse
 	jerr := json.Unmarshal(body, &ar)
 	if resp.StatusCode >= 500 || jerr != nil {
-		msg := strings.TrimSpace(string(body[:min(len(body), 200)]))
+		msg := meta.Clip(strings.TrimSpace(string(body)), maxShownBody)
 		if jerr == nil && ar.Error != "" {
-			msg = ar.ErrorType + ": " + ar.Error
+			msg = meta.Clip(ar.ErrorType+": "+ar.Error, maxShownBody)
 		}
 		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d for %s: %s", p.shown, resp.StatusCode, what, msg)
 	}
 	if ar.Status != "success" {
-		return promValue{}, fmt.Errorf("prometheus %s: %s %q failed (HTTP %d, status %q): %s: %s", p.shown, what, q, resp.StatusCode, ar.Status, ar.ErrorType, ar.Error)
+		return promValue{}, fmt.Errorf("prometheus %s: %s %q failed (HTTP %d, status %q): %s", p.shown, what, q, resp.StatusCode,
+			meta.Clip(ar.Status, maxShownBody), meta.Clip(ar.ErrorType+": "+ar.Error, maxShownBody))
+	}
+	v, err := decodeResult(ar.Data, what, q)
+	if err != nil {
+		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
+	}
+	v.Warnings, v.Infos = clipAll(ar.Warnings), clipAll(ar.Infos)
+	return v, nil
+}
+
+// maxShownBody bounds how much of an upstream's error body or message is
+// repeated in an error.
+const maxShownBody = 200
+
+func clipAll(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, meta.Clip(s, maxShownBody))
+	}
+	return out
+}
+
+// malformedError is an answer without the shape of Prometheus' query API:
+// an error, never "no data" (a made-up empty result would drop the
+// latency component's opinion).
+func malformedError(what, why string) error {
+	return fmt.Errorf("malformed answer to %s: %s", what, why)
+}
+
+// sampleShape is what a vector or matrix item must carry besides labels:
+// a value [time, "number"], or values of them.
+type sampleShape struct {
+	Value      []json.RawMessage   `json:"value"`
+	Values     [][]json.RawMessage `json:"values"`
+	Histogram  json.RawMessage     `json:"histogram"`
+	Histograms json.RawMessage     `json:"histograms"`
+}
+
+// isPair reports whether a sample is [time, "number"]: anything else
+// would decode as a 0.
+func isPair(p []json.RawMessage) bool {
+	return len(p) == 2 && len(bytes.TrimSpace(p[1])) > 0 && bytes.TrimSpace(p[1])[0] == '"'
+}
+
+// hasValue reports whether a series of a vector (or a matrix) has its
+// value (values), each one a pair.
+func (sh sampleShape) hasValue(matrix bool) bool {
+	if !matrix {
+		return isPair(sh.Value)
+	}
+	if sh.Values == nil {
+		return false
+	}
+	for _, p := range sh.Values {
+		if !isPair(p) {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+// decodeResult reads the data of a successful answer: a scalar, or a
+// vector or matrix of at most one float series. An empty vector or matrix
+// is Empty; a missing or null data, result or value, a native histogram
+// or several series are errors.
+func decodeResult(data json.RawMessage, what, q string) (promValue, error) {
+	if isNull(data) {
+		return promValue{}, malformedError(what, `no "data"`)
 	}
 	var d queryData
-	if err := json.Unmarshal(ar.Data, &d); err != nil {
-		return promValue{}, fmt.Errorf("prometheus %s: decoding the answer to %s: %w", p.shown, what, err)
+	if err := json.Unmarshal(data, &d); err != nil {
+		return promValue{}, malformedError(what, meta.Clip(err.Error(), maxShownBody))
 	}
-	v := promValue{Warnings: ar.Warnings, Infos: ar.Infos}
+	if isNull(d.Result) {
+		return promValue{}, malformedError(what, fmt.Sprintf(`"result" of the %s is null or missing`, orNone(d.ResultType)))
+	}
+	var v promValue
 	switch d.ResultType {
 	case model.ValScalar:
 		var s model.Scalar
 		if err := json.Unmarshal(d.Result, &s); err != nil {
-			return promValue{}, fmt.Errorf("prometheus %s: decoding the scalar answer to %s: %w", p.shown, what, err)
+			return promValue{}, malformedError(what, "scalar: "+meta.Clip(err.Error(), maxShownBody))
 		}
 		v.Value = float64(s.Value)
 		v.Labels = "scalar"
-	case model.ValVector:
-		var vec model.Vector
-		if err := json.Unmarshal(d.Result, &vec); err != nil {
-			return promValue{}, fmt.Errorf("prometheus %s: decoding the vector answer to %s: %w", p.shown, what, err)
+	case model.ValVector, model.ValMatrix:
+		var shapes []sampleShape
+		if err := json.Unmarshal(d.Result, &shapes); err != nil {
+			return promValue{}, malformedError(what, fmt.Sprintf("the %s is not a list of series with values", d.ResultType))
 		}
-		switch len(vec) {
-		case 0:
-			v.Empty = true
-		case 1:
+		for _, sh := range shapes {
+			if !isNull(sh.Histogram) || !isNull(sh.Histograms) {
+				return promValue{}, fmt.Errorf("%s %q returned a native histogram, want a number (apply histogram_quantile)", what, q)
+			}
+			if !sh.hasValue(d.ResultType == model.ValMatrix) {
+				return promValue{}, malformedError(what, fmt.Sprintf("a series of the %s has no value [time, \"number\"]", d.ResultType))
+			}
+		}
+		if len(shapes) > 1 {
+			var first struct {
+				Metric model.Metric `json:"metric"`
+			}
+			var items []json.RawMessage
+			_ = json.Unmarshal(d.Result, &items)
+			_ = json.Unmarshal(items[0], &first)
+			return promValue{}, fmt.Errorf("%s %q returned %d series (first %s); aggregate them to one with sum or max", what, q, len(shapes), first.Metric)
+		}
+		if d.ResultType == model.ValVector {
+			var vec model.Vector
+			if err := json.Unmarshal(d.Result, &vec); err != nil {
+				return promValue{}, malformedError(what, "vector: "+meta.Clip(err.Error(), maxShownBody))
+			}
+			if len(vec) == 0 {
+				v.Empty = true
+				break
+			}
 			v.Value = float64(vec[0].Value)
 			v.Labels = vec[0].Metric.String()
-		default:
-			return promValue{}, fmt.Errorf("%s %q returned %d series (first %s); aggregate them to one with sum or max", what, q, len(vec), vec[0].Metric)
+			break
 		}
-	case model.ValMatrix:
 		var mat model.Matrix
 		if err := json.Unmarshal(d.Result, &mat); err != nil {
-			return promValue{}, fmt.Errorf("prometheus %s: decoding the matrix answer to %s: %w", p.shown, what, err)
+			return promValue{}, malformedError(what, "matrix: "+meta.Clip(err.Error(), maxShownBody))
 		}
-		switch {
-		case len(mat) == 0 || (len(mat) == 1 && len(mat[0].Values) == 0):
+		if len(mat) == 0 || len(mat[0].Values) == 0 {
 			v.Empty = true
-		case len(mat) == 1:
-			// A range selector: its latest sample is the current value.
-			v.Value = float64(mat[0].Values[len(mat[0].Values)-1].Value)
-			v.Labels = mat[0].Metric.String()
-		default:
-			return promValue{}, fmt.Errorf("%s %q returned %d series (first %s); aggregate them to one with sum or max", what, q, len(mat), mat[0].Metric)
+			break
 		}
+		// A range selector: its latest sample is the current value.
+		v.Value = float64(mat[0].Values[len(mat[0].Values)-1].Value)
+		v.Labels = mat[0].Metric.String()
+	case model.ValNone:
+		return promValue{}, malformedError(what, `no "resultType"`)
 	default:
 		return promValue{}, fmt.Errorf("%s %q returned a %s, want a number (scalar or one series)", what, q, d.ResultType)
 	}
 	return v, nil
+}
+
+func orNone(t model.ValueType) string {
+	if t == model.ValNone {
+		return "answer"
+	}
+	return t.String()
 }
 
 // replicas reads replicasQuery: it must give one finite, non-negative number.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
@@ -238,11 +239,55 @@ func TestPromQLFailures(t *testing.T) {
 		_, _ = w.Write([]byte(`{"status":"error","errorType":"execution","error":"query timed out"}`))
 	}))
 	t.Cleanup(okError.Close)
+	// Answers no Prometheus gives, by path: each must be an error, never
+	// "no series" (which drops the latency component's opinion).
+	answers := map[string]struct {
+		code int
+		body string
+	}{
+		"/null":      {200, `{"status":"success","data":{"resultType":"vector","result":null}}`},
+		"/nodata":    {200, `{"status":"success"}`},
+		"/noresult":  {200, `{"status":"success","data":{"resultType":"vector"}}`},
+		"/object":    {200, `{"status":"success","data":{"resultType":"vector","result":{}}}`},
+		"/novalue":   {200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}`},
+		"/halfvalue": {200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000]}]}}`},
+		"/notype":    {200, `{"status":"success","data":{"result":[]}}`},
+		"/histogram": {200, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1,{"count":"1","sum":"1"}]}]}}`},
+		"/cut":       {500, strings.Repeat("a", 199) + "€€€"},
+		"/binary":    {502, "\xff\xfe\x00\x01 upstream"},
+	}
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := answers[strings.TrimSuffix(r.URL.Path, "/api/v1/query")]
+		w.WriteHeader(a.code)
+		_, _ = w.Write([]byte(a.body))
+	}))
+	t.Cleanup(garbage.Close)
+	g := garbage.URL
 	tests := []struct {
 		name string
 		url  string
 		want string
 	}{
+		{`"result": null is an error, not "no series"`, g + "/null",
+			"latency: prometheus " + g + `/null: malformed answer to latencyQuery: "result" of the vector is null or missing`},
+		{"an answer without data is an error", g + "/nodata",
+			"latency: prometheus " + g + `/nodata: malformed answer to latencyQuery: no "data"`},
+		{"a vector without its result is an error", g + "/noresult",
+			"latency: prometheus " + g + `/noresult: malformed answer to latencyQuery: "result" of the vector is null or missing`},
+		{"a vector that is an object is an error", g + "/object",
+			"latency: prometheus " + g + `/object: malformed answer to latencyQuery: the vector is not a list of series with values`},
+		{"a sample without a value is an error, not a 0", g + "/novalue",
+			"latency: prometheus " + g + `/novalue: malformed answer to latencyQuery: a series of the vector has no value [time, "number"]`},
+		{"a sample with half a value is an error, not a 0", g + "/halfvalue",
+			"latency: prometheus " + g + `/halfvalue: malformed answer to latencyQuery: a series of the vector has no value [time, "number"]`},
+		{"an answer without a resultType is an error", g + "/notype",
+			"latency: prometheus " + g + `/notype: malformed answer to latencyQuery: no "resultType"`},
+		{"a native histogram is an error, not a 0", g + "/histogram",
+			"latency: prometheus " + g + `/histogram: latencyQuery "q" returned a native histogram, want a number (apply histogram_quantile)`},
+		{"a body cut inside a character is clipped to valid UTF-8", g + "/cut",
+			"latency: prometheus " + g + "/cut: HTTP 500 for latencyQuery: " + strings.Repeat("a", 199) + "…(208 bytes)"},
+		{"a binary body is shown as valid UTF-8", g + "/binary",
+			"latency: prometheus " + g + "/binary: HTTP 502 for latencyQuery: \ufffd\x00\x01 upstream"},
 		{"A server that does not answer times out after latencyTimeout", slow.URL,
 			"latency: prometheus " + slow.URL + ": no answer within latencyTimeout 300ms: context deadline exceeded"},
 		{"A 5xx is a failure with its body", down.URL,
@@ -270,6 +315,33 @@ func TestPromQLFailures(t *testing.T) {
 			if strings.Contains(s.Err.Error(), "tkn") {
 				t.Errorf("error shows the token")
 			}
+			if !utf8.ValidString(s.Err.Error()) {
+				t.Errorf("error is not valid UTF-8: %q", s.Err)
+			}
 		})
+	}
+}
+
+// A Prometheus (or a proxy before it) whose error page echoes the request
+// — its path with a token, the Authorization header — leaks none of it.
+func TestAnUpstreamThatEchoesTheRequestLeaksNoSecret(t *testing.T) {
+	const pathToken, bearer, header = "pathT0ken123456", "bearerS3cret99", "hdrS3cretValue77"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Cannot POST "+r.URL.Path+" ("+r.Header.Get("Authorization")+", "+r.Header.Get("X-Api-Key")+")", http.StatusBadGateway)
+	}))
+	t.Cleanup(echo.Close)
+	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	t.Cleanup(hub.Close)
+	c := parse(t, map[string]string{"prometheusURL": echo.URL + "/t/" + pathToken, "latencyQuery": "q",
+		"prometheusBearerToken": bearer, "prometheusHeaders": "X-Api-Key=" + header}, true)
+	w := hub.Watch("ns", "api", c)
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil || s.Err == nil {
+		t.Fatalf("First: %v, %+v", err, s)
+	}
+	want := "latency: prometheus " + echo.URL + "/t/xxxxx: HTTP 502 for latencyQuery: Cannot POST /t/xxxxx/api/v1/query (Bearer xxxxx, xxxxx)"
+	if s.Err.Error() != want {
+		t.Fatalf("error\n got %s\nwant %s", s.Err, want)
 	}
 }

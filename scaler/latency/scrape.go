@@ -20,6 +20,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/montage/montage-scaler/scaler/meta"
 )
 
 // Limits of one pod's exposition. A hostile or broken /metrics must cost
@@ -208,7 +210,7 @@ func (s *scraper) targets(ctx context.Context) ([]string, error) {
 	}
 	u, err := url.Parse(s.cfg.MetricsURLs[0])
 	if err != nil {
-		return nil, fmt.Errorf("metricsURLs %q: %w", s.cfg.MetricsURLs[0], err)
+		return nil, fmt.Errorf("metricsURLs %s: %w", meta.Redact(s.cfg.MetricsURLs[0]), err)
 	}
 	host := u.Hostname()
 	if net.ParseIP(host) != nil {
@@ -255,6 +257,9 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if speaksGRPC(err) {
 			err = errScrapeIsGRPC
 		}
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("no answer within latencyTimeout %s: %w", s.cfg.Timeout, err)
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()
@@ -288,11 +293,11 @@ func (s *scraper) read(ctx context.Context) (ScrapeResult, error) {
 	var r ScrapeResult
 	var errs []string
 	for i, t := range targets {
-		ps := PodStatus{URL: t}
+		ps := PodStatus{URL: meta.Redact(t)}
 		switch {
 		case results[i].err != nil:
 			ps.Error = results[i].err.Error()
-			errs = append(errs, fmt.Sprintf("%s: %s", t, ps.Error))
+			errs = append(errs, fmt.Sprintf("%s: %s", ps.URL, ps.Error))
 		case results[i].h == nil:
 			ps.Error = "histogram " + s.cfg.Histogram + " not exposed"
 		default:

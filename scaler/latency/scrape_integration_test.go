@@ -155,3 +155,31 @@ func TestScrapeTargetsFromDNS(t *testing.T) {
 		})
 	}
 }
+
+// A pod that accepts and never answers: the scrape's error names its URL
+// and the latencyTimeout that passed.
+func TestAHungPodNamesItsURLAndTheTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // accepted, never answered
+		}
+	}()
+	u := "http://" + l.Addr().String() + "/metrics"
+	cfg := &Config{Mode: ModeScrape, MetricsURLs: []string{u, u + "?pod=2"}, Histogram: "h", Window: time.Minute, Timeout: 300 * time.Millisecond}
+	s := &scraper{cfg: cfg, client: &http.Client{}, now: time.Now}
+	_, err = s.read(t.Context())
+	want := "scraping h: every pod failed: " + u + ": no answer within latencyTimeout 300ms: context deadline exceeded; " +
+		u + "?pod=2: no answer within latencyTimeout 300ms: context deadline exceeded"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error\n got %v\nwant %s", err, want)
+	}
+}

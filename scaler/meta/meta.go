@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Error is a bad metadata value. Every one maps to gRPC InvalidArgument.
@@ -23,20 +24,60 @@ type Error struct {
 	Blank bool
 }
 
+// Clip limits of what an Error echoes: a key or value sent by a client may
+// be megabytes long, and is shown only to be recognised.
+const (
+	clipKey   = 100
+	clipValue = 200
+)
+
+// Error prints the key and the value clipped (see Clip), and is valid UTF-8
+// whatever bytes they hold.
 func (e *Error) Error() string {
-	if e.Blank {
-		return fmt.Sprintf("metadata %q: bad value \"\": %s", e.Key, e.Allowed)
+	key, value := Clip(e.Key, clipKey), Clip(e.Value, clipValue)
+	var s string
+	switch {
+	case e.Blank:
+		s = fmt.Sprintf("metadata %q: bad value \"\": %s", key, e.Allowed)
+	case e.Value == "" && e.Allowed == "":
+		s = fmt.Sprintf("metadata %q is required", key)
+	case e.Value == "":
+		s = fmt.Sprintf("metadata %q: %s", key, e.Allowed)
+	case e.Allowed == "":
+		s = fmt.Sprintf("metadata %q: bad value %q", key, value)
+	default:
+		s = fmt.Sprintf("metadata %q: bad value %q: %s", key, value, e.Allowed)
 	}
-	if e.Value == "" && e.Allowed == "" {
-		return fmt.Sprintf("metadata %q is required", e.Key)
+	return strings.ToValidUTF8(s, "\ufffd")
+}
+
+// Clip returns s as valid UTF-8 (invalid bytes become U+FFFD) and at most
+// n bytes long, plus "…(N bytes)" when it cut something, N the full length
+// of s. It cuts at a character boundary. Every text a client or an
+// upstream chose (metadata values, error bodies) goes through it before it
+// reaches a message, a log line or a proto field.
+func Clip(s string, n int) string {
+	if len(s) <= n && utf8.ValidString(s) {
+		return s
 	}
-	if e.Value == "" {
-		return fmt.Sprintf("metadata %q: %s", e.Key, e.Allowed)
+	// Cut first, so that a megabyte is never copied; then make it valid,
+	// which may lengthen it (one byte becomes three), and cut again.
+	v := strings.ToValidUTF8(s[:runeCut(s, n)], "\ufffd")
+	if len(v) <= n && len(s) <= n {
+		return v
 	}
-	if e.Allowed == "" {
-		return fmt.Sprintf("metadata %q: bad value %q", e.Key, e.Value)
+	return v[:runeCut(v, n)] + fmt.Sprintf("…(%d bytes)", len(s))
+}
+
+// runeCut is the largest i <= n at which s can be cut between characters.
+func runeCut(s string, n int) int {
+	if n >= len(s) {
+		return len(s)
 	}
-	return fmt.Sprintf("metadata %q: bad value %q: %s", e.Key, e.Value, e.Allowed)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }
 
 // ObjectRef names a ScaledObject in logs and messages: "namespace/name",
@@ -163,38 +204,133 @@ func redactIf(v string, secret bool) string {
 	return v
 }
 
-// Redact hides credentials in a URL-ish value: userinfo passwords and query
-// values that look secret. A value that does not parse is hidden whole.
+// Redact hides what may be a credential in a URL-valued metadata value
+// (brokerURL, prometheusURL, metricsURLs, calendarURL), whatever its scheme
+// and whether or not it is otherwise valid: the userinfo password (and a
+// user name that looks like a token), query values whose name or value
+// looks secret, path segments that look like tokens (a calendar's secret
+// address, a token in a Prometheus path), an opaque part and a fragment. A
+// value that does not parse as a URL with a scheme is hidden whole. The
+// result is clipped (see Clip).
 func Redact(v string) string {
-	u, err := url.Parse(v)
+	u, err := url.Parse(strings.TrimSpace(v))
 	if err != nil || u.Scheme == "" {
 		return "<redacted>"
 	}
+	if u.Opaque != "" && LooksSecret(u.Opaque) {
+		return Clip(u.Scheme+":<redacted>", clipValue) // user:pass@host without the //
+	}
 	if u.User != nil {
+		name := u.User.Username()
+		if LooksSecret(name) {
+			name = "xxxxx"
+		}
 		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			u.User = url.UserPassword(name, "xxxxx")
+		} else {
+			u.User = url.User(name)
 		}
 	}
 	if u.RawQuery != "" {
 		q := u.Query()
-		for k := range q {
-			if looksSecret(k) {
-				q.Set(k, "xxxxx")
+		for k, vs := range q {
+			for i, qv := range vs {
+				if secretName(k) || LooksSecret(qv) {
+					vs[i] = "xxxxx"
+				}
 			}
 		}
 		u.RawQuery = q.Encode()
 	}
-	return u.String()
+	segs := strings.Split(u.Path, "/")
+	for i, s := range segs {
+		if LooksSecret(s) {
+			segs[i] = "xxxxx"
+		}
+	}
+	u.Path, u.RawPath = strings.Join(segs, "/"), ""
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "xxxxx", ""
+	}
+	return Clip(u.String(), clipValue)
 }
 
-func looksSecret(k string) bool {
+// URLSecrets returns the parts of a URL that Redact hides — the password,
+// a user name, path segments and query values that look secret — so that
+// text an upstream sends back (an error page that echoes the request
+// path) can be scrubbed of them with Scrub.
+func URLSecrets(v string) []string {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+		if LooksSecret(u.User.Username()) {
+			out = append(out, u.User.Username())
+		}
+	}
+	for k, vs := range u.Query() {
+		for _, qv := range vs {
+			if secretName(k) || LooksSecret(qv) {
+				out = append(out, qv)
+			}
+		}
+	}
+	for s := range strings.SplitSeq(u.Path, "/") {
+		if LooksSecret(s) {
+			out = append(out, s, url.PathEscape(s))
+		}
+	}
+	if u.Opaque != "" && LooksSecret(u.Opaque) {
+		out = append(out, u.Opaque)
+	}
+	return out
+}
+
+// minScrubbed is the shortest secret Scrub replaces: shorter ones would
+// mangle ordinary words.
+const minScrubbed = 6
+
+// Scrub replaces every occurrence of each secret in s with "xxxxx".
+func Scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= minScrubbed {
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return s
+}
+
+// secretName reports whether a query parameter's name says it holds a
+// credential.
+func secretName(k string) bool {
 	k = strings.ToLower(k)
-	for _, s := range []string{"pass", "token", "secret", "key", "auth", "sig"} {
+	for _, s := range []string{"pass", "token", "secret", "key", "auth", "sig", "cred"} {
 		if strings.Contains(k, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// LooksSecret reports whether a path segment, query value or user name may
+// be a credential: a private-… token, an e-mail address, anything 24 bytes
+// or longer, or 12 or longer with a digit (Google's, Outlook's and Apple's
+// calendar ids, API tokens).
+func LooksSecret(s string) bool {
+	if s == "" {
+		return false
+	}
+	ls := strings.ToLower(s)
+	if strings.Contains(ls, "private") || strings.Contains(ls, "secret") || strings.Contains(ls, "token") ||
+		strings.Contains(ls, "@") || strings.Contains(ls, "%40") || len(s) >= 24 {
+		return true
+	}
+	return len(s) >= 12 && strings.ContainsAny(s, "0123456789")
 }
 
 // Duration reads a Go duration ("90s", "1h") or a bare number of seconds.

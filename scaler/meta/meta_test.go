@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestRedactHidesCredentials(t *testing.T) {
@@ -14,6 +15,17 @@ func TestRedactHidesCredentials(t *testing.T) {
 		{"https://p.example/api?token=s3cret&x=1", "https://p.example/api?token=xxxxx&x=1"},
 		{"not a url at all s3cret", "<redacted>"},
 		{"%zz://s3cret", "<redacted>"},
+		// Whatever the scheme, and with no host, a token in the path or
+		// the query is hidden (a calendar's secret address, a Prometheus
+		// behind a token in its path).
+		{"ftp://cal.example/calendar/ical/private-0a1b2c3d/basic.ics", "ftp://cal.example/calendar/ical/xxxxx/basic.ics"},
+		{"https:///s3cr3tT0ken1234/basic.ics", "https:///xxxxx/basic.ics"},
+		{"http://prom:9090/t/s3cr3tT0ken1234/api?org=montage", "http://prom:9090/t/xxxxx/api?org=montage"},
+		{"http://prom:9090/?x=s3cr3tT0ken1234", "http://prom:9090/?x=xxxxx"},
+		{"https://ghp0123456789abcdef@git.example/x", "https://xxxxx@git.example/x"},
+		{"https://h/x#s3cret", "https://h/x#xxxxx"},
+		{"user:s3cret@host", "user:<redacted>"},
+		{"h:6379", "h:6379"},
 	}
 	for _, tc := range tests {
 		if got := Redact(tc.in); got != tc.want {
@@ -107,5 +119,53 @@ func TestObjectRefNeverSaysABareSlash(t *testing.T) {
 		if got := ObjectRef(tc.ns, tc.name); got != tc.want {
 			t.Errorf("ObjectRef(%q, %q) = %q, want %q", tc.ns, tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestClipKeepsValidUTF8AndSaysTheLength(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc…(6 bytes)"},
+		// A cut inside a multi-byte character moves back to its start.
+		{"aé€x", 4, "aé…(7 bytes)"},
+		{"a\xffb", 10, "a\ufffdb"},
+		// U+FFFD takes three bytes: more than 2, so nothing is left.
+		{"\xff\xfe\xfd\xfc", 2, "…(4 bytes)"},
+		{"\xff\xfe\xfd\xfc", 3, "\ufffd…(4 bytes)"},
+		// Invalid bytes inside the limit lengthen the text: cut again.
+		{"ab\xffcd\xfe", 6, "ab\ufffdc…(6 bytes)"},
+	}
+	for _, tc := range tests {
+		if got := Clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// A megabyte value is echoed clipped, and bytes that are not UTF-8 never
+// reach the message.
+func TestErrorClipsTheValueAndIsValidUTF8(t *testing.T) {
+	big := strings.Repeat("q", 1<<20)
+	e := &Error{Key: "queues", Value: big, Allowed: "comma-separated Celery queue names"}
+	got := e.Error()
+	if len(got) > 400 || !strings.Contains(got, "(1048576 bytes)") || !strings.HasPrefix(got, `metadata "queues": bad value "qqq`) {
+		t.Fatalf("error of %d bytes: %.300s", len(got), got)
+	}
+	e = &Error{Key: "k\xff" + strings.Repeat("k", 1000), Value: "v\xc3", Allowed: "x"}
+	if got := e.Error(); !utf8.ValidString(got) || len(got) > 400 {
+		t.Fatalf("error %q", got)
+	}
+}
+
+func TestScrubRemovesAURLsSecretsFromEchoedText(t *testing.T) {
+	raw := "https://u:pw0123456@prom.example/t/s3cr3tT0ken1234/api?token=abcdef&org=montage"
+	secrets := URLSecrets(raw)
+	echoed := "Cannot GET /t/s3cr3tT0ken1234/api?token=abcdef&org=montage (user u, pw0123456)"
+	if got, want := Scrub(echoed, secrets), "Cannot GET /t/xxxxx/api?token=xxxxx&org=montage (user u, xxxxx)"; got != want {
+		t.Fatalf("Scrub = %q, want %q (secrets %q)", got, want, secrets)
 	}
 }

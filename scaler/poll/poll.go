@@ -6,6 +6,7 @@ package poll
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -41,16 +42,35 @@ type Options struct {
 	// OnStop, if set, runs once the poller has stopped (to close the
 	// upstream's client).
 	OnStop func()
+	// Logger, if set, receives the poller's failures as they start and
+	// end (see Poller); give it the upstream's attributes, redacted.
+	Logger *slog.Logger
 }
 
 // Poller calls a Func in its own goroutine every Interval and keeps the latest
 // Snapshot. A failed attempt keeps the last good value.
+//
+// With Options.Logger, every failed attempt is a WARN line that says
+// whether a last good reading is kept ("read failing; keeping the last good
+// reading", with its time) or not ("read failing; no good reading yet"),
+// with the error, the failures in a row and when the next attempt starts;
+// the first good attempt after failures is an INFO line "read recovered"
+// with the last error.
+// A fault is thus logged when it starts, not only once its reading is
+// stale; repeats of one fault are held back by the logger's handler (see
+// package logthrottle).
 type Poller[T any] struct {
 	fn        Func[T]
 	now       func() time.Time
 	onAttempt func(error)
 	onStop    func()
+	log       *slog.Logger
 	tick      chan struct{}
+
+	// Owned by the loop goroutine.
+	failures  int
+	failingAt time.Time
+	lastErr   error
 
 	mu       sync.Mutex
 	snap     Snapshot[T]
@@ -77,6 +97,7 @@ func Start[T any](fn Func[T], opts Options) *Poller[T] {
 		now:       opts.Now,
 		onAttempt: opts.OnAttempt,
 		onStop:    opts.OnStop,
+		log:       opts.Logger,
 		tick:      make(chan struct{}, 1),
 		changed:   make(chan struct{}),
 		interval:  opts.Interval,
@@ -137,10 +158,40 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 	}
 	close(p.changed)
 	p.changed = make(chan struct{})
+	goodAt, next := p.snap.GoodAt, p.interval
 	p.mu.Unlock()
 	if p.onAttempt != nil {
 		p.onAttempt(err)
 	}
+	p.logAttempt(err, now, goodAt, next)
+}
+
+// logAttempt logs a failure as it happens and the recovery that ends a
+// run of them.
+func (p *Poller[T]) logAttempt(err error, now, goodAt time.Time, next time.Duration) {
+	if err == nil {
+		if p.failures > 0 && p.log != nil {
+			// The error it recovered from makes a flapping source's
+			// recoveries as identical, and as throttled, as its failures.
+			p.log.Info("read recovered", "failures", p.failures, "failingFor", now.Sub(p.failingAt).Round(time.Second), "err", p.lastErr)
+		}
+		p.failures, p.lastErr = 0, nil
+		return
+	}
+	if p.failures == 0 {
+		p.failingAt = now
+	}
+	p.failures++
+	p.lastErr = err
+	if p.log == nil {
+		return
+	}
+	if goodAt.IsZero() {
+		p.log.Warn("read failing; no good reading yet", "err", err, "failures", p.failures, "retryIn", next)
+		return
+	}
+	p.log.Warn("read failing; keeping the last good reading", "err", err, "failures", p.failures,
+		"lastGoodAt", goodAt.UTC().Format(time.RFC3339), "retryIn", next)
 }
 
 // Latest returns the current snapshot without waiting.

@@ -1,8 +1,12 @@
 package poll
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,4 +132,59 @@ func TestStopRunsOnStopOnce(t *testing.T) {
 	if stops.Load() != 1 {
 		t.Fatalf("OnStop ran %d times, want 1", stops.Load())
 	}
+}
+
+// A failure is logged when it happens (saying whether a good reading is
+// kept), and the recovery that ends a run of failures once.
+func TestFailuresAreLoggedWhenTheyHappenAndTheRecoveryOnce(t *testing.T) {
+	var calls atomic.Int64
+	var buf syncBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey || a.Key == "lastGoodAt" || a.Key == "failingFor" {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	// attempts: fail, fail, good, fail, good, good
+	p := Start(func(ctx context.Context) (int, error) {
+		switch n := calls.Add(1); n {
+		case 1, 2, 4:
+			return 0, fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused (%d)", n)
+		default:
+			return int(n), nil
+		}
+	}, Options{Interval: time.Hour, Logger: log.With("component", "celery")})
+	defer p.Stop()
+	for n := uint64(1); n <= 6; n++ {
+		waitAttempts(t, p, n)
+		if n < 6 {
+			p.Poke()
+		}
+	}
+	want := `level=WARN msg="read failing; no good reading yet" component=celery err="dial tcp 127.0.0.1:6379: connection refused (1)" failures=1 retryIn=1h0m0s
+level=WARN msg="read failing; no good reading yet" component=celery err="dial tcp 127.0.0.1:6379: connection refused (2)" failures=2 retryIn=1h0m0s
+level=INFO msg="read recovered" component=celery failures=2 err="dial tcp 127.0.0.1:6379: connection refused (2)"
+level=WARN msg="read failing; keeping the last good reading" component=celery err="dial tcp 127.0.0.1:6379: connection refused (4)" failures=1 retryIn=1h0m0s
+level=INFO msg="read recovered" component=celery failures=1 err="dial tcp 127.0.0.1:6379: connection refused (4)"
+`
+	if got := buf.String(); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

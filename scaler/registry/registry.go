@@ -80,8 +80,17 @@ type Registry struct {
 
 	mu      sync.Mutex
 	watches map[watchKey]*Watch
-	specs   map[string]*parsedSpec
+	// specs are the parsed metadata of the watches (and of GetMetricSpec
+	// before its watch starts); rejected are the errors of refused
+	// metadata, at most MaxRejected, so that a client repeating a bad map
+	// costs one parse, and one sending many cannot grow memory.
+	specs    map[string]*parsedSpec
+	rejected map[string]*parsedSpec
 }
+
+// MaxRejected bounds the cache of refused metadata; the entry used least
+// recently goes first.
+const MaxRejected = 256
 
 type parsedSpec struct {
 	spec     *spec.Spec
@@ -103,11 +112,15 @@ func New(o Options) *Registry {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{o: o, watches: map[watchKey]*Watch{}, specs: map[string]*parsedSpec{}}
+	return &Registry{o: o, watches: map[watchKey]*Watch{}, specs: map[string]*parsedSpec{}, rejected: map[string]*parsedSpec{}}
 }
 
 // Spec parses metadata once per distinct map and returns the cached result.
+// Metadata beyond spec's limits is refused before it is hashed or cached.
 func (r *Registry) Spec(md map[string]string) (*spec.Spec, error) {
+	if err := spec.CheckLimits(md); err != nil {
+		return nil, err
+	}
 	k := spec.Key(md)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -115,20 +128,46 @@ func (r *Registry) Spec(md map[string]string) (*spec.Spec, error) {
 }
 
 func (r *Registry) specLocked(k string, md map[string]string) (*spec.Spec, error) {
+	now := r.o.Now()
 	p, ok := r.specs[k]
+	if !ok {
+		p, ok = r.rejected[k]
+	}
 	if !ok {
 		s, err := spec.Parse(md, r.o.Parse)
 		p = &parsedSpec{spec: s, err: err}
-		r.specs[k] = p
+		if err == nil {
+			r.specs[k] = p
+		} else {
+			r.reject(k, p)
+		}
 	}
-	p.lastUsed = r.o.Now()
+	p.lastUsed = now
 	return p.spec, p.err
+}
+
+// reject caches refused metadata's error, dropping the least recently used
+// entry when the cache is full.
+func (r *Registry) reject(k string, p *parsedSpec) {
+	if len(r.rejected) >= MaxRejected {
+		var oldest string
+		for ok, op := range r.rejected {
+			if oldest == "" || op.lastUsed.Before(r.rejected[oldest].lastUsed) {
+				oldest = ok
+			}
+		}
+		delete(r.rejected, oldest)
+	}
+	r.rejected[k] = p
 }
 
 // Get returns the watch for a ScaledObject, creating it on first use. A new
 // watch's first answer waits (at most FirstWait, and never past ctx) for its
 // sources; later calls never wait.
 func (r *Registry) Get(ctx context.Context, namespace, name string, md map[string]string) (*Watch, error) {
+	if err := spec.CheckLimits(md); err != nil {
+		return nil, err
+	}
 	key := watchKey{namespace: namespace, name: name, metadata: spec.Key(md)}
 	r.mu.Lock()
 	w, ok := r.watches[key]
@@ -185,6 +224,14 @@ func (r *Registry) Decide(ctx context.Context, namespace, name string, md map[st
 	return w.Decide(r.o.Now()), nil
 }
 
+// Cached reports how many parsed specs and refused metadata errors the
+// registry keeps.
+func (r *Registry) Cached() (specs, rejected int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.specs), len(r.rejected)
+}
+
 // Len reports the number of watches.
 func (r *Registry) Len() int {
 	r.mu.Lock()
@@ -226,9 +273,11 @@ func (r *Registry) sweep() {
 		}
 		last = append(last, alone)
 	}
-	for k, p := range r.specs {
-		if now.Sub(p.lastUsed) > r.o.IdleAfter {
-			delete(r.specs, k)
+	for _, specs := range []map[string]*parsedSpec{r.specs, r.rejected} {
+		for k, p := range specs {
+			if now.Sub(p.lastUsed) > r.o.IdleAfter {
+				delete(specs, k)
+			}
 		}
 	}
 	r.mu.Unlock()

@@ -1,8 +1,11 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -230,5 +233,58 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not reached", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Refused metadata is kept in a bounded cache, and metadata beyond the
+// limits is never kept at all; both age out like the specs of watches.
+func TestRefusedMetadataIsCachedBoundedAndOversizedNeverCached(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, _ := newRegistry(t, clock, registry.Options{IdleAfter: time.Second})
+	for i := range 3 * registry.MaxRejected {
+		if _, err := r.Spec(md("tasksPerReplica", fmt.Sprintf("zero-%d", i))); !meta.IsError(err) {
+			t.Fatalf("err = %v, want a metadata error", err)
+		}
+		clock.Add(time.Microsecond)
+	}
+	if specs, rejected := r.Cached(); specs != 0 || rejected != registry.MaxRejected {
+		t.Fatalf("cached %d specs, %d refused; want 0 and %d", specs, rejected, registry.MaxRejected)
+	}
+	big := md("queues", strings.Repeat("q,", 1<<19))
+	for range 10 {
+		if _, err := r.Get(t.Context(), "media", "worker", big); !meta.IsError(err) || !strings.Contains(err.Error(), `metadata "queues": a value of 1048576 bytes`) {
+			t.Fatalf("err = %v, want the value limit", err)
+		}
+	}
+	if _, err := r.Spec(md("tasksPerReplica", "zero-0")); !meta.IsError(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if specs, rejected := r.Cached(); specs != 0 || rejected != registry.MaxRejected || r.Len() != 0 {
+		t.Fatalf("cached %d specs, %d refused, %d watches after oversized metadata; want 0, %d, 0", specs, rejected, r.Len(), registry.MaxRejected)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	clock.Add(2 * time.Second)
+	waitFor(t, "the refused metadata to age out", func() bool { _, rejected := r.Cached(); return rejected == 0 })
+	cancel()
+	<-done
+}
+
+// Unknown keys are one WARN line, however many there are.
+func TestManyUnknownKeysAreOneWarnLine(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	var logs bytes.Buffer
+	r, _ := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	m := md()
+	for i := range 90 {
+		m[fmt.Sprintf("typo%02d", i)] = "1"
+	}
+	if _, err := r.Get(t.Context(), "media", "worker", m); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), `"level":"WARN"`); n != 1 || !strings.Contains(logs.String(), "90 unknown metadata keys ignored") {
+		t.Fatalf("%d WARN lines:\n%s", n, logs.String())
 	}
 }

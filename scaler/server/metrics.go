@@ -13,6 +13,7 @@ import (
 // Metrics are the scaler's own Prometheus metrics.
 type Metrics struct {
 	decision     *prometheus.GaugeVec
+	available    *prometheus.GaugeVec
 	component    *prometheus.GaugeVec
 	forecast     *prometheus.GaugeVec
 	nextHour     *prometheus.GaugeVec
@@ -63,7 +64,11 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "montage_scaler_decision_replicas",
-			Help: "Desired replicas last answered for a ScaledObject (the clamped decision).",
+			Help: "Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).",
+		}, []string{"namespace", "scaledobject"}),
+		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "montage_scaler_decision_available",
+			Help: "1 when the last answer for a ScaledObject was a decision, 0 when GetMetrics and IsActive answered Unavailable (a source past staleAfter; KEDA's fallback holds the replicas).",
 		}, []string{"namespace", "scaledobject"}),
 		component: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "montage_scaler_component_replicas",
@@ -103,7 +108,7 @@ func NewMetrics(r prometheus.Registerer) *Metrics {
 		}, []string{"namespace", "scaledobject", "queue"}),
 		objects: map[objectKey]*objectState{},
 	}
-	r.MustRegister(m.decision, m.component, m.forecast, m.nextHour, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed, m.oldestWait)
+	r.MustRegister(m.decision, m.available, m.component, m.forecast, m.nextHour, m.sourceErrors, m.sourceReads, m.queued, m.inFlight, m.processed, m.oldestWait)
 	return m
 }
 
@@ -117,10 +122,16 @@ func (m *Metrics) SourceRead(component string, err error) {
 
 // record exports one decision of namespace/name. The series follow the
 // ScaledObject's latest decision: a component its metadata no longer
-// configures loses its series.
+// configures loses its series. Without a decision the replicas series is
+// dropped rather than left at its last value: a graph or an alert must not
+// read an old number while the RPCs answer Unavailable.
 func (m *Metrics) record(ns, name string, d decide.Decision) {
 	if d.Desired != nil {
 		m.decision.WithLabelValues(ns, name).Set(*d.Desired)
+		m.available.WithLabelValues(ns, name).Set(1)
+	} else {
+		m.decision.DeleteLabelValues(ns, name)
+		m.available.WithLabelValues(ns, name).Set(0)
 	}
 	var celery celeryEvidence
 	forecast := false
@@ -215,7 +226,7 @@ func (m *Metrics) object(ns, name string) *objectState {
 func (m *Metrics) Forget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "scaledobject": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.decision, m.component, m.forecast, m.nextHour, m.queued, m.inFlight, m.processed, m.oldestWait,
+		m.decision, m.available, m.component, m.forecast, m.nextHour, m.queued, m.inFlight, m.processed, m.oldestWait,
 	} {
 		v.DeletePartialMatch(labels)
 	}

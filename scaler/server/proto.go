@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -11,14 +12,16 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 )
 
-// ToProto converts a decision to the Inspector's Explanation.
+// ToProto converts a decision to the Inspector's Explanation. Every text
+// is made valid UTF-8 (proto strings must be): errors and warnings quote
+// upstreams, whose bodies may be cut inside a character or binary.
 func ToProto(d decide.Decision) (*scalerv1.Explanation, error) {
 	e := &scalerv1.Explanation{
 		DesiredReplicas: d.Desired,
 		Active:          d.Active,
 		Bounds:          &scalerv1.Bounds{Min: d.Bounds.Min, Max: d.Bounds.Max},
-		Warnings:        d.Warnings,
-		Error:           d.Error,
+		Warnings:        validUTF8(d.Warnings),
+		Error:           strings.ToValidUTF8(d.Error, "\ufffd"),
 		At:              timestamppb.New(d.At),
 	}
 	for _, c := range d.Components {
@@ -27,11 +30,11 @@ func ToProto(d decide.Decision) (*scalerv1.Explanation, error) {
 			return nil, fmt.Errorf("explain %s detail: %w", c.Name, err)
 		}
 		e.Components = append(e.Components, &scalerv1.Component{
-			Name:            c.Name,
+			Name:            strings.ToValidUTF8(c.Name, "\ufffd"),
 			DesiredReplicas: c.Desired,
 			Active:          c.Active,
-			Error:           c.Error,
-			Warnings:        c.Warnings,
+			Error:           strings.ToValidUTF8(c.Error, "\ufffd"),
+			Warnings:        validUTF8(c.Warnings),
 			ObservedAt:      timestamppb.New(c.ObservedAt),
 			Detail:          detail,
 			Held:            c.Held,
@@ -41,6 +44,15 @@ func ToProto(d decide.Decision) (*scalerv1.Explanation, error) {
 	return e, nil
 }
 
+func validUTF8(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToValidUTF8(s, "\ufffd")
+	}
+	return out
+}
+
+// toStruct goes through JSON, which writes invalid UTF-8 as U+FFFD.
 func toStruct(v any) (*structpb.Struct, error) {
 	if v == nil {
 		return nil, nil

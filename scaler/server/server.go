@@ -76,23 +76,34 @@ func (s *Server) EndStreams() {
 	}
 }
 
-// toStatus translates errors to gRPC codes, in one place.
+// maxMessage bounds an RPC error's message; an error naming several
+// failing sources stays well under it.
+const maxMessage = 4 << 10
+
+// toStatus translates errors to gRPC codes, in one place. The message is
+// valid UTF-8 (an upstream's error body may be cut inside a character, or
+// binary) and bounded.
 func toStatus(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	msg := meta.Clip(err.Error(), maxMessage)
+	switch {
 	case meta.IsError(err):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, msg)
 	case errors.Is(err, decide.ErrNoDecision):
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unavailable, msg)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return status.Error(codes.Unavailable, err.Error())
+		return status.Error(codes.Unavailable, msg)
 	default:
-		return status.Error(codes.Internal, err.Error())
+		return status.Error(codes.Internal, msg)
 	}
 }
 
 func (s *Server) watch(ctx context.Context, ref *pb.ScaledObjectRef) (*registry.Watch, error) {
+	if err := CheckRequest(ref); err != nil {
+		return nil, err
+	}
 	if ref == nil {
 		return nil, &meta.Error{Key: "scaledObjectRef", Allowed: "the request names no ScaledObject"}
 	}
@@ -112,6 +123,9 @@ func (s *Server) decision(w *registry.Watch) decide.Decision {
 // with AverageValue the HPA then asks for ceil(value) replicas. It also starts
 // the watch so the sources are warm when GetMetrics comes.
 func (s *Server) GetMetricSpec(ctx context.Context, ref *pb.ScaledObjectRef) (*pb.GetMetricSpecResponse, error) {
+	if err := CheckRequest(ref); err != nil {
+		return nil, toStatus(err)
+	}
 	if ref == nil {
 		return nil, toStatus(&meta.Error{Key: "scaledObjectRef", Allowed: "the request names no ScaledObject"})
 	}
@@ -134,6 +148,9 @@ func (s *Server) GetMetricSpec(ctx context.Context, ref *pb.ScaledObjectRef) (*p
 
 // GetMetrics answers the decision as the metric value.
 func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb.GetMetricsResponse, error) {
+	if err := CheckRequest(req); err != nil {
+		return nil, toStatus(err)
+	}
 	w, err := s.watch(ctx, req.GetScaledObjectRef())
 	if err != nil {
 		return nil, toStatus(err)
@@ -219,6 +236,9 @@ func mergeDone(a, b <-chan struct{}) <-chan struct{} {
 // Explain returns the decision with every component's evidence. A failing
 // source is reported in the explanation, not as an RPC error.
 func (s *Server) Explain(ctx context.Context, req *scalerv1.ExplainRequest) (*scalerv1.Explanation, error) {
+	if err := CheckRequest(req); err != nil {
+		return nil, toStatus(err)
+	}
 	w, err := s.reg.Get(ctx, req.GetNamespace(), req.GetName(), req.GetScalerMetadata())
 	if err != nil {
 		return nil, toStatus(err)

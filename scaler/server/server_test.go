@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,7 @@ type fixture struct {
 	prom    *prometheus.Registry
 	ks      pb.ExternalScalerClient
 	insp    scalerv1.InspectorClient
+	conn    *grpc.ClientConn
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -50,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	f.sources = &registrytest.Factory{Make: func(_, _ string, s *spec.Spec) []*registrytest.Source {
 		out := []*registrytest.Source{registrytest.NewSource(decide.Celery)}
 		if s.Calendar != nil {
-			out = append(out, registrytest.NewSource(decide.Calendar).NoExpiry())
+			out = append(out, registrytest.NewSource(decide.Calendar).NoExpiry().Optional())
 		}
 		return out
 	}}
@@ -61,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	f.srv = server.New(server.Options{Registry: f.reg, Metrics: metrics, Now: f.clock.Now, StreamTick: time.Hour})
 
 	lis := bufconn.Listen(1 << 20)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(server.Codec()))
 	pb.RegisterExternalScalerServer(gs, f.srv)
 	scalerv1.RegisterInspectorServer(gs, f.srv)
 	go gs.Serve(lis)
@@ -76,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 		gs.Stop()
 		f.reg.Close()
 	})
-	f.ks, f.insp = pb.NewExternalScalerClient(conn), scalerv1.NewInspectorClient(conn)
+	f.ks, f.insp, f.conn = pb.NewExternalScalerClient(conn), scalerv1.NewInspectorClient(conn), conn
 	return f
 }
 
@@ -181,6 +183,15 @@ func TestGetMetricsAndIsActiveFollowTheReadings(t *testing.T) {
 				c.Set(opinion(2, true), f.clock.Now(), nil)
 			},
 			want: 4, wantActive: true,
+		},
+		{
+			name: "a calendar that never had a copy does not withhold the queue's decision",
+			ref:  ref("worker", "calendarURL", "https://cal.example/x.ics"),
+			set: func(f *fixture, c, cal *registrytest.Source) {
+				cal.Set(decide.Opinion{}, time.Time{}, errors.New("calendar: fetch https://cal.example/x.ics: HTTP status 404"))
+				c.Set(opinion(2.4, true), t0, nil)
+			},
+			want: 2.4, wantActive: true,
 		},
 		{
 			name:     "bad metadata is InvalidArgument naming the key",
@@ -304,6 +315,29 @@ func TestExplainReportsAFailingSourceInsteadOfFailing(t *testing.T) {
 	}
 }
 
+// An upstream's error body cut inside a character, or binary, reaches
+// Explain and the RPC errors as valid UTF-8 (proto strings must be).
+func TestErrorsThatAreNotUTF8ReachExplainAndStatusesValid(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker")
+	cut := "latency: prometheus http://prom: HTTP 500 for latencyQuery: " + strings.Repeat("a", 198) + "\xe2\x82"
+	src := f.source(t, r, decide.Celery)
+	src.Set(decide.Opinion{Desired: decide.Ptr(3), Warnings: []string{"binary \xff\xfe"}}, t0, errors.New(cut))
+	e, err := f.insp.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: r.Namespace, Name: r.Name, ScalerMetadata: r.ScalerMetadata})
+	if err != nil {
+		t.Fatalf("Explain: %v", err)
+	}
+	c := e.GetComponents()[0]
+	if !strings.HasSuffix(c.GetError(), "aa\ufffd") || c.GetWarnings()[0] != "binary \ufffd" {
+		t.Fatalf("component error %q warnings %q", c.GetError(), c.GetWarnings())
+	}
+	src.Set(decide.Opinion{}, time.Time{}, errors.New(cut))
+	_, err = f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !utf8.ValidString(st.Message()) || !strings.HasSuffix(st.Message(), "aa\ufffd") {
+		t.Fatalf("GetMetrics = %v, want Unavailable with a valid UTF-8 message", err)
+	}
+}
+
 func TestMetricsFollowTheDecisionsAndForgetADroppedScaledObject(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
@@ -312,7 +346,7 @@ func TestMetricsFollowTheDecisionsAndForgetADroppedScaledObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision).
+# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).
 # TYPE montage_scaler_decision_replicas gauge
 montage_scaler_decision_replicas{namespace="media",scaledobject="worker"} 2.5
 # HELP montage_scaler_component_replicas Replicas a component asked for in the last decision (absent: no opinion).
@@ -341,9 +375,69 @@ montage_scaler_source_age_seconds{component="celery"} 30
 	}
 	cancel()
 	<-done
-	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_decision_replicas", "montage_scaler_component_replicas", "montage_scaler_source_age_seconds"); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_decision_replicas", "montage_scaler_decision_available", "montage_scaler_component_replicas", "montage_scaler_source_age_seconds"); err != nil || n != 0 {
 		t.Fatalf("%d series left after the drop (%v), want 0", n, err)
 	}
+}
+
+// While GetMetrics answers Unavailable the decision's series is gone, not
+// left at its last value, and montage_scaler_decision_available says 0.
+func TestTheDecisionMetricIsDroppedWhileThereIsNoDecision(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker")
+	src := f.source(t, r, decide.Celery)
+	src.Set(opinion(6, true), t0, nil)
+	series := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, name := range []string{"montage_scaler_decision_replicas", "montage_scaler_decision_available", "montage_scaler_component_replicas"} {
+			n, err := testutil.GatherAndCount(f.prom, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s=%d ", name, n)
+		}
+		return b.String()
+	}
+	want := func(desired, available float64) {
+		t.Helper()
+		exp := fmt.Sprintf(`
+# HELP montage_scaler_decision_available 1 when the last answer for a ScaledObject was a decision, 0 when GetMetrics and IsActive answered Unavailable (a source past staleAfter; KEDA's fallback holds the replicas).
+# TYPE montage_scaler_decision_available gauge
+montage_scaler_decision_available{namespace="media",scaledobject="worker"} %g
+`, available)
+		names := []string{"montage_scaler_decision_available"}
+		if desired >= 0 {
+			exp += fmt.Sprintf(`# HELP montage_scaler_decision_replicas Desired replicas last answered for a ScaledObject (the clamped decision); absent while there is no decision (see montage_scaler_decision_available).
+# TYPE montage_scaler_decision_replicas gauge
+montage_scaler_decision_replicas{namespace="media",scaledobject="worker"} %g
+`, desired)
+		}
+		names = append(names, "montage_scaler_decision_replicas")
+		if err := testutil.GatherAndCompare(f.prom, strings.NewReader(exp), names...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r}); err != nil {
+		t.Fatal(err)
+	}
+	want(6, 1)
+
+	src.Set(opinion(6, true), t0, errors.New("dial tcp fake.invalid:6379: connection refused"))
+	f.clock.Add(3 * time.Minute)
+	if _, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("GetMetrics past staleAfter = %v, want Unavailable", err)
+	}
+	want(-1, 0)
+	if got := series(); got != "montage_scaler_decision_replicas=0 montage_scaler_decision_available=1 montage_scaler_component_replicas=0 " {
+		t.Fatalf("series while unavailable: %s", got)
+	}
+
+	src.Set(opinion(2, true), f.clock.Now(), nil)
+	if _, err := f.ks.IsActive(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	want(2, 1)
 }
 
 // backlog is a celery reading as the celery source gives it: its opinion,

@@ -95,7 +95,9 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 		out = append(out, Of(decide.Latency, s.latency.Watch(namespace, name, c), latency.Opinion, false))
 	}
 	if c := sp.Calendar; c != nil {
-		out = append(out, Of(decide.Calendar, s.calendar.Watch(c), calendar.NewOpinion(c).Of, true))
+		// A feed that has never been read is no opinion, never a reason
+		// to withhold the others' decision; its copy is then kept forever.
+		out = append(out, Of(decide.Calendar, s.calendar.Watch(c), calendar.NewOpinion(c).Of, true).Optional())
 	}
 	if c := sp.Forecast; c != nil {
 		// Weeks of history do not go stale in minutes, and the forecast

@@ -33,6 +33,7 @@ type Adapter[T any] struct {
 	w        Watch[T]
 	opinion  OpinionFunc[T]
 	noExpiry bool
+	optional bool
 }
 
 var _ registry.Source = (*Adapter[int])(nil)
@@ -44,6 +45,14 @@ func Of[T any](name string, w Watch[T], opinion OpinionFunc[T], noExpiry bool) *
 	return &Adapter[T]{name: name, w: w, opinion: opinion, noExpiry: noExpiry}
 }
 
+// Optional marks the component as one whose absence never withholds the
+// decision: until its first good value it has no opinion, with a warning
+// (see decide.Reading.Optional). It returns a for chaining.
+func (a *Adapter[T]) Optional() *Adapter[T] {
+	a.optional = true
+	return a
+}
+
 // Name is the component's name.
 func (a *Adapter[T]) Name() string { return a.name }
 
@@ -51,7 +60,7 @@ func (a *Adapter[T]) Name() string { return a.name }
 // opinion, when it was read, and the latest refresh's error.
 func (a *Adapter[T]) Reading(now time.Time) decide.Reading {
 	s := a.w.Latest()
-	r := decide.Reading{Name: a.name, GoodAt: s.GoodAt, Err: s.Err, NoExpiry: a.noExpiry}
+	r := decide.Reading{Name: a.name, GoodAt: s.GoodAt, Err: s.Err, NoExpiry: a.noExpiry, Optional: a.optional}
 	if s.GoodAt.IsZero() {
 		return r
 	}

@@ -3,7 +3,10 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -127,6 +130,9 @@ var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z
 // xFromEnv keys hold values, as KEDA sends them (a command that reads a
 // metadata file resolves them first: see metafile.Resolve).
 func Parse(md map[string]string, o Options) (*Spec, error) {
+	if err := CheckLimits(md); err != nil {
+		return nil, err
+	}
 	m := meta.New(md)
 	if o.Replay {
 		m = meta.NewReplay(md)
@@ -173,9 +179,9 @@ func parse(m *meta.Map, o Options) (*Spec, error) {
 	if s.Calendar != nil {
 		s.Calendar.MaxReplicas = s.Policy.Max // a hint above maxReplicas is clamped, and said so
 	}
-	for _, k := range m.Unknown() {
-		s.Unknown = append(s.Unknown, k)
-		s.Warnings = append(s.Warnings, UnknownKeyWarning(k))
+	if unknown := m.Unknown(); len(unknown) > 0 {
+		s.Unknown = unknown
+		s.Warnings = append(s.Warnings, unknownWarning(unknown))
 	}
 	return s, nil
 }
@@ -227,21 +233,53 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// Key is a canonical form of metadata: equal maps give equal keys.
+// maxNamedUnknown is how many unknown keys one warning names.
+const maxNamedUnknown = 10
+
+// unknownWarning is one warning for every unknown key (likely typos): a
+// trigger with many sends one line to the log and to Explain, not many.
+func unknownWarning(keys []string) string {
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return UnknownKeyWarning(meta.Clip(keys[0], MaxKeyBytes))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d unknown metadata keys ignored (typos?):", len(keys))
+	for i, k := range keys[:min(len(keys), maxNamedUnknown)] {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %q", meta.Clip(k, MaxKeyBytes))
+	}
+	if n := len(keys) - maxNamedUnknown; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
+	}
+	return b.String()
+}
+
+// Key identifies metadata: equal maps give equal keys. It is a SHA-256 of
+// a canonical form (sorted, length-prefixed), so that a cache keyed by it
+// holds 32 bytes per entry whatever the metadata's size.
 func Key(md map[string]string) string {
 	keys := make([]string, 0, len(md))
 	for k := range md {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte(0)
-		b.WriteString(md[k])
-		b.WriteByte(0)
+	h := sha256.New()
+	var n [8]byte
+	field := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		io.WriteString(h, s)
 	}
-	return b.String()
+	for _, k := range keys {
+		field(k)
+		field(md[k])
+	}
+	return string(h.Sum(nil))
 }
 
 // calendarZone is the calendar's zone, forecastTimezone's default: the

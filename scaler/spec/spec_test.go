@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +110,52 @@ func TestParseSpecNeverPrintsTheBrokerPassword(t *testing.T) {
 	}
 }
 
+// Every URL-valued key (brokerURL, prometheusURL, metricsURLs, calendarURL)
+// is redacted in every error, whatever made it bad: its scheme, a missing
+// host, both the key and its FromEnv twin set.
+func TestEveryURLValuedKeyIsRedactedInEveryError(t *testing.T) {
+	const secret = "s3cr3tT0ken1234"
+	promQ := func(kv ...string) map[string]string {
+		m := map[string]string{"latencyQuery": "up", "replicasQuery": "1"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name, key string
+		md        map[string]string
+	}{
+		{"a calendar feed on ftp", "calendarURL", map[string]string{"calendarURL": "ftp://cal.example/private-" + secret + "/basic.ics"}},
+		{"a calendar feed with no host", "calendarURL", map[string]string{"calendarURL": "https:///" + secret + "/basic.ics"}},
+		{"a calendar feed in both keys", "calendarURL", map[string]string{"calendarURL": "https://cal.example/" + secret + "/basic.ics", "calendarURLFromEnv": "https://cal.example/" + secret + "/b.ics"}},
+		{"a calendar token in the query", "calendarURL", map[string]string{"calendarURL": "gopher://cal.example/x.ics?t=" + secret}},
+		{"a Prometheus token in the path, on ftp", "prometheusURL", promQ("prometheusURL", "ftp://prom/t/"+secret+"/")},
+		{"a Prometheus token in the query, no host", "prometheusURL", promQ("prometheusURL", "http:///api?x="+secret)},
+		{"a Prometheus URL in both keys", "prometheusURL", promQ("prometheusURL", "http://prom/t/"+secret, "prometheusURLFromEnv", "http://prom/t/"+secret)},
+		{"scrape URLs beside a query", "metricsURLs", promQ("prometheusURL", "http://prom:9090", "metricsURLs", "http://pod/"+secret+"/metrics")},
+		{"a scrape URL on ftp", "metricsURLs", map[string]string{"metricsURLs": "ftp://pod/" + secret + "/metrics", "latencyHistogram": "h", "replicasQuery": "1"}},
+		{"a broker password with a bad port", "brokerURL", map[string]string{"brokerURL": "redis://:" + secret + "@h:x/0"}},
+		{"a broker password in the query", "brokerURL", map[string]string{"brokerURL": "redis://h/0?password=" + secret}},
+		{"a broker on ftp", "brokerURL", map[string]string{"brokerURL": "ftp://u:" + secret + "@h/"}},
+		{"a sentinel with a bad port", "brokerURL", map[string]string{"brokerURL": "sentinel://:" + secret + "@a:1;sentinel://:" + secret + "@b:x", "sentinelMaster": "m"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.md, parseOpts)
+			if err == nil || !meta.IsError(err) {
+				t.Fatalf("err = %v, want a metadata error", err)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
+			if !strings.Contains(err.Error(), `"`+tc.key+`"`) {
+				t.Fatalf("error does not name %s: %v", tc.key, err)
+			}
+		})
+	}
+}
+
 func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
 	s, err := Parse(map[string]string{"brokerURL": "redis://h:6379", "taskPerReplica": "3", "enableTLS": "false"}, parseOpts)
 	if err != nil {
@@ -171,6 +219,82 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("max %v below min %v", *s.Policy.Max, s.Policy.Min)
 		}
 	})
+}
+
+// Metadata beyond the documented limits is refused, naming a key, before
+// anything is parsed: a client cannot make a watch hold megabytes.
+func TestMetadataBeyondTheLimitsIsRefusedNamingAKey(t *testing.T) {
+	broker := map[string]string{"brokerURL": "redis://h:6379/0"}
+	with := func(kv map[string]string) map[string]string {
+		m := maps.Clone(broker)
+		maps.Copy(m, kv)
+		return m
+	}
+	manyKeys := with(nil)
+	for i := range 10000 {
+		manyKeys[fmt.Sprintf("k%05d", i)] = "v"
+	}
+	bigTotal := with(nil)
+	for i := range 5 {
+		bigTotal[fmt.Sprintf("x%d", i)] = strings.Repeat("v", 15000)
+	}
+	queues := func(n int) string {
+		q := make([]string, n)
+		for i := range q {
+			q[i] = fmt.Sprintf("q%d", i)
+		}
+		return strings.Join(q, ",")
+	}
+	tests := []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"10,000 keys", manyKeys,
+			`metadata "k00099": the metadata has 10001 keys, more than the 100 allowed (this is the first one over)`},
+		{"a key of 200 bytes", with(map[string]string{strings.Repeat("k", 200): "1"}),
+			`metadata "` + strings.Repeat("k", 100) + `…(200 bytes)": a key of 200 bytes, more than the 128 allowed`},
+		{"a 1 MB value", with(map[string]string{"queues": strings.Repeat("q,", 1<<19)}),
+			`metadata "queues": a value of 1048576 bytes, more than the 16384 allowed`},
+		{"75 kB in total", bigTotal,
+			`metadata "x0": the metadata totals 75035 bytes, more than the 65536 allowed; this key's value is the largest (15000 bytes)`},
+		{"a value that is not UTF-8", with(map[string]string{"queues": "video\xff"}),
+			`metadata "queues": the value is not valid UTF-8`},
+		{"a key that is not UTF-8", with(map[string]string{"q\xc3": "1"}),
+			"metadata \"q\ufffd\": the key is not valid UTF-8"},
+		{"101 queues", with(map[string]string{"queues": queues(101)}),
+			`metadata "queues": 101 queue names, more than the 100 allowed`},
+		{"100 queues of 11 lists", with(map[string]string{"queues": queues(100), "prioritySteps": "0,1,2,3,4,5,6,7,8,9,10"}),
+			`metadata "prioritySteps": 100 queues × 11 lists each = 1100 Redis lists to poll, more than the 1000 allowed`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.md, parseOpts)
+			if err == nil || !meta.IsError(err) || err.Error() != tc.want {
+				t.Fatalf("error\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	// At the limits, a trigger is accepted.
+	if _, err := Parse(with(map[string]string{"queues": queues(100), "prioritySteps": "0,1,2,3,4,5,6,7,8,9"}), parseOpts); err != nil {
+		t.Fatalf("100 queues of 10 lists: %v", err)
+	}
+}
+
+// Many unknown keys are one warning, naming ten of them.
+func TestManyUnknownKeysAreOneWarning(t *testing.T) {
+	md := map[string]string{"brokerURL": "redis://h:6379/0"}
+	for i := range 50 {
+		md[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	s, err := Parse(md, parseOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `50 unknown metadata keys ignored (typos?): "k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07", "k08", "k09" and 40 more`
+	if len(s.Warnings) != 1 || s.Warnings[0] != want {
+		t.Fatalf("warnings = %q", s.Warnings)
+	}
 }
 
 func TestTheForecastsWeeksFollowTheCalendarsZoneUnlessTold(t *testing.T) {

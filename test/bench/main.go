@@ -9,7 +9,15 @@
 //   - Redis round trips per poll with 500 ScaledObjects on one broker
 //     (goal: constant), counted by a loopback proxy that sees every turn of
 //     the conversation;
-//   - RSS with 500 ScaledObjects and after --soak of polling (goal: flat).
+//   - RSS and goroutines with 500 ScaledObjects at the start and the end of
+//     --soak of polling and KEDA-like calls (goal: flat within 5 %);
+//   - RPC abuse on a scaler of its own: RSS, heap and goroutines before,
+//     during and 30 s and 150 s after (goal: goroutines back to the
+//     baseline, RSS within 25 % of it);
+//   - log volume at --log-level debug during a --flap of the broker (down
+//     and up every 3 s), in bytes per minute, with the largest messages.
+//
+// --only picks sections.
 //
 // Nothing is asserted: the figures are printed for people to judge.
 package main
@@ -31,14 +39,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 func main() {
@@ -53,10 +57,16 @@ func run() error {
 	calls := flag.Int("calls", 5000, "RPCs per latency figure")
 	objects := flag.Int("objects", 500, "ScaledObjects for the many-objects figures")
 	trials := flag.Int("push-trials", 40, "push activation trials")
-	soak := flag.Duration("soak", 10*time.Minute, "polling time before the second RSS reading")
+	soak := flag.Duration("soak", 10*time.Minute, "polling time between the first and the last RSS and goroutine readings")
+	flapFor := flag.Duration("flap", time.Minute, "how long the broker flaps while the log volume is measured")
+	only := flag.String("only", "rpc,abuse,flap,soak", "sections to run: rpc (latency, round trips, push), abuse, flap, soak")
 	flag.Parse()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	sections := map[string]bool{}
+	for s := range strings.SplitSeq(*only, ",") {
+		sections[strings.TrimSpace(s)] = true
+	}
 
 	dir, err := os.MkdirTemp("", "montage-bench-")
 	if err != nil {
@@ -74,127 +84,24 @@ func run() error {
 		return err
 	}
 	defer proxy.close()
-
-	grpcAddr, httpAddr := freeAddr(), freeAddr()
-	cmd := exec.Command(*bin, "serve", "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s (make build): %w", *bin, err)
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ks := pb.NewExternalScalerClient(conn)
-	hc := healthpb.NewHealthClient(conn)
-	for i := 0; ; i++ {
-		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err == nil {
-			break
-		} else if i > 100 {
-			return fmt.Errorf("scaler not serving: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	defer rdb.Close()
-
 	broker := "redis://" + proxy.addr() + "/0"
-	refFor := func(i int) *pb.ScaledObjectRef {
-		return &pb.ScaledObjectRef{Name: fmt.Sprintf("so-%d", i), Namespace: "bench",
-			ScalerMetadata: map[string]string{"brokerURL": broker, "queues": fmt.Sprintf("q%d,shared", i), "maxReplicas": "8"}}
-	}
-
 	fmt.Printf("montage-scaler bench: %d cores, %d calls per figure\n\n", numCPU(), *calls)
-	floor := measure(*calls, func() error { _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); return err })
-	if floor.err != nil {
-		return floor.err
-	}
-	fmt.Printf("%-44s p50 %8s  p99 %8s   (floor)\n", "gRPC Health/Check round trip", floor.p50, floor.p99)
 
-	warm := func(n int) error {
-		for i := range n {
-			r := refFor(i)
-			if _, err := ks.GetMetricSpec(ctx, r); err != nil {
-				return err
-			}
-			if _, err := ks.GetMetrics(ctx, &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	report := func(label string, goalP50, goalP99 float64, fn func(*pb.ScaledObjectRef) error, n int) error {
-		res := measure(*calls, func() error { return fn(refFor(rand.IntN(n))) })
-		if res.err != nil {
-			return fmt.Errorf("%s: %w", label, res.err)
-		}
-		r50, r99 := ratio(res.p50, floor.p50), ratio(res.p99, floor.p99)
-		fmt.Printf("%-44s p50 %8s  p99 %8s   = %.2f× / %.2f× floor (goal ≤ %.1f× / %.1f×) %s\n",
-			label, res.p50, res.p99, r50, r99, goalP50, goalP99, verdict(r50 <= goalP50 && r99 <= goalP99))
-		return nil
-	}
-	getMetrics := func(r *pb.ScaledObjectRef) error {
-		_, err := ks.GetMetrics(ctx, &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"})
-		return err
-	}
-	isActive := func(r *pb.ScaledObjectRef) error { _, err := ks.IsActive(ctx, r); return err }
-
-	if err := warm(1); err != nil {
-		return err
-	}
-	if err := report("GetMetrics, 1 ScaledObject", 1.5, 2, getMetrics, 1); err != nil {
-		return err
-	}
-	if err := report("IsActive, 1 ScaledObject", 1.5, 2, isActive, 1); err != nil {
-		return err
-	}
-	time.Sleep(time.Second)
-	rt1, polls1 := roundTripsPerPoll(ctx, proxy, httpAddr, 5*time.Second)
-
-	if err := warm(*objects); err != nil {
-		return err
-	}
-	if err := report(fmt.Sprintf("GetMetrics, %d ScaledObjects", *objects), 1.5, 2, getMetrics, *objects); err != nil {
-		return err
-	}
-	if err := report(fmt.Sprintf("IsActive, %d ScaledObjects", *objects), 1.5, 2, isActive, *objects); err != nil {
-		return err
-	}
-	time.Sleep(time.Second)
-	rtN, pollsN := roundTripsPerPoll(ctx, proxy, httpAddr, 5*time.Second)
-	fmt.Printf("%-44s %.2f with 1, %.2f with %d (%d and %d polls; goal: constant) %s\n",
-		"Redis round trips per poll", rt1, rtN, *objects, polls1, pollsN, verdict(rtN <= rt1*1.1+0.1))
-
-	pushP50, pushP99, err := pushActivation(ctx, ks, rdb, broker, *trials)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%-44s p50 %8s  p99 %8s   (goal ≤ 250ms / ≤ 1s; KEDA's polling averages 15s) %s\n",
-		"push activation: LPUSH → true on the stream", pushP50, pushP99, verdict(pushP50 <= 250*time.Millisecond && pushP99 <= time.Second))
-
-	rss0, err := rss(cmd.Process.Pid)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%-44s %d MiB; polling for %s while KEDA-like calls continue...\n", fmt.Sprintf("RSS with %d ScaledObjects", *objects), rss0>>20, *soak)
-	// Keep every ScaledObject asked about, as KEDA would every 15-30 s.
-	deadline := time.Now().Add(*soak)
-	samples := []int64{rss0}
-	for time.Now().Before(deadline) {
-		for i := range *objects {
-			_ = getMetrics(refFor(i))
-		}
-		time.Sleep(min(15*time.Second, time.Until(deadline)))
-		if v, err := rss(cmd.Process.Pid); err == nil {
-			samples = append(samples, v)
+	if sections["rpc"] || sections["soak"] {
+		if err := rpcAndSoak(ctx, *bin, broker, redisAddr, proxy, *calls, *objects, *trials, *soak, sections); err != nil {
+			return err
 		}
 	}
-	rss1 := samples[len(samples)-1]
-	fmt.Printf("%-44s %d MiB after %s (max %d MiB; %.2f× the start; goal: flat) %s\n", "RSS after polling", rss1>>20, *soak,
-		slices.Max(samples)>>20, float64(rss1)/float64(rss0), verdict(float64(rss1) <= float64(rss0)*1.2))
+	if sections["abuse"] {
+		if err := abuse(ctx, *bin, broker); err != nil {
+			return err
+		}
+	}
+	if sections["flap"] {
+		if err := flap(ctx, *bin, dir, 20, *flapFor); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -335,11 +242,15 @@ func freeAddr() string {
 }
 
 func startRedis(ctx context.Context, dir string) (string, func(), error) {
+	return startRedisAt(ctx, dir, freeAddr())
+}
+
+// startRedisAt starts a redis-server on addr (to restart one on its port).
+func startRedisAt(ctx context.Context, dir, addr string) (string, func(), error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return "", nil, fmt.Errorf("redis-server not installed: %w", err)
 	}
-	addr := freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
 	cmd.Stdout = io.Discard

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/server"
 )
@@ -305,9 +306,12 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 	}
 
 	wantAlerts := map[string]alert{
-		"MontageScalerSourceFailing": {`sum by (component) (rate(montage_scaler_source_errors_total[5m])) / sum by (component) (rate(montage_scaler_source_reads_total[5m])) > 0.5`, "5m"},
-		"MontageScalerPinnedAtMax":   {`montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"} >= 8`, "30m"},
-		"MontageScalerCalendarStale": {`montage_scaler_source_age_seconds{component="` + decide.Calendar + `"} > 3600`, "15m"},
+		"MontageScalerSourceFailing":    {`sum by (component) (rate(montage_scaler_source_errors_total[5m])) / sum by (component) (rate(montage_scaler_source_reads_total[5m])) > 0.5`, "5m"},
+		"MontageScalerNoDecision":       {`montage_scaler_decision_available == 0`, "5m"},
+		"MontageScalerPinnedAtMax":      {`montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"} >= 8`, "30m"},
+		"MontageScalerCalendarStale":    {`montage_scaler_source_age_seconds{component="` + decide.Calendar + `"} > 3600`, "15m"},
+		"MontageScalerCalendarNoCopy":   {`montage_scaler_calendar_has_copy == 0`, "5m"},
+		"MontageScalerCalendarWarnings": {`montage_scaler_calendar_warnings > 0`, "15m"},
 		// ADR-0002's KPIs; their cases are in testdata/promtool.
 		"MontagePodStartupSlow":      {`montage:pod_startup_seconds:p95_24h > 300`, "15m"},
 		"MontageCostPerVideoDoubled": {`montage:cost_per_video:pod_hours_24h > 2 * (montage:cost_per_video:pod_hours_24h offset 1w)`, "1h"},
@@ -326,6 +330,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 	registered := descNames{}
 	server.NewMetrics(registered)
 	registered.MustRegister(server.SourceAges(nil, nil)) // Describe reads no watch
+	registered.MustRegister(calendar.NewHub(calendar.HubOptions{}).Collector())
 	for name, a := range alerts {
 		for _, m := range promMetricRE.FindAllString(a.expr, -1) {
 			if !registered[m] {

@@ -126,6 +126,26 @@ func (r *Redis) Stop() {
 	<-done
 }
 
+// Pause freezes the server (SIGSTOP): it keeps its port and accepts
+// connections, and answers nothing, as a hung server does, until Resume.
+func (r *Redis) Pause(t testing.TB) { r.signal(t, syscall.SIGSTOP) }
+
+// Resume lets a paused server run again (SIGCONT).
+func (r *Redis) Resume(t testing.TB) { r.signal(t, syscall.SIGCONT) }
+
+func (r *Redis) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	r.mu.Lock()
+	cmd := r.cmd
+	r.mu.Unlock()
+	if cmd == nil {
+		t.Fatalf("servers: redis-server on %s is not running", r.Addr())
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("servers: %s redis-server: %v", sig, err)
+	}
+}
+
 // Restart stops the server if it runs and starts a new one on the same port
 // with the same options (its data is gone).
 func (r *Redis) Restart(t testing.TB) {

@@ -38,7 +38,7 @@ func NewSource(name string) *Source {
 func (s *Source) Set(o decide.Opinion, goodAt time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reading = decide.Reading{Name: s.name, Opinion: o, GoodAt: goodAt, Err: err, NoExpiry: s.reading.NoExpiry}
+	s.reading = decide.Reading{Name: s.name, Opinion: o, GoodAt: goodAt, Err: err, NoExpiry: s.reading.NoExpiry, Optional: s.reading.Optional}
 	if !s.read {
 		s.read = true
 		close(s.first)
@@ -52,6 +52,15 @@ func (s *Source) NoExpiry() *Source {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reading.NoExpiry = true
+	return s
+}
+
+// Optional marks the source as one without which a decision is still made
+// (see decide.Reading.Optional).
+func (s *Source) Optional() *Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reading.Optional = true
 	return s
 }
 
