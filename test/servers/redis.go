@@ -23,9 +23,11 @@ const RedisBinary = "/usr/bin/redis-server"
 
 // Redis is a private redis-server for one test.
 type Redis struct {
-	port int
-	dir  string
-	args []string
+	port    int
+	tlsPort int    // 0: no TLS listener
+	socket  string // "": no unix socket
+	dir     string
+	args    []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -36,8 +38,27 @@ type Redis struct {
 type RedisOptions struct {
 	// Password sets requirepass.
 	Password string
-	// Args are extra redis-server arguments, such as "--maxmemory", "10mb".
+	// Args are extra redis-server arguments, such as "--maxmemory", "10mb",
+	// or an ACL user: "--user", "alice", "on", ">pw", "~*", "+@all".
 	Args []string
+	// TLS, if set, also serves TLS on a second port (TLSAddr); the plain
+	// port stays open for the test's own clients.
+	TLS *RedisTLS
+	// Socket also listens on a unix socket (SocketPath).
+	Socket bool
+	// Persist keeps the data through Stop and Restart: an append-only file
+	// written through at every command, as a broker with persistence does.
+	Persist bool
+}
+
+// RedisTLS is the TLS listener's PEM files.
+type RedisTLS struct {
+	CertFile, KeyFile string
+	// CAFile verifies client certificates.
+	CAFile string
+	// AuthClients is tls-auth-clients: "yes" (a client certificate is
+	// required), "optional" or "no" (the default).
+	AuthClients string
 }
 
 // StartRedis starts a private redis-server on a free 127.0.0.1 port with no
@@ -60,6 +81,29 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	if o.Password != "" {
 		r.args = append(r.args, "--requirepass", o.Password)
 	}
+	if o.TLS != nil {
+		r.tlsPort = freePort(t)
+		auth := o.TLS.AuthClients
+		if auth == "" {
+			auth = "no"
+		}
+		r.args = append(r.args, "--tls-port", strconv.Itoa(r.tlsPort), "--tls-cert-file", o.TLS.CertFile,
+			"--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile, "--tls-auth-clients", auth)
+	}
+	if o.Socket {
+		// A unix socket path is limited to 107 bytes: t.TempDir() may be
+		// longer than that.
+		dir, err := os.MkdirTemp("", "redis-sock-")
+		if err != nil {
+			t.Fatalf("servers: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		r.socket = filepath.Join(dir, "redis.sock")
+		r.args = append(r.args, "--unixsocket", r.socket, "--unixsocketperm", "700")
+	}
+	if o.Persist {
+		r.args = append(r.args, "--appendonly", "yes", "--appendfsync", "always")
+	}
 	r.args = append(r.args, o.Args...)
 	r.start(t)
 	t.Cleanup(r.Stop)
@@ -74,6 +118,12 @@ func (r *Redis) Port() int { return r.port }
 
 // URL is redis://127.0.0.1:port/db.
 func (r *Redis) URL(db int) string { return fmt.Sprintf("redis://%s/%d", r.Addr(), db) }
+
+// TLSAddr is host:port of the TLS listener (RedisOptions.TLS).
+func (r *Redis) TLSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.tlsPort)) }
+
+// SocketPath is the unix socket (RedisOptions.Socket).
+func (r *Redis) SocketPath() string { return r.socket }
 
 func (r *Redis) start(t testing.TB) {
 	t.Helper()
@@ -126,8 +176,23 @@ func (r *Redis) Stop() {
 	<-done
 }
 
+// Pause stops the process with SIGSTOP: its port still accepts connections
+// (the kernel queues them) and nothing answers, as a hung server does.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(s syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(s)
+	}
+}
+
 // Restart stops the server if it runs and starts a new one on the same port
-// with the same options (its data is gone).
+// with the same options (its data is gone, unless RedisOptions.Persist).
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
