@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -52,7 +53,8 @@ func (c *calendarFlags) Limits() calendar.Limits {
 // calendarCmd prints the coming windows of a ScaledObject's feed.
 func calendarCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("calendar", flag.ContinueOnError)
-	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	var at instant
 	fs.Var(&at, "at", "list from this instant (RFC3339); default now")
 	days := fs.Int("days", 7, "how many days ahead to list (1 to 7)")
@@ -63,7 +65,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitUsage
 	}
 	now := at.clock()()
@@ -72,10 +74,12 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	if err := checkFormat(*format); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitUsage
 	}
-	sp, code := specFromFile(*file, "calendar", spec.Options{StaleAfter: time.Minute}, e)
+	// Only the calendar: the other components' settings are neither read
+	// nor demanded, and their variables need not be set.
+	sp, code := specFromFile(mdf, "calendar", spec.Options{StaleAfter: time.Minute, Components: []string{decide.Calendar}}, e)
 	if sp == nil {
 		return code
 	}
@@ -85,17 +89,17 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 	}
 	limits := cf.Limits()
 	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitUsage
 	}
 	feed, err := calendar.FetchOnce(ctx, sp.Calendar, limits, nil)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitNoDecision
 	}
 	l, err := calendar.List(feed, sp.Calendar, now, *days)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitNoDecision
 	}
 	if *format == "json" {
@@ -106,7 +110,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		err = calendar.RenderTable(e.stdout, l, sp.Calendar.Timezone)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: %v\n", err)
+		complain(e, "calendar", err)
 		return exitNoDecision
 	}
 	return exitOK

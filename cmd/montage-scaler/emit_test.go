@@ -37,7 +37,7 @@ func TestSimulateEmitsOpenMetricsOfTheScalersPolicyOnly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runSimulate(t, append(base, tc.args...)...)
-			if code != tc.code || stderr != tc.want {
+			if code != tc.code || stderr != readingLine+tc.want {
 				t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr, tc.code, tc.want)
 			}
 		})

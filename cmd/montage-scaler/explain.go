@@ -15,6 +15,7 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/server"
+	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/scaler/tlsconfig"
 )
 
@@ -23,7 +24,8 @@ import (
 func explain(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9090", "address of a running montage-scaler serve")
-	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	name := fs.String("name", "", "ScaledObject name (default: from the ScaledObject file, else \"explain\")")
 	namespace := fs.String("namespace", "", "ScaledObject namespace (default: from the ScaledObject file, else \"default\")")
 	format := fs.String("format", "json", "json or text")
@@ -36,14 +38,15 @@ func explain(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		complain(e, "explain", err)
 		return exitUsage
 	}
 	if err := checkFormat(*format); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		complain(e, "explain", err)
 		return exitUsage
 	}
-	l, code := loadMetadata(*file, "explain", e)
+	// The server reads every component: resolve every xFromEnv key.
+	l, code := loadMetadata(mdf, "explain", spec.Options{}, e)
 	if l == nil {
 		return code
 	}
@@ -51,7 +54,7 @@ func explain(ctx context.Context, args []string, e env) int {
 
 	tc, err := tlsconfig.Client(*caFile, *certFile, *keyFile, *serverName)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		complain(e, "explain", err)
 		return exitUsage
 	}
 	creds := insecure.NewCredentials()
@@ -68,7 +71,7 @@ func explain(ctx context.Context, args []string, e env) int {
 	defer cancel()
 	resp, err := scalerv1.NewInspectorClient(conn).Explain(ctx, req, grpc.WaitForReady(false))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: %v\n", err)
+		complain(e, "explain", err)
 		if status.Code(err) == codes.InvalidArgument {
 			return exitUsage
 		}

@@ -7,8 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"os"
+	"strconv"
+	"text/tabwriter"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -17,11 +23,14 @@ import (
 )
 
 // forecastCmd prints the forecast of a ScaledObject from its stored history
-// (or from a trace replayed as the server would have recorded it) and, with
-// --backtest, replays that history: forecast against actual, week by week.
+// (or from a trace replayed as the server would have recorded it): now, and
+// slot by slot over the next 24 hours; with --backtest it replays that
+// history instead: forecast against demand, week by week, beside the
+// seasonal naive forecast.
 func forecastCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("forecast", flag.ContinueOnError)
-	file := fs.String("metadata", "", "file with trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	tracePath := fs.String("trace", "", "load trace CSV (time,tasks,requests[,service_seconds]) replayed instead of the stored history")
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL with --trace")
 	backtest := fs.Bool("backtest", false, "replay the history: forecast vs actual per week (and queue wait with --trace)")
@@ -35,18 +44,15 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler forecast: %v\n", err)
+		complain(e, "forecast", err)
 		return exitUsage
 	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(e.stderr, "montage-scaler forecast: %v\n", err)
+		complain(e, "forecast", err)
 		return code
 	}
 	if *format != "text" && *format != "json" {
 		return fail(exitUsage, fmt.Errorf("--format %q: want text or json", *format))
-	}
-	if *file == "" {
-		return fail(exitUsage, errors.New("--metadata FILE is required"))
 	}
 
 	var (
@@ -62,19 +68,9 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		if err != nil {
 			return fail(exitUsage, err)
 		}
-		var ics []byte
-		if *calPath != "" {
-			if ics, err = os.ReadFile(*calPath); err != nil {
-				return fail(exitUsage, fmt.Errorf("--calendar: %w", err))
-			}
-		}
-		mdFile, err := os.ReadFile(*file)
-		if err != nil {
-			return fail(exitUsage, fmt.Errorf("--metadata: %w", err))
-		}
-		s, err := simulate.Prepare(mdFile, ics, tr)
-		if err != nil {
-			return fail(exitUsage, err)
+		s, code := prepareReplay(mdf, *calPath, tr, "forecast", e)
+		if s == nil {
+			return code
 		}
 		if replay, err = simulate.ReplayForecast(tr, s, simulate.DefaultWorkload()); err != nil {
 			return fail(exitUsage, err)
@@ -86,11 +82,14 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		}
 		now = tr.End()
 	} else {
-		l, code := loadMetadata(*file, "forecast", e)
+		// The history lives in the celery component's broker; the other
+		// components are not read.
+		o := spec.Options{StaleAfter: 2 * time.Minute, Components: []string{decide.Celery, decide.Forecast}}
+		l, code := loadMetadata(mdf, "forecast", o, e)
 		if l == nil {
 			return code
 		}
-		sp, err := spec.Parse(l.md, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true})
+		sp, err := spec.Parse(l.md, o)
 		if err != nil {
 			return fail(exitUsage, err)
 		}
@@ -102,6 +101,9 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 			return fail(exitUsage, errors.New("--namespace and --name are required (the history is kept per ScaledObject) unless the file is a ScaledObject with both"))
 		}
 		c := sp.Forecast
+		// As serve and check: go-redis's pool chatter stays out of the way;
+		// a failed read is reported once, below.
+		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		rc, err := c.Broker.NewClient(*timeout, *timeout)
 		if err != nil {
 			return fail(exitNoDecision, err)
@@ -124,7 +126,13 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 	if *backtest {
 		err = simulate.WriteBacktest(e.stdout, *format, source, forecast.Backtest(h, params), replay)
 	} else {
-		err = printForecast(e.stdout, *format, source, decide.ForecastOpinion(forecast.Evaluate(h, now, mode, params)))
+		ev := forecast.Evaluate(h, now, mode, params)
+		plan := forecast.Plan(h, now, 24*time.Hour, mode, params, ev.LastWeek)
+		hist := fmt.Sprintf("%d buckets", h.Len())
+		if n := h.LegacyBuckets(); n > 0 {
+			hist += fmt.Sprintf(", %d written before demand was recorded (the celery component's asks, ageing out)", n)
+		}
+		err = printForecast(e.stdout, *format, source, hist, decide.ForecastOpinion(ev), plan)
 	}
 	if err != nil {
 		return fail(exitNoDecision, err)
@@ -158,15 +166,42 @@ type forecastOut struct {
 	Active   bool                  `json:"active"`
 	Advisory bool                  `json:"advisory"`
 	Detail   decide.ForecastDetail `json:"detail"`
+	// Slots are the next 24 hours, slot by slot.
+	Slots []forecast.SlotPlan `json:"slots"`
 }
 
-func printForecast(w io.Writer, format, source string, o decide.Opinion) error {
+// printForecast prints the forecast now and the plan of the coming slots.
+func printForecast(w io.Writer, format, source, history string, o decide.Opinion, plan []forecast.SlotPlan) error {
 	d := o.Detail.(decide.ForecastDetail)
 	if format == "json" {
-		return writeJSONValue(w, forecastOut{Source: source, Desired: o.Desired, Active: o.Active, Advisory: o.Advisory, Detail: d})
+		return writeJSONValue(w, forecastOut{Source: source, Desired: o.Desired, Active: o.Active, Advisory: o.Advisory, Detail: d, Slots: plan})
 	}
-	_, err := fmt.Fprintf(w, "source:   %s\nforecast: %s\n", source, d.Explanation)
-	return err
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "source:\t%s\n", source)
+	fmt.Fprintf(tw, "history:\t%s\n", history)
+	fmt.Fprintf(tw, "zone:\t%s\n", d.Zone)
+	fmt.Fprintf(tw, "forecast:\t%s\n", d.Explanation)
+	if d.NextHour != nil {
+		fmt.Fprintf(tw, "next hour:\tup to %s replicas (serve exports it as montage_scaler_forecast_next_hour_replicas)\n", strconv.FormatFloat(*d.NextHour, 'f', -1, 64))
+	} else {
+		fmt.Fprintf(tw, "next hour:\tsilent\n")
+	}
+	fmt.Fprintln(tw, "\nSLOT\tESTIMATE\tWEEKS\tACTING")
+	for _, s := range plan {
+		est := "-"
+		if s.Estimate != nil {
+			est = strconv.FormatFloat(math.Round(*s.Estimate*100)/100, 'f', 2, 64)
+		}
+		acting := "yes"
+		switch {
+		case s.Silent != "":
+			acting = "no: " + s.Silent
+		case !s.Acting:
+			acting = "no: dry-run"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.Slot, est, s.Weeks, acting)
+	}
+	return tw.Flush()
 }
 
 func writeJSONValue(w io.Writer, v any) error {

@@ -97,6 +97,22 @@ func run(ctx context.Context, args []string, e env) int {
 // from MONTAGE_SCALER_<FLAG> (dashes as underscores).
 func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		var example *flag.Flag
+		fs.VisitAll(func(f *flag.Flag) {
+			if example == nil || f.Name == "grpc-addr" || (f.Name == "metadata" && example.Name != "grpc-addr") {
+				example = f
+			}
+		})
+		eg := ""
+		if example != nil {
+			eg = fmt.Sprintf(" (--%s: %s)", example.Name, envName(example.Name))
+		}
+		fmt.Fprintf(fs.Output(), "usage: montage-scaler %s [flags]\n\n"+
+			"Every flag can also be set as the environment variable MONTAGE_SCALER_<FLAG>,\n"+
+			"upper case with dashes as underscores%s; the command line wins.\n\nflags:\n", fs.Name(), eg)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,7 +126,7 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 		if set[f.Name] {
 			return
 		}
-		name := "MONTAGE_SCALER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v, ok := e.getenv(name); ok {
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
@@ -118,6 +134,17 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) string {
+	return "MONTAGE_SCALER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// complain prints err for people as "montage-scaler CMD: message", without
+// saying CMD twice when the message starts with it (a package's prefix).
+func complain(e env, cmd string, err error) {
+	fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, strings.TrimPrefix(err.Error(), cmd+": "))
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

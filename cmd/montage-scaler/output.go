@@ -51,15 +51,35 @@ func writeJSON(w io.Writer, d decide.Decision) error {
 	return enc.Encode(server.FromProto(e))
 }
 
-// writeText prints a decision for people.
+// detailNote is a component's detail for people: its explanation when it
+// has one (worded, rounded as FormatReplicas rounds), else its JSON.
+func detailNote(detail any) string {
+	if detail == nil {
+		return ""
+	}
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		if s, ok := m["explanation"].(string); ok && s != "" {
+			return s
+		}
+	}
+	return string(b)
+}
+
+// writeText prints a decision for people: every replica count rounded as
+// decide.FormatReplicas rounds it (JSON keeps full precision).
 func writeText(w io.Writer, d decide.Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	max := "none"
 	if d.Bounds.Max != nil {
-		max = fmt.Sprintf("%g", *d.Bounds.Max)
+		max = decide.FormatReplicas(*d.Bounds.Max)
 	}
 	if d.Desired != nil {
-		fmt.Fprintf(tw, "decision:\t%g replicas, active=%t (bounds %g..%s)\n", *d.Desired, d.Active, d.Bounds.Min, max)
+		fmt.Fprintf(tw, "decision:\t%s replicas, active=%t (bounds %s..%s)\n", decide.FormatReplicas(*d.Desired), d.Active, decide.FormatReplicas(d.Bounds.Min), max)
 	} else {
 		fmt.Fprintf(tw, "decision:\tNONE (%s)\n", d.Error)
 	}
@@ -71,7 +91,7 @@ func writeText(w io.Writer, d decide.Decision) error {
 	for _, c := range d.Components {
 		asks := "no opinion"
 		if c.Desired != nil {
-			asks = fmt.Sprintf("%g", *c.Desired)
+			asks = decide.FormatReplicas(*c.Desired)
 		}
 		observed := "never"
 		if !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0 {
@@ -81,8 +101,8 @@ func writeText(w io.Writer, d decide.Decision) error {
 		if c.Error != "" {
 			notes = append(notes, "error: "+c.Error)
 		}
-		if b, err := json.Marshal(c.Detail); err == nil && c.Detail != nil {
-			notes = append(notes, string(b))
+		if note := detailNote(c.Detail); note != "" {
+			notes = append(notes, note)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, observed, strings.Join(notes, "; "))
 	}

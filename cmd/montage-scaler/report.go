@@ -36,11 +36,11 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler report: %v\n", err)
+		complain(e, "report", err)
 		return exitUsage
 	}
 	fail := func(code int, err error) int {
-		fmt.Fprintf(e.stderr, "montage-scaler report: %v\n", err)
+		complain(e, "report", err)
 		return code
 	}
 	if *scaledObject == "" {
@@ -92,6 +92,7 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		if err := writeReportPlot(*plot, ext, rep); err != nil {
 			return fail(exitNoDecision, fmt.Errorf("--plot: %w", err))
 		}
+		fmt.Fprintf(e.stderr, "montage-scaler report: wrote %s\n", *plot)
 	}
 	return exitOK
 }

@@ -73,7 +73,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require gRPC clients (KEDA) to present a certificate it signed (mutual TLS)")
 	fs.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS files are checked for changes")
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
-	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples what the reactive components ask for (its history keeps the max per 5 minutes)")
+	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
 	return fs
 }
@@ -85,16 +85,16 @@ func serve(ctx context.Context, args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	if err := checkTLSFlags(f); err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler serve: %v\n", err)
+		complain(e, "serve", err)
 		return exitUsage
 	}
 	if err := serveRun(ctx, f, logger, e); err != nil {

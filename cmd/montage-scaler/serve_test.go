@@ -239,6 +239,10 @@ func TestServeAnswersEveryRPC(t *testing.T) {
 		`montage_scaler_decision_replicas{namespace="prod",scaledobject="montage"} 2.4`,
 		`montage_scaler_component_replicas{component="celery",namespace="prod",scaledobject="montage"} 2.4`,
 		`montage_scaler_source_age_seconds{component="celery"}`,
+		`montage_scaler_celery_queued_tasks{namespace="prod",scaledobject="montage"} 12`,
+		`montage_scaler_celery_in_flight_tasks{namespace="prod",scaledobject="montage"} 0`,
+		`montage_scaler_celery_tasks_processed_total{namespace="prod",scaledobject="montage"} 0`,
+		`montage_scaler_celery_oldest_wait_seconds{namespace="prod",queue="video",scaledobject="montage"} `,
 		`grpc_server_handled_total{grpc_code="OK",grpc_method="GetMetrics",grpc_service="externalscaler.ExternalScaler",grpc_type="unary"}`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -504,6 +508,13 @@ func TestCheckAndExplainPrintTheSameDecision(t *testing.T) {
 	if !strings.Contains(checkOut, `"desiredReplicas": 2,`) {
 		t.Fatalf("check output:\n%s", checkOut)
 	}
+	// The queue wait per queue, and where its age comes from (no stamp,
+	// no target: this process's own first sighting).
+	for _, want := range []string{`"oldestWaitSeconds": `, `"waitMethod": "first-seen-local"`, `"queueWaitTargetSeconds": null`} {
+		if !strings.Contains(checkOut, want) {
+			t.Fatalf("check output lacks %s:\n%s", want, checkOut)
+		}
+	}
 
 	// Exit statuses: 2 bad metadata, 1 no decision (JSON still printed).
 	writeFile(t, filepath.Join(dir, "bad.yaml"), "brokerURL: redis://127.0.0.1:1/0\ntasksPerReplica: lots\n")
@@ -535,7 +546,8 @@ func writeFile(t *testing.T, path, s string) {
 func dropTimes(s string) string {
 	var keep []string
 	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, `"at":`) || strings.Contains(l, `"observedAt":`) || strings.Contains(l, "ageSeconds") || strings.Contains(l, `"attributedAt":`) {
+		if strings.Contains(l, `"at":`) || strings.Contains(l, `"observedAt":`) || strings.Contains(l, "ageSeconds") || strings.Contains(l, `"attributedAt":`) ||
+			strings.Contains(l, `"oldestWaitSeconds":`) {
 			continue
 		}
 		keep = append(keep, l)

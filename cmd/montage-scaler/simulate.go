@@ -16,9 +16,10 @@ import (
 func simulateCmd(args []string, e env) int {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	tracePath := fs.String("trace", "", "load trace CSV: time,tasks,requests[,service_seconds]")
-	metaPath := fs.String("metadata", "", "trigger metadata (flat key: value map) or a ScaledObject YAML")
+	var mdf metadataFlags
+	mdf.register(fs)
 	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
-	format := fs.String("format", "table", "table, json or csv")
+	format := fs.String("format", "table", "table, markdown (the table alone, as README.md shows it), json or csv")
 	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
 	policies := fs.String("policies", "", "comma-separated policies to run (default "+strings.Join(simulate.Policies(), ",")+
 		", and "+simulate.MontageForecast+" when forecastMode is set)")
@@ -31,20 +32,18 @@ func simulateCmd(args []string, e env) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitUsage
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitUsage
 	}
 	switch {
 	case *tracePath == "":
 		return fail(errors.New("--trace FILE.csv is required"))
-	case *metaPath == "":
-		return fail(errors.New("--metadata FILE is required"))
-	case *format != "table" && *format != "json" && *format != "csv":
-		return fail(fmt.Errorf("--format %q: want table, json or csv", *format))
+	case *format != "table" && *format != "markdown" && *format != "json" && *format != "csv":
+		return fail(fmt.Errorf("--format %q: want table, markdown, json or csv", *format))
 	}
 	ext := strings.ToLower(filepath.Ext(*plot))
 	if *plot != "" && ext != ".svg" && ext != ".png" {
@@ -66,19 +65,9 @@ func simulateCmd(args []string, e env) int {
 	if err != nil {
 		return fail(fmt.Errorf("--trace %s: %w", *tracePath, err))
 	}
-	md, err := os.ReadFile(*metaPath)
-	if err != nil {
-		return fail(fmt.Errorf("--metadata: %w", err))
-	}
-	var ics []byte
-	if *calPath != "" {
-		if ics, err = os.ReadFile(*calPath); err != nil {
-			return fail(fmt.Errorf("--calendar: %w", err))
-		}
-	}
-	setup, err := simulate.Prepare(md, ics, tr)
-	if err != nil {
-		return fail(fmt.Errorf("--metadata %s: %w", *metaPath, err))
+	setup, code := prepareReplay(mdf, *calPath, tr, "simulate", e)
+	if setup == nil {
+		return code
 	}
 	opts := simulate.Options{Workload: w, Policies: ids}
 	if *emit != "" {
@@ -95,26 +84,59 @@ func simulateCmd(args []string, e env) int {
 		err = simulate.WriteJSON(e.stdout, rep)
 	case "csv":
 		err = simulate.WriteCSV(e.stdout, rep)
+	case "markdown":
+		err = simulate.WriteMarkdown(e.stdout, rep)
 	default:
 		err = simulate.WriteTable(e.stdout, rep)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: %v\n", err)
+		complain(e, "simulate", err)
 		return exitNoDecision
 	}
 	if *emit != "" {
-		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(md)); err != nil {
+		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(setup.File.Bytes)); err != nil {
 			fmt.Fprintf(e.stderr, "montage-scaler simulate: --emit-openmetrics: %v\n", err)
 			return exitNoDecision
 		}
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s (OpenMetrics of %s)\n", *emit, *emitPolicy)
 	}
 	if *plot != "" {
 		if err := writePlot(*plot, ext, rep); err != nil {
 			fmt.Fprintf(e.stderr, "montage-scaler simulate: --plot: %v\n", err)
 			return exitNoDecision
 		}
+		// On stderr: stdout is the table, JSON or CSV.
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s\n", *plot)
 	}
 	return exitOK
+}
+
+// prepareReplay reads the metadata file (as a replay: no address needed)
+// and the --calendar feed for a run over tr; a nil result comes with the
+// exit status (the message is on stderr). Without a feed it says, in one
+// line on stderr, that the run has no calendar events.
+func prepareReplay(mdf metadataFlags, calPath string, tr simulate.Trace, cmd string, e env) (*simulate.Setup, int) {
+	mf, code := mdf.read(cmd, e)
+	if mf == nil {
+		return nil, code
+	}
+	var ics []byte
+	if calPath != "" {
+		var err error
+		if ics, err = os.ReadFile(calPath); err != nil {
+			fmt.Fprintf(e.stderr, "montage-scaler %s: --calendar: %v\n", cmd, err)
+			return nil, exitUsage
+		}
+	}
+	setup, err := simulate.Prepare(mf, ics, tr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata %s: %v\n", cmd, mdf.file, err)
+		return nil, exitUsage
+	}
+	if setup.NoCalendar {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, setup.NoCalendarNote())
+	}
+	return setup, exitOK
 }
 
 func writePlot(path, ext string, rep *simulate.Report) error {

@@ -9,6 +9,10 @@ import (
 	"testing"
 )
 
+// readingLine is what a command prints first about the example traces'
+// ScaledObject: which trigger it reads.
+const readingLine = "montage-scaler simulate: reading spec.triggers[0] (external-push) of ScaledObject montage/montage\n"
+
 func runSimulate(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -52,12 +56,18 @@ func TestSimulateWritesTableCSVAndPlots(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "montage-scaler") || !strings.HasPrefix(out, "trace 2026-03-07T09:00:00Z to 2026-03-07T13:00:00Z") {
 		t.Fatalf("table: exit %d\n%s%s", code, out, stderr)
 	}
+	if want := readingLine + "montage-scaler simulate: wrote " + svg + "\n"; stderr != want {
+		t.Fatalf("stderr %q, want %q (the path written)", stderr, want)
+	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg ")) || !bytes.Contains(b, []byte("<polyline")) {
 		t.Errorf("svg: %v %.80q", err, b)
 	}
 	code, out, stderr = runSimulate(t, append(base, "--format", "csv", "--plot", pngFile)...)
 	if code != exitOK || !strings.HasPrefix(out, "policy,podHours,videos,costPerVideo,") || strings.Count(out, "\n") != 4 {
 		t.Fatalf("csv: exit %d\n%s%s", code, out, stderr)
+	}
+	if !strings.HasSuffix(stderr, "montage-scaler simulate: wrote "+pngFile+"\n") {
+		t.Fatalf("stderr %q lacks the PNG's path", stderr)
 	}
 	if b, err := os.ReadFile(pngFile); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("png: %v", err)
@@ -67,6 +77,7 @@ func TestSimulateWritesTableCSVAndPlots(t *testing.T) {
 func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 	dir := filepath.Join("..", "..", "examples", "traces")
 	trace, md := filepath.Join(dir, "idle-night.csv"), filepath.Join(dir, "scaledobject.yaml")
+	bad := tempFile(t, "md.yaml", "tasksPerReplica: five\n")
 	cases := []struct {
 		name string
 		args []string
@@ -74,18 +85,42 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 	}{
 		{"no trace", []string{"--metadata", md}, "montage-scaler simulate: --trace FILE.csv is required\n"},
 		{"no metadata", []string{"--trace", trace}, "montage-scaler simulate: --metadata FILE is required\n"},
-		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, json or csv\n"},
+		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, markdown, json or csv\n"},
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
-			"montage-scaler simulate: simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
-		{"a calendar URL without --calendar", []string{"--trace", trace, "--metadata", md},
-			"montage-scaler simulate: --metadata " + md + ": metadata: calendarURL is set: give the feed with --calendar FILE.ics (the simulator fetches no URL)\n"},
+			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
+		{"a bad value, even with no address in the file", []string{"--trace", trace, "--metadata", bad},
+			"montage-scaler simulate: --metadata " + bad + ": metadata \"tasksPerReplica\": bad value \"five\": a number from 0.001 to 1e+06\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runSimulate(t, tc.args...)
 			if code != exitUsage || stderr != tc.want {
 				t.Errorf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestSimulateNeedsNoURLAndSaysWhenItHasNoCalendar(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	trace := filepath.Join(dir, "idle-night.csv")
+	cases := []struct {
+		name, md, stderr string
+	}{
+		{"the example ScaledObject, whose calendar variable is unset", filepath.Join(dir, "scaledobject.yaml"),
+			readingLine + "montage-scaler simulate: no --calendar: simulating without calendar events (the metadata's feed is never fetched)\n"},
+		{"a flat map with no URL at all", tempFile(t, "md.yaml", "tasksPerReplica: \"5\"\nmaxReplicas: \"8\"\n"),
+			"montage-scaler simulate: no --calendar: simulating without calendar events\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runSimulate(t, "--trace", trace, "--metadata", tc.md, "--format", "csv")
+			if code != exitOK || stderr != tc.stderr {
+				t.Fatalf("exit %d, stderr\n got %q\nwant %q", code, stderr, tc.stderr)
+			}
+			if !strings.Contains(out, "\nmontage-scaler,") {
+				t.Fatalf("no montage-scaler row:\n%s", out)
 			}
 		})
 	}

@@ -208,3 +208,32 @@ func TestExplainTalksMutualTLS(t *testing.T) {
 		t.Fatalf("client certificate without --tls-ca: exit %d\n%s", code, out)
 	}
 }
+
+func TestExplainNamesTheServerForTLSThroughAPortForward(t *testing.T) {
+	rs := servers.StartRedis(t)
+	ca := tlstest.NewCA(t, "montage-scaler CA")
+	// The certificate names only the Service, as the tls overlay's does; a
+	// port-forward reaches the server at 127.0.0.1.
+	const service = "montage-scaler.montage-scaler.svc.cluster.local"
+	srv := ca.Issue(t, tlstest.Spec{CN: "montage-scaler", Server: true, DNS: []string{service}})
+	dir := t.TempDir()
+	cert, key, caFile, md := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt"), filepath.Join(dir, "md.yaml")
+	tlstest.WriteFile(t, cert, srv.CertPEM)
+	tlstest.WriteFile(t, key, srv.KeyPEM)
+	tlstest.WriteFile(t, caFile, ca.PEM)
+	writeFile(t, md, "brokerURL: "+rs.URL(0)+"\n")
+	p := startServe(t, "--tls-cert", cert, "--tls-key", key)
+
+	explain := func(args ...string) (int, string) {
+		var out, errb strings.Builder
+		code := run(t.Context(), append([]string{"explain", "--addr", p.grpcAddr, "--metadata", md, "--timeout", "5s", "--tls-ca", caFile}, args...),
+			env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+		return code, out.String() + errb.String()
+	}
+	if code, out := explain(); code != exitNoDecision || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("explain without --tls-server-name: exit %d, want 1 naming the address the certificate lacks\n%s", code, out)
+	}
+	if code, out := explain("--tls-server-name", service); code != exitOK || !strings.Contains(out, `"name": "celery"`) {
+		t.Fatalf("explain --tls-server-name %s: exit %d\n%s", service, code, out)
+	}
+}

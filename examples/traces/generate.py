@@ -66,3 +66,15 @@ rows = []
 for i in range(7 * 12):
     rows.append((3 if i == 38 else 0, 150))
 write("idle-night.csv", dt.datetime(2026, 3, 3), 300, rows)
+
+# weeks.csv and noisy-weeks.csv, the forecast's multi-week traces, come from
+# examples/traces/weeks (go run ./examples/traces/weeks -out examples/traces).
+
+# Long renders: Friday 2026-03-06 09:00-10:00, one-minute steps: a creator
+# renders a season, 12 one-minute videos a minute for 40 minutes (about 3
+# replicas of 5 slots), a quiet API. With queue-wait.yaml's tasksPerReplica
+# (tuned for short thumbnails) the depth ask falls short: queueWaitTarget's case.
+rows = []
+for m in range(60):
+    rows.append((12 if m < 40 else 0, 300, 60))
+write("long-renders.csv", dt.datetime(2026, 3, 6, 9), 60, rows, service=True)

@@ -152,30 +152,40 @@ type Config struct {
 	MaxReplicas *float64
 }
 
+// settingKeys are the calendar keys besides the feed's address.
+var settingKeys = []string{KeyTimezone, KeyLeadTime, KeyHold, KeyReplicas, KeyIncludeTransparent}
+
+// Keys returns every metadata key ParseConfig reads (xFromEnv forms implied).
+func Keys() []string { return append([]string{KeyURL}, settingKeys...) }
+
 // ParseConfig reads the calendar keys of trigger metadata. It returns
-// (nil, nil) when no calendar key is present; errors are *meta.Error.
+// (nil, nil) when no calendar key is present; errors are *meta.Error. When
+// m is read for a replay (meta.Map.Replay) the feed's address is neither
+// required nor parsed (the Config's URL is then zero).
 func ParseConfig(m *meta.Map) (*Config, error) {
 	raw, found, err := m.FromEnv(KeyURL, true)
 	if err != nil {
 		return nil, err
 	}
 	others := false
-	for _, k := range []string{KeyTimezone, KeyLeadTime, KeyHold, KeyReplicas, KeyIncludeTransparent} {
+	for _, k := range settingKeys {
 		if _, ok := m.Lookup(k); ok {
 			others = true
 		}
 	}
-	if !found {
-		if others {
-			return nil, &meta.Error{Key: KeyURL, Allowed: ""}
-		}
+	if !found && !others {
 		return nil, nil
 	}
-	u, err := ParseFeedURL(raw)
-	if err != nil {
-		return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+	c := &Config{Timezone: time.UTC}
+	switch {
+	case m.Replay():
+	case !found:
+		return nil, &meta.Error{Key: KeyURL, Allowed: ""}
+	default:
+		if c.URL, err = ParseFeedURL(raw); err != nil {
+			return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+		}
 	}
-	c := &Config{URL: u, Timezone: time.UTC}
 	if tz, ok := m.Lookup(KeyTimezone); ok {
 		loc, err := ical.LoadZone(tz)
 		if err != nil {
@@ -202,6 +212,13 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// DefaultConfig is the calendar component with every setting at its
+// default and no feed: what a replay uses for a feed file given beside
+// metadata that has no calendar keys.
+func DefaultConfig() *Config {
+	return &Config{Timezone: time.UTC, LeadTime: DefaultLeadTime, Hold: DefaultHold, DefaultReplicas: DefaultReplicas}
 }
 
 // Expansion returns the options c's feed is expanded with.

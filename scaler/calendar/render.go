@@ -3,12 +3,12 @@ package calendar
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // Listing is what `montage-scaler calendar` prints: the coming windows of
@@ -18,7 +18,9 @@ type Listing struct {
 	Name string    `json:"name,omitempty"`
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
-	// AgeSeconds is how old the copy is (0 for a fresh fetch).
+	// AgeSeconds is how old the copy is at From: 0 for a copy fetched
+	// after From (a fresh fetch, or a listing from an --at in the past),
+	// never negative.
 	AgeSeconds float64       `json:"ageSeconds"`
 	Timezone   string        `json:"timezone"`
 	Windows    []ical.Window `json:"windows"`
@@ -45,7 +47,7 @@ func List(f *Feed, c *Config, at time.Time, days int) (Listing, error) {
 		Name:       f.Calendar.Name,
 		From:       at.UTC(),
 		To:         to.UTC(),
-		AgeSeconds: f.Age(at).Seconds(),
+		AgeSeconds: max(0, f.Age(at).Seconds()),
 		Timezone:   tz.String(),
 		Windows:    e.Windows,
 		Warnings:   warnings,
@@ -62,9 +64,9 @@ func RenderTable(w io.Writer, l Listing, loc *time.Location) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "FROM\tSTART\tEND\tUNTIL\tREPLICAS\tSOURCE\tSUMMARY\n")
 	for _, win := range l.Windows {
-		reps := strconv.FormatFloat(win.Replicas, 'f', -1, 64)
+		reps := decide.FormatReplicas(win.Replicas)
 		if win.Clamped {
-			reps += " (asked " + strconv.FormatFloat(win.Requested, 'f', -1, 64) + ", clamped)"
+			reps += " (asked " + decide.FormatReplicas(win.Requested) + ", clamped)"
 		}
 		summary := strings.ReplaceAll(win.Summary, "\n", " ")
 		if summary == "" {

@@ -47,9 +47,25 @@ func fillUnacked(b *testing.B, c *redis.Client, n int) {
 	}
 }
 
+// fillQueues puts one kombu-shaped task, stamped, at the head of each
+// queue's bare list, as if each had a task waiting.
+func fillQueues(b *testing.B, c *redis.Client, queues ...string) {
+	b.Helper()
+	pipe := c.Pipeline()
+	for _, q := range queues {
+		pipe.LPush(b.Context(), q, fmt.Sprintf(`{"body": "W10=", "headers": {"task": "render", "id": "id-%s", "eta": null, %q: %d}, "properties": {"delivery_tag": "tag-%s"}}`,
+			q, StampHeader, time.Now().Unix(), q))
+	}
+	if _, err := pipe.Exec(b.Context()); err != nil {
+		b.Fatalf("fill queues: %v", err)
+	}
+}
+
 // BenchmarkPoll measures one poll of a broker whose unacked hash holds
 // 100,000 entries (a pass over it always under way: one HSCAN step per poll),
-// with 1 and 500 layouts watching it. It reports Redis round trips per poll.
+// with 1 and 500 layouts watching it, their queues empty, then each with a
+// task waiting (one head script per queue). It reports Redis round trips per
+// poll.
 func BenchmarkPoll(b *testing.B) {
 	r := servers.StartRedis(b)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
@@ -59,8 +75,21 @@ func BenchmarkPoll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, layouts := range []int{1, 500} {
-		b.Run(fmt.Sprintf("layouts=%d", layouts), func(b *testing.B) {
+	for _, run := range []struct {
+		layouts int
+		waiting bool
+	}{{1, false}, {500, false}, {1, true}, {500, true}} {
+		layouts := run.layouts
+		name := fmt.Sprintf("layouts=%d", layouts)
+		if run.waiting {
+			name += "/waiting"
+			var qs []string
+			for i := range layouts {
+				qs = append(qs, fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i))
+			}
+			fillQueues(b, c, qs...)
+		}
+		b.Run(name, func(b *testing.B) {
 			hook := &countHook{}
 			o := HubOptions{PollInterval: time.Hour, Hooks: []redis.Hook{hook}}.withDefaults()
 			ls := make([]Layout, layouts)
@@ -68,7 +97,7 @@ func BenchmarkPoll(b *testing.B) {
 				ls[i] = normalize(Layout{Queues: []string{fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i)}, AcksLate: true})
 			}
 			// No poller: the benchmark drives the polls itself.
-			bc := newBrokerConn(o, broker, func() []Layout { return ls })
+			bc := newBrokerConn("bench", o, broker, func() []Layout { return ls })
 			b.Cleanup(bc.close)
 			if _, err := bc.poll(b.Context()); err != nil {
 				b.Fatal(err)

@@ -26,8 +26,13 @@ import (
 
 const brokerKey = "brokerURL"
 
+// CertReqs are the values of a rediss:// URL's ssl_cert_reqs, in either
+// spelling Celery users meet (any case): kombu's URL form and Python's ssl
+// constant names.
+const CertReqs = "required|optional|none (or CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE)"
+
 const allowedBroker = "a Celery broker URL: redis://[[user]:pass@]host[:port][/db], " +
-	"rediss://…?ssl_cert_reqs=CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE, " +
+	"rediss://…?ssl_cert_reqs=" + CertReqs + ", " +
 	"sentinel://h1:26379;sentinel://h2:26379/db with sentinelMaster, " +
 	"or redis+socket:///path?virtual_host=N"
 
@@ -137,7 +142,7 @@ func (b *Broker) parseTLS(q url.Values) error {
 	case "CERT_NONE", "NONE":
 		b.verify = false
 	default:
-		return fmt.Errorf("ssl_cert_reqs %q is not CERT_REQUIRED, CERT_OPTIONAL or CERT_NONE", b.certReqs)
+		return fmt.Errorf("ssl_cert_reqs %q is not %s", b.certReqs, CertReqs)
 	}
 	b.caCerts, b.certFile, b.keyFile = q.Get("ssl_ca_certs"), q.Get("ssl_certfile"), q.Get("ssl_keyfile")
 	if (b.certFile == "") != (b.keyFile == "") {

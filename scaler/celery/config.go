@@ -35,6 +35,12 @@ type Layout struct {
 	// (and key prefix) is fresh: that sum assumes the scaled Deployment's
 	// workers are the ones consuming these queues.
 	AcksLate bool
+	// ShareFirstSeen keeps, in the broker, when a message without a publish
+	// stamp was first seen at the head of its list, so that every scaler
+	// replica reads the same age (set with queueWaitTarget). Without it
+	// the scaler writes nothing and such ages are this replica's, shown
+	// only.
+	ShareFirstSeen bool
 }
 
 // DefaultLayout is the layout of a Celery app with default transport options
@@ -67,7 +73,7 @@ func (l Layout) Lists(q string) []string {
 // id is a stable identity of the layout, used to share readings between
 // watches with equal layouts.
 func (l Layout) id() string {
-	return fmt.Sprintf("%q|%v|%q|%q|%d|%t", l.Queues, l.PrioritySteps, l.Separator, l.KeyPrefix, l.VisibilityTimeout, l.AcksLate)
+	return fmt.Sprintf("%q|%v|%q|%q|%d|%t|%t", l.Queues, l.PrioritySteps, l.Separator, l.KeyPrefix, l.VisibilityTimeout, l.AcksLate, l.ShareFirstSeen)
 }
 
 // Config is the Celery part of one ScaledObject's trigger metadata.
@@ -75,13 +81,24 @@ type Config struct {
 	Broker          Broker
 	Layout          Layout
 	TasksPerReplica float64
+	// QueueWaitTarget is how long a task may wait for a worker before the
+	// component asks for more replicas; 0: the wait is shown only.
+	QueueWaitTarget time.Duration
 }
 
+// MaxQueueWaitTarget bounds queueWaitTarget.
+const MaxQueueWaitTarget = 24 * time.Hour
+
 // celeryKeys are the keys that only make sense with a broker.
-var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate"}
+var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate", "queueWaitTarget"}
+
+// Keys returns every metadata key ParseConfig reads (xFromEnv forms implied).
+func Keys() []string { return append([]string{brokerKey}, celeryKeys...) }
 
 // ParseConfig reads the Celery keys from trigger metadata. It returns
-// (nil, nil) when no Celery key is present at all.
+// (nil, nil) when no Celery key is present at all. When m is read for a
+// replay (meta.Map.Replay) the broker is neither required nor parsed: the
+// Config's Broker is then zero.
 func ParseConfig(m *meta.Map) (*Config, error) {
 	raw, found, err := m.FromEnv(brokerKey, true)
 	if err != nil {
@@ -90,26 +107,31 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if !found {
 		var set []string
 		for _, k := range celeryKeys {
-			if _, ok := m.Lookup(k); ok {
+			if m.Present(k) {
 				set = append(set, k)
 			}
 		}
 		if len(set) == 0 {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
-			"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
-			&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+		if !m.Replay() {
+			return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
+				"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
+				&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+		}
 	}
-	broker, err := ParseBrokerURL(raw, m.String("sentinelMaster", ""))
-	if err != nil {
-		return nil, err
+	c := &Config{Layout: DefaultLayout()}
+	sentinel := m.String("sentinelMaster", "")
+	if found && !m.Replay() {
+		if c.Broker, err = ParseBrokerURL(raw, sentinel); err != nil {
+			return nil, err
+		}
 	}
-	c := &Config{Broker: broker, Layout: DefaultLayout()}
-	if v, ok := m.Lookup("queues"); ok {
+	if m.Present("queues") {
 		c.Layout.Queues = m.List("queues", nil)
 		if len(c.Layout.Queues) == 0 {
-			return nil, &meta.Error{Key: "queues", Value: v, Allowed: "comma-separated Celery queue names"}
+			// An empty list is a mistake, not a wish for the default queue.
+			return nil, m.Empty("queues", `comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`)
 		}
 		slices.Sort(c.Layout.Queues)
 		c.Layout.Queues = slices.Compact(c.Layout.Queues)
@@ -134,6 +156,14 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if c.Layout.AcksLate, err = m.Bool("acksLate", true); err != nil {
 		return nil, err
 	}
+	if c.QueueWaitTarget, err = m.Duration("queueWaitTarget", 0, false); err != nil {
+		return nil, err
+	}
+	if c.QueueWaitTarget > MaxQueueWaitTarget {
+		v, _ := m.Lookup("queueWaitTarget")
+		return nil, &meta.Error{Key: "queueWaitTarget", Value: v, Allowed: "at most 24h"}
+	}
+	c.Layout.ShareFirstSeen = c.QueueWaitTarget > 0
 	return c, nil
 }
 

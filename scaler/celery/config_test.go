@@ -12,7 +12,7 @@ import (
 )
 
 const want = "; want a Celery broker URL: redis://[[user]:pass@]host[:port][/db], " +
-	"rediss://…?ssl_cert_reqs=CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE, " +
+	"rediss://…?ssl_cert_reqs=required|optional|none (or CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE), " +
 	"sentinel://h1:26379;sentinel://h2:26379/db with sentinelMaster, " +
 	"or redis+socket:///path?virtual_host=N"
 
@@ -60,7 +60,7 @@ func TestParseBrokerURLErrors(t *testing.T) {
 		{"a port out of range", "redis://h:99999", "", `metadata "brokerURL": bad value "redis://h:99999": port must be a number from 1 to 65535` + want},
 		{"an unknown option", "redis://h?foo=1", "", `metadata "brokerURL": bad value "redis://h?foo=1": option "foo" is not supported` + want},
 		{"a TLS option on redis://", "redis://h?ssl_cert_reqs=CERT_NONE", "", `metadata "brokerURL": bad value "redis://h?ssl_cert_reqs=CERT_NONE": option "ssl_cert_reqs" needs rediss://` + want},
-		{"a bad ssl_cert_reqs", "rediss://h?ssl_cert_reqs=MAYBE", "", `metadata "brokerURL": bad value "rediss://h?ssl_cert_reqs=MAYBE": ssl_cert_reqs "MAYBE" is not CERT_REQUIRED, CERT_OPTIONAL or CERT_NONE` + want},
+		{"a bad ssl_cert_reqs", "rediss://h?ssl_cert_reqs=MAYBE", "", `metadata "brokerURL": bad value "rediss://h?ssl_cert_reqs=MAYBE": ssl_cert_reqs "MAYBE" is not required|optional|none (or CERT_REQUIRED|CERT_OPTIONAL|CERT_NONE)` + want},
 		{"two dbs", "redis://h/1?virtual_host=2", "", `metadata "brokerURL": bad value "redis://h/1?virtual_host=2": db given both in the path and as virtual_host` + want},
 		{"a socket URL with a host", "redis+socket://h/x", "", `metadata "brokerURL": bad value "redis+socket://h/x": a socket URL has no host: redis+socket:///path/to/redis.sock` + want},
 		{"sentinels without a master", "sentinel://h1;sentinel://h2", "", `metadata "sentinelMaster": required with a sentinel:// broker URL (Celery's master_name transport option)`},
@@ -119,10 +119,13 @@ func TestParseConfig(t *testing.T) {
 		{"every key set", map[string]string{
 			"brokerURLFromEnv": "redis://h/1", "queues": "video, thumbs,video", "tasksPerReplica": "2.5",
 			"prioritySteps": "0,5", "prioritySeparator": `\x1f`, "keyPrefix": "montage:", "visibilityTimeout": "90",
-			"acksLate": "false"}, &Config{
+			"acksLate": "false", "queueWaitTarget": "1m"}, &Config{
 			Layout: Layout{Queues: []string{"thumbs", "video"}, PrioritySteps: []int{0, 5}, Separator: "\x1f",
-				KeyPrefix: "montage:", VisibilityTimeout: 90 * time.Second, AcksLate: false},
-			TasksPerReplica: 2.5}},
+				KeyPrefix: "montage:", VisibilityTimeout: 90 * time.Second, AcksLate: false, ShareFirstSeen: true},
+			TasksPerReplica: 2.5, QueueWaitTarget: time.Minute}},
+		{"a bare number of seconds for the wait target", map[string]string{"brokerURL": "redis://h/1", "queueWaitTarget": "90"}, &Config{
+			Layout: func() Layout { l := DefaultLayout("celery"); l.ShareFirstSeen = true; return l }(), TasksPerReplica: 5,
+			QueueWaitTarget: 90 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +161,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"both brokerURL and brokerURLFromEnv", map[string]string{"brokerURL": "redis://:pw9secret@h", "brokerURLFromEnv": "redis://h"},
 			`metadata "brokerURL": bad value "redis://:xxxxx@h": set "brokerURL" or "brokerURLFromEnv", not both`},
 		{"queues of only commas", map[string]string{"brokerURL": "redis://h", "queues": " , "},
-			`metadata "queues": bad value ",": comma-separated Celery queue names`},
+			`metadata "queues": bad value " , ": comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`},
+		{"queues empty, which is not the default queue", map[string]string{"brokerURL": "redis://h", "queues": ""},
+			`metadata "queues": bad value "": comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`},
+		{"queues blank", map[string]string{"brokerURL": "redis://h", "queues": " "},
+			`metadata "queues": bad value " ": comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`},
 		{"tasksPerReplica zero", map[string]string{"brokerURL": "redis://h", "tasksPerReplica": "0"},
 			`metadata "tasksPerReplica": bad value "0": a number from 0.001 to 1e+06`},
 		{"prioritySteps descending", map[string]string{"brokerURL": "redis://h", "prioritySteps": "9,6"},
@@ -169,6 +176,14 @@ func TestParseConfigErrors(t *testing.T) {
 			`metadata "visibilityTimeout": bad value "-5s": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
 		{"acksLate not a boolean", map[string]string{"brokerURL": "redis://h", "acksLate": "maybe"},
 			`metadata "acksLate": bad value "maybe": true or false`},
+		{"queueWaitTarget zero", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "0s"},
+			`metadata "queueWaitTarget": bad value "0s": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"queueWaitTarget not a duration", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "soon"},
+			`metadata "queueWaitTarget": bad value "soon": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"queueWaitTarget above a day", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "25h"},
+			`metadata "queueWaitTarget": bad value "25h": at most 24h`},
+		{"queueWaitTarget without a broker", map[string]string{"queueWaitTarget": "60s"},
+			`metadata "brokerURL" is required: queueWaitTarget set but neither brokerURL nor brokerURLFromEnv has a value (KEDA drops brokerURLFromEnv when the container's variable is unset or empty)`},
 		{"a bad broker URL", map[string]string{"brokerURL": "ftp://h"},
 			`metadata "brokerURL": bad value "ftp://h": scheme "ftp" is not supported` + want},
 	}
@@ -246,4 +261,20 @@ func FuzzParseConfig(f *testing.F) {
 			t.Errorf("accepted a config with a hole: %+v", c)
 		}
 	})
+}
+
+func TestSSLCertReqsTakesBothSpellings(t *testing.T) {
+	for v, verify := range map[string]bool{
+		"required": true, "optional": true, "none": false,
+		"CERT_REQUIRED": true, "CERT_OPTIONAL": true, "CERT_NONE": false, "cert_none": false, "None": false,
+	} {
+		b, err := ParseBrokerURL("rediss://h:6380/0?ssl_cert_reqs="+v, "")
+		if err != nil {
+			t.Errorf("ssl_cert_reqs=%s: %v", v, err)
+			continue
+		}
+		if !b.tls || b.verify != verify {
+			t.Errorf("ssl_cert_reqs=%s: tls %t verify %t, want verify %t", v, b.tls, b.verify, verify)
+		}
+	}
 }

@@ -13,9 +13,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// heartbeats follows Celery's worker events on pub/sub while some layout on
-// the broker has AcksLate false: with early ack a running task has left
-// unacked, and only the heartbeat's "active" tells it runs.
+// workerForget is how long a worker that stopped heartbeating is remembered:
+// long enough that a worker restarted under the same hostname is recognised
+// by its processed count starting again (even when its worker-online event
+// was missed), short enough that the hostnames of replaced pods do not pile
+// up.
+const workerForget = time.Hour
+
+// heartbeats follows Celery's worker events on pub/sub for every key prefix
+// the broker's layouts use. A heartbeat carries the worker's running tasks
+// (active: with early ack a running task has left unacked, and only this
+// tells it runs) and its running total of tasks started (processed), from
+// which the tasks completed since the scaler began following are counted.
 type heartbeats struct {
 	client *redis.Client
 	now    func() time.Time
@@ -26,16 +35,23 @@ type heartbeats struct {
 	done       chan struct{}
 	subscribed map[string]time.Time           // channel → (re)subscribed at
 	workers    map[string]map[string]hbWorker // heartbeat channel → hostname → latest
+	// completed is, per heartbeat channel, the tasks the workers started
+	// since the channel was first followed. It only grows: it is kept when
+	// the channel is dropped and picked up again.
+	completed map[string]int64
 }
 
 type hbWorker struct {
-	active int64
-	freq   time.Duration
-	at     time.Time // received, by our clock
+	active    int64
+	processed int64
+	freq      time.Duration
+	at        time.Time // received, by our clock
+	offline   bool      // it said goodbye (worker-offline)
 }
 
 func newHeartbeats(c *redis.Client, now func() time.Time, log *slog.Logger) *heartbeats {
-	return &heartbeats{client: c, now: now, log: log, subscribed: map[string]time.Time{}, workers: map[string]map[string]hbWorker{}}
+	return &heartbeats{client: c, now: now, log: log, subscribed: map[string]time.Time{},
+		workers: map[string]map[string]hbWorker{}, completed: map[string]int64{}}
 }
 
 // want makes the subscription cover exactly channels.
@@ -69,7 +85,9 @@ func (h *heartbeats) want(ctx context.Context, channels []string) {
 	now := h.now()
 	if len(add) > 0 {
 		if err := h.sub.Subscribe(ctx, add...); err != nil {
-			h.log.Warn("subscribe to worker heartbeats", "err", err)
+			// Tried at every poll: at debug, as the poll's own failure
+			// (the same broker) is what the watch reports and logs.
+			h.log.Debug("subscribe to worker heartbeats", "err", err)
 			return // tried again on the next poll
 		}
 		for _, c := range add {
@@ -115,10 +133,11 @@ type eventEnvelope struct {
 }
 
 type workerEvent struct {
-	Hostname string  `json:"hostname"`
-	Type     string  `json:"type"`
-	Active   int64   `json:"active"`
-	Freq     float64 `json:"freq"`
+	Hostname  string  `json:"hostname"`
+	Type      string  `json:"type"`
+	Active    int64   `json:"active"`
+	Processed *int64  `json:"processed"`
+	Freq      float64 `json:"freq"`
 }
 
 func (h *heartbeats) handle(channel, payload string) {
@@ -142,8 +161,10 @@ func (h *heartbeats) handle(channel, payload string) {
 		return
 	}
 	hbChannel := channel
-	if base, ok := strings.CutSuffix(channel, "offline"); ok {
-		hbChannel = base + "heartbeat"
+	for _, kind := range []string{"offline", "online"} {
+		if base, ok := strings.CutSuffix(channel, kind); ok {
+			hbChannel = base + "heartbeat"
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -155,37 +176,63 @@ func (h *heartbeats) handle(channel, payload string) {
 		ws = map[string]hbWorker{}
 		h.workers[hbChannel] = ws
 	}
-	if ev.Type == "worker-offline" {
-		delete(ws, ev.Hostname)
-		return
-	}
 	freq := time.Duration(ev.Freq * float64(time.Second))
 	if freq <= 0 || freq > time.Hour {
 		freq = 2 * time.Second
 	}
-	ws[ev.Hostname] = hbWorker{active: ev.Active, freq: freq, at: h.now()}
+	prev, known := ws[ev.Hostname]
+	w := hbWorker{active: ev.Active, processed: prev.processed, freq: freq, at: h.now(), offline: ev.Type == "worker-offline"}
+	if ev.Processed != nil {
+		p := *ev.Processed
+		switch {
+		case !known && ev.Type != "worker-online":
+			// Running before we followed it: what it did before is not
+			// ours to count. (A worker that starts while we follow says
+			// worker-online with processed 0, and counts from there.)
+		case p >= prev.processed:
+			h.completed[hbChannel] += p - prev.processed
+		default:
+			// Its running total went down: the worker restarted under the
+			// same hostname and counts again from 0.
+			h.completed[hbChannel] += p
+		}
+		w.processed = p
+	}
+	if w.offline {
+		w.active = 0
+	}
+	ws[ev.Hostname] = w
 }
 
-// sum is Σ active of the workers whose latest heartbeat is fresh (Celery's
-// own rule: within twice its frequency). warm is false until the channel has
-// been subscribed for warmup, when a quiet channel still means "no worker".
-func (h *heartbeats) sum(prefix string, db int, now time.Time, warmup time.Duration) (active int64, workers int, warm bool) {
+// heartbeatCounts is what the heartbeats of one channel say.
+type heartbeatCounts struct {
+	active    int64 // Σ active of the live workers
+	workers   int   // live workers: a fresh heartbeat, no goodbye
+	completed int64 // tasks started since the channel was first followed
+	warm      bool  // followed for the warm-up: a quiet channel means "no worker"
+}
+
+// counts reads one channel at now. A worker is live while its latest
+// heartbeat is fresh (Celery's own rule: within twice its frequency).
+func (h *heartbeats) counts(prefix string, db int, now time.Time, warmup time.Duration) heartbeatCounts {
 	ch := heartbeatChannels(prefix, db)[0]
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	at, ok := h.subscribed[ch]
-	if !ok || now.Sub(at) < warmup {
-		return 0, 0, false
-	}
+	c := heartbeatCounts{completed: h.completed[ch], warm: ok && now.Sub(at) >= warmup}
 	for name, w := range h.workers[ch] {
-		if now.Sub(w.at) > 2*w.freq {
+		age := now.Sub(w.at)
+		if age > workerForget {
 			delete(h.workers[ch], name)
 			continue
 		}
-		active += w.active
-		workers++
+		if w.offline || age > 2*w.freq {
+			continue
+		}
+		c.active += w.active
+		c.workers++
 	}
-	return active, workers, true
+	return c
 }
 
 func (h *heartbeats) close() {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,6 +86,9 @@ func (o HubOptions) withDefaults() HubOptions {
 type Hub struct {
 	o   HubOptions
 	hub *poll.Hub[string, watchCfg, reading, Backlog]
+	// pollers numbers the pollers started, so that a restarted poller's
+	// counters are never taken for the previous one's.
+	pollers atomic.Int64
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -101,7 +106,8 @@ func NewHub(o HubOptions) *Hub {
 }
 
 func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.Poller[reading] {
-	bc := newBrokerConn(h.o, first.broker, func() []Layout {
+	id := "poller-" + strconv.FormatInt(h.pollers.Add(1), 10)
+	bc := newBrokerConn(id, h.o, first.broker, func() []Layout {
 		ms := members()
 		out := make([]Layout, len(ms))
 		for i, m := range ms {

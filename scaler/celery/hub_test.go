@@ -183,7 +183,9 @@ func TestPrioritiesLandInKombusSubQueuesAndAllCountAsQueued(t *testing.T) {
 	}
 	want := celery.Backlog{Queued: 3, Queues: []celery.QueueBacklog{{Name: "q3", Ready: 3}}}
 	got := s.Value
-	got.AttributedAt = time.Time{}
+	got.AttributedAt, got.CompletedSource = time.Time{}, ""
+	// The waits are wait_test.go's.
+	got.OldestWaitSeconds, got.WaitMethod, got.Queues[0].OldestWaitSeconds, got.Queues[0].WaitMethod = nil, "", nil, ""
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("backlog\n got %+v\nwant %+v", got, want)
 	}
@@ -364,5 +366,28 @@ func TestAPasswordBrokerWorksAndAWrongPasswordNeverShows(t *testing.T) {
 	want := "celery: poll redis://:xxxxx@" + r.Addr() + "/0: "
 	if !strings.HasPrefix(s.Err.Error(), want) || strings.Contains(s.Err.Error(), "wrong-pw-456") {
 		t.Errorf("error %q: want prefix %q and no password", s.Err, want)
+	}
+}
+
+func TestCompletedCountsTasksDoneAcrossAWorkerRestart(t *testing.T) {
+	r := servers.StartRedis(t)
+	url := r.URL(4)
+	worker := servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, AcksLate: true, Name: "restarts"})
+	w := fastHub(t).Watch(mustBroker(t, url), layout("", time.Hour, true, "celery"))
+	defer w.Close()
+	waitFor(t, w, "the worker's heartbeat", func(b celery.Backlog) bool { return b.HeartbeatWorkers == 1 })
+	noop := servers.Task{Name: servers.NoopTask, Queue: "celery"}
+	prod := servers.ProducerOptions{BrokerURL: url}
+
+	servers.SendTasks(t, prod, noop, noop, noop)
+	waitFor(t, w, "three completed", func(b celery.Backlog) bool { return b.Completed == 3 && b.Queued == 0 && b.InFlight == 0 })
+
+	// A restart under the same hostname: its running total starts from 0.
+	worker.Stop()
+	servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, AcksLate: true, Name: "restarts"})
+	servers.SendTasks(t, prod, noop, noop)
+	b := waitFor(t, w, "five completed", func(b celery.Backlog) bool { return b.Completed == 5 && b.Queued == 0 && b.InFlight == 0 })
+	if b.HeartbeatActive != 0 {
+		t.Errorf("HeartbeatActive = %d with acks_late and nothing running, want 0", b.HeartbeatActive)
 	}
 }

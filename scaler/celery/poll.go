@@ -3,10 +3,13 @@ package celery
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,6 +18,7 @@ import (
 // brokerConn is the poll of one broker: its client, its heartbeat
 // subscription and the attribution of its unacked hashes.
 type brokerConn struct {
+	id      string // unique in the process: what Backlog.CompletedSource names
 	o       HubOptions
 	broker  Broker
 	client  *redis.Client
@@ -24,6 +28,16 @@ type brokerConn struct {
 
 	// Owned by the poll goroutine.
 	attr map[string]*attribution // by key prefix
+	// seen is this replica's first sighting of each list's head, for the
+	// lists whose head has none in the broker.
+	seen map[string]seenHead
+	// scriptLoaded says the broker has the head script cached: it is sent
+	// by hash alone.
+	scriptLoaded bool
+	// lens are the list lengths of the latest good poll: the heads of a
+	// queue whose lists were all empty are not read (nothing waited then;
+	// a task that arrived since has waited less than a poll interval).
+	lens map[string]int64
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
@@ -32,8 +46,10 @@ type reading struct {
 	errs     map[string]error
 }
 
-func newBrokerConn(o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
-	bc := &brokerConn{o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}}
+// newBrokerConn starts the poll of broker b; id must be unique among the
+// hub's pollers, past and present (see Backlog.CompletedSource).
+func newBrokerConn(id string, o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
+	bc := &brokerConn{id: id, o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}, seen: map[string]seenHead{}}
 	bc.client, bc.err = b.newClient(o)
 	if bc.client != nil {
 		for _, hk := range o.Hooks {
@@ -54,18 +70,19 @@ func (bc *brokerConn) close() {
 }
 
 type prefixPlan struct {
-	lists     []string
-	heartbeat bool
-	hlen      *redis.IntCmd
-	scan      *redis.ScanCmd
-	scores    *redis.FloatSliceCmd
-	step      []scanned
+	lists  []string
+	hlen   *redis.IntCmd
+	scan   *redis.ScanCmd
+	scores *redis.FloatSliceCmd
+	step   []scanned
 }
 
 // poll reads the broker once: one pipeline of LLEN for every list of every
-// layout, HLEN of each unacked hash and, when a pass over the hash is under
-// way, one HSCAN step; a second round trip fetches the delivery times of the
-// entries that step returned.
+// layout, one EVALSHA per queue reading the heads of its lists (the oldest
+// waiting tasks), HLEN of each unacked hash and, when a pass over the hash
+// is under way, one HSCAN step; a second round trip fetches the delivery
+// times of the entries that step returned (and sends the head script again
+// if the broker lost it).
 func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if bc.err != nil {
 		return reading{}, bc.err
@@ -78,27 +95,34 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 
 	plans := map[string]*prefixPlan{}
 	seen := map[string]bool{}
+	groups := map[string]*headGroup{} // by the queue's lists
 	for _, l := range layouts {
 		p := plans[l.KeyPrefix]
 		if p == nil {
 			p = &prefixPlan{}
 			plans[l.KeyPrefix] = p
 		}
-		p.heartbeat = p.heartbeat || !l.AcksLate
 		for _, q := range l.Queues {
-			for _, k := range l.Lists(q) {
+			lists := l.Lists(q)
+			for _, k := range lists {
 				if !seen[k] {
 					seen[k] = true
 					p.lists = append(p.lists, k)
 				}
 			}
+			gk := strings.Join(lists, "\x00")
+			if g := groups[gk]; g != nil {
+				g.store = g.store || l.ShareFirstSeen
+			} else {
+				groups[gk] = &headGroup{lists: lists, store: l.ShareFirstSeen}
+			}
 		}
 	}
+	// Worker heartbeats are followed for every key prefix: they count the
+	// tasks completed, the live workers and, with early ack, those running.
 	var channels []string
-	for prefix, p := range plans {
-		if p.heartbeat {
-			channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
-		}
+	for prefix := range plans {
+		channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
 	}
 	bc.hb.want(ctx, channels)
 
@@ -117,12 +141,30 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if len(plans) == 0 {
 		return reading{}, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	clock := bc.o.Clock()
+	for k, g := range groups {
+		if !slices.ContainsFunc(g.lists, func(l string) bool { n, known := bc.lens[l]; return !known || n > 0 }) {
+			delete(groups, k) // empty at the last poll: nothing has waited long
+		}
+	}
+	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)), clock)
+	if _, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
 		return reading{}, fmt.Errorf("celery: poll %s: %w", bc.broker.Redacted(), err)
 	}
 
 	pipe = bc.client.Pipeline()
 	n := 0
+	var resend []*headGroup
+	for _, g := range groups {
+		if noScript(g.cmd.Err()) {
+			resend = append(resend, g)
+		}
+	}
+	if len(resend) > 0 {
+		bc.scriptLoaded = false
+		bc.queueHeads(ctx, pipe, resend, clock)
+		n++
+	}
 	for prefix, p := range plans {
 		if p.scan == nil {
 			continue
@@ -140,10 +182,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		bc.attribution(prefix).pendingCursor = cursor
 	}
 	if n > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
+		if _, err := pipe.Exec(ctx); err != nil && !headsOnly(err, nil, plans, groups) {
 			return reading{}, fmt.Errorf("celery: poll %s: read unacked_index: %w", bc.broker.Redacted(), err)
 		}
 	}
+	waits, waitErrs := bc.waits(groups, clock, now)
 	for prefix, p := range plans {
 		a := bc.attribution(prefix)
 		if p.scan != nil {
@@ -165,6 +208,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	for k, cmd := range llen {
 		lens[k] = cmd.Val()
 	}
+	bc.lens = lens
 	out := reading{backlogs: make(map[string]Backlog, len(layouts)), errs: map[string]error{}}
 	// Counting walks the attributed entries: once per prefix and visibility
 	// timeout, however many layouts share them.
@@ -177,16 +221,17 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			qc = a.count(now, l.VisibilityTimeout)
 			counts[ck] = qc
 		}
-		bl := a.backlog(l, qc, lens)
+		bl := a.backlog(l, qc, lens, waits, waitErrs)
+		hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 		if !l.AcksLate {
-			active, workers, warm := bc.hb.sum(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
-			if !warm {
+			if !hb.warm {
 				out.errs[id] = errWarmingUp
 				continue
 			}
-			bl.HeartbeatActive, bl.HeartbeatWorkers = active, workers
-			bl.InFlight += active
+			bl.InFlight += hb.active
 		}
+		bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
+		bl.Completed, bl.CompletedSource = hb.completed, bc.id+"/"+l.KeyPrefix
 		out.backlogs[id] = bl
 	}
 	return out, nil
@@ -206,9 +251,79 @@ func (bc *brokerConn) attribution(prefix string) *attribution {
 	return a
 }
 
+// headsOnly says the pipeline's error err came from head scripts alone:
+// the counts were read, only the queue waits are lost. (A connection that
+// failed may leave every command without its own error.)
+func headsOnly(err error, llen map[string]*redis.IntCmd, plans map[string]*prefixPlan, groups map[string]*headGroup) bool {
+	for _, c := range llen {
+		if c.Err() != nil {
+			return false
+		}
+	}
+	for _, p := range plans {
+		if p.hlen.Err() != nil || (p.scan != nil && p.scan.Err() != nil) || (p.scores != nil && p.scores.Err() != nil) {
+			return false
+		}
+	}
+	for _, g := range groups {
+		if g.cmd != nil && errors.Is(g.cmd.Err(), err) {
+			return true
+		}
+	}
+	return false
+}
+
+// queueHeads adds the head script of each group to pipe. Until the broker
+// is known to have the script cached, the first group sends it in full
+// (EVAL caches it) and the rest by hash: the pipeline runs in order.
+func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, groups []*headGroup, clock time.Time) {
+	for i, g := range groups {
+		g.queue(ctx, pipe, clock, i == 0 && !bc.scriptLoaded)
+	}
+}
+
+// waits judges the heads the groups read at now: per list, its oldest
+// task's wait, or the error that kept it from being read. It keeps this
+// replica's first sightings up to date.
+func (bc *brokerConn) waits(groups map[string]*headGroup, clock, now time.Time) (map[string]listWait, map[string]error) {
+	heads := map[string]head{}
+	errs := map[string]error{}
+	loaded := false
+	for _, g := range groups {
+		if err := g.heads(heads); err != nil {
+			for _, l := range g.lists {
+				errs[l] = err
+			}
+			continue
+		}
+		loaded = true
+	}
+	bc.scriptLoaded = bc.scriptLoaded || loaded
+	out := make(map[string]listWait, len(heads))
+	for l, h := range heads {
+		local := time.Time{}
+		if h.stamp.IsZero() && h.seen.IsZero() {
+			s, ok := bc.seen[l]
+			if !ok || s.tag != h.tag {
+				s = seenHead{tag: h.tag, at: clock}
+				bc.seen[l] = s
+			}
+			local = s.at
+		}
+		out[l] = waitOf(h, local, now)
+	}
+	for l := range bc.seen {
+		if h, ok := heads[l]; !ok || !h.stamp.IsZero() || !h.seen.IsZero() {
+			delete(bc.seen, l)
+		}
+	}
+	return out, errs
+}
+
 // backlog builds one layout's Backlog from the list lengths and the
-// attribution of the unacked hash, scaled to its current length.
-func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[string]int64) Backlog {
+// attribution of the unacked hash, scaled to its current length, and the
+// waits of its lists' heads.
+func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[string]int64, waits map[string]listWait, waitErrs map[string]error) Backlog {
 	bl := Backlog{UnackedTotal: a.lastHLen, AttributedAt: a.doneAt}
 	sampled, partial := a.source()
 	bl.UnackedSampled = int64(len(sampled))
@@ -232,6 +347,7 @@ func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[str
 		}
 		bl.Queued += qb.Ready + qb.Stale + qb.ETADue
 		bl.InFlight += qb.Unacked
+		qb.waitFrom(l.Lists(q), waits, waitErrs, &bl)
 		bl.ETAWaiting += qb.ETAWaiting
 		bl.Stale += qb.Stale
 		bl.Queues = append(bl.Queues, qb)
@@ -241,8 +357,8 @@ func (a *attribution) backlog(l Layout, qc map[string]*queueCounts, llen map[str
 }
 
 // heartbeatChannels are the pub/sub channels of Celery's worker events on a
-// Redis db, behind kombu's global_keyprefix.
+// Redis db, behind kombu's global_keyprefix; the heartbeat channel first.
 func heartbeatChannels(prefix string, db int) []string {
 	base := prefix + "/" + strconv.Itoa(db) + ".celeryev/worker."
-	return []string{base + "heartbeat", base + "offline"}
+	return []string{base + "heartbeat", base + "offline", base + "online"}
 }

@@ -25,10 +25,27 @@ type Backlog struct {
 	// Queues is the per-queue breakdown, sorted by name.
 	Queues []QueueBacklog `json:"queues"`
 
-	// HeartbeatActive is Σ active of workers whose heartbeat is fresh, and
-	// HeartbeatWorkers how many they are (only with AcksLate false).
+	// HeartbeatActive is Σ active of the live workers (added to InFlight
+	// only with AcksLate false), and HeartbeatWorkers how many workers are
+	// live: their latest heartbeat on this db and key prefix is fresh
+	// (within twice its frequency, Celery's own rule) and they have not
+	// said worker-offline. Both are 0 for the first seconds of following.
 	HeartbeatActive  int64 `json:"heartbeatActive"`
 	HeartbeatWorkers int   `json:"heartbeatWorkers"`
+	// Completed counts the tasks completed by the workers heartbeating on
+	// this broker db and key prefix since the scaler began following their
+	// heartbeats. It is the sum of the increases of each worker's processed
+	// (a worker restarted under the same hostname starts again from 0 and
+	// counts from there; one already running when the following began
+	// counts from its first heartbeat). Celery increments processed when
+	// the pool accepts a task, so a task counts from its start. Like
+	// acksLate false's active sum, it assumes the scaled Deployment's
+	// workers are the ones heartbeating there. It never decreases for one
+	// CompletedSource.
+	Completed int64 `json:"completed"`
+	// CompletedSource names the counter behind Completed (the poller and
+	// the key prefix): Backlogs with the same source count the same tasks.
+	CompletedSource string `json:"-"`
 
 	// UnackedTotal is HLEN of the unacked hash (every queue of the db).
 	UnackedTotal int64 `json:"unackedTotal"`
@@ -46,6 +63,19 @@ type Backlog struct {
 	UnackedUnattributed int64 `json:"unackedUnattributed"`
 	// AttributedAt is when the latest complete pass over the hash finished.
 	AttributedAt time.Time `json:"attributedAt"`
+
+	// OldestWaitSeconds is the longest of the queues' oldest waits, and
+	// WaitMethod what gave it; null when no queue's could be read.
+	OldestWaitSeconds *float64 `json:"oldestWaitSeconds"`
+	WaitMethod        string   `json:"waitMethod"`
+	// WaitError says what went wrong reading the queue waits: a queue whose
+	// wait is null, or first sightings kept by this replica only.
+	WaitError string `json:"waitError,omitempty"`
+	// QueueWaitTargetSeconds is queueWaitTarget (null: the wait is shown,
+	// not acted on), and WaitAsk what the wait rule asked for when some
+	// task had waited longer (null otherwise); set by Config.Opinion.
+	QueueWaitTargetSeconds *float64 `json:"queueWaitTargetSeconds"`
+	WaitAsk                *float64 `json:"waitAsk"`
 }
 
 // QueueBacklog is one queue's part of a Backlog.
@@ -56,6 +86,14 @@ type QueueBacklog struct {
 	Stale      int64  `json:"stale"`      // older than the visibility timeout
 	ETADue     int64  `json:"etaDue"`     // held with an ETA that has come
 	ETAWaiting int64  `json:"etaWaiting"` // held with an ETA still ahead
+	// OldestWaitSeconds is how long the oldest waiting task of the queue
+	// has waited: the longest among the heads of its lists (priority
+	// sub-queues included), an ETA task counting from its ETA and not at
+	// all before it; 0 when nothing waits; null when it could not be read.
+	OldestWaitSeconds *float64 `json:"oldestWaitSeconds"`
+	// WaitMethod says what gave that age: WaitStamp, WaitFirstSeen or
+	// WaitFirstSeenLocal; empty when nothing waits.
+	WaitMethod string `json:"waitMethod"`
 }
 
 // scanned is one entry returned by an HSCAN step.

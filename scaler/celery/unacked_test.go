@@ -76,7 +76,7 @@ func TestBacklogScalesTheAttributionToTheCurrentHashLength(t *testing.T) {
 			a.addStep(step, scores, t0)
 			a.lastHLen = tt.hlen
 			l := DefaultLayout("video")
-			bl := a.backlog(l, a.count(t0, time.Hour), nil)
+			bl := a.backlog(l, a.count(t0, time.Hour), nil, nil, nil)
 			if bl.InFlight != tt.wantInFlight || bl.UnackedScaled != tt.wantScaled || bl.UnackedUnattributed != tt.unattributed ||
 				bl.UnackedPartial != (tt.partialCursor != 0) || bl.UnackedTotal != tt.hlen || bl.UnackedSampled != int64(tt.sampled) {
 				t.Errorf("backlog %+v; want InFlight %d, scaled %t, unattributed %d", bl, tt.wantInFlight, tt.wantScaled, tt.unattributed)

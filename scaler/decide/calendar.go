@@ -2,7 +2,6 @@ package decide
 
 import (
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -102,4 +101,4 @@ func explainCalendar(now time.Time, d CalendarDetail, best float64) string {
 	return s
 }
 
-func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+func fmtNum(f float64) string { return FormatReplicas(f) }

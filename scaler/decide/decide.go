@@ -132,11 +132,11 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 			if c.Error == "" {
 				c.Error = "no reading yet"
 			}
-			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, c.Error))
+			failed = append(failed, r.Name+": "+strings.TrimPrefix(c.Error, r.Name+": "))
 		case r.Err != nil && !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
 			c.Stale = true
 			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
-				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, c.Error))
+				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, strings.TrimPrefix(c.Error, r.Name+": ")))
 		}
 		if !c.Stale {
 			o := r.Opinion
@@ -169,11 +169,11 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 		v = best
 	}
 	if p.Max != nil && v > *p.Max {
-		d.Warnings = append(d.Warnings, fmt.Sprintf("%.3g replicas asked for, clamped to maxReplicas %g", v, *p.Max))
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s replicas asked for, clamped to maxReplicas %s", FormatReplicas(v), FormatReplicas(*p.Max)))
 		v = *p.Max
 	}
 	if best == math.Inf(-1) {
-		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %g", p.Min))
+		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %s", FormatReplicas(p.Min)))
 	}
 	v = math.Round(v*1000) / 1000 // KEDA keeps milli precision
 	d.Desired = &v
@@ -194,6 +194,13 @@ func Ptr(v float64) *float64 { return &v }
 type CeleryBacklog struct {
 	Queued   int64
 	InFlight int64
+	// OldestWait is how long the oldest waiting task has waited, by an age
+	// every scaler replica reads alike (a publish stamp, or a first
+	// sighting kept in the broker); 0 when none waits or none is known.
+	OldestWait time.Duration
+	// Workers is how many workers are live (their heartbeats); 0 when
+	// unknown.
+	Workers int
 }
 
 // CeleryOpinion asks for (queued + inFlight) / tasksPerReplica; active when any

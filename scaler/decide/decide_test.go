@@ -103,6 +103,18 @@ func TestDecide(t *testing.T) {
 			wantActive: true,
 		},
 		{
+			name:     "a component's error that names it is not prefixed twice",
+			policy:   policy,
+			readings: []Reading{{Name: Celery, Err: errors.New("celery: poll redis://h:6379/0: connection refused")}},
+			wantErr:  "celery: poll redis://h:6379/0: connection refused",
+		},
+		{
+			name:     "nor when its last good reading is stale",
+			policy:   policy,
+			readings: []Reading{{Name: Latency, Opinion: opinion(2, true), GoodAt: old, Err: errors.New("latency: query: 503")}},
+			wantErr:  "latency: last good reading 3m0s old (staleAfter 2m0s): query: 503",
+		},
+		{
 			name:       "KEDA's milli precision",
 			policy:     Policy{StaleAfter: time.Minute},
 			readings:   []Reading{{Name: Celery, Opinion: opinion(7.0/3.0, true), GoodAt: fresh}},
@@ -169,4 +181,12 @@ func fmtPtr(p *float64) string {
 		return "<nil>"
 	}
 	return strconv.FormatFloat(*p, 'g', -1, 64)
+}
+
+func TestFormatReplicasRoundsHalvesAwayFromZeroToMilli(t *testing.T) {
+	for v, want := range map[float64]string{6.0625: "6.063", 4: "4", 2.4: "2.4", 7.0 / 3.0: "2.333", 0.0005: "0.001", 0.0004: "0"} {
+		if got := FormatReplicas(v); got != want {
+			t.Errorf("FormatReplicas(%v) = %q, want %q", v, got, want)
+		}
+	}
 }

@@ -13,8 +13,15 @@ const (
 	ForecastEnabled  = "enabled"
 )
 
-// ForecastError is how far the forecast was from what the reactive
-// components asked for over a past span (last week), bucket by bucket.
+// ForecastStakeReplicas is the demand from which a bucket has a replica at
+// stake: buckets where neither the estimate nor the actual demand reaches
+// it are idle time (minReplicas serves them, and a few random tasks make
+// their relative error meaningless). They count in Buckets and the mean
+// errors, not in Relative, MAPE or UnderMinutes.
+const ForecastStakeReplicas = 0.5
+
+// ForecastError is how far the forecast was from the demand the history
+// recorded over a past span (last week), bucket by bucket.
 type ForecastError struct {
 	// Buckets is how many buckets had both an estimate and an observation.
 	Buckets int `json:"buckets"`
@@ -23,11 +30,24 @@ type ForecastError struct {
 	MeanError float64 `json:"meanError"`
 	// MeanAbsError is mean(|estimate − actual|) in replicas.
 	MeanAbsError float64 `json:"meanAbsError"`
-	// Relative is Σ|estimate − actual| / Σ actual, the divisor at least one
-	// replica so that an idle week forecast busy still counts as wrong.
+	// Over is Σ (estimate − actual)⁺ / Σ actual, the divisor at least one
+	// replica: what the forecast asked for beyond the demand, relative to
+	// it. It is what a wrong forecast costs (an under-forecast costs
+	// nothing: the reactive components scale as without it), and what the
+	// forecast backs off on.
+	Over float64 `json:"over"`
+	// Relative is Σ|estimate − actual| / Σ actual over the buckets where
+	// the estimate or the actual is at least ForecastStakeReplicas, the
+	// divisor at least one replica so that an idle week forecast busy still
+	// counts as wrong; 0 without such buckets.
 	Relative float64 `json:"relative"`
-	// UnderMinutes counts minutes whose estimate was short of the actual by
-	// at least one whole replica (the HPA asks for ceil of either).
+	// MAPE is the mean absolute percentage error, mean(|estimate − actual|
+	// / actual), over the buckets whose actual is at least
+	// ForecastStakeReplicas; nil without one.
+	MAPE *float64 `json:"mape"`
+	// UnderMinutes counts minutes whose actual was at least
+	// ForecastStakeReplicas and whose estimate was short of it by a whole
+	// replica (the HPA asks for ceil of either).
 	UnderMinutes float64 `json:"underMinutes"`
 	// ExtraPodHours is Σ (estimate − actual)⁺ × bucket length: the cost of
 	// over-forecasting had the forecast been the only component.
@@ -41,8 +61,11 @@ type ForecastEvidence struct {
 	Mode string `json:"mode"`
 	// Target is now + lead time: the instant whose demand is forecast.
 	Target time.Time `json:"target"`
-	// Slot names the 5-minute slot of the week of Target ("Tue 18:05 UTC").
+	// Slot names the 5-minute slot of the week of Target in Zone ("Tue
+	// 18:05 CEST").
 	Slot string `json:"slot"`
+	// Zone is the time zone of the slots of the week (forecastTimezone).
+	Zone string `json:"zone"`
 	// Estimate is the usual demand of the slot in replicas; nil when the
 	// slot has too few observations.
 	Estimate *float64 `json:"estimate"`
@@ -55,8 +78,12 @@ type ForecastEvidence struct {
 	LastWeek *ForecastError `json:"lastWeek"`
 	// MinWeeks is the history depth below which the forecast is silent.
 	MinWeeks float64 `json:"minWeeks"`
-	// MaxError is the LastWeek.Relative above which the forecast backs off.
+	// MaxError is the LastWeek.Over above which the forecast backs off.
 	MaxError float64 `json:"maxError"`
+	// NextHour is the most the forecast would ask for over the next hour
+	// (the largest estimate of the 12 slots from Target on where it would
+	// not be silent); nil when it would be silent in all of them.
+	NextHour *float64 `json:"nextHour"`
 }
 
 // ForecastDetail is the forecast component's evidence for Explain.
@@ -72,8 +99,8 @@ type ForecastDetail struct {
 
 // ForecastOpinion asks for the estimate of the slot lead time ahead, active
 // while it is above zero. It stays silent with under MinWeeks of history,
-// with no estimate for the slot, or when last week's relative error was above
-// MaxError (a forecast that was wrong should cost little). In dry-run the
+// with no estimate for the slot, or when last week's relative over-forecast
+// was above MaxError (a forecast that was wrong should cost little). In dry-run the
 // opinion is advisory: shown and exported, not decided on.
 func ForecastOpinion(e ForecastEvidence) Opinion {
 	d := ForecastDetail{ForecastEvidence: e}
@@ -87,8 +114,8 @@ func ForecastOpinion(e ForecastEvidence) Opinion {
 		d.Silent = fmt.Sprintf("estimate %g is not a replica count", *e.Estimate)
 		o.Warnings = append(o.Warnings, d.Silent)
 		d.Estimate = nil // JSON has no NaN
-	case e.LastWeek != nil && e.LastWeek.Relative > e.MaxError:
-		d.Silent = fmt.Sprintf("backing off: last week's relative error %.2f is above %g", e.LastWeek.Relative, e.MaxError)
+	case e.LastWeek != nil && e.LastWeek.Over > e.MaxError:
+		d.Silent = fmt.Sprintf("backing off: last week's over-forecast %.2f is above %g", e.LastWeek.Over, e.MaxError)
 	}
 	if d.Silent == "" {
 		o.Desired = Ptr(math.Round(*e.Estimate*1000) / 1000)
@@ -104,9 +131,9 @@ func ForecastOpinion(e ForecastEvidence) Opinion {
 func explainForecast(d ForecastDetail, o Opinion) string {
 	s := fmt.Sprintf("slot %s (at %s), history %.1f weeks", d.Slot, d.Target.UTC().Format(time.RFC3339), d.HistoryWeeks)
 	if d.LastWeek != nil {
-		s += fmt.Sprintf(", last week's error %.2f", d.LastWeek.Relative)
+		s += fmt.Sprintf(", last week's over-forecast %.2f", d.LastWeek.Over)
 	} else {
-		s += ", last week's error unknown"
+		s += ", last week's over-forecast unknown"
 	}
 	if d.Silent != "" {
 		return s + "; silent: " + d.Silent

@@ -10,7 +10,7 @@ func TestForecastOpinion(t *testing.T) {
 	target := time.Date(2026, 12, 1, 18, 5, 0, 0, time.UTC)
 	base := ForecastEvidence{Mode: ForecastEnabled, Target: target, Slot: "Tue 18:05 UTC", Estimate: Ptr(3.25),
 		Samples: 3, HistoryWeeks: 3.5, MinWeeks: 2, MaxError: 0.5,
-		LastWeek: &ForecastError{Buckets: 2016, Relative: 0.2}}
+		LastWeek: &ForecastError{Buckets: 2016, Over: 0.2}}
 	with := func(f func(*ForecastEvidence)) ForecastEvidence { e := base; f(&e); return e }
 
 	tests := []struct {
@@ -25,38 +25,38 @@ func TestForecastOpinion(t *testing.T) {
 		{
 			name: "an enabled forecast with enough history asks for its estimate and acts", e: base,
 			desired: Ptr(3.25), active: true, acting: true,
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.20; expects 3.25 replicas from 3 past weeks; acting (raises the decision only)",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.20; expects 3.25 replicas from 3 past weeks; acting (raises the decision only)",
 		},
 		{
 			name: "a dry-run forecast asks for its estimate as advice only", e: with(func(e *ForecastEvidence) { e.Mode = ForecastDryRun }),
 			desired: Ptr(3.25), active: true, advisory: true,
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.20; expects 3.25 replicas from 3 past weeks; dry-run: not acting",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.20; expects 3.25 replicas from 3 past weeks; dry-run: not acting",
 		},
 		{
 			name: "under two weeks of history the forecast is silent", e: with(func(e *ForecastEvidence) { e.HistoryWeeks = 1.9 }),
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 1.9 weeks, last week's error 0.20; silent: history 1.9 weeks deep, under the 2 weeks needed",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 1.9 weeks, last week's over-forecast 0.20; silent: history 1.9 weeks deep, under the 2 weeks needed",
 		},
 		{
-			name: "a large error last week makes the forecast back off", e: with(func(e *ForecastEvidence) { e.LastWeek = &ForecastError{Relative: 0.75} }),
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.75; silent: backing off: last week's relative error 0.75 is above 0.5",
+			name: "a large error last week makes the forecast back off", e: with(func(e *ForecastEvidence) { e.LastWeek = &ForecastError{Over: 0.75} }),
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.75; silent: backing off: last week's over-forecast 0.75 is above 0.5",
 		},
 		{
 			name: "an unknown error last week does not stop the forecast", e: with(func(e *ForecastEvidence) { e.LastWeek = nil }),
 			desired: Ptr(3.25), active: true, acting: true,
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error unknown; expects 3.25 replicas from 3 past weeks; acting (raises the decision only)",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast unknown; expects 3.25 replicas from 3 past weeks; acting (raises the decision only)",
 		},
 		{
 			name: "a slot without an estimate is silent", e: with(func(e *ForecastEvidence) { e.Estimate, e.Samples = nil, 1 }),
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.20; silent: slot Tue 18:05 UTC observed in 1 past weeks: too few for an estimate",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.20; silent: slot Tue 18:05 UTC observed in 1 past weeks: too few for an estimate",
 		},
 		{
 			name: "an estimate of zero is an opinion that is not active", e: with(func(e *ForecastEvidence) { e.Estimate = Ptr(0) }),
 			desired: Ptr(0), acting: true,
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.20; expects 0 replicas from 3 past weeks; acting (raises the decision only)",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.20; expects 0 replicas from 3 past weeks; acting (raises the decision only)",
 		},
 		{
 			name: "a NaN estimate is no opinion", e: with(func(e *ForecastEvidence) { e.Estimate = Ptr(math.NaN()) }),
-			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's error 0.20; silent: estimate NaN is not a replica count",
+			explanation: "slot Tue 18:05 UTC (at 2026-12-01T18:05:00Z), history 3.5 weeks, last week's over-forecast 0.20; silent: estimate NaN is not a replica count",
 		},
 	}
 	for _, tc := range tests {

@@ -44,13 +44,13 @@ func LatencyOpinion(e LatencyEvidence, target time.Duration, detail any) Opinion
 	}
 	current := e.CurrentReplicas
 	if current < 1 {
-		o.Warnings = append(o.Warnings, fmt.Sprintf("P95 above target with %g current replicas: counted as 1", current))
+		o.Warnings = append(o.Warnings, fmt.Sprintf("P95 above target with %s current replicas: counted as 1", FormatReplicas(current)))
 		current = 1
 	}
 	o.Desired = Ptr(current * e.P95 / t)
 	o.Active = true
 	if e.AtLeast {
-		o.Warnings = append(o.Warnings, fmt.Sprintf("P95 is in the +Inf bucket: at least %g s, so %g replicas is a lower bound", e.P95, *o.Desired))
+		o.Warnings = append(o.Warnings, fmt.Sprintf("P95 is in the +Inf bucket: at least %g s, so %s replicas is a lower bound", e.P95, FormatReplicas(*o.Desired)))
 	}
 	return o
 }

@@ -30,13 +30,26 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/evaluation")
 }
 
+// BenchmarkEvaluateInAZone is BenchmarkEvaluate with the slots in
+// Europe/Berlin: each past slot's bucket is found through the zone's
+// offsets instead of by subtracting whole weeks.
+func BenchmarkEvaluateInAZone(b *testing.B) {
+	h := fourWeeks()
+	p := Params{Weeks: 4, LeadTime: 5 * time.Minute, MinWeeks: 2, MaxError: 0.5, Zone: berlin(b)}
+	now := monday.Add(4*Week - time.Hour)
+	for b.Loop() {
+		Evaluate(h, now, decide.ForecastEnabled, p)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/evaluation")
+}
+
 // BenchmarkEstimate is one slot's estimate alone: what a reading costs
 // between slots is less (the evidence is cached).
 func BenchmarkEstimate(b *testing.B) {
 	h := fourWeeks()
 	target := monday.Add(4*Week - time.Hour)
 	for b.Loop() {
-		h.Estimate(target, 4)
+		h.Estimate(target, Params{Weeks: 4})
 	}
 }
 

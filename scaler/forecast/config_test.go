@@ -14,6 +14,7 @@ func TestParseConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		md      map[string]string
+		calZone string
 		want    *Config // Broker not compared
 		wantErr string
 	}{
@@ -31,6 +32,16 @@ func TestParseConfig(t *testing.T) {
 			wantErr: `metadata "forecastWeeks": bad value "1": a whole number from 2 to 26`},
 		{name: "a lead time over a day is refused", md: map[string]string{"brokerURL": broker, KeyMode: "enabled", KeyLeadTime: "25h"},
 			wantErr: `metadata "forecastLeadTime": bad value "25h": at most 24h`},
+		{name: "slots are in UTC without a zone", md: map[string]string{"brokerURL": broker, KeyMode: "dry-run"},
+			want: &Config{Mode: decide.ForecastDryRun, LeadTime: 5 * time.Minute, Weeks: 4, MaxError: 0.5, Zone: time.UTC}},
+		{name: "slots follow the calendar's zone by default", md: map[string]string{"brokerURL": broker, KeyMode: "dry-run"}, calZone: "America/New_York",
+			want: &Config{Mode: decide.ForecastDryRun, LeadTime: 5 * time.Minute, Weeks: 4, MaxError: 0.5, Zone: zone(t, "America/New_York")}},
+		{name: "forecastTimezone overrides the calendar's zone", md: map[string]string{"brokerURL": broker, KeyMode: "dry-run", KeyTimezone: "Europe/Berlin"}, calZone: "America/New_York",
+			want: &Config{Mode: decide.ForecastDryRun, LeadTime: 5 * time.Minute, Weeks: 4, MaxError: 0.5, Zone: zone(t, "Europe/Berlin")}},
+		{name: "a Windows zone name is understood", md: map[string]string{"brokerURL": broker, KeyMode: "dry-run", KeyTimezone: "W. Europe Standard Time"},
+			want: &Config{Mode: decide.ForecastDryRun, LeadTime: 5 * time.Minute, Weeks: 4, MaxError: 0.5, Zone: zone(t, "Europe/Berlin")}},
+		{name: "an unknown zone is refused", md: map[string]string{"brokerURL": broker, KeyMode: "enabled", KeyTimezone: "Europe/Atlantis"},
+			wantErr: `metadata "forecastTimezone": bad value "Europe/Atlantis": an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)`},
 		{name: "a negative max error is refused", md: map[string]string{"brokerURL": broker, KeyMode: "enabled", KeyMaxError: "-1"},
 			wantErr: `metadata "forecastMaxError": bad value "-1": a number from 0 to 100`},
 	}
@@ -41,7 +52,11 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := ParseConfig(m, cel)
+			var calZone *time.Location
+			if tc.calZone != "" {
+				calZone = zone(t, tc.calZone)
+			}
+			c, err := ParseConfig(m, cel, calZone)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr || !meta.IsError(err) {
 					t.Fatalf("error %v, want %s", err, tc.wantErr)
@@ -57,6 +72,9 @@ func TestParseConfig(t *testing.T) {
 			if c == nil {
 				return
 			}
+			if tc.want.Zone != nil && c.Zone.String() != tc.want.Zone.String() {
+				t.Errorf("zone %s, want %s", c.Zone, tc.want.Zone)
+			}
 			if c.Mode != tc.want.Mode || c.LeadTime != tc.want.LeadTime || c.Weeks != tc.want.Weeks || c.MaxError != tc.want.MaxError {
 				t.Errorf("config %+v, want %+v", c, tc.want)
 			}
@@ -65,4 +83,13 @@ func TestParseConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func zone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

@@ -46,7 +46,7 @@ func TestEstimate(t *testing.T) {
 		{"a high percentile takes the busier of usual weeks", []float64{3, 4, 3.5, 3.8}, 3.8, 4, true},
 		{"a single odd week is capped at the second largest", []float64{20, 4, 4, 4}, 4, 4, true},
 		{"the same odd week three weeks back is capped too", []float64{4, 4, 20, 4}, 4, 4, true},
-		{"two weeks are enough", []float64{2, 3}, 2, 2, true},
+		{"two weeks are enough: the larger, ready for either", []float64{2, 3}, 3, 2, true},
 		{"one observed week is no estimate", []float64{5, -1, -1, -1}, 0, 1, false},
 		{"weeks beyond the retention are not used", []float64{-1, -1, -1, -1, 9, 9}, 0, 0, false},
 	}
@@ -59,7 +59,7 @@ func TestEstimate(t *testing.T) {
 					h.Observe(target.Add(-time.Duration(k+1)*Week), Demand{decide.Celery: v})
 				}
 			}
-			v, n, ok := h.Estimate(target.Add(2*time.Minute), 4)
+			v, n, ok := h.Estimate(target.Add(2*time.Minute), Params{Weeks: 4})
 			if v != tc.want || n != tc.samples || ok != tc.ok {
 				t.Errorf("Estimate = %g, %d, %t; want %g, %d, %t", v, n, ok, tc.want, tc.samples, tc.ok)
 			}
@@ -131,7 +131,7 @@ func TestEvaluate(t *testing.T) {
 			}
 		}
 	})
-	t.Run("an under-forecast week makes the forecast back off", func(t *testing.T) {
+	t.Run("a habit that moved makes the forecast back off: it over-forecast the old hours", func(t *testing.T) {
 		h := NewHistory()
 		// The habit moved from the evening to the morning in week 3.
 		fill(h, 4, 0, 4, func(at time.Time, v float64) float64 {
@@ -145,12 +145,28 @@ func TestEvaluate(t *testing.T) {
 		})
 		e := Evaluate(h, monday.Add(4*Week+17*time.Hour+55*time.Minute), decide.ForecastEnabled, p)
 		o := decide.ForecastOpinion(e)
-		if e.LastWeek == nil || e.LastWeek.Relative <= 0.5 || e.LastWeek.UnderMinutes != 4*3*60 {
-			// Last week is Monday 17:55 on: four mornings under-forecast.
-			t.Fatalf("last week %+v, want a relative error above 0.5 and 720 minutes under", e.LastWeek)
+		if e.LastWeek == nil || e.LastWeek.Over <= 0.5 || e.LastWeek.UnderMinutes != 4*3*60 {
+			// Last week is Monday 17:55 on: four evenings over-forecast,
+			// four mornings under-forecast.
+			t.Fatalf("last week %+v, want an over-forecast above 0.5 and 720 minutes under", e.LastWeek)
 		}
 		if o.Desired != nil {
 			t.Fatalf("opinion %g, want silence", *o.Desired)
+		}
+	})
+	t.Run("an unforeseen rush does not make the forecast back off: under-forecasts cost nothing", func(t *testing.T) {
+		h := NewHistory()
+		// Week 3 had its usual evenings and, on Friday, a viral day.
+		fill(h, 4, 0, 4, func(at time.Time, v float64) float64 {
+			if at.Sub(monday) >= 3*Week && at.Weekday() == time.Friday && at.Hour() >= 8 && at.Hour() < 18 {
+				return 12
+			}
+			return v
+		})
+		e := Evaluate(h, monday.Add(4*Week+17*time.Hour+55*time.Minute), decide.ForecastEnabled, p)
+		o := decide.ForecastOpinion(e)
+		if e.LastWeek == nil || e.LastWeek.Relative <= 0.5 || e.LastWeek.Over != 0 || o.Desired == nil || *o.Desired != 4 {
+			t.Fatalf("last week %+v, opinion %v: want a large relative error, no over-forecast and the habit's 4 replicas", e.LastWeek, o.Desired)
 		}
 	})
 }

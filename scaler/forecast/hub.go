@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -65,6 +66,10 @@ type Hub struct {
 
 	mu      sync.Mutex
 	clients map[string]*redis.Client // by broker key, while its poller runs
+	// weeks are the forecastWeeks of each open Watch, by ScaledObject: a
+	// write trims to the longest, so that a watch keeping fewer weeks never
+	// drops what another one of the same ScaledObject uses.
+	weeks map[string]map[*Watch]int
 }
 
 // member is one Watch: a ScaledObject's history in a broker.
@@ -83,7 +88,7 @@ type histories struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults(), clients: map[string]*redis.Client{}}
+	h := &Hub{o: o.withDefaults(), clients: map[string]*redis.Client{}, weeks: map[string]map[*Watch]int{}}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
@@ -146,21 +151,49 @@ func (h *Hub) client(key string) *redis.Client {
 	return h.clients[key]
 }
 
+// retention is the longest forecastWeeks of the open Watches of a
+// ScaledObject (at least weeks).
+func (h *Hub) retention(id string, weeks int) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.weeks[id] {
+		weeks = max(weeks, n)
+	}
+	return weeks
+}
+
 // Watch reads namespace/name's history in c's broker and, unless the Hub is
-// ReadOnly, records into it what demand returns, sampled every Sample and
-// written once per bucket. Close the Watch when done: that writes the open
-// bucket (see poll.Watch for what a closed one answers).
-func (h *Hub) Watch(c *Config, namespace, name string, demand func(now time.Time) Demand) *Watch {
-	key := c.Broker.Key()
+// ReadOnly, records into it the demand of what sample returns, sampled
+// every Sample and written once per bucket (see Bucketer). One history per
+// ScaledObject, whatever the watch: it is read and trimmed to the longest
+// forecastWeeks of the ScaledObject's open watches; each uses its own.
+// Close the Watch when done: that writes the open bucket (see poll.Watch
+// for what a closed one answers).
+func (h *Hub) Watch(c *Config, namespace, name string, sample func(now time.Time) Sample) *Watch {
+	key, id := c.Broker.Key(), namespace+"/"+name
 	w := &Watch{Watch: h.hub.Acquire(key, member{cfg: c, namespace: namespace, name: name})}
+	h.mu.Lock()
+	if h.weeks[id] == nil {
+		h.weeks[id] = map[*Watch]int{}
+	}
+	h.weeks[id][w] = c.Weeks
+	h.mu.Unlock()
+	w.release = func() {
+		h.mu.Lock()
+		delete(h.weeks[id], w)
+		if len(h.weeks[id]) == 0 {
+			delete(h.weeks, id)
+		}
+		h.mu.Unlock()
+	}
 	if !h.o.ReadOnly {
 		store := func() *Store {
 			if rc := h.client(key); rc != nil {
-				return NewStore(rc, namespace, name, c.Weeks)
+				return NewStore(rc, namespace, name, h.retention(id, c.Weeks))
 			}
 			return nil
 		}
-		w.rec = startRecorder(h.o, store, w.Poke, demand, h.o.Logger.With("scaledObject", namespace+"/"+name))
+		w.rec = startRecorder(h.o, store, w.Poke, sample, h.o.Logger.With("scaledObject", meta.ObjectRef(namespace, name)))
 	}
 	return w
 }
@@ -175,7 +208,9 @@ func (h *Hub) Close() { h.hub.Close() }
 // Watch is one ScaledObject's view of its history, and its recorder.
 type Watch struct {
 	*poll.Watch[*History]
-	rec *recorder
+	rec     *recorder
+	release func()
+	once    sync.Once
 }
 
 // Close stops the recorder, writing its open bucket, then releases the
@@ -184,22 +219,22 @@ func (w *Watch) Close() {
 	if w.rec != nil {
 		w.rec.stop()
 	}
+	w.once.Do(w.release)
 	w.Watch.Close()
 }
 
-// recorder samples the demand and writes the max of each bucket once, when
-// the bucket is over (or when stopped).
+// recorder samples the reactive components and writes each bucket's
+// demand once, when the bucket is over (or when stopped).
 type recorder struct {
 	o      HubOptions
 	store  func() *Store // nil once the broker's client is gone
 	poke   func()
-	demand func(time.Time) Demand
+	sample func(time.Time) Sample
 	logger *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	bucket time.Time
-	open   Demand
+	b Bucketer
 	// last is the bucket of the latest sample (unix seconds), for tests.
 	last     atomic.Int64
 	stopOnce sync.Once
@@ -207,9 +242,9 @@ type recorder struct {
 
 func (r *recorder) sampledAt() time.Time { return time.Unix(r.last.Load(), 0).UTC() }
 
-func startRecorder(o HubOptions, store func() *Store, poke func(), demand func(time.Time) Demand, logger *slog.Logger) *recorder {
+func startRecorder(o HubOptions, store func() *Store, poke func(), sample func(time.Time) Sample, logger *slog.Logger) *recorder {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recorder{o: o, store: store, poke: poke, demand: demand, logger: logger, cancel: cancel, done: make(chan struct{})}
+	r := &recorder{o: o, store: store, poke: poke, sample: sample, logger: logger, cancel: cancel, done: make(chan struct{})}
 	go r.loop(ctx)
 	return r
 }
@@ -223,51 +258,50 @@ func (r *recorder) loop(ctx context.Context) {
 		case <-ctx.Done():
 			// A last sample, so that a replica stopping mid-bucket
 			// leaves what it saw.
-			r.sample()
-			r.flush()
+			r.take()
+			if b, d, ok := r.b.Close(); ok {
+				r.write(b, d)
+			}
 			return
 		case <-ticker.C:
-			r.sample()
+			r.take()
 		}
 	}
 }
 
-// sample adds the current demand to the open bucket, writing the previous
-// bucket first when this one is new.
-func (r *recorder) sample() {
+// take adds a sample to the open bucket, writing the previous bucket first
+// when this one is new.
+func (r *recorder) take() {
 	now := r.o.Now()
-	b := BucketOf(now)
-	if !b.Equal(r.bucket) {
-		r.flush()
-		r.bucket, r.open = b, Demand{}
+	if b, d, ok := r.b.Add(now, r.sample(now)); ok {
+		r.write(b, d)
 	}
-	r.open.merge(r.demand(now))
-	r.last.Store(b.Unix())
+	r.last.Store(BucketOf(now).Unix())
 }
 
-func (r *recorder) flush() {
-	if len(r.open) == 0 {
-		return
-	}
+func (r *recorder) write(bucket time.Time, d Demand) {
 	store := r.store()
 	if store == nil {
-		r.logger.Warn("forecast history write skipped: the broker's client is closed", "bucket", r.bucket)
-		r.open = Demand{}
+		r.logger.Warn("forecast history write skipped: the broker's client is closed", "bucket", bucket)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*r.o.ReadTimeout)
 	defer cancel()
-	err := store.Write(ctx, r.bucket, r.open, r.o.Now())
+	err := store.Write(ctx, bucket, d, r.o.Now())
 	if r.o.OnRead != nil {
 		r.o.OnRead(err)
 	}
 	if err != nil {
 		// The bucket is lost on this replica; another replica may have it.
-		r.logger.Warn("forecast history write failed", "bucket", r.bucket, "err", err)
-	} else {
-		r.poke()
+		r.logger.Warn("forecast history write failed", "bucket", bucket, "err", err)
+		return
 	}
-	r.open = Demand{}
+	if _, ok := d[KindDemand]; ok {
+		e := r.b.Last
+		r.logger.Debug("forecast bucket written", "bucket", bucket, "demand", d, "method", e.Method,
+			"arrived", e.Arrived, "completed", e.Completed, "meanInFlight", e.MeanInFlight, "serviceSeconds", e.ServiceSeconds)
+	}
+	r.poke()
 }
 
 // stop ends the loop (it writes the open bucket first); calling it again

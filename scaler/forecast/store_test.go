@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func config(t *testing.T, url string, weeks string) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ParseConfig(m, cel)
+	c, err := ParseConfig(m, cel, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +132,12 @@ func TestHistorySurvivesARestartAndIsSharedByTwoScalers(t *testing.T) {
 	r := servers.StartRedis(t)
 	c := config(t, r.URL(0), "4")
 	clk := &clock{t: monday.Add(18 * time.Hour)}
-	demand := func(v float64) func(time.Time) Demand {
-		return func(time.Time) Demand { return Demand{decide.Celery: v} }
+	// v × 5 tasks in flight, none waiting: v replicas of demand.
+	demand := func(v float64) func(time.Time) Sample {
+		n := int64(v * 5)
+		return func(time.Time) Sample {
+			return Sample{Tasks: &TaskSample{Backlog: n, InFlight: n}, TasksPerReplica: 5}
+		}
 	}
 	opts := HubOptions{Now: clk.now, Sample: 10 * time.Millisecond, Refresh: 50 * time.Millisecond}
 
@@ -156,7 +161,7 @@ func TestHistorySurvivesARestartAndIsSharedByTwoScalers(t *testing.T) {
 		waitFor(t, "the restarted history", func() bool {
 			h := w.Latest().Value
 			d, ok := h.historyDemand(monday.Add(18 * time.Hour))
-			return ok && d[decide.Celery] == 2
+			return ok && d[KindDemand] == 2
 		})
 	}
 	// Both record into the 18:05 bucket; when 18:10 comes each writes its
@@ -167,7 +172,7 @@ func TestHistorySurvivesARestartAndIsSharedByTwoScalers(t *testing.T) {
 	for _, w := range []*Watch{w2, w3} {
 		waitFor(t, "the 18:05 bucket from both", func() bool {
 			d, ok := w.Latest().Value.historyDemand(monday.Add(18*time.Hour + 5*time.Minute))
-			return ok && d[decide.Celery] == 5
+			return ok && d[KindDemand] == 5
 		})
 	}
 	if n := client(t, r).HLen(context.Background(), NewStore(nil, "media", "worker", 4).Key()).Val(); n != 2 {
@@ -185,4 +190,81 @@ func (h *History) historyDemand(at time.Time) (Demand, bool) {
 		return nil, false
 	}
 	return h.Demand(at)
+}
+
+func TestAHistoryInThePreviousFormatStillLoads(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := client(t, r)
+	s := NewStore(c, "media", "worker", 4)
+	at := monday.Add(18 * time.Hour)
+	// What a scaler before celery-demand wrote: the celery and latency asks.
+	old := map[string]any{}
+	for k := range 3 {
+		b := at.Add(-time.Duration(k+1) * Week).Unix()
+		old[strconv.FormatInt(b, 10)+":celery"] = "8.000"
+		old[strconv.FormatInt(b, 10)+":latency"] = "1.000"
+	}
+	if err := c.HSet(t.Context(), s.Key(), old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// This version writes the same slot's demand one week back, beside the
+	// old field (a replica not yet upgraded may still write it too).
+	if err := s.Write(t.Context(), at.Add(-Week), Demand{KindDemand: 2.7, KindLatency: 0.5}, at); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Read(t.Context(), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTotals := []float64{2.7, 8, 8} // 1, 2 and 3 weeks back
+	for k, want := range wantTotals {
+		d, ok := h.Demand(at.Add(-time.Duration(k+1) * Week))
+		v, _ := d.Total()
+		if !ok || v != want || d.Legacy() != (k > 0) {
+			t.Errorf("%d weeks back: %v, total %g; want %g (legacy %t)", k+1, d, v, want, k > 0)
+		}
+	}
+	if n := h.LegacyBuckets(); n != 2 {
+		t.Errorf("LegacyBuckets = %d, want 2", n)
+	}
+}
+
+func TestAWatchKeepingFewerWeeksDoesNotTrimAnotherWatchsHistory(t *testing.T) {
+	r := servers.StartRedis(t)
+	clk := &clock{t: monday.Add(10*Week + 18*time.Hour)}
+	opts := HubOptions{Now: clk.now, Sample: 10 * time.Millisecond, Refresh: 50 * time.Millisecond}
+	long := NewStore(client(t, r), "media", "worker", 8)
+	// Seven weeks of one slot, written by a watch that keeps 8.
+	for k := 1; k <= 7; k++ {
+		b := clk.now().Add(-time.Duration(k) * Week)
+		if err := long.Write(t.Context(), b, Demand{KindDemand: 3}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := NewHub(opts)
+	t.Cleanup(h.Close)
+	// Two triggers of one ScaledObject, 2 and 8 weeks: the 2-week watch
+	// records, and its write trims to 8 weeks, not 2.
+	one := func(time.Time) Sample { return Sample{Tasks: &TaskSample{Backlog: 5, InFlight: 5}, TasksPerReplica: 5} }
+	nothing := func(time.Time) Sample { return Sample{} }
+	w8 := h.Watch(config(t, r.URL(0), "8"), "media", "worker", nothing)
+	w2 := h.Watch(config(t, r.URL(0), "2"), "media", "worker", one)
+	t.Cleanup(w8.Close)
+	waitFor(t, "a sample", func() bool { return sampled(w2) })
+	w2.Close()
+	got, err := long.Read(t.Context(), clk.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Len() != 8 {
+		t.Fatalf("%d buckets after the 2-week watch wrote, want the 7 old ones and its own", got.Len())
+	}
+	// Each watch uses its own weeks of the one history.
+	target := clk.now()
+	if _, n, _ := got.Estimate(target, Params{Weeks: 2}); n != 2 {
+		t.Errorf("the 2-week watch's estimate uses %d weeks, want 2", n)
+	}
+	if _, n, _ := got.Estimate(target, Params{Weeks: 8}); n != 7 {
+		t.Errorf("the 8-week watch's estimate uses %d weeks, want 7", n)
+	}
 }

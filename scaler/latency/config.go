@@ -105,12 +105,19 @@ func (a Auth) String() string {
 
 // keys holds every metadata key this package reads; any of them present makes
 // the latency component configured.
-var keys = []string{
+var keys = append([]string{
 	"prometheusURL", "latencyQuery", "metricsURLs", "latencyHistogram", "latencyWindow",
 	"latencyTarget", "latencyTimeout", "replicasQuery",
+}, authKeys...)
+
+// authKeys are the Prometheus credentials.
+var authKeys = []string{
 	"prometheusBearerToken", "prometheusUsername", "prometheusPassword", "prometheusHeaders",
 	"prometheusCA", "prometheusClientCert", "prometheusClientKey",
 }
+
+// Keys returns every metadata key ParseConfig reads (xFromEnv forms implied).
+func Keys() []string { return append([]string(nil), keys...) }
 
 var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 
@@ -118,7 +125,9 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 // when no latency key is present. hasKubeLookup says whether the current
 // replicas can come from the Kubernetes API (in cluster) or from a
 // --current-replicas override; without it replicasQuery is required. Errors
-// are *meta.Error.
+// are *meta.Error. When m is read for a replay (meta.Map.Replay) no address
+// is required or checked and no credential is read: the Config then says
+// which mode and target the metadata asks for, and nothing to connect to.
 func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	present := false
 	for _, k := range keys {
@@ -140,7 +149,8 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	c.Histogram = m.String("latencyHistogram", "")
 	c.ReplicasQuery = m.String("replicasQuery", "")
 
-	if hasProm {
+	replay := m.Replay()
+	if hasProm && !replay {
 		if c.PrometheusURL, err = checkURL("prometheusURL", promURL, true); err != nil {
 			return nil, err
 		}
@@ -149,7 +159,7 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	case c.Query != "" && len(c.MetricsURLs) > 0:
 		return nil, &meta.Error{Key: "metricsURLs", Value: strings.Join(c.MetricsURLs, ","), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
 	case c.Query != "":
-		if !hasProm {
+		if !hasProm && !replay {
 			return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
 		}
 		c.Mode = ModePromQL
@@ -158,18 +168,20 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
 		}
 		for _, u := range c.MetricsURLs {
-			if _, err := checkURL("metricsURLs", u, false); err != nil {
+			if _, err := checkURL("metricsURLs", u, false); err != nil && !replay {
 				return nil, err
 			}
 		}
 		c.Mode = ModeScrape
-	case c.Histogram != "":
+	case c.Histogram != "" && !replay:
 		return nil, &meta.Error{Key: "metricsURLs", Allowed: `required with "latencyHistogram": a comma list of the pods' metrics URLs, or one URL whose DNS name lists the pods`}
+	case replay:
+		// Any latency key configures the component; the trace has the P95.
 	default:
 		return nil, &meta.Error{Key: "latencyQuery", Allowed: `required for latency: set "prometheusURL" + "latencyQuery", or "metricsURLs" + "latencyHistogram"`}
 	}
 	if c.Histogram != "" {
-		if c.Mode != ModeScrape {
+		if c.Mode != ModeScrape && !replay {
 			return nil, &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: `only with "metricsURLs" (in PromQL mode the query names the histogram)`}
 		}
 		if !metricName.MatchString(c.Histogram) || strings.HasSuffix(c.Histogram, "_bucket") {
@@ -184,6 +196,10 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 	}
 	if c.Timeout, err = m.Duration("latencyTimeout", DefaultTimeout, false); err != nil {
 		return nil, err
+	}
+	if replay {
+		m.Skip(authKeys...)
+		return c, nil
 	}
 	if c.ReplicasQuery != "" && !hasProm {
 		return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "replicasQuery": the Prometheus that answers it`}

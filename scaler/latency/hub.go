@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -109,7 +110,7 @@ func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poll
 // reader builds the poll function of one upstream.
 func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	c := spec.cfg
-	log := h.o.Logger.With("scaledObject", spec.namespace+"/"+spec.scaledName, "mode", string(c.Mode))
+	log := h.o.Logger.With("scaledObject", meta.ObjectRef(spec.namespace, spec.scaledName), "mode", string(c.Mode))
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error

@@ -125,6 +125,9 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
 			return promValue{}, fmt.Errorf("prometheus %s: no answer within latencyTimeout %s: %w", p.shown, p.timeout, err)
 		}
+		if speaksGRPC(err) {
+			err = errPromIsGRPC
+		}
 		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
 	}
 	defer resp.Body.Close()

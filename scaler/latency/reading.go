@@ -70,7 +70,8 @@ func (r Reading) Explanation() string {
 	if o.Desired == nil {
 		return fmt.Sprintf("P95 %s from %s is above target %s but gives no opinion; %s", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps)
 	}
-	return fmt.Sprintf("P95 %s from %s is above target %s: %s × %.4g = %.4g replicas", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps, r.P95/r.Target.Seconds(), *o.Desired)
+	return fmt.Sprintf("P95 %s from %s is above target %s: %s × %s = %s replicas", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps,
+		decide.FormatReplicas(r.P95/r.Target.Seconds()), decide.FormatReplicas(*o.Desired))
 }
 
 func fmtSeconds(s float64, atLeast bool) string {

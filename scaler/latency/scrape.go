@@ -252,6 +252,9 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if speaksGRPC(err) {
+			err = errScrapeIsGRPC
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -18,9 +18,15 @@ type Error struct {
 	Key     string
 	Value   string // already redacted where it could hold a secret
 	Allowed string
+	// Blank says the key is set to "", which is then shown as the bad value
+	// (an empty Value otherwise means the key is missing).
+	Blank bool
 }
 
 func (e *Error) Error() string {
+	if e.Blank {
+		return fmt.Sprintf("metadata %q: bad value \"\": %s", e.Key, e.Allowed)
+	}
 	if e.Value == "" && e.Allowed == "" {
 		return fmt.Sprintf("metadata %q is required", e.Key)
 	}
@@ -31,6 +37,21 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("metadata %q: bad value %q", e.Key, e.Value)
 	}
 	return fmt.Sprintf("metadata %q: bad value %q: %s", e.Key, e.Value, e.Allowed)
+}
+
+// ObjectRef names a ScaledObject in logs and messages: "namespace/name",
+// or as much of it as is known ("(unnamed)" when nothing is), never a bare
+// "/".
+func ObjectRef(namespace, name string) string {
+	switch {
+	case namespace != "" && name != "":
+		return namespace + "/" + name
+	case name != "":
+		return name
+	case namespace != "":
+		return namespace + "/(unnamed)"
+	}
+	return "(unnamed)"
 }
 
 // IsError reports whether err is (or wraps) a metadata Error.
@@ -45,13 +66,45 @@ var KEDAKeys = []string{"scalerAddress", "enableTLS", "unsafeSsl"}
 // Map is trigger metadata being read. It records which keys were used so the
 // rest can be reported as unknown.
 type Map struct {
-	m    map[string]string
-	used map[string]bool
+	m      map[string]string
+	used   map[string]bool
+	replay bool
 }
 
-// New wraps raw metadata.
+// New wraps raw metadata read by a command that reads the sources it names.
 func New(m map[string]string) *Map {
 	return &Map{m: m, used: map[string]bool{}}
+}
+
+// NewReplay wraps raw metadata read by a command that replays a trace
+// instead of reading the sources (see Replay).
+func NewReplay(m map[string]string) *Map {
+	return &Map{m: m, used: map[string]bool{}, replay: true}
+}
+
+// Replay reports whether the metadata is read for a replay of a trace: the
+// trace stands in for every source, so a component neither requires nor
+// checks its address (brokerURL, prometheusURL, metricsURLs, calendarURL,
+// their xFromEnv forms and credentials), and any of its keys configures it.
+func (m *Map) Replay() bool { return m.replay }
+
+// Skip marks keys, and their xFromEnv forms, as read without reading them:
+// the keys of a component a command does not look at are known, not typos.
+func (m *Map) Skip(keys ...string) {
+	for _, k := range keys {
+		m.used[k] = true
+		m.used[k+"FromEnv"] = true
+	}
+}
+
+// Asked returns every key a reader asked for, present or not, sorted.
+func (m *Map) Asked() []string {
+	out := make([]string, 0, len(m.used))
+	for k := range m.used {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Lookup returns the trimmed value of key; an empty value counts as absent.
@@ -60,6 +113,19 @@ func (m *Map) Lookup(key string) (string, bool) {
 	v, ok := m.m[key]
 	v = strings.TrimSpace(v)
 	return v, ok && v != ""
+}
+
+// Present reports whether key is in the metadata at all, even empty.
+func (m *Map) Present(key string) bool {
+	m.used[key] = true
+	_, ok := m.m[key]
+	return ok
+}
+
+// Empty is the error for key set to nothing usable (blank, or only
+// separators): it shows the raw value, even when that is "".
+func (m *Map) Empty(key, allowed string) error {
+	return &Error{Key: key, Value: m.m[key], Allowed: allowed, Blank: m.m[key] == ""}
 }
 
 // String returns key's value or def.

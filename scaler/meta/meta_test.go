@@ -99,3 +99,13 @@ func TestNumbersAndBools(t *testing.T) {
 		t.Errorf("Bool(bad) = %v", err)
 	}
 }
+
+func TestObjectRefNeverSaysABareSlash(t *testing.T) {
+	for _, tc := range []struct{ ns, name, want string }{
+		{"prod", "montage", "prod/montage"}, {"", "montage", "montage"}, {"prod", "", "prod/(unnamed)"}, {"", "", "(unnamed)"},
+	} {
+		if got := ObjectRef(tc.ns, tc.name); got != tc.want {
+			t.Errorf("ObjectRef(%q, %q) = %q, want %q", tc.ns, tc.name, got, tc.want)
+		}
+	}
+}

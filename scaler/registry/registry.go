@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -49,7 +50,11 @@ type Options struct {
 	// its sources (the rest never wait).
 	FirstWait time.Duration
 	Logger    *slog.Logger
-	// OnDrop is called with each dropped watch (to forget its metrics).
+	// OnDrop is called when a ScaledObject's last watch is dropped (to
+	// forget its metrics). A ScaledObject whose metadata changed has a
+	// watch per version until the old one is idle: dropping that one must
+	// not forget the series the current one keeps (its processed-task
+	// counter would restart).
 	OnDrop func(namespace, name string)
 }
 
@@ -154,7 +159,7 @@ func (r *Registry) newWatch(key watchKey, s *spec.Spec) *Watch {
 	w := &Watch{
 		key:     key,
 		spec:    s,
-		logger:  r.o.Logger.With("scaledObject", key.namespace+"/"+key.name),
+		logger:  r.o.Logger.With("scaledObject", meta.ObjectRef(key.namespace, key.name)),
 		ready:   make(chan struct{}),
 		sources: r.o.Sources.Sources(key.namespace, key.name, s),
 	}
@@ -206,6 +211,7 @@ func (r *Registry) Run(ctx context.Context) {
 func (r *Registry) sweep() {
 	now := r.o.Now()
 	var dropped []*Watch
+	var last []bool // per dropped watch: no other watch of its ScaledObject is left
 	r.mu.Lock()
 	for k, w := range r.watches {
 		if w.streams.Load() == 0 && now.Sub(time.Unix(0, w.lastUsed.Load())) > r.o.IdleAfter {
@@ -213,25 +219,34 @@ func (r *Registry) sweep() {
 			dropped = append(dropped, w)
 		}
 	}
+	for _, w := range dropped {
+		alone := true
+		for k := range r.watches {
+			alone = alone && (k.namespace != w.key.namespace || k.name != w.key.name)
+		}
+		last = append(last, alone)
+	}
 	for k, p := range r.specs {
 		if now.Sub(p.lastUsed) > r.o.IdleAfter {
 			delete(r.specs, k)
 		}
 	}
 	r.mu.Unlock()
-	for _, w := range dropped {
+	for i, w := range dropped {
 		w.logger.Info("watch dropped: nobody asked for it", "idleAfter", r.o.IdleAfter)
-		r.closeWatch(w)
+		r.closeWatch(w, last[i])
 	}
 }
 
-func (r *Registry) closeWatch(w *Watch) {
+// closeWatch closes w's sources; last says no other watch of its
+// ScaledObject is left, so that its metrics go too.
+func (r *Registry) closeWatch(w *Watch, last bool) {
 	// Last made, first closed: a source may read the ones made before it
 	// (the forecast samples celery's and latency's asks as it closes).
 	for i := len(w.sources) - 1; i >= 0; i-- {
 		w.sources[i].Close()
 	}
-	if r.o.OnDrop != nil {
+	if last && r.o.OnDrop != nil {
 		r.o.OnDrop(w.key.namespace, w.key.name)
 	}
 }
@@ -243,7 +258,7 @@ func (r *Registry) Close() {
 	r.watches = map[watchKey]*Watch{}
 	r.mu.Unlock()
 	for _, w := range ws {
-		r.closeWatch(w)
+		r.closeWatch(w, true) // every watch goes: forgetting twice is harmless
 	}
 }
 

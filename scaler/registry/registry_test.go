@@ -138,10 +138,25 @@ func TestIdleWatchesAreDroppedWithTheirSourcesUnlessAStreamFollowsThem(t *testin
 	if !f.Made("media", "idle")[0][0].Closed() || f.Made("media", "streamed")[0][0].Closed() {
 		t.Error("the idle watch's source must be closed, the streamed one's not")
 	}
+	// The streamed ScaledObject's metadata changes: its old watch (still
+	// streamed) and its new one live side by side. When the new one goes
+	// idle, the ScaledObject still has a watch: nothing is forgotten.
+	if _, err := r.Get(t.Context(), "media", "streamed", md("tasksPerReplica", "7")); err != nil {
+		t.Fatal(err)
+	}
+	dropped.Store("")
+	clock.Add(2 * time.Second)
+	waitFor(t, "the new version's watch dropped", func() bool { return r.Len() == 1 })
+	if got := dropped.Load(); got != "" {
+		t.Errorf("OnDrop saw %v while media/streamed still has a watch, want nothing", got)
+	}
 	// The stream ends: the watch is idle from then on.
 	end()
 	clock.Add(2 * time.Second)
 	waitFor(t, "the formerly streamed watch dropped", func() bool { return r.Len() == 0 })
+	if got := dropped.Load(); got != "media/streamed" {
+		t.Errorf("OnDrop saw %v, want media/streamed once its last watch went", got)
+	}
 	cancel()
 	<-done
 }

@@ -12,12 +12,16 @@ import (
 )
 
 // queueWait is a trace's queue wait and cost without and with the forecast:
-// over the whole trace, and from Since on, when the forecast can speak.
+// over the whole trace, during its weekly peak, and from Since on, when the
+// forecast can speak.
 type queueWait struct {
 	P95Seconds [2]float64 `json:"p95Seconds"`
 	MaxSeconds [2]float64 `json:"maxSeconds"`
-	PodHours   [2]float64 `json:"podHours"`
-	Since      time.Time  `json:"since"`
+	// PeakP95Seconds is the queue wait P95 of the tasks that arrived during
+	// the weekly peak (see simulate.WeeklyPeak); nil without one.
+	PeakP95Seconds *[2]float64 `json:"peakP95Seconds"`
+	PodHours       [2]float64  `json:"podHours"`
+	Since          time.Time   `json:"since"`
 	// OldestWaitMaxSeconds is the longest any queued task had waited, at
 	// one-minute samples from Since on.
 	OldestWaitMaxSeconds [2]float64 `json:"oldestWaitMaxSeconds"`
@@ -45,14 +49,19 @@ type backtestOut struct {
 	Source string `json:"source"`
 	forecast.BacktestReport
 	// QueueWait is [montage-scaler, montage-scaler+forecast]; nil without a
-	// trace (the history holds asks, not arrivals).
+	// trace (the history holds demand, not arrivals and waits).
 	QueueWait *queueWait `json:"queueWait"`
 }
 
 // WriteBacktest prints a forecast backtest, as text or JSON: per week, the
-// estimator's error beside last week's slot and, with a replayed trace, the
-// queue wait and cost without and with the forecast.
+// estimator's error beside the seasonal naive forecast's (last week's slot)
+// and, with a replayed trace, the queue wait and cost without and with the
+// forecast.
 func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport, replay *ForecastReplay) error {
+	loc, err := time.LoadLocation(r.Zone)
+	if err != nil {
+		loc = time.UTC
+	}
 	out := backtestOut{Source: source, BacktestReport: r}
 	if replay != nil {
 		a, b := replay.Reactive, replay.Forecast
@@ -60,7 +69,10 @@ func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 			P95Seconds: [2]float64{a.QueueWaitP95Seconds, b.QueueWaitP95Seconds},
 			MaxSeconds: [2]float64{a.QueueWaitMaxSeconds, b.QueueWaitMaxSeconds},
 			PodHours:   [2]float64{round(a.PodHours, 2), round(b.PodHours, 2)},
-			Since:      r.From.Add(time.Duration(forecast.MinWeeks) * forecast.Week),
+			Since:      r.From.In(loc).AddDate(0, 0, 7*forecast.MinWeeks).UTC(),
+		}
+		if a.PeakQueueWaitP95Seconds != nil && b.PeakQueueWaitP95Seconds != nil {
+			out.QueueWait.PeakP95Seconds = &[2]float64{*a.PeakQueueWaitP95Seconds, *b.PeakQueueWaitP95Seconds}
 		}
 		out.QueueWait.waitsSince(a, b)
 	}
@@ -75,30 +87,61 @@ func WriteBacktest(w io.Writer, format, source string, r forecast.BacktestReport
 		fmt.Fprintln(tw, "history:\tempty")
 		return tw.Flush()
 	}
-	fmt.Fprintf(tw, "history:\t%s to %s, %d buckets of %s\n", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.Buckets, forecast.Bucket)
-	fmt.Fprintln(tw, "\nWEEK FROM\tBUCKETS\tMEAN ERROR\tMEAN |ERROR|\tRELATIVE\tMINUTES UNDER\tEXTRA POD-HOURS")
-	row := func(label string, fe *decide.ForecastError) {
+	const day = "2006-01-02 Mon 15:04 MST"
+	fmt.Fprintf(tw, "history:\t%s to %s (%s), %d buckets of %s%s\n", r.From.In(loc).Format(day), r.To.In(loc).Format(day), r.Zone, r.Buckets, forecast.Bucket, legacyNote(r.LegacyBuckets))
+	fmt.Fprintf(tw, "naive:\tthe seasonal naive forecast, last week's slot\n")
+	fmt.Fprintf(tw, "MAPE:\tmean |estimate − demand| / demand over buckets of at least %g replica\n", decide.ForecastStakeReplicas)
+	fmt.Fprintf(tw, "under:\tminutes of at least %g replica whose estimate was a whole replica short\n", decide.ForecastStakeReplicas)
+	fmt.Fprintf(tw, "over:\tthe over-forecast the forecast backs off on, Σ(estimate − demand)⁺ / Σ demand\n")
+	fmt.Fprintln(tw, "\nWEEK FROM\tBUCKETS\tMAPE\tNAIVE MAPE\tUNDER MIN\tNAIVE UNDER MIN\tEXTRA POD-H\tNAIVE EXTRA POD-H\tOVER")
+	pct := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f %%", 100**v)
+	}
+	row := func(label string, fe, naive *decide.ForecastError) {
 		if fe == nil {
-			fmt.Fprintf(tw, "%s\t0\tsilent (under %d weeks of history)\t\t\t\t\n", label, forecast.MinWeeks)
+			fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t-\t-\t-\tsilent: under %d weeks of history\n", label, forecast.MinWeeks)
 			return
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%+.2f\t%.2f\t%.2f\t%.0f\t%.1f\n", label, fe.Buckets, fe.MeanError, fe.MeanAbsError, fe.Relative, fe.UnderMinutes, fe.ExtraPodHours)
+		if naive == nil {
+			naive = &decide.ForecastError{}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.2f\n", label, fe.Buckets, pct(fe.MAPE), pct(naive.MAPE),
+			fe.UnderMinutes, naive.UnderMinutes, fe.ExtraPodHours, naive.ExtraPodHours, fe.Over)
 	}
 	for _, wk := range r.Weeks {
-		row(wk.From.Format("2006-01-02 Mon"), wk.Error)
+		row(wk.From.In(loc).Format("2006-01-02 Mon"), wk.Error, wk.Naive)
 	}
-	row("total", r.Total)
-	row("last week's slot", r.Naive)
+	row("total", r.Total, r.Naive)
 	if q := out.QueueWait; q != nil {
 		fmt.Fprintln(tw, "\nQUEUE WAIT\tWITHOUT FORECAST\tWITH FORECAST")
-		fmt.Fprintf(tw, "p95\t%.0fs\t%.0fs\n", q.P95Seconds[0], q.P95Seconds[1])
+		fmt.Fprintf(tw, "p95\t%.1fs\t%.1fs\n", q.P95Seconds[0], q.P95Seconds[1])
+		if p := q.PeakP95Seconds; p != nil {
+			fmt.Fprintf(tw, "p95 during the weekly peak\t%.1fs\t%.1fs\n", p[0], p[1])
+		}
 		fmt.Fprintf(tw, "max\t%.0fs\t%.0fs\n", q.MaxSeconds[0], q.MaxSeconds[1])
 		fmt.Fprintf(tw, "pod-hours\t%.2f\t%.2f\n", q.PodHours[0], q.PodHours[1])
-		fmt.Fprintf(tw, "from %s:\t\t\n", q.Since.Format("2006-01-02"))
-		fmt.Fprintf(tw, "  longest wait of a queued task\t%.0fs\t%.0fs\n", q.OldestWaitMaxSeconds[0], q.OldestWaitMaxSeconds[1])
-		fmt.Fprintf(tw, "  minutes with a task waiting over 30s\t%d\t%d\n", q.MinutesOver30s[0], q.MinutesOver30s[1])
+		if q.Since.Before(r.To) {
+			fmt.Fprintf(tw, "from %s:\t\t\n", q.Since.In(loc).Format("2006-01-02"))
+			fmt.Fprintf(tw, "  longest wait of a queued task\t%.0fs\t%.0fs\n", q.OldestWaitMaxSeconds[0], q.OldestWaitMaxSeconds[1])
+			fmt.Fprintf(tw, "  minutes with a task waiting over 30s\t%d\t%d\n", q.MinutesOver30s[0], q.MinutesOver30s[1])
+		} else {
+			// No row "from <a date after the trace>:" that would read as measured.
+			fmt.Fprintf(tw, "\nthe forecast could act from %s, after the trace ends (%s): replay at least %d weeks to see it\n",
+				q.Since.In(loc).Format("2006-01-02"), r.To.In(loc).Format("2006-01-02"), forecast.MinWeeks+1)
+		}
 	} else {
-		fmt.Fprintln(tw, "\nqueue wait: give --trace to see it (the history holds what was asked for, not arrivals)")
+		fmt.Fprintln(tw, "\nqueue wait: give --trace to see it (the history holds demand, not arrivals and waits)")
 	}
 	return tw.Flush()
+}
+
+// legacyNote says how many buckets are in the previous format.
+func legacyNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d written before demand was recorded: the celery component's asks, ageing out)", n)
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // MontageForecast is this scaler with the forecast component enabled: it
-// records what the reactive components ask for, as the server writes its
-// history, and lets the estimate lead time ahead raise the decision. It runs
+// records each bucket's demand, as the server writes its history, and lets
+// the estimate lead time ahead raise the decision. It runs
 // by default when the metadata sets forecastMode (dry-run included: the
 // policy shows what enabling it would do).
 const MontageForecast = "montage-scaler+forecast"
@@ -20,12 +20,20 @@ const MontageForecast = "montage-scaler+forecast"
 // week of estimates); the server does it once per 5-minute slot.
 const errorRefresh = time.Hour
 
+// sampleEvery is how often the forecaster samples the reactive components,
+// as serve's --forecast-sample-interval does by default.
+const sampleEvery = 15 * time.Second
+
 // forecaster is the forecast component over an in-memory history that
 // starts empty at the trace's start.
 type forecaster struct {
 	p      *kedaPolicy
 	h      *forecast.History
 	params forecast.Params
+	// rec closes each bucket into the history as the server's recorder
+	// does; sampled is when it last took a sample.
+	rec     forecast.Bucketer
+	sampled time.Time
 	// record only: the forecast takes no part (montage-scaler with a
 	// history, for the backtest).
 	recordOnly bool
@@ -45,17 +53,12 @@ func newForecaster(p *kedaPolicy) *forecaster {
 
 func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Metric, bool) {
 	rs := f.p.readings(now, o, current)
-	d := forecast.Demand{}
-	for _, r := range rs {
-		if r.Name != decide.Celery && r.Name != decide.Latency {
-			continue
-		}
-		d[r.Name] = 0
-		if r.Opinion.Desired != nil {
-			d[r.Name] = *r.Opinion.Desired
+	if f.sampled.IsZero() || now.Sub(f.sampled) >= sampleEvery {
+		f.sampled = now
+		if b, d, ok := f.rec.Add(now, f.sample(now, o, rs)); ok {
+			f.h.Observe(b, d)
 		}
 	}
-	f.h.Observe(now, d)
 	if f.recordOnly {
 		return f.p.decide(now, rs)
 	}
@@ -70,19 +73,39 @@ func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Me
 	return f.p.decide(now, rs)
 }
 
+// sample is what the server's recorder would read at now: the broker's
+// counts (the simulator knows them exactly) and the latency ask.
+func (f *forecaster) sample(now time.Time, o observation, rs []decide.Reading) forecast.Sample {
+	s := forecast.Sample{TasksPerReplica: f.p.s.TasksPerReplica, Asks: forecast.Demand{}}
+	if f.p.s.Spec.Celery != nil {
+		s.Tasks = &forecast.TaskSample{At: now, Backlog: int64(o.queued + o.running), InFlight: int64(o.running), Completed: int64(o.completed)}
+	}
+	for _, r := range rs {
+		if r.Name == decide.Latency {
+			s.Asks[forecast.KindLatency] = 0
+			if r.Opinion.Desired != nil {
+				s.Asks[forecast.KindLatency] = *r.Opinion.Desired
+			}
+		}
+	}
+	return s
+}
+
 // ForecastReplay is a trace replayed for the forecast's backtest.
 type ForecastReplay struct {
-	// History is what the reactive components asked for under
-	// montage-scaler, per bucket, as the server would have stored it.
+	// History is the demand recorded under montage-scaler, per bucket, as
+	// the server would have stored it.
 	History *forecast.History
 	Params  forecast.Params
 	// Reactive and Forecast are the montage-scaler and
 	// montage-scaler+forecast runs.
 	Reactive, Forecast Result
+	// Peak is the trace's weekly peak (nil under three weeks).
+	Peak *WeeklyPeak
 }
 
-// ReplayForecast replays tr under montage-scaler, recording the reactive
-// asks into a history, and under montage-scaler+forecast.
+// ReplayForecast replays tr under montage-scaler, recording the demand into
+// a history (the forecast in dry-run), and under montage-scaler+forecast.
 func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
@@ -90,7 +113,7 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 	if len(tr.Rows) < 2 || tr.Step <= 0 {
 		return nil, fmt.Errorf("simulate: trace has no step")
 	}
-	out := &ForecastReplay{}
+	out := &ForecastReplay{Peak: FindWeeklyPeak(tr, s.Zone())}
 	for _, id := range []string{MontageScaler, MontageForecast} {
 		c, err := newController(id, s, tr.Start)
 		if err != nil {
@@ -102,9 +125,13 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 			f.recordOnly = true
 			p.eval = f.eval
 			out.History, out.Params = f.h, f.params
-			out.Reactive = replay(tr, s, w, id, c, 60)
+			out.Reactive = replay(tr, s, w, id, c, 60, out.Peak)
+			// The server writes its open bucket when it stops.
+			if b, d, ok := f.rec.Close(); ok {
+				f.h.Observe(b, d)
+			}
 		} else {
-			out.Forecast = replay(tr, s, w, id, c, 60)
+			out.Forecast = replay(tr, s, w, id, c, 60, out.Peak)
 		}
 	}
 	return out, nil

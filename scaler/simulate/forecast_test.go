@@ -1,9 +1,12 @@
 package simulate
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/montage/montage-scaler/scaler/forecast"
 )
 
 // monday is a Monday 00:00 UTC.
@@ -40,7 +43,7 @@ func habitTrace(days int, seed uint64, extra func(time.Time) int) Trace {
 
 func runForecast(t *testing.T, tr Trace) (plain, withForecast Result) {
 	t.Helper()
-	s, err := Prepare([]byte(forecastMetadata), nil, tr)
+	s, err := prepare([]byte(forecastMetadata), nil, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,5 +125,67 @@ func TestAOneOffAnomalyWeekDoesNotCauseALastingOverForecast(t *testing.T) {
 				t.Errorf("%d weeks after the anomaly, at %s: forecast %d replicas, reactive %d; want 1 each", k, when.Format("Mon Jan 2 15:04"), f.Replicas, p.Replicas)
 			}
 		}
+	}
+}
+
+// TestTheRecordedDemandIsTheArrivalsWorkNotTheBacklog checks the history
+// against what the simulator knows exactly: the work that arrived in each
+// bucket (tasks × service time ÷ 5 minutes ÷ tasksPerReplica).
+func TestTheRecordedDemandIsTheArrivalsWorkNotTheBacklog(t *testing.T) {
+	tr := habitTrace(7, 4, nil)
+	s, err := prepare([]byte(forecastMetadata), nil, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := ReplayForecast(tr, s, DefaultWorkload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := map[time.Time]float64{}
+	for _, tk := range tasksOf(tr) {
+		at := tr.Start.Add(time.Duration(tk.arrive * float64(time.Second)))
+		truth[forecast.BucketOf(at)] += tk.service / forecast.Bucket.Seconds() / s.TasksPerReplica
+	}
+	// What the celery component asked for, the history before: the most
+	// queued + in flight in the bucket, every 15 s.
+	r, err := Run(tr, s, Options{Workload: DefaultWorkload(), Policies: []string{MontageScaler}, Record: MontageScaler})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := r.Results[0].Timeline
+	ask := map[time.Time]float64{}
+	for k, at := range tl.Times {
+		b := forecast.BucketOf(at)
+		ask[b] = max(ask[b], float64(tl.Queued[k]+tl.InFlight[k])/s.TasksPerReplica)
+	}
+
+	var n int
+	var demandErr, askErr float64
+	for b := tr.Start; b.Before(tr.End()); b = b.Add(forecast.Bucket) {
+		want := truth[b]
+		d, ok := replay.History.Demand(b)
+		if !ok {
+			t.Fatalf("bucket %s not recorded", b)
+		}
+		got := d[forecast.KindDemand]
+		if want < 0.5 {
+			if got > want+0.5 {
+				t.Errorf("%s: quiet bucket recorded %.2f replicas, the work was %.2f", b.Format("Mon 15:04"), got, want)
+			}
+			continue
+		}
+		n++
+		demandErr += math.Abs(got-want) / want
+		askErr += math.Abs(ask[b]-want) / want
+		if b.Hour() == 18 && b.Minute() < 10 {
+			t.Logf("%s: work %.2f replicas, recorded demand %.2f, the celery component asked up to %.2f", b.Format("Mon 15:04"), want, got, ask[b])
+			if math.Abs(got-want) > 0.15*want {
+				t.Errorf("%s: recorded %.2f, the work was %.2f: more than 15 %% off", b.Format("Mon 15:04"), got, want)
+			}
+		}
+	}
+	t.Logf("over %d busy buckets: mean |error| %.1f %% recording the demand, %.1f %% recording the asks", n, 100*demandErr/float64(n), 100*askErr/float64(n))
+	if demandErr/float64(n) > 0.05 || askErr <= 2*demandErr {
+		t.Errorf("mean |error| %.3f (demand) vs %.3f (asks): want under 5 %% and under half the asks'", demandErr/float64(n), askErr/float64(n))
 	}
 }

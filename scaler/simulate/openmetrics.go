@@ -75,9 +75,11 @@ var scalerReplicas = []string{"montage-scaler-7c9d4b5f6-2xkqp", "montage-scaler-
 //     P95 of the second);
 //   - the scaler's montage_scaler_decision_replicas,
 //     montage_scaler_component_replicas, montage_scaler_forecast_replicas,
-//     montage_scaler_celery_tasks_processed_total, and the queue gauges the
-//     dashboard proposes (montage_scaler_celery_queued_tasks,
-//     montage_scaler_celery_in_flight_tasks), from two scaler replicas.
+//     montage_scaler_celery_tasks_processed_total and the queue gauges
+//     (montage_scaler_celery_queued_tasks,
+//     montage_scaler_celery_in_flight_tasks,
+//     montage_scaler_celery_oldest_wait_seconds of the model's one queue,
+//     labelled queue="celery"), from two scaler replicas.
 //
 // Series end without a staleness marker (OpenMetrics text has none): a
 // deleted pod's series stop at its last scrape before it is gone.
@@ -160,6 +162,10 @@ func WriteOpenMetrics(w io.Writer, tl *Timeline, n Names) error {
 	e.family("montage_scaler_celery_in_flight_tasks", "gauge")
 	e.eachScaler(n, func(so func(...string) string) {
 		e.series("montage_scaler_celery_in_flight_tasks", so(), all, func(k int) float64 { return float64(tl.InFlight[k]) })
+	})
+	e.family("montage_scaler_celery_oldest_wait_seconds", "gauge")
+	e.eachScaler(n, func(so func(...string) string) {
+		e.series("montage_scaler_celery_oldest_wait_seconds", so("queue", "celery"), all, func(k int) float64 { return tl.OldestWait[k] })
 	})
 	e.family("montage_scaler_celery_tasks_processed", "counter")
 	e.eachScaler(n, func(so func(...string) string) {

@@ -27,7 +27,7 @@ func recorded(t *testing.T) (*Report, Result) {
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "scaledobject.yaml"))
 	ics, _ := os.ReadFile(filepath.Join(dir, "weekday-evening.ics"))
-	s, err := Prepare(md, ics, tr)
+	s, err := prepare(md, ics, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestOpenMetricsIsOrderedPerSeriesAndEnds(t *testing.T) {
 	for _, f := range []string{"kube_deployment_spec_replicas", "kube_deployment_status_replicas", "kube_deployment_status_replicas_available",
 		"kube_replicaset_owner", "kube_pod_owner", "kube_pod_created", "kube_pod_status_ready_time", "http_request_duration_seconds",
 		"montage_scaler_decision_replicas", "montage_scaler_component_replicas", "montage_scaler_celery_tasks_processed",
-		"montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks"} {
+		"montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks", "montage_scaler_celery_oldest_wait_seconds"} {
 		if !families[f] {
 			t.Errorf("no family %s", f)
 		}

@@ -12,13 +12,14 @@ import (
 const promWindow = 60
 
 // replay runs one policy over the trace, one simulated second per step.
-func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int) Result {
-	return replayRecorded(tr, s, w, id, c, every, nil)
+func replay(tr Trace, s *Setup, w Workload, id string, c controller, every int, peak *WeeklyPeak) Result {
+	return replayRecorded(tr, s, w, id, c, every, nil, peak)
 }
 
 // replayRecorded is replay that also feeds rec (when not nil) what the
-// cluster would have exported (see Timeline).
-func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, every int, rec *recorder) Result {
+// cluster would have exported (see Timeline), and measures the queue wait
+// of the weekly peak's tasks (when peak is not nil).
+func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, every int, rec *recorder, peak *WeeklyPeak) Result {
 	tasks := tasksOf(tr)
 	cl := newCluster(w, tasks, c.initial())
 	res := Result{Policy: id, PeakReplicas: cl.replicas}
@@ -28,6 +29,8 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 	if s.Latency != nil {
 		target = s.Latency.Target.Seconds()
 	}
+	waitTarget := s.waitTarget().Seconds()
+	overWait := 0
 
 	// Calendar events that begin inside the trace, by the second they begin.
 	need := map[int][]float64{}
@@ -51,6 +54,10 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 		rate := row.Requests / float64(stepSec)
 
 		queued, running := cl.observe(fs)
+		oldest := cl.oldestWait(fs)
+		if oldest > waitTarget {
+			overWait++
+		}
 		cpu, mem, ready, unready := cl.usage(fs, rate)
 		p95 := 0.0
 		if rate > 0 {
@@ -84,7 +91,7 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 			}
 		}
 
-		o := observation{queued: queued, running: running, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
+		o := observation{queued: queued, running: running, completed: cl.started - running, oldestWait: oldest, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
 		if n := c.tick(now, sec, o, cl.replicas); n != cl.replicas {
 			if n < cl.replicas && int(n)*w.Concurrency < running {
 				res.ScaleDownsBelowInFlight++
@@ -94,32 +101,41 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 		}
 		if sec%every == 0 {
 			r, _ := cl.readyPods(fs)
-			res.Samples = append(res.Samples, Sample{At: now, Replicas: cl.replicas, Ready: r, Queued: queued, OldestWaitSecond: cl.oldestWait(fs)})
+			res.Samples = append(res.Samples, Sample{At: now, Replicas: cl.replicas, Ready: r, Queued: queued, OldestWaitSecond: oldest})
 		}
 		cl.dispatch(fs)
 		cl.reap(fs)
 	}
 
 	end := float64(total)
+	res.QueueWaitOverTargetMinutes = float64(overWait) / 60
 	queuedEnd, runningEnd := cl.observe(end)
 	res.Arrived = cl.arrived
 	res.QueuedAtEnd, res.RunningAtEnd = queuedEnd, runningEnd
-	var waits []float64
+	var waits, peakWaits []float64
 	for _, t := range tasks[:cl.arrived] {
-		switch {
-		case t.start < 0:
-			waits = append(waits, end-t.arrive) // never started: its wait so far
-		default:
-			waits = append(waits, t.start-t.arrive)
+		wait := end - t.arrive // never started: its wait so far
+		if t.start >= 0 {
+			wait = t.start - t.arrive
 			if t.start+t.service <= end {
 				res.Videos++
 			}
 		}
+		waits = append(waits, wait)
+		if peak.Holds(tr.Start.Add(time.Duration(t.arrive * float64(time.Second)))) {
+			peakWaits = append(peakWaits, wait)
+		}
 	}
 	if len(waits) > 0 {
-		slices.Sort(waits)
-		res.QueueWaitP95Seconds = waits[int(math.Ceil(0.95*float64(len(waits))))-1]
+		res.QueueWaitP95Seconds = p95(waits)
 		res.QueueWaitMaxSeconds = waits[len(waits)-1]
+	}
+	if peak != nil {
+		v := 0.0
+		if len(peakWaits) > 0 {
+			v = p95(peakWaits)
+		}
+		res.PeakQueueWaitP95Seconds = &v
 	}
 	secs := cl.podSecs
 	for _, p := range cl.pods {
@@ -139,6 +155,12 @@ func replayRecorded(tr Trace, s *Setup, w Workload, id string, c controller, eve
 		res.ReadyAtEventStart = &v
 	}
 	return res
+}
+
+// p95 sorts vs and returns its 95th percentile (nearest rank).
+func p95(vs []float64) float64 {
+	slices.Sort(vs)
+	return vs[int(math.Ceil(0.95*float64(len(vs))))-1]
 }
 
 // loadSamples averages the trace's arrival rates over each sample period.

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// seconds prints a target in seconds ("60s", not "1m0s").
+func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" }
+
 func round(v float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
@@ -31,6 +34,8 @@ func rows(r *Report) []Result {
 	for _, x := range r.Results {
 		x.PodHours, x.CostPerVideo = round(x.PodHours, 3), roundPtr(x.CostPerVideo, 4)
 		x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds = round(x.QueueWaitP95Seconds, 1), round(x.QueueWaitMaxSeconds, 1)
+		x.QueueWaitOverTargetMinutes = round(x.QueueWaitOverTargetMinutes, 1)
+		x.PeakQueueWaitP95Seconds = roundPtr(x.PeakQueueWaitP95Seconds, 1)
 		x.ScaleEventsPerHour, x.ReadyAtEventStart = round(x.ScaleEventsPerHour, 2), roundPtr(x.ReadyAtEventStart, 3)
 		x.Samples = nil
 		out = append(out, x)
@@ -49,8 +54,8 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 var csvHeader = []string{"policy", "podHours", "videos", "costPerVideo", "queueWaitP95Seconds", "queueWaitMaxSeconds",
-	"latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
-	"peakReplicas", "scaleDownsBelowInFlight"}
+	"queueWaitOverTargetMinutes", "latencyOverTargetMinutes", "scaleEventsPerHour", "readyAtEventStart", "arrived", "queuedAtEnd", "runningAtEnd",
+	"peakReplicas", "scaleDownsBelowInFlight", "peakQueueWaitP95Seconds"}
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -67,9 +72,9 @@ func WriteCSV(w io.Writer, r *Report) error {
 	_ = cw.Write(csvHeader)
 	for _, x := range rows(r) {
 		_ = cw.Write([]string{x.Policy, num(x.PodHours), strconv.Itoa(x.Videos), opt(x.CostPerVideo),
-			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), strconv.Itoa(x.LatencyOverTargetMinutes),
+			num(x.QueueWaitP95Seconds), num(x.QueueWaitMaxSeconds), num(x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
 			num(x.ScaleEventsPerHour), opt(x.ReadyAtEventStart), strconv.Itoa(x.Arrived), strconv.Itoa(x.QueuedAtEnd),
-			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight)})
+			strconv.Itoa(x.RunningAtEnd), strconv.Itoa(int(x.PeakReplicas)), strconv.Itoa(x.ScaleDownsBelowInFlight), opt(x.PeakQueueWaitP95Seconds)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -78,19 +83,16 @@ func WriteCSV(w io.Writer, r *Report) error {
 	return nil
 }
 
-// WriteTable prints the report for people.
-func WriteTable(w io.Writer, r *Report) error {
-	var b strings.Builder
-	arrived := 0
-	if len(r.Results) > 0 {
-		arrived = r.Results[0].Arrived
+// table is the report's table for people: a header and one row per
+// policy, the same cells whether aligned (WriteTable) or in Markdown
+// (WriteMarkdown).
+func table(r *Report) (header []string, body [][]string) {
+	header = []string{"policy", "pod-hours", "videos", "pod-h/video", "wait P95 s", "wait max s"}
+	if r.Peak != nil {
+		header = append(header, "peak wait P95 s")
 	}
-	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
-		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
-	latencyTarget := r.LatencyTarget
-	fmt.Fprintf(&b, "ScaledObject settings: %s\n\n", r.Settings.Source)
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "policy\tpod-hours\tvideos\tpod-h/video\twait P95 s\twait max s\tmin P95>%s\tscale ev/h\tready at event\tleft at end\t\n", latencyTarget)
+	header = append(header, fmt.Sprintf("min wait>%s", seconds(r.QueueWaitTarget)), fmt.Sprintf("min P95>%s", r.LatencyTarget),
+		"scale ev/h", "ready at event", "left at end")
 	for _, x := range rows(r) {
 		cost, ready := "-", "-"
 		if x.CostPerVideo != nil {
@@ -99,13 +101,63 @@ func WriteTable(w io.Writer, r *Report) error {
 		if x.ReadyAtEventStart != nil {
 			ready = strconv.FormatFloat(*x.ReadyAtEventStart*100, 'f', 0, 64) + " %"
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%d\t%s\t%.1f\t%.1f\t%d\t%.2f\t%s\t%d\t\n", x.Policy, x.PodHours, x.Videos, cost,
-			x.QueueWaitP95Seconds, x.QueueWaitMaxSeconds, x.LatencyOverTargetMinutes, x.ScaleEventsPerHour, ready,
-			x.QueuedAtEnd+x.RunningAtEnd)
+		row := []string{x.Policy, fmt.Sprintf("%.3f", x.PodHours), strconv.Itoa(x.Videos), cost,
+			fmt.Sprintf("%.1f", x.QueueWaitP95Seconds), fmt.Sprintf("%.1f", x.QueueWaitMaxSeconds)}
+		if r.Peak != nil {
+			peak := "-"
+			if x.PeakQueueWaitP95Seconds != nil {
+				peak = fmt.Sprintf("%.1f", *x.PeakQueueWaitP95Seconds)
+			}
+			row = append(row, peak)
+		}
+		body = append(body, append(row, fmt.Sprintf("%.1f", x.QueueWaitOverTargetMinutes), strconv.Itoa(x.LatencyOverTargetMinutes),
+			fmt.Sprintf("%.2f", x.ScaleEventsPerHour), ready, strconv.Itoa(x.QueuedAtEnd+x.RunningAtEnd)))
+	}
+	return header, body
+}
+
+// WriteTable prints the report for people: what was simulated, then the
+// table aligned.
+func WriteTable(w io.Writer, r *Report) error {
+	var b strings.Builder
+	arrived := 0
+	if len(r.Results) > 0 {
+		arrived = r.Results[0].Arrived
+	}
+	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
+		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
+	fmt.Fprintf(&b, "ScaledObject settings: %s\n", r.Settings.Source)
+	if p := r.Peak; p != nil {
+		fmt.Fprintf(&b, "weekly peak: the %d slots of the week (%s) with at least half the busiest slot's mean arrivals, from %s\n",
+			p.Slots, p.Zone, p.From.In(p.Zone).Format("Mon 2006-01-02"))
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header, body := table(r)
+	for _, row := range append([][]string{header}, body...) {
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	return finish(w, &b, r)
+}
+
+// WriteMarkdown prints the table alone, as a Markdown table (README.md's
+// tables are this output).
+func WriteMarkdown(w io.Writer, r *Report) error {
+	var b strings.Builder
+	header, body := table(r)
+	fmt.Fprintf(&b, "| %s |\n", strings.Join(header, " | "))
+	fmt.Fprintf(&b, "|%s\n", strings.Repeat("---|", len(header)))
+	for _, row := range body {
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
+	}
+	return finish(w, &b, r)
+}
+
+// finish adds the warnings to b and writes it.
+func finish(w io.Writer, b *strings.Builder, r *Report) error {
 	for _, wn := range r.Warnings {
-		fmt.Fprintf(&b, "warning: %s\n", wn)
+		fmt.Fprintf(b, "warning: %s\n", wn)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("report: %w", err)

@@ -17,15 +17,6 @@ import (
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
-// Stand-ins for the URLs the simulator never contacts: the trace is the only
-// source, so the metadata's URLs only need to parse.
-const (
-	stubBroker     = "redis://simulated.invalid:6379/0"
-	stubPrometheus = "http://simulated.invalid:9090"
-	stubMetrics    = "http://simulated.invalid:8080/metrics"
-	stubCalendar   = "https://simulated.invalid/calendar.ics"
-)
-
 // KEDASettings are the ScaledObject fields around the trigger: KEDA's
 // activation, the HPA it creates and the cpu/memory triggers beside it.
 type KEDASettings struct {
@@ -78,6 +69,8 @@ type scaledObjectDoc struct {
 
 // Setup is what the policies read from the metadata file and the calendar.
 type Setup struct {
+	// File is the metadata file the setup was read from.
+	File *metafile.File
 	Spec *spec.Spec
 	// Latency and Calendar are nil when the metadata configures none.
 	Latency  *latency.Config
@@ -87,56 +80,54 @@ type Setup struct {
 	KEDA    KEDASettings
 	// TasksPerReplica is the celery component's divisor.
 	TasksPerReplica float64
+	// QueueWaitTarget is the celery component's queueWaitTarget (0: none).
+	QueueWaitTarget time.Duration
 	Warnings        []string
+	// NoCalendar says no feed file was given: the run has no calendar
+	// events, whatever the metadata's calendar settings.
+	NoCalendar bool
+}
+
+// NoCalendarNote is the line a command prints for a run without a feed file.
+func (s *Setup) NoCalendarNote() string {
+	if s.Spec.Calendar != nil {
+		return "no --calendar: simulating without calendar events (the metadata's feed is never fetched)"
+	}
+	return "no --calendar: simulating without calendar events"
 }
 
 // Prepare reads a metadata file (flat map or ScaledObject) and an optional
-// .ics feed for a simulation over tr. The metadata's broker, Prometheus and
-// calendar URLs are replaced by stand-ins: the trace and ics are the sources.
-func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
-	mf, err := metafile.Parse(metadataFile)
-	if err != nil {
-		return nil, err
-	}
-	md := map[string]string{}
-	for k, v := range mf.Metadata {
-		md[k] = v
-	}
-	stub := func(key, value string) bool {
-		_, a := md[key]
-		_, b := md[key+"FromEnv"]
-		delete(md, key+"FromEnv")
-		if a || b {
-			md[key] = value
-		}
-		return a || b
-	}
-	stub("brokerURL", stubBroker)
-	stub("prometheusURL", stubPrometheus)
-	if _, ok := md["metricsURLs"]; ok {
-		md["metricsURLs"] = stubMetrics
-	}
-	hasCal := stub(calendar.KeyURL, stubCalendar)
-	switch {
-	case hasCal && ics == nil:
-		return nil, fmt.Errorf("metadata: %s is set: give the feed with --calendar FILE.ics (the simulator fetches no URL)", calendar.KeyURL)
-	case ics != nil:
-		md[calendar.KeyURL] = stubCalendar
-	}
-
-	s := &Setup{}
+// .ics feed (nil: none) for a simulation over tr. The trace and the feed
+// are the sources: the metadata is read as a replay (spec.Options.Replay),
+// so it needs no address and none of its addresses is read.
+func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
+	s := &Setup{File: mf}
+	var err error
 	// ReplicaLookup: the model knows the current replicas, as a cluster's
 	// lookup would.
-	if s.Spec, err = spec.Parse(md, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true}); err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
+	if s.Spec, err = spec.Parse(mf.Metadata, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true, Replay: true}); err != nil {
+		return nil, err
 	}
-	s.Latency, s.Calendar = s.Spec.Latency, s.Spec.Calendar
+	s.Latency = s.Spec.Latency
+	switch {
+	case ics == nil:
+		s.NoCalendar = true
+	case s.Spec.Calendar != nil:
+		s.Calendar = s.Spec.Calendar
+	default:
+		s.Calendar = calendar.DefaultConfig()
+		s.Calendar.MaxReplicas = s.Spec.Policy.Max
+	}
+	if s.Spec.Celery == nil && s.Latency == nil && s.Calendar == nil {
+		return nil, fmt.Errorf("the metadata configures no component to simulate: set a celery key (tasksPerReplica, queues, brokerURL), a latency key (latencyTarget, latencyQuery, metricsURLs), or give --calendar")
+	}
 	s.Warnings = append(s.Warnings, s.Spec.Warnings...)
 	if s.Spec.Celery != nil {
 		s.TasksPerReplica = s.Spec.Celery.TasksPerReplica
+		s.QueueWaitTarget = s.Spec.Celery.QueueWaitTarget
 	}
 
-	if s.KEDA, err = kedaSettings(metadataFile, s.Spec.Policy); err != nil {
+	if s.KEDA, err = kedaSettings(mf, s.Spec.Policy); err != nil {
 		return nil, err
 	}
 	if s.Calendar != nil {
@@ -155,9 +146,30 @@ func Prepare(metadataFile, ics []byte, tr Trace) (*Setup, error) {
 	return s, nil
 }
 
-func kedaSettings(file []byte, p decide.Policy) (KEDASettings, error) {
+// Zone is the zone of the forecast's slots of the week (UTC without a
+// forecast).
+func (s *Setup) Zone() *time.Location {
+	if s.Spec.Forecast != nil && s.Spec.Forecast.Zone != nil {
+		return s.Spec.Forecast.Zone
+	}
+	return time.UTC
+}
+
+// DefaultWaitTarget is what the report's time over the queue-wait target
+// counts against when the metadata sets no queueWaitTarget.
+const DefaultWaitTarget = time.Minute
+
+// waitTarget is the queue-wait target the report counts against.
+func (s *Setup) waitTarget() time.Duration {
+	if s.QueueWaitTarget > 0 {
+		return s.QueueWaitTarget
+	}
+	return DefaultWaitTarget
+}
+
+func kedaSettings(mf *metafile.File, p decide.Policy) (KEDASettings, error) {
 	var doc scaledObjectDoc
-	if err := yaml.Unmarshal(file, &doc); err != nil || doc.Kind != "ScaledObject" {
+	if err := yaml.Unmarshal(mf.Bytes, &doc); err != nil || doc.Kind != "ScaledObject" {
 		// A flat map: deploy/'s ScaledObject around the metadata's clamp.
 		k := DeploySettings()
 		k.MinReplicaCount = int32(math.Ceil(p.Min))
@@ -170,7 +182,7 @@ func kedaSettings(file []byte, p decide.Policy) (KEDASettings, error) {
 	}
 	sp := doc.Spec
 	k := KEDASettings{MinReplicaCount: 0, MaxReplicaCount: 100, Cooldown: 300 * time.Second,
-		PollingInterval: 30 * time.Second, Source: "the ScaledObject"}
+		PollingInterval: 30 * time.Second, Push: mf.Push, Source: "the ScaledObject"}
 	if sp.MinReplicaCount != nil {
 		k.MinReplicaCount = *sp.MinReplicaCount
 	}
@@ -196,8 +208,6 @@ func kedaSettings(file []byte, p decide.Policy) (KEDASettings, error) {
 	}
 	for i, t := range sp.Triggers {
 		switch t.Type {
-		case "external-push":
-			k.Push = true
 		case "cpu", "memory":
 			if t.MetricType != "Utilization" {
 				return k, fmt.Errorf("scaledObject: spec.triggers[%d] (%s): metricType %q: the simulator models Utilization only", i, t.Type, t.MetricType)

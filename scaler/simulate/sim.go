@@ -62,6 +62,12 @@ type Result struct {
 	CostPerVideo        *float64 `json:"costPerVideo"`
 	QueueWaitP95Seconds float64  `json:"queueWaitP95Seconds"`
 	QueueWaitMaxSeconds float64  `json:"queueWaitMaxSeconds"`
+	// QueueWaitOverTargetMinutes is how long some task had waited longer
+	// than queueWaitTarget (60 s without one), in minutes.
+	QueueWaitOverTargetMinutes float64 `json:"queueWaitOverTargetMinutes"`
+	// PeakQueueWaitP95Seconds is the queue wait P95 of the tasks that
+	// arrived during the weekly peak (Report.Peak); nil without one.
+	PeakQueueWaitP95Seconds *float64 `json:"peakQueueWaitP95Seconds"`
 	// LatencyOverTargetMinutes counts minutes whose API P95 was above
 	// latencyTarget (80 ms by default).
 	LatencyOverTargetMinutes int     `json:"latencyOverTargetMinutes"`
@@ -99,12 +105,21 @@ type Report struct {
 	Settings   KEDASettings
 	// LatencyTarget is what latencyOverTargetMinutes counts against.
 	LatencyTarget time.Duration
-	Warnings      []string
+	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against.
+	QueueWaitTarget time.Duration
+	// Peak is the trace's weekly peak; nil for a trace under three weeks.
+	Peak     *WeeklyPeak
+	Warnings []string
 }
 
 // observation is what the sources would report at one instant.
 type observation struct {
 	queued, running int
+	// oldestWait is how long the head of the queue has waited, in seconds.
+	oldestWait float64
+	// completed counts the tasks finished so far, as the workers'
+	// heartbeats would.
+	completed int
 	// p95 is Prometheus's P95 over the last minute, NaN without requests.
 	p95            float64
 	cpu, mem       float64 // mean over ready pods: fraction, percent
@@ -141,10 +156,11 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		return nil, fmt.Errorf("simulate: sample period %s: want whole seconds", every)
 	}
 	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: s.KEDA, Warnings: slices.Clone(s.Warnings),
-		LatencyTarget: latency.DefaultTarget}
+		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget()}
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
+	r.Peak = FindWeeklyPeak(tr, s.Zone())
 	for _, id := range ids {
 		c, err := newController(id, s, tr.Start)
 		if err != nil {
@@ -154,7 +170,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		if id == o.Record {
 			rec = newRecorder(tr, o.Workload)
 		}
-		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec))
+		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec, r.Peak))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil
@@ -259,8 +275,12 @@ func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa
 func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []decide.Reading {
 	var rs []decide.Reading
 	if p.s.Spec.Celery != nil {
+		// The broker's view: the queue's head age (as a publish stamp gives
+		// it) and the live workers (one per ready pod).
+		b := decide.CeleryBacklog{Queued: int64(o.queued), InFlight: int64(o.running),
+			OldestWait: time.Duration(o.oldestWait * float64(time.Second)), Workers: o.ready}
 		rs = append(rs, decide.Reading{Name: decide.Celery, GoodAt: now,
-			Opinion: decide.CeleryOpinion(decide.CeleryBacklog{Queued: int64(o.queued), InFlight: int64(o.running)}, p.s.TasksPerReplica, nil)})
+			Opinion: decide.CeleryWaitOpinion(b, p.s.TasksPerReplica, p.s.QueueWaitTarget, nil)})
 	}
 	if p.s.Latency != nil {
 		rs = append(rs, decide.Reading{Name: decide.Latency, GoodAt: now,

@@ -29,8 +29,10 @@ type Timeline struct {
 	Times      []time.Time
 	// Spec is the Deployment's spec.replicas.
 	Spec []int32
-	// Queued and InFlight are the celery component's evidence.
+	// Queued and InFlight are the celery component's evidence, and
+	// OldestWait how long the head of the queue had waited (seconds).
 	Queued, InFlight []int
+	OldestWait       []float64
 	// Decision is the scaler's latest decision (nil: none yet, or the
 	// policy is not the scaler).
 	Decision []*float64
@@ -89,7 +91,7 @@ func newRecorder(tr Trace, w Workload) *recorder {
 func (r *recorder) second(sec int, cl *cluster, queued, running int, c controller, rate, p95 float64) {
 	r.discover(cl)
 	if sec%r.interval == 0 {
-		r.sample(sec, cl.replicas, queued, running, c)
+		r.sample(sec, cl.replicas, queued, running, cl.oldestWait(float64(sec)), c)
 	}
 	fs := float64(sec)
 	ready, _ := cl.readyPods(fs)
@@ -123,11 +125,12 @@ func (r *recorder) discover(cl *cluster) {
 	}
 }
 
-func (r *recorder) sample(sec int, spec int32, queued, running int, c controller) {
+func (r *recorder) sample(sec int, spec int32, queued, running int, wait float64, c controller) {
 	tl := r.tl
 	tl.Times = append(tl.Times, r.start.Add(time.Duration(sec)*time.Second))
 	tl.Spec = append(tl.Spec, spec)
 	tl.Queued, tl.InFlight = append(tl.Queued, queued), append(tl.InFlight, running)
+	tl.OldestWait = append(tl.OldestWait, wait)
 	var dec *float64
 	var asks, fc map[string]float64
 	if k, ok := c.(*kedaPolicy); ok && k.last != nil {
@@ -162,7 +165,7 @@ func (r *recorder) sample(sec int, spec int32, queued, running int, c controller
 func (r *recorder) finish(total int, cl *cluster, tasks []task) *Timeline {
 	queued, running := cl.observe(float64(total))
 	r.discover(cl)
-	r.sample(total, cl.replicas, queued, running, nil)
+	r.sample(total, cl.replicas, queued, running, cl.oldestWait(float64(total)), nil)
 	// The last sample's decision is the one before it: nothing decided in
 	// between.
 	n := len(r.tl.Times)

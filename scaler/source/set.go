@@ -12,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -39,8 +40,8 @@ type Options struct {
 	Replicas latency.ReplicaLookup
 	// Calendar are the feed limits and network policy.
 	Calendar calendar.Limits
-	// ForecastSample is how often the forecast samples the reactive asks
-	// (15s).
+	// ForecastSample is how often the forecast samples the broker's counts
+	// and the latency ask (15s).
 	ForecastSample time.Duration
 	// ReadOnly reads the forecast's history and records nothing (check).
 	ReadOnly bool
@@ -85,8 +86,10 @@ func New(o Options) *Set {
 // explanations list them. A fifth component is one more line here.
 func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 	var out []registry.Source
+	var tasks *poll.Watch[celery.Backlog]
 	if c := sp.Celery; c != nil {
-		out = append(out, Of(decide.Celery, s.celery.Watch(c.Broker, c.Layout), c.Opinion, false))
+		tasks = s.celery.Watch(c.Broker, c.Layout)
+		out = append(out, Of(decide.Celery, tasks, c.Opinion, false))
 	}
 	if c := sp.Latency; c != nil {
 		out = append(out, Of(decide.Latency, s.latency.Watch(namespace, name, c), latency.Opinion, false))
@@ -97,8 +100,8 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 	if c := sp.Forecast; c != nil {
 		// Weeks of history do not go stale in minutes, and the forecast
 		// only ever raises the decision: held like a calendar.
-		demand := reactiveDemand(slices.Clone(out), sp.Policy.StaleAfter)
-		out = append(out, Of(decide.Forecast, s.forecast.Watch(c, namespace, name, demand), forecast.NewOpinion(c).Of, true))
+		sample := reactiveSample(tasks, sp.Celery, slices.Clone(out), sp.Policy.StaleAfter)
+		out = append(out, Of(decide.Forecast, s.forecast.Watch(c, namespace, name, sample), forecast.NewOpinion(c).Of, true))
 	}
 	return out
 }
@@ -115,25 +118,37 @@ func (s *Set) Close() {
 	s.celery.Close()
 }
 
-// reactiveDemand returns what the reactive components (celery, latency) ask
-// for at now, for the forecast's history: a fresh reading without an opinion
-// counts as 0; a failing or stale one is left out (no invented 0).
-func reactiveDemand(sources []registry.Source, staleAfter time.Duration) func(time.Time) forecast.Demand {
-	return func(now time.Time) forecast.Demand {
-		d := forecast.Demand{}
-		for _, s := range sources {
-			if n := s.Name(); n != decide.Celery && n != decide.Latency {
-				continue
-			}
-			r := s.Reading(now)
-			if r.Err != nil || r.GoodAt.IsZero() || now.Sub(r.GoodAt) > staleAfter {
-				continue
-			}
-			d[r.Name] = 0
-			if r.Opinion.Desired != nil {
-				d[r.Name] = *r.Opinion.Desired
+// reactiveSample returns what the forecast's recorder samples at now: the
+// broker's counts from the celery watch (the forecast records the demand
+// they show, see forecast.EstimateDemand) and the latency component's ask
+// (recorded as asked; a fresh reading without an opinion is a 0). A failing
+// or stale reading is left out (no invented 0).
+func reactiveSample(tasks *poll.Watch[celery.Backlog], cel *celery.Config, sources []registry.Source, staleAfter time.Duration) func(time.Time) forecast.Sample {
+	fresh := func(goodAt time.Time, err error, now time.Time) bool {
+		return err == nil && !goodAt.IsZero() && now.Sub(goodAt) <= staleAfter
+	}
+	return func(now time.Time) forecast.Sample {
+		s := forecast.Sample{Asks: forecast.Demand{}}
+		if tasks != nil {
+			if snap := tasks.Latest(); fresh(snap.GoodAt, snap.Err, now) {
+				b := snap.Value
+				s.Tasks = &forecast.TaskSample{At: now, Backlog: b.Queued + b.InFlight, InFlight: b.InFlight, Completed: b.Completed}
+				s.TasksPerReplica = cel.TasksPerReplica
 			}
 		}
-		return d
+		for _, src := range sources {
+			if src.Name() != decide.Latency {
+				continue
+			}
+			r := src.Reading(now)
+			if !fresh(r.GoodAt, r.Err, now) {
+				continue
+			}
+			s.Asks[forecast.KindLatency] = 0
+			if r.Opinion.Desired != nil {
+				s.Asks[forecast.KindLatency] = *r.Opinion.Desired
+			}
+		}
+		return s
 	}
 }

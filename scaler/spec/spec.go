@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -30,15 +31,93 @@ type Spec struct {
 	MetricName string
 	// Warnings name unknown keys (likely typos).
 	Warnings []string
+	// Unknown are those keys, sorted: no component reads them. KEDA must
+	// not break on a key the scaler does not know, so they are warnings;
+	// `check --strict` refuses them.
+	Unknown []string
 }
 
-// Options are the defaults a spec is read with.
+// Options say how a command reads the metadata: with which defaults, which
+// components it looks at, and whether it reads the sources at all.
 type Options struct {
 	// StaleAfter is the serve flag's default for the staleAfter key.
 	StaleAfter time.Duration
 	// ReplicaLookup says the current replicas can be found without
 	// replicasQuery: serve runs in a cluster, or check got --current-replicas.
 	ReplicaLookup bool
+	// Components names the components the command looks at (decide.Celery,
+	// decide.Latency, decide.Calendar, decide.Forecast); nil means all of
+	// them. The others' keys are known but neither read nor judged, and no
+	// component is then demanded: `calendar` never asks for the latency
+	// settings, and checks its own component is there.
+	Components []string
+	// Replay says the command replays a trace instead of reading the
+	// sources (simulate, forecast --trace): no address or credential is
+	// required, read or resolved (see meta.Map.Replay), any key of a
+	// component configures it, and no component is demanded.
+	Replay bool
+}
+
+// components are the sources of evidence, in decide's order (the forecast
+// reads the celery component's broker), with the keys each reads and how
+// it fills its part of a Spec.
+var components = []struct {
+	name  string
+	keys  func() []string
+	parse func(m *meta.Map, o Options, s *Spec) (err error)
+}{
+	{decide.Celery, celery.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		s.Celery, err = celery.ParseConfig(m)
+		return err
+	}},
+	{decide.Latency, latency.Keys, func(m *meta.Map, o Options, s *Spec) (err error) {
+		s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup)
+		return err
+	}},
+	{decide.Calendar, calendar.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		s.Calendar, err = calendar.ParseConfig(m)
+		return err
+	}},
+	{decide.Forecast, forecast.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
+		zone, err := calendarZone(m, s)
+		if err != nil {
+			return err
+		}
+		s.Forecast, err = forecast.ParseConfig(m, s.Celery, zone)
+		return err
+	}},
+}
+
+// policyKeys are the keys of the decision itself.
+var policyKeys = []string{"minReplicas", "maxReplicas", "staleAfter", "metricName"}
+
+// Wants reports whether a command reading with o uses key: a key of a
+// component it looks at (or its xFromEnv form), a key of the decision, or
+// a key no component knows (which Parse reports). A replay uses no
+// xFromEnv key: each names an address or a credential. Commands resolve
+// only the xFromEnv keys they want (metafile.Resolve).
+func (o Options) Wants(key string) bool {
+	base, fromEnv := strings.CutSuffix(key, "FromEnv")
+	if fromEnv && o.Replay {
+		return false
+	}
+	for _, c := range components {
+		if slices.Contains(c.keys(), base) {
+			return o.Components == nil || slices.Contains(o.Components, c.name)
+		}
+	}
+	return true
+}
+
+// KnownKeys returns every key the scaler reads, sorted: the components',
+// the decision's and KEDA's own. xFromEnv forms are not listed.
+func KnownKeys() []string {
+	out := append(slices.Clone(policyKeys), meta.KEDAKeys...)
+	for _, c := range components {
+		out = append(out, c.keys()...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z0-9])?$`)
@@ -49,20 +128,24 @@ var metricNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,180}[a-zA-Z
 // metadata file resolves them first: see metafile.Resolve).
 func Parse(md map[string]string, o Options) (*Spec, error) {
 	m := meta.New(md)
+	if o.Replay {
+		m = meta.NewReplay(md)
+	}
+	return parse(m, o)
+}
+
+func parse(m *meta.Map, o Options) (*Spec, error) {
 	s := &Spec{}
+	for _, c := range components {
+		if o.Components != nil && !slices.Contains(o.Components, c.name) {
+			m.Skip(c.keys()...)
+			continue
+		}
+		if err := c.parse(m, o, s); err != nil {
+			return nil, err
+		}
+	}
 	var err error
-	if s.Celery, err = celery.ParseConfig(m); err != nil {
-		return nil, err
-	}
-	if s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup); err != nil {
-		return nil, err
-	}
-	if s.Calendar, err = calendar.ParseConfig(m); err != nil {
-		return nil, err
-	}
-	if s.Forecast, err = forecast.ParseConfig(m, s.Celery); err != nil {
-		return nil, err
-	}
 	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
 		return nil, err
 	}
@@ -83,7 +166,7 @@ func Parse(md map[string]string, o Options) (*Spec, error) {
 		return nil, &meta.Error{Key: "metricName", Value: s.MetricName,
 			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
 	}
-	if s.Celery == nil && s.Latency == nil && s.Calendar == nil {
+	if s.Celery == nil && s.Latency == nil && s.Calendar == nil && o.Components == nil && !o.Replay {
 		return nil, &meta.Error{Key: "brokerURL",
 			Allowed: "no source is configured: set brokerURL (or brokerURLFromEnv), prometheusURL or metricsURLs, or calendarURL (or calendarURLFromEnv); KEDA drops a xFromEnv key when the container's variable is empty"}
 	}
@@ -91,9 +174,57 @@ func Parse(md map[string]string, o Options) (*Spec, error) {
 		s.Calendar.MaxReplicas = s.Policy.Max // a hint above maxReplicas is clamped, and said so
 	}
 	for _, k := range m.Unknown() {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("unknown metadata key %q ignored (a typo?)", k))
+		s.Unknown = append(s.Unknown, k)
+		s.Warnings = append(s.Warnings, UnknownKeyWarning(k))
 	}
 	return s, nil
+}
+
+// UnknownKeyWarning is the warning for a key no component reads, with the
+// nearest known key when one is close enough to be the intended one.
+func UnknownKeyWarning(k string) string {
+	if near := Nearest(k); near != "" {
+		return fmt.Sprintf("unknown key %q (did you mean %q?)", k, near)
+	}
+	return fmt.Sprintf("unknown key %q (no component reads it; ignored)", k)
+}
+
+// Nearest returns the known key (or xFromEnv form) closest to k by edit
+// distance, ignoring case, when it is within a typo's reach of k: at most
+// 2 edits, or a fifth of k's length for long keys. Otherwise "".
+func Nearest(k string) string {
+	var candidates []string
+	for _, c := range KnownKeys() {
+		candidates = append(candidates, c, c+"FromEnv")
+	}
+	best, bestD := "", max(2, len(k)/5)+1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Key is a canonical form of metadata: equal maps give equal keys.
@@ -111,4 +242,22 @@ func Key(md map[string]string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// calendarZone is the calendar's zone, forecastTimezone's default: the
+// parsed calendar's, else calendarTimezone's own value (a command that does
+// not look at the calendar, or a trigger with no feed), else nil.
+func calendarZone(m *meta.Map, s *Spec) (*time.Location, error) {
+	if s.Calendar != nil {
+		return s.Calendar.Timezone, nil
+	}
+	v, ok := m.Lookup(calendar.KeyTimezone)
+	if !ok {
+		return nil, nil
+	}
+	z, err := ical.LoadZone(v)
+	if err != nil {
+		return nil, &meta.Error{Key: calendar.KeyTimezone, Value: v, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
+	}
+	return z, nil
 }

@@ -72,6 +72,8 @@ func TestParseSpecErrorsNameKeyAndValue(t *testing.T) {
 			`metadata "brokerURL": bad value "redis://127.0.0.1:6379/0": set "brokerURL" or "brokerURLFromEnv", not both`},
 		{"a NaN tasksPerReplica", base("tasksPerReplica", "NaN"),
 			`metadata "tasksPerReplica": bad value "NaN": a number from 0.001 to 1e+06`},
+		{"an unknown forecastTimezone", base("forecastMode", "dry-run", "forecastTimezone", "Mars/Olympus_Mons"),
+			`metadata "forecastTimezone": bad value "Mars/Olympus_Mons": an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,8 +113,31 @@ func TestParseSpecWarnsAboutUnknownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Warnings) != 1 || s.Warnings[0] != `unknown metadata key "taskPerReplica" ignored (a typo?)` {
+	if len(s.Warnings) != 1 || s.Warnings[0] != `unknown key "taskPerReplica" (did you mean "tasksPerReplica"?)` {
 		t.Fatalf("warnings = %q", s.Warnings)
+	}
+	if len(s.Unknown) != 1 || s.Unknown[0] != "taskPerReplica" {
+		t.Fatalf("unknown = %q", s.Unknown)
+	}
+}
+
+func TestUnknownKeysSuggestTheNearestKnownKey(t *testing.T) {
+	cases := []struct{ key, want string }{
+		{"tasksPerReplca", `unknown key "tasksPerReplca" (did you mean "tasksPerReplica"?)`},
+		{"brokerUrl", `unknown key "brokerUrl" (did you mean "brokerURL"?)`},
+		{"queue", `unknown key "queue" (did you mean "queues"?)`},
+		{"calendarURLFromENV", `unknown key "calendarURLFromENV" (did you mean "calendarURLFromEnv"?)`},
+		{"latencytarget", `unknown key "latencytarget" (did you mean "latencyTarget"?)`},
+		{"colour", `unknown key "colour" (no component reads it; ignored)`},
+	}
+	for _, tc := range cases {
+		s, err := Parse(map[string]string{"brokerURL": "redis://h:6379", tc.key: "1"}, parseOpts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		if len(s.Warnings) != 1 || s.Warnings[0] != tc.want {
+			t.Errorf("%s: warnings %q, want %q", tc.key, s.Warnings, tc.want)
+		}
 	}
 }
 
@@ -146,4 +171,31 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("max %v below min %v", *s.Policy.Max, s.Policy.Min)
 		}
 	})
+}
+
+func TestTheForecastsWeeksFollowTheCalendarsZoneUnlessTold(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		md   map[string]string
+		want string
+	}{
+		{"without a calendar: UTC", map[string]string{}, "UTC"},
+		{"with a calendar: calendarTimezone", map[string]string{"calendarURL": "https://example.com/c.ics", "calendarTimezone": "America/New_York"}, "America/New_York"},
+		{"forecastTimezone wins", map[string]string{"calendarURL": "https://example.com/c.ics", "calendarTimezone": "America/New_York",
+			"forecastTimezone": "Europe/Berlin"}, "Europe/Berlin"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := map[string]string{"brokerURL": "redis://127.0.0.1:6379/0", "forecastMode": "dry-run"}
+			for k, v := range tc.md {
+				md[k] = v
+			}
+			s, err := Parse(md, parseOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.Forecast.Zone.String(); got != tc.want || len(s.Warnings) != 0 {
+				t.Errorf("zone %s (warnings %q), want %s", got, s.Warnings, tc.want)
+			}
+		})
+	}
 }

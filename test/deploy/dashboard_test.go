@@ -14,11 +14,8 @@ import (
 	"github.com/montage/montage-scaler/test/dashboard"
 )
 
-// Series the dashboard reads that no exporter named in deploy/ has yet.
+// Series the dashboard reads from exporters other than the scaler.
 var (
-	// proposedMetrics are gauges the celery component would export beside
-	// its ask: its evidence, queued and in-flight tasks.
-	proposedMetrics = []string{"montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks"}
 	// kubeStateMetrics are kube-state-metrics v2's standard names.
 	kubeStateMetrics = []string{
 		"kube_deployment_spec_replicas", "kube_deployment_status_replicas", "kube_deployment_status_replicas_available",
@@ -79,6 +76,7 @@ func TestDashboardHasThePanelsOfTheKPIs(t *testing.T) {
 		"Replicas: decision, spec, available", "Each component's ask", "Celery queue: queued and in flight",
 		"API P95 vs target", "Scale events per hour", "Pod start-up (creation to Ready), last 24 h",
 		"Request share: busiest pod / mean, 5 min", "Cost per video, last 24 h (pod-hours / video)", "Forecast vs actual",
+		"Oldest waiting task per queue",
 	} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("no panel %q; panels: %q", want, titles)
@@ -95,15 +93,15 @@ func TestDashboardHasThePanelsOfTheKPIs(t *testing.T) {
 
 // Every query runs on the datasource variable, filters on the namespace
 // variable, and reads a series that exists: a kube-state-metrics or app
-// metric, one the scaler registers, a recording rule of the PrometheusRule,
-// or one of the proposed scaler metrics listed above.
+// metric, one the scaler registers, or a recording rule of the
+// PrometheusRule.
 func TestDashboardQueriesReadKnownSeries(t *testing.T) {
 	o, _ := buildOverlay(t, "overlays/personal")
 	_, d := dashboardOf(t)
 	known := descNames{}
 	server.NewMetrics(known)
 	known.MustRegister(server.SourceAges(nil, nil))
-	for _, m := range slices.Concat(proposedMetrics, kubeStateMetrics, appMetrics) {
+	for _, m := range slices.Concat(kubeStateMetrics, appMetrics) {
 		known[m] = true
 	}
 	rule := get[monitoringv1.PrometheusRule](t, o, "PrometheusRule", "montage", "montage-scaler")
@@ -146,7 +144,7 @@ func checkSelectors(t *testing.T, where, expr string, known descNames) {
 	}
 	for _, s := range sels {
 		if !known[s[1]] {
-			t.Errorf("%s: %s is neither exported, recorded nor proposed", where, s[1])
+			t.Errorf("%s: %s is neither exported nor recorded", where, s[1])
 		}
 		if !strings.Contains(s[2], `namespace="$namespace"`) {
 			t.Errorf("%s: %s{%s} does not filter on namespace=\"$namespace\"", where, s[1], s[2])

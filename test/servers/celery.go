@@ -219,6 +219,9 @@ type ProducerOptions struct {
 	BrokerURL  string
 	KeyPrefix  string // kombu global_keyprefix, as the workers use it
 	MasterName string // kombu master_name, for a sentinel:// BrokerURL
+	// Preload are Python files (such as a before_task_publish handler)
+	// the producer imports before it sends.
+	Preload []string
 }
 
 // SendTasks sends tasks with a real Celery producer (python) and returns
@@ -236,9 +239,21 @@ func SendTasks(t testing.TB, p ProducerOptions, tasks ...Task) []string {
 		t.Fatalf("servers: encode tasks: %v", err)
 	}
 	dir := appDir(t)
+	var modules []string
+	for _, path := range p.Preload {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("servers: preload: %v", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".py")
+		if err := os.WriteFile(filepath.Join(dir, name+".py"), b, 0o644); err != nil {
+			t.Fatalf("servers: preload: %v", err)
+		}
+		modules = append(modules, name)
+	}
 	cmd := exec.Command(Python, filepath.Join(dir, "montage_send_tasks.py"))
 	cmd.Dir = dir
-	cmd.Env = appEnv(dir, p.BrokerURL, p.KeyPrefix, p.BrokerURL, 0)
+	cmd.Env = append(appEnv(dir, p.BrokerURL, p.KeyPrefix, p.BrokerURL, 0), "MONTAGE_PRELOAD="+strings.Join(modules, ","))
 	if p.MasterName != "" {
 		cmd.Env = append(cmd.Env, "MONTAGE_MASTER_NAME="+p.MasterName)
 	}

@@ -1,0 +1,17 @@
+package decide
+
+import (
+	"math"
+	"strconv"
+)
+
+// FormatReplicas is the one way a replica count (or a factor of one) is
+// shown to people: rounded to KEDA's milli precision, halves away from
+// zero, without trailing zeros (6.0625 → "6.063", 4 → "4"). JSON keeps the
+// full value; every text, warning and explanation uses this.
+func FormatReplicas(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+}
