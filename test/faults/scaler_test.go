@@ -55,7 +55,22 @@ type scaler struct {
 // startScaler runs the binary with the matrix's short intervals on free
 // loopback ports and waits until it is ready. It is stopped (SIGTERM) in
 // t.Cleanup if the cell did not stop it; its log is printed when t failed.
+// A port taken between the probe and the bind (the cells start side by
+// side) is retried with new ones.
 func startScaler(t *testing.T, bin string) *scaler {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s, err := launchScaler(t, bin)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("%v", err)
+		}
+	}
+}
+
+func launchScaler(t *testing.T, bin string) (*scaler, error) {
 	t.Helper()
 	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -76,16 +91,10 @@ func startScaler(t *testing.T, bin string) *scaler {
 		t.Fatalf("start montage-scaler: %v", err)
 	}
 	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("scaler log (last 60 lines):\n%s", tail(s.logPath, 60))
-		}
-	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if s.exited() {
-			t.Fatalf("montage-scaler exited at start:\n%s", tail(s.logPath, 40))
+			return nil, fmt.Errorf("montage-scaler exited at start:\n%s", tail(s.logPath, 40))
 		}
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err == nil {
@@ -95,17 +104,24 @@ func startScaler(t *testing.T, bin string) *scaler {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("montage-scaler not ready: %v\n%s", err, tail(s.logPath, 40))
+			s.stop()
+			return nil, fmt.Errorf("montage-scaler not ready: %v\n%s", err, tail(s.logPath, 40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("scaler log (last 60 lines):\n%s", tail(s.logPath, 60))
+		}
+	})
 	s.conn, err = grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.conn.Close() })
 	s.ks, s.health, s.inspect = pb.NewExternalScalerClient(s.conn), healthpb.NewHealthClient(s.conn), scalerv1.NewInspectorClient(s.conn)
-	return s
+	return s, nil
 }
 
 func (s *scaler) exited() bool {

@@ -75,20 +75,10 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	if _, err := os.Stat(RedisBinary); err != nil {
 		t.Skipf("servers: %s not installed (apt-get install redis-server): %v", RedisBinary, err)
 	}
-	r := &Redis{port: freePort(t), dir: t.TempDir()}
-	r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	r := &Redis{dir: t.TempDir()}
+	var extra []string
 	if o.Password != "" {
-		r.args = append(r.args, "--requirepass", o.Password)
-	}
-	if o.TLS != nil {
-		r.tlsPort = freePort(t)
-		auth := o.TLS.AuthClients
-		if auth == "" {
-			auth = "no"
-		}
-		r.args = append(r.args, "--tls-port", strconv.Itoa(r.tlsPort), "--tls-cert-file", o.TLS.CertFile,
-			"--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile, "--tls-auth-clients", auth)
+		extra = append(extra, "--requirepass", o.Password)
 	}
 	if o.Socket {
 		// A unix socket path is limited to 107 bytes: t.TempDir() may be
@@ -99,15 +89,36 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 		}
 		t.Cleanup(func() { os.RemoveAll(dir) })
 		r.socket = filepath.Join(dir, "redis.sock")
-		r.args = append(r.args, "--unixsocket", r.socket, "--unixsocketperm", "700")
+		extra = append(extra, "--unixsocket", r.socket, "--unixsocketperm", "700")
 	}
 	if o.Persist {
-		r.args = append(r.args, "--appendonly", "yes", "--appendfsync", "always")
+		extra = append(extra, "--appendonly", "yes", "--appendfsync", "always")
 	}
-	r.args = append(r.args, o.Args...)
-	r.start(t)
 	t.Cleanup(r.Stop)
-	return r
+	// A free port may be taken between the probe and the bind (tests start
+	// servers side by side): try again with others.
+	for attempt := 1; ; attempt++ {
+		r.port = freePort(t)
+		r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+		if o.TLS != nil {
+			r.tlsPort = freePort(t)
+			auth := o.TLS.AuthClients
+			if auth == "" {
+				auth = "no"
+			}
+			r.args = append(r.args, "--tls-port", strconv.Itoa(r.tlsPort), "--tls-cert-file", o.TLS.CertFile,
+				"--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile, "--tls-auth-clients", auth)
+		}
+		r.args = append(append(r.args, extra...), o.Args...)
+		err := r.start()
+		if err == nil {
+			return r
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			t.Fatalf("servers: %v", err)
+		}
+	}
 }
 
 // Addr is host:port.
@@ -125,19 +136,19 @@ func (r *Redis) TLSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.
 // SocketPath is the unix socket (RedisOptions.Socket).
 func (r *Redis) SocketPath() string { return r.socket }
 
-func (r *Redis) start(t testing.TB) {
-	t.Helper()
+// start runs redis-server with r.args and waits until it answers.
+func (r *Redis) start() error {
 	cmd := exec.Command(RedisBinary, r.args...)
 	cmd.Dir = r.dir
 	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
 	if err != nil {
-		t.Fatalf("servers: redis log: %v", err)
+		return fmt.Errorf("redis log: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("servers: start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
@@ -146,19 +157,22 @@ func (r *Redis) start(t testing.TB) {
 	r.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
-			return
-		} else if time.Now().After(deadline) {
-			r.Stop()
-			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("servers: redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
-		}
+		// Exited first: a server that lost its port to another must not
+		// be taken for that other one answering.
 		select {
 		case <-done:
 			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("servers: redis-server exited at start:\n%s", log)
-		case <-time.After(20 * time.Millisecond):
+			return fmt.Errorf("redis-server exited at start:\n%s", log)
+		default:
 		}
+		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
+			return nil
+		} else if time.Now().After(deadline) {
+			r.Stop()
+			log, _ := os.ReadFile(logf.Name())
+			return fmt.Errorf("redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -196,7 +210,9 @@ func (r *Redis) signal(s syscall.Signal) {
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
-	r.start(t)
+	if err := r.start(); err != nil {
+		t.Fatalf("servers: %v", err)
+	}
 }
 
 // ping checks that a Redis answers PING (NOAUTH counts as up).
