@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SOAK     ?= 10m
 FLAP     ?= 1m
 
-.PHONY: build test bench demo lint proto fuzz
+.PHONY: build test bench demo lint proto fuzz faults
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/montage-scaler ./cmd/montage-scaler
@@ -17,6 +17,14 @@ test:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+
+# The fault matrix (test/faults, build tag faults): every source killed,
+# hung, fed garbage and flapped under the real binary; about 3 minutes, its
+# cells side by side. FAULTS_RUN picks cells (a go test -run pattern below
+# TestFaultMatrix/cells, e.g. 'Redis/killed').
+FAULTS_RUN ?= .
+faults:
+	$(GO) test -tags faults -count=1 -timeout 20m -parallel 32 -v -run 'TestFaultMatrix/cells/$(FAULTS_RUN)' ./test/faults/
 
 # Benchmarks print each figure beside a floor measured in the same run: RPC
 # latency, round trips, push activation, RPC abuse (RSS and goroutines

@@ -50,6 +50,10 @@ type cluster struct {
 	cfg        *rest.Config
 	client     kubernetes.Interface
 	operator   *proc
+	adapter    *proc
+	// operatorMetrics is host:port of the operator's /metrics (KEDA's
+	// keda_* metrics).
+	operatorMetrics string
 }
 
 // startCluster starts etcd, kube-apiserver, kube-controller-manager, KEDA's
@@ -162,10 +166,11 @@ func startCluster(t *testing.T) *cluster {
 	}
 	kedaEnv := []string{"POD_NAMESPACE=keda", "KEDA_CLUSTER_OBJECT_NAMESPACE=keda", "WATCH_NAMESPACE="}
 	opGRPC := net.JoinHostPort(c.ns.hostIP, strconv.Itoa(freePort(t, c.ns.hostIP)))
+	c.operatorMetrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
 	c.operator = startProc(t, c.logs, c.dir, "keda-operator", append(kedaEnv, "KUBECONFIG="+c.kubeconfig),
 		filepath.Join(c.bin, "keda-operator"),
 		"--cert-dir", pki.kedaCertDir, "--enable-cert-rotation=false",
-		"--metrics-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))),
+		"--metrics-bind-address", c.operatorMetrics,
 		"--health-probe-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))),
 		"--metrics-service-bind-address", opGRPC,
 		"--enable-webhook-patching=false", "--enable-apiservice-patching=false",
@@ -174,7 +179,7 @@ func startCluster(t *testing.T) *cluster {
 
 	// The metrics adapter inside the network namespace: the aggregator
 	// refuses loopback endpoints.
-	startProc(t, c.logs, c.dir, "keda-adapter", append(kedaEnv, "KUBECONFIG="+adapterKubeconfig),
+	c.adapter = startProc(t, c.logs, c.dir, "keda-adapter", append(kedaEnv, "KUBECONFIG="+adapterKubeconfig),
 		"ip", "netns", "exec", c.ns.name, filepath.Join(c.bin, "keda-adapter"),
 		"--secure-port", "6443", "--bind-address", c.ns.nsIP,
 		"--cert-dir", pki.kedaCertDir,

@@ -29,6 +29,7 @@ func TestE2E(t *testing.T) {
 	t.Run("a calendar event pre-warms the deployment", func(t *testing.T) { t.Parallel(); scenarioCalendar(t, e) })
 	t.Run("latency from Prometheus scales up", func(t *testing.T) { t.Parallel(); scenarioLatency(t, e) })
 	t.Run("mTLS through a TriggerAuthentication", func(t *testing.T) { t.Parallel(); scenarioMTLS(t, e) })
+	t.Run("two scaler replicas behind one DNS name survive kills and a rolling restart", func(t *testing.T) { t.Parallel(); scenarioTwoReplicas(t, e) })
 }
 
 // env is what the scenarios share.
@@ -67,9 +68,17 @@ func (e *env) scenario(t *testing.T, ns string) *scenario {
 // until it is ready.
 func (s *scenario) startScaler(t *testing.T, name string, grpcPort int, extra ...string) *proc {
 	t.Helper()
+	p, _ := s.startScalerAt(t, name, "127.0.0.1", grpcPort, extra...)
+	return p
+}
+
+// startScalerAt runs `montage-scaler serve` on host:grpcPort, its HTTP
+// server on a free loopback port (returned), and waits until it is ready.
+func (s *scenario) startScalerAt(t *testing.T, name, host string, grpcPort int, extra ...string) (*proc, string) {
+	t.Helper()
 	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
 	args := append([]string{s.e.scalerBin, "serve",
-		"--grpc-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(grpcPort)),
+		"--grpc-addr", net.JoinHostPort(host, strconv.Itoa(grpcPort)),
 		"--http-addr", httpAddr, "--log-format", "text", "--log-level", "debug"}, extra...)
 	p := startProc(t, s.logs, s.dir, name, nil, args...)
 	waitUntil(t, time.Minute, 200*time.Millisecond, name+" ready", func() (bool, error) {
@@ -83,7 +92,7 @@ func (s *scenario) startScaler(t *testing.T, name string, grpcPort int, extra ..
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
 	})
-	return p
+	return p, httpAddr
 }
 
 // waitScaledObject waits until KEDA has made the ScaledObject's HPA and

@@ -215,6 +215,8 @@ func run(ctx context.Context, argv ...string) (string, error) {
 // pair on a private /30: hostIP on the host's end, nsIP inside.
 type netns struct {
 	name, hostIP, nsIP string
+	hostIf             string // the host's end of the veth pair
+	octet              int    // 10.213.octet.0/24 is this run's
 }
 
 // newNetns creates the namespace and the veth pair; both are removed in
@@ -223,12 +225,14 @@ func newNetns(t testing.TB) *netns {
 	t.Helper()
 	pid := os.Getpid()
 	octet := 16 + pid%200
+	hostIf, nsIf := fmt.Sprintf("me2e%dh", pid), fmt.Sprintf("me2e%dn", pid)
 	n := &netns{
 		name:   fmt.Sprintf("montage-e2e-%d", pid),
 		hostIP: fmt.Sprintf("10.213.%d.1", octet),
 		nsIP:   fmt.Sprintf("10.213.%d.2", octet),
+		hostIf: hostIf,
+		octet:  octet,
 	}
-	hostIf, nsIf := fmt.Sprintf("me2e%dh", pid), fmt.Sprintf("me2e%dn", pid)
 	ctx := context.Background()
 	removeStaleNetns(ctx)
 	t.Cleanup(func() {
@@ -251,6 +255,25 @@ func newNetns(t testing.TB) *netns {
 		}
 	}
 	return n
+}
+
+// hostAddr adds 10.213.octet.last/32 to the host's end of the veth pair and
+// a route to it inside the namespace: an address that processes on the host
+// can listen on and that both the host and the namespace reach. It goes
+// with the veth pair in newNetns's cleanup.
+func (n *netns) hostAddr(t testing.TB, last int) string {
+	t.Helper()
+	ip := fmt.Sprintf("10.213.%d.%d", n.octet, last)
+	ctx := context.Background()
+	for _, s := range [][]string{
+		{"ip", "addr", "add", ip + "/32", "dev", n.hostIf},
+		{"ip", "netns", "exec", n.name, "ip", "route", "add", ip + "/32", "via", n.hostIP},
+	} {
+		if _, err := run(ctx, s...); err != nil {
+			t.Fatalf("e2e: address %s: %v", ip, err)
+		}
+	}
+	return ip
 }
 
 // removeStaleNetns deletes the namespaces and veth ends that an earlier run

@@ -216,8 +216,9 @@ func (t Task) WithCountdown(d time.Duration) Task { t.Countdown = d.Seconds(); r
 
 // ProducerOptions say where a producer sends.
 type ProducerOptions struct {
-	BrokerURL string
-	KeyPrefix string // kombu global_keyprefix, as the workers use it
+	BrokerURL  string
+	KeyPrefix  string // kombu global_keyprefix, as the workers use it
+	MasterName string // kombu master_name, for a sentinel:// BrokerURL
 	// Preload are Python files (such as a before_task_publish handler)
 	// the producer imports before it sends.
 	Preload []string
@@ -253,6 +254,9 @@ func SendTasks(t testing.TB, p ProducerOptions, tasks ...Task) []string {
 	cmd := exec.Command(Python, filepath.Join(dir, "montage_send_tasks.py"))
 	cmd.Dir = dir
 	cmd.Env = append(appEnv(dir, p.BrokerURL, p.KeyPrefix, p.BrokerURL, 0), "MONTAGE_PRELOAD="+strings.Join(modules, ","))
+	if p.MasterName != "" {
+		cmd.Env = append(cmd.Env, "MONTAGE_MASTER_NAME="+p.MasterName)
+	}
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

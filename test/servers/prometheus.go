@@ -28,6 +28,9 @@ type Prometheus struct {
 	// URL is the server's base URL, such as http://127.0.0.1:41234.
 	URL string
 
+	logDir string
+	args   []string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -65,10 +68,11 @@ scrape_configs:
 }
 
 func (p *Prometheus) waitReady(limit time.Duration) error {
+	_, done := p.proc()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
-		case <-p.done:
+		case <-done:
 			return fmt.Errorf("prometheus exited")
 		default:
 		}
@@ -87,23 +91,22 @@ func (p *Prometheus) waitReady(limit time.Duration) error {
 // Stop ends the server (SIGTERM, then SIGKILL) and waits for it; safe to call
 // more than once, so a test can stop Prometheus mid-way.
 func (p *Prometheus) Stop() {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
+	cmd, done := p.proc()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	select {
-	case <-p.done:
+	case <-done:
 		return
 	default:
 	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot handle SIGTERM
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-done:
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		<-p.done
+		<-done
 	}
 }
 

@@ -46,33 +46,85 @@ func launchPrometheus(t testing.TB, dir, cfgPath, dataDir string, extra ...strin
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
 		port := promFreePort(t)
-		p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
-		args := append([]string{
+		p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logDir: dir}
+		p.args = append([]string{
 			"--config.file=" + cfgPath,
 			"--storage.tsdb.path=" + dataDir,
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
 			"--log.level=warn"}, extra...)
-		cmd := exec.Command(PrometheusBinary, args...)
-		cmd.Stdout = io.Discard
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("prometheus-%d.log", port)))
-		if err != nil {
-			t.Fatalf("servers: %v", err)
-		}
-		cmd.Stderr = logf
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("servers: starting prometheus: %v", err)
-		}
-		p.cmd = cmd
-		go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+		logPath := p.start(t)
 		t.Cleanup(p.Stop)
 		if lastErr = p.waitReady(30 * time.Second); lastErr == nil {
 			return p
 		}
 		p.Stop()
-		log, _ := os.ReadFile(logf.Name())
+		log, _ := os.ReadFile(logPath)
 		lastErr = fmt.Errorf("%w; log: %s", lastErr, log)
 	}
 	t.Fatalf("servers: prometheus did not become ready: %v", lastErr)
 	return nil
+}
+
+// start runs the process with p.args and returns its log's path.
+func (p *Prometheus) start(t testing.TB) string {
+	t.Helper()
+	cmd := exec.Command(PrometheusBinary, p.args...)
+	cmd.Stdout = io.Discard
+	logf, err := os.Create(filepath.Join(p.logDir, fmt.Sprintf("prometheus-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("servers: starting prometheus: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	return logf.Name()
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (p *Prometheus) Kill() {
+	cmd, done := p.proc()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Restart kills the server if it runs and starts it again on the same port
+// and storage (the samples its write-ahead log kept are back), waiting until
+// it is ready.
+func (p *Prometheus) Restart(t testing.TB) {
+	t.Helper()
+	p.Kill()
+	logPath := p.start(t)
+	if err := p.waitReady(60 * time.Second); err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("servers: prometheus restart: %v; log: %s", err, log)
+	}
+}
+
+// Pause stops the process with SIGSTOP: its port still accepts connections
+// and nothing answers, as a hung server does.
+func (p *Prometheus) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (p *Prometheus) Resume() { p.signal(syscall.SIGCONT) }
+
+func (p *Prometheus) signal(s syscall.Signal) {
+	if cmd, _ := p.proc(); cmd != nil {
+		_ = cmd.Process.Signal(s)
+	}
+}
+
+func (p *Prometheus) proc() (*exec.Cmd, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd, p.done
 }

@@ -23,9 +23,11 @@ const RedisBinary = "/usr/bin/redis-server"
 
 // Redis is a private redis-server for one test.
 type Redis struct {
-	port int
-	dir  string
-	args []string
+	port    int
+	tlsPort int    // 0: no TLS listener
+	socket  string // "": no unix socket
+	dir     string
+	args    []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -36,8 +38,27 @@ type Redis struct {
 type RedisOptions struct {
 	// Password sets requirepass.
 	Password string
-	// Args are extra redis-server arguments, such as "--maxmemory", "10mb".
+	// Args are extra redis-server arguments, such as "--maxmemory", "10mb",
+	// or an ACL user: "--user", "alice", "on", ">pw", "~*", "+@all".
 	Args []string
+	// TLS, if set, also serves TLS on a second port (TLSAddr); the plain
+	// port stays open for the test's own clients.
+	TLS *RedisTLS
+	// Socket also listens on a unix socket (SocketPath).
+	Socket bool
+	// Persist keeps the data through Stop and Restart: an append-only file
+	// written through at every command, as a broker with persistence does.
+	Persist bool
+}
+
+// RedisTLS is the TLS listener's PEM files.
+type RedisTLS struct {
+	CertFile, KeyFile string
+	// CAFile verifies client certificates.
+	CAFile string
+	// AuthClients is tls-auth-clients: "yes" (a client certificate is
+	// required), "optional" or "no" (the default).
+	AuthClients string
 }
 
 // StartRedis starts a private redis-server on a free 127.0.0.1 port with no
@@ -54,16 +75,50 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	if _, err := os.Stat(RedisBinary); err != nil {
 		t.Skipf("servers: %s not installed (apt-get install redis-server): %v", RedisBinary, err)
 	}
-	r := &Redis{port: freePort(t), dir: t.TempDir()}
-	r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	r := &Redis{dir: t.TempDir()}
+	var extra []string
 	if o.Password != "" {
-		r.args = append(r.args, "--requirepass", o.Password)
+		extra = append(extra, "--requirepass", o.Password)
 	}
-	r.args = append(r.args, o.Args...)
-	r.start(t)
+	if o.Socket {
+		// A unix socket path is limited to 107 bytes: t.TempDir() may be
+		// longer than that.
+		dir, err := os.MkdirTemp("", "redis-sock-")
+		if err != nil {
+			t.Fatalf("servers: %v", err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		r.socket = filepath.Join(dir, "redis.sock")
+		extra = append(extra, "--unixsocket", r.socket, "--unixsocketperm", "700")
+	}
+	if o.Persist {
+		extra = append(extra, "--appendonly", "yes", "--appendfsync", "always")
+	}
 	t.Cleanup(r.Stop)
-	return r
+	// A free port may be taken between the probe and the bind (tests start
+	// servers side by side): try again with others.
+	for attempt := 1; ; attempt++ {
+		r.port = freePort(t)
+		r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+		if o.TLS != nil {
+			r.tlsPort = freePort(t)
+			auth := o.TLS.AuthClients
+			if auth == "" {
+				auth = "no"
+			}
+			r.args = append(r.args, "--tls-port", strconv.Itoa(r.tlsPort), "--tls-cert-file", o.TLS.CertFile,
+				"--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile, "--tls-auth-clients", auth)
+		}
+		r.args = append(append(r.args, extra...), o.Args...)
+		err := r.start()
+		if err == nil {
+			return r
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			t.Fatalf("servers: %v", err)
+		}
+	}
 }
 
 // Addr is host:port.
@@ -75,19 +130,25 @@ func (r *Redis) Port() int { return r.port }
 // URL is redis://127.0.0.1:port/db.
 func (r *Redis) URL(db int) string { return fmt.Sprintf("redis://%s/%d", r.Addr(), db) }
 
-func (r *Redis) start(t testing.TB) {
-	t.Helper()
+// TLSAddr is host:port of the TLS listener (RedisOptions.TLS).
+func (r *Redis) TLSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.tlsPort)) }
+
+// SocketPath is the unix socket (RedisOptions.Socket).
+func (r *Redis) SocketPath() string { return r.socket }
+
+// start runs redis-server with r.args and waits until it answers.
+func (r *Redis) start() error {
 	cmd := exec.Command(RedisBinary, r.args...)
 	cmd.Dir = r.dir
 	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("redis-%d.log", time.Now().UnixNano())))
 	if err != nil {
-		t.Fatalf("servers: redis log: %v", err)
+		return fmt.Errorf("redis log: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("servers: start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
@@ -96,19 +157,22 @@ func (r *Redis) start(t testing.TB) {
 	r.mu.Unlock()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
-			return
-		} else if time.Now().After(deadline) {
-			r.Stop()
-			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("servers: redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
-		}
+		// Exited first: a server that lost its port to another must not
+		// be taken for that other one answering.
 		select {
 		case <-done:
 			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("servers: redis-server exited at start:\n%s", log)
-		case <-time.After(20 * time.Millisecond):
+			return fmt.Errorf("redis-server exited at start:\n%s", log)
+		default:
 		}
+		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
+			return nil
+		} else if time.Now().After(deadline) {
+			r.Stop()
+			log, _ := os.ReadFile(logf.Name())
+			return fmt.Errorf("redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -147,11 +211,13 @@ func (r *Redis) signal(t testing.TB, sig syscall.Signal) {
 }
 
 // Restart stops the server if it runs and starts a new one on the same port
-// with the same options (its data is gone).
+// with the same options (its data is gone, unless RedisOptions.Persist).
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
-	r.start(t)
+	if err := r.start(); err != nil {
+		t.Fatalf("servers: %v", err)
+	}
 }
 
 // ping checks that a Redis answers PING (NOAUTH counts as up).

@@ -3,7 +3,8 @@
 Configured by environment variables so one file serves every test:
 MONTAGE_BROKER_URL, MONTAGE_KEY_PREFIX, MONTAGE_ACKS_LATE (1/0),
 MONTAGE_VISIBILITY_TIMEOUT (seconds, optional), MONTAGE_PREFETCH,
-MONTAGE_CONTROL_URL (Redis URL for the block task's control keys).
+MONTAGE_CONTROL_URL (Redis URL for the block task's control keys),
+MONTAGE_MASTER_NAME (the sentinel master, for a sentinel:// broker).
 """
 import os
 
@@ -14,6 +15,8 @@ app = Celery("montage_test", broker=os.environ["MONTAGE_BROKER_URL"])
 transport = {}
 if os.environ.get("MONTAGE_KEY_PREFIX"):
     transport["global_keyprefix"] = os.environ["MONTAGE_KEY_PREFIX"]
+if os.environ.get("MONTAGE_MASTER_NAME"):
+    transport["master_name"] = os.environ["MONTAGE_MASTER_NAME"]
 if os.environ.get("MONTAGE_VISIBILITY_TIMEOUT"):
     transport["visibility_timeout"] = float(os.environ["MONTAGE_VISIBILITY_TIMEOUT"])
 app.conf.broker_transport_options = transport
