@@ -30,7 +30,7 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit statuses of check and explain (DESIGN.md's command-line contract).
+// Exit statuses of check and explain (README: "Commands").
 const (
 	exitOK         = 0
 	exitNoDecision = 1

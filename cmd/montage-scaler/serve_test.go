@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,30 +29,12 @@ import (
 	"github.com/montage/montage-scaler/test/servers"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // scalerProc is `montage-scaler serve` run in-process through run().
 type scalerProc struct {
 	grpcAddr, httpAddr string
 	conn               *grpc.ClientConn
 	ks                 pb.ExternalScalerClient
-	logs               *syncBuffer
+	logs               *servers.LogBuffer
 	cancel             context.CancelFunc
 	exit               chan int
 }
@@ -61,7 +42,7 @@ type scalerProc struct {
 func startServe(t *testing.T, args ...string) *scalerProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &scalerProc{logs: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
+	p := &scalerProc{logs: &servers.LogBuffer{}, cancel: cancel, exit: make(chan int, 1)}
 	listening := make(chan struct{})
 	e := env{stdout: io.Discard, stderr: p.logs, getenv: func(string) (string, bool) { return "", false },
 		onListen: func(g, h string) { p.grpcAddr, p.httpAddr = g, h; close(listening) }}

@@ -163,7 +163,7 @@ func TestServeRefusesIncompleteTLSFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr servers.LogBuffer
 			e := env{stdout: io.Discard, stderr: &stderr, getenv: func(string) (string, bool) { return "", false }}
 			args := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, tc.args...)
 			code := run(t.Context(), args, e)

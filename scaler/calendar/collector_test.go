@@ -1,13 +1,11 @@
 package calendar
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
@@ -107,7 +106,7 @@ func TestRetryAfterBacksOffUntilTheFirstCopyThenWaitsARefresh(t *testing.T) {
 func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 	fs := newFeedServer(t, googleBody(t))
 	fs.mode.Store("500")
-	var logs syncBuffer
+	var logs servers.LogBuffer
 	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	t.Cleanup(h.Close)
 	w := h.Watch(&Config{URL: fs.url(t), Timezone: time.UTC})
@@ -148,7 +147,7 @@ func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
 	const body = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:upload@t\r\nDTSTAMP:20250301T000000Z\r\n" +
 		"DTEND:20250325T190000Z\r\nSUMMARY:Upload session replicas=6\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 	fs := newFeedServer(t, []byte(body))
-	var logs syncBuffer
+	var logs servers.LogBuffer
 	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	t.Cleanup(h.Close)
 	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
@@ -206,22 +205,4 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no single %s", name)
 	return 0
-}
-
-// syncBuffer is a bytes.Buffer the hub's logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -28,7 +28,7 @@ const (
 	ModeScrape Mode = "scrape"
 )
 
-// Defaults from DESIGN.md's key table.
+// Defaults of the latency keys (README's trigger metadata table).
 const (
 	DefaultTarget  = 80 * time.Millisecond
 	DefaultTimeout = 3 * time.Second

@@ -1,15 +1,15 @@
 package poll
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 func waitAttempts[T any](t *testing.T, p *Poller[T], n uint64) Snapshot[T] {
@@ -138,7 +138,7 @@ func TestStopRunsOnStopOnce(t *testing.T) {
 // kept), and the recovery that ends a run of failures once.
 func TestFailuresAreLoggedWhenTheyHappenAndTheRecoveryOnce(t *testing.T) {
 	var calls atomic.Int64
-	var buf syncBuffer
+	var buf servers.LogBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey || a.Key == "lastGoodAt" || a.Key == "failingFor" {
 			return slog.Attr{}
@@ -170,21 +170,4 @@ level=INFO msg="read recovered" component=celery failures=1 err="dial tcp 127.0.
 	if got := buf.String(); got != want {
 		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
