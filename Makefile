@@ -6,14 +6,15 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SOAK     ?= 10m
 FLAP     ?= 1m
 
-.PHONY: build test bench demo lint proto fuzz faults
+.PHONY: build test deps bench demo lint proto fuzz faults
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/montage-scaler ./cmd/montage-scaler
 
 # Unit and integration tests; the harness starts its own redis-server, Celery
-# workers and Prometheus on free loopback ports.
-test:
+# workers and Prometheus on free loopback ports. deps installs the Debian
+# packages they need when missing (apt-get; sudo when not root).
+test: deps
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
@@ -22,8 +23,11 @@ test:
 # hung, fed garbage and flapped under the real binary; about 3 minutes, its
 # cells side by side. FAULTS_RUN picks cells (a go test -run pattern below
 # TestFaultMatrix/cells, e.g. 'Redis/killed').
+deps:
+	@bash .ci/deps
+
 FAULTS_RUN ?= .
-faults:
+faults: deps
 	$(GO) test -tags faults -count=1 -timeout 20m -parallel 32 -v -run 'TestFaultMatrix/cells/$(FAULTS_RUN)' ./test/faults/
 
 # Benchmarks print each figure beside a floor measured in the same run: RPC
