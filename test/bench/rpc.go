@@ -127,8 +127,10 @@ func rpcAndSoak(ctx context.Context, bin, broker, redisAddr string, proxy *count
 	rssRatio := float64(end.rss) / float64(start.rss)
 	grRatio := float64(end.goroutines) / float64(start.goroutines)
 	fmt.Printf("%-44s %s after %s (%d samples)\n", "soak end", end, soak, len(samples))
-	fmt.Printf("%-44s RSS %.3f× the start (max %.1f MiB), goroutines %.3f× (max %d) (goal: both within 5%%) %s\n",
+	// A leak grows: the goal bounds growth. Less at the end than at the
+	// start (a connection closed, the GC returning memory) is not a miss.
+	fmt.Printf("%-44s RSS %.3f× the start (max %.1f MiB), goroutines %.3f× (max %d) (goal: neither grows more than 5%%) %s\n",
 		"soak: flat?", rssRatio, float64(rssMax.rss)/(1<<20), grRatio, grMax.goroutines,
-		verdict(rssRatio >= 0.95 && rssRatio <= 1.05 && grRatio >= 0.95 && grRatio <= 1.05))
+		verdict(rssRatio <= 1.05 && grRatio <= 1.05))
 	return nil
 }
