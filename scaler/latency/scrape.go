@@ -1,12 +1,9 @@
 package latency
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -16,10 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/montage/montage-scaler/scaler/meta"
 )
@@ -46,116 +39,6 @@ type PodHistogram struct {
 	Buckets map[float64]float64
 	Count   float64
 	Series  int
-}
-
-// ParseExposition reads the text exposition r and returns family's histogram
-// summed by le over every label set, or nil when the family is absent. It
-// keeps only the family's own lines, so other families cost a scan but no
-// parsing; bodies over MaxBodyBytes, more than MaxBuckets bucket lines and
-// lines over 64 KiB are errors that say so.
-func ParseExposition(r io.Reader, family string) (*PodHistogram, error) {
-	lr := &io.LimitedReader{R: r, N: MaxBodyBytes + 1}
-	sc := bufio.NewScanner(lr)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	var kept bytes.Buffer
-	bucket, count, sum := family+"_bucket", family+"_count", family+"_sum"
-	buckets := 0
-	for sc.Scan() {
-		line := sc.Bytes()
-		name, ok := lineMetric(line)
-		if !ok {
-			continue
-		}
-		switch name {
-		case family:
-			// # HELP / # TYPE of the family.
-		case bucket:
-			buckets++
-			if buckets > MaxBuckets {
-				return nil, fmt.Errorf("histogram %s: more than %d bucket lines (limit)", family, MaxBuckets)
-			}
-		case count, sum:
-		default:
-			continue
-		}
-		kept.Write(line)
-		kept.WriteByte('\n')
-	}
-	if lr.N <= 0 {
-		return nil, fmt.Errorf("exposition larger than the %d MiB limit", MaxBodyBytes>>20)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("exposition line longer than the %d KiB limit", maxLine>>10)
-		}
-		return nil, fmt.Errorf("reading exposition: %w", err)
-	}
-	if kept.Len() == 0 {
-		return nil, nil
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(&kept)
-	if err != nil {
-		return nil, fmt.Errorf("parsing histogram %s: %w", family, err)
-	}
-	mf, ok := fams[family]
-	if !ok {
-		return nil, nil
-	}
-	if mf.GetType() != dto.MetricType_HISTOGRAM {
-		return nil, fmt.Errorf("family %s is a %s, want a histogram", family, strings.ToLower(mf.GetType().String()))
-	}
-	h := &PodHistogram{Buckets: map[float64]float64{}}
-	for _, m := range mf.GetMetric() {
-		hist := m.GetHistogram()
-		if hist == nil {
-			continue
-		}
-		h.Series++
-		n := float64(hist.GetSampleCount())
-		if hist.SampleCountFloat != nil {
-			n = hist.GetSampleCountFloat()
-		}
-		h.Count += n
-		hasInf := false
-		for _, b := range hist.GetBucket() {
-			c := float64(b.GetCumulativeCount())
-			if b.CumulativeCountFloat != nil {
-				c = b.GetCumulativeCountFloat()
-			}
-			if math.IsNaN(b.GetUpperBound()) || math.IsNaN(c) {
-				return nil, fmt.Errorf("histogram %s: NaN bucket", family)
-			}
-			hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
-			h.Buckets[b.GetUpperBound()] += c
-		}
-		if !hasInf {
-			// _count is the +Inf bucket by definition.
-			h.Buckets[math.Inf(1)] += n
-		}
-	}
-	return h, nil
-}
-
-// lineMetric returns the metric name a line is about: the sample's name, or
-// the name in a # HELP / # TYPE comment. ok is false for other lines.
-func lineMetric(line []byte) (string, bool) {
-	line = bytes.TrimLeft(line, " \t")
-	if len(line) == 0 {
-		return "", false
-	}
-	if line[0] == '#' {
-		f := bytes.Fields(line)
-		if len(f) >= 3 && (string(f[1]) == "HELP" || string(f[1]) == "TYPE") {
-			return string(f[2]), true
-		}
-		return "", false
-	}
-	end := bytes.IndexAny(line, "{ \t")
-	if end < 0 {
-		return "", false
-	}
-	return string(line[:end]), true
 }
 
 // Resolver finds a headless Service's pods; *net.Resolver is one.
