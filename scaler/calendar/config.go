@@ -173,11 +173,9 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 			return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
 		}
 	}
-	if tz, ok := m.Lookup(KeyTimezone); ok {
-		loc, err := ical.LoadZone(tz)
-		if err != nil {
-			return nil, &meta.Error{Key: KeyTimezone, Value: tz, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
-		}
+	if loc, err := Timezone(m); err != nil {
+		return nil, err
+	} else if loc != nil {
 		c.Timezone = loc
 	}
 	if c.LeadTime, err = m.Duration(KeyLeadTime, DefaultLeadTime, true); err != nil {
@@ -339,4 +337,19 @@ func (r AllowRule) String() string {
 		return "[" + r.Host + "]:" + r.Port
 	}
 	return r.Host + ":" + r.Port
+}
+
+// Timezone reads calendarTimezone: the creators' zone, for the calendar's
+// floating times and all-day events and the forecast's weeks; nil when the
+// key is not set.
+func Timezone(m *meta.Map) (*time.Location, error) {
+	tz, ok := m.Lookup(KeyTimezone)
+	if !ok {
+		return nil, nil
+	}
+	loc, err := ical.LoadZone(tz)
+	if err != nil {
+		return nil, &meta.Error{Key: KeyTimezone, Value: tz, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
+	}
+	return loc, nil
 }

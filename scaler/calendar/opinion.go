@@ -41,8 +41,10 @@ func (o *Opinion) Of(f *Feed, now time.Time) (decide.Opinion, error) {
 		o.windows, o.warnings = ical.ForDecide(e.Windows), e.Warnings
 	}
 	if o.err != nil {
-		// The hub refuses feeds that cannot be expanded, so this copy
-		// expanded before; an error here is not evidence of anything.
+		// The hub refuses a copy that cannot be expanded with the plain
+		// options (UTC, no lead, hold or free events); this trigger's own
+		// (calendarIncludeTransparent brings more events) may still hit a
+		// limit: no windows can be trusted then, so no good reading.
 		return decide.Opinion{}, fmt.Errorf("calendar: expand: %w", o.err)
 	}
 	op := decide.CalendarOpinion(now, o.windows, f.Age(now))

@@ -112,7 +112,7 @@ func BenchmarkPoll(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(hook.n.Load())/float64(b.N), "roundtrips/poll")
-			for _, bl := range last.backlogs {
+			for _, bl := range last.Of {
 				b.ReportMetric(float64(bl.UnackedTotal), "unacked")
 				break
 			}

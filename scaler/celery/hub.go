@@ -137,19 +137,7 @@ func (h *Hub) Close() { h.hub.Close() }
 // good poll did not read (it joined since) or that waits for worker
 // heartbeats has no reading yet.
 func view(c watchCfg, s poll.Snapshot[reading]) poll.Snapshot[Backlog] {
-	out := poll.Snapshot[Backlog]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
-	if bl, ok := s.Value.backlogs[c.id]; ok {
-		out.Value, out.GoodAt = bl, s.GoodAt
-		return out
-	}
-	if err, ok := s.Value.errs[c.id]; ok && s.Err == nil {
-		out.Err, out.TriedAt, out.Attempts = err, time.Time{}, 0
-		return out
-	}
-	if s.Err == nil {
-		out.TriedAt, out.Attempts = time.Time{}, 0
-	}
-	return out
+	return poll.Part(s, c.id, true) // its only error: waiting for heartbeats
 }
 
 func normalize(l Layout) Layout {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/poll"
 )
 
 // brokerConn is the poll of one broker: its client, its heartbeat
@@ -39,10 +41,7 @@ type brokerConn struct {
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
-type reading struct {
-	backlogs map[string]Backlog
-	errs     map[string]error
-}
+type reading = poll.Parts[Backlog]
 
 // newBrokerConn starts the poll of broker b; id must be unique among the
 // hub's pollers, past and present (see Backlog.CompletedSource).
@@ -207,7 +206,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		lens[k] = cmd.Val()
 	}
 	bc.lens = lens
-	out := reading{backlogs: make(map[string]Backlog, len(layouts)), errs: map[string]error{}}
+	out := poll.NewParts[Backlog]()
 	// Counting walks the attributed entries: once per prefix and visibility
 	// timeout, however many layouts share them.
 	counts := map[countKey]map[string]*queueCounts{}
@@ -223,14 +222,14 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 		if !l.AcksLate {
 			if !hb.warm {
-				out.errs[id] = errWarmingUp
+				out.Errs[id] = errWarmingUp
 				continue
 			}
 			bl.InFlight += hb.active
 		}
 		bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
 		bl.Completed, bl.CompletedSource = hb.completed, bc.id+"/"+l.KeyPrefix
-		out.backlogs[id] = bl
+		out.Of[id] = bl
 	}
 	return out, nil
 }

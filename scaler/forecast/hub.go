@@ -65,11 +65,16 @@ type Hub struct {
 	hub *poll.Hub[string, member, histories, *History]
 
 	mu      sync.Mutex
-	clients map[string]*redis.Client // by broker key, while its poller runs
-	// weeks are the forecastWeeks of each open Watch, by ScaledObject: a
-	// write trims to the longest, so that a watch keeping fewer weeks never
-	// drops what another one of the same ScaledObject uses.
-	weeks map[string]map[*Watch]int
+	brokers map[string]*broker // by broker key, while its poller runs
+}
+
+// broker is what a broker's recorders write through: its client, and its
+// poll's members (the open Watches), whose longest forecastWeeks a write of
+// a ScaledObject trims to, so that a watch keeping fewer weeks never drops
+// what another one of the same ScaledObject uses.
+type broker struct {
+	client  *redis.Client
+	members func() []member
 }
 
 // member is one Watch: a ScaledObject's history in a broker.
@@ -80,24 +85,23 @@ type member struct {
 
 func (m member) id() string { return m.namespace + "/" + m.name }
 
-// histories is one read of a broker: a History per ScaledObject.
-type histories struct {
-	byID map[string]*History
-	errs map[string]error
-}
+// histories is one read of a broker: a History per ScaledObject (by
+// member.id).
+type histories = poll.Parts[*History]
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults(), clients: map[string]*redis.Client{}, weeks: map[string]map[*Watch]int{}}
+	h := &Hub{o: o.withDefaults(), brokers: map[string]*broker{}}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
 
 func (h *Hub) start(key string, first member, members func() []member) *poll.Poller[histories] {
 	c, cerr := first.cfg.Broker.NewClient(h.o.DialTimeout, h.o.ReadTimeout)
+	b := &broker{client: c, members: members}
 	if cerr == nil {
 		h.mu.Lock()
-		h.clients[key] = c
+		h.brokers[key] = b
 		h.mu.Unlock()
 	}
 	read := func(ctx context.Context) (histories, error) {
@@ -107,8 +111,8 @@ func (h *Hub) start(key string, first member, members func() []member) *poll.Pol
 		// One store per ScaledObject, read as deep as its longest watch.
 		stores := map[string]*Store{}
 		for _, m := range members() {
-			if s, ok := stores[m.id()]; !ok || s.retention < time.Duration(m.cfg.Weeks)*Week {
-				stores[m.id()] = NewStore(c, m.namespace, m.name, m.cfg.Weeks)
+			if _, ok := stores[m.id()]; !ok {
+				stores[m.id()] = b.store(m)
 			}
 		}
 		return readAll(ctx, c, stores, h.o.Now())
@@ -118,8 +122,8 @@ func (h *Hub) start(key string, first member, members func() []member) *poll.Pol
 			return
 		}
 		h.mu.Lock()
-		if h.clients[key] == c {
-			delete(h.clients, key)
+		if h.brokers[key] == b {
+			delete(h.brokers, key)
 		}
 		h.mu.Unlock()
 		_ = c.Close()
@@ -130,36 +134,19 @@ func (h *Hub) start(key string, first member, members func() []member) *poll.Pol
 // view is one ScaledObject's history in its broker's read. One the latest
 // good read did not include (it joined since) has no reading yet.
 func view(m member, s poll.Snapshot[histories]) poll.Snapshot[*History] {
-	out := poll.Snapshot[*History]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
-	if h, ok := s.Value.byID[m.id()]; ok {
-		out.Value, out.GoodAt = h, s.GoodAt
-		return out
-	}
-	if err, ok := s.Value.errs[m.id()]; ok && s.Err == nil {
-		out.Err = err
-		return out
-	}
-	if s.Err == nil {
-		out.TriedAt, out.Attempts = time.Time{}, 0
-	}
-	return out
+	return poll.Part(s, m.id(), false) // a history that does not parse is a failed read
 }
 
-func (h *Hub) client(key string) *redis.Client {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.clients[key]
-}
-
-// retention is the longest forecastWeeks of the open Watches of a
-// ScaledObject (at least weeks).
-func (h *Hub) retention(id string, weeks int) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, n := range h.weeks[id] {
-		weeks = max(weeks, n)
+// store is m's ScaledObject's history, kept as deep as the longest
+// forecastWeeks of the broker's open Watches of that ScaledObject.
+func (b *broker) store(m member) *Store {
+	weeks := m.cfg.Weeks
+	for _, o := range b.members() {
+		if o.id() == m.id() {
+			weeks = max(weeks, o.cfg.Weeks)
+		}
 	}
-	return weeks
+	return NewStore(b.client, m.namespace, m.name, weeks)
 }
 
 // Watch reads namespace/name's history in c's broker and, unless the Hub is
@@ -170,28 +157,17 @@ func (h *Hub) retention(id string, weeks int) int {
 // Close the Watch when done: that writes the open bucket (see poll.Watch
 // for what a closed one answers).
 func (h *Hub) Watch(c *Config, namespace, name string, sample func(now time.Time) Sample) *Watch {
-	key, id := c.Broker.Key(), namespace+"/"+name
-	w := &Watch{Watch: h.hub.Acquire(key, member{cfg: c, namespace: namespace, name: name})}
-	h.mu.Lock()
-	if h.weeks[id] == nil {
-		h.weeks[id] = map[*Watch]int{}
-	}
-	h.weeks[id][w] = c.Weeks
-	h.mu.Unlock()
-	w.release = func() {
-		h.mu.Lock()
-		delete(h.weeks[id], w)
-		if len(h.weeks[id]) == 0 {
-			delete(h.weeks, id)
-		}
-		h.mu.Unlock()
-	}
+	key, m := c.Broker.Key(), member{cfg: c, namespace: namespace, name: name}
+	w := &Watch{Watch: h.hub.Acquire(key, m)}
 	if !h.o.ReadOnly {
 		store := func() *Store {
-			if rc := h.client(key); rc != nil {
-				return NewStore(rc, namespace, name, h.retention(id, c.Weeks))
+			h.mu.Lock()
+			b := h.brokers[key]
+			h.mu.Unlock()
+			if b == nil {
+				return nil
 			}
-			return nil
+			return b.store(m)
 		}
 		w.rec = startRecorder(h.o, store, w.Poke, sample, h.o.Logger.With("scaledObject", meta.ObjectRef(namespace, name)))
 	}
@@ -208,9 +184,7 @@ func (h *Hub) Close() { h.hub.Close() }
 // Watch is one ScaledObject's view of its history, and its recorder.
 type Watch struct {
 	*poll.Watch[*History]
-	rec     *recorder
-	release func()
-	once    sync.Once
+	rec *recorder
 }
 
 // Close stops the recorder, writing its open bucket, then releases the
@@ -219,7 +193,6 @@ func (w *Watch) Close() {
 	if w.rec != nil {
 		w.rec.stop()
 	}
-	w.once.Do(w.release)
 	w.Watch.Close()
 }
 

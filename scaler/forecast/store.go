@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/poll"
 )
 
 // KeyPrefix is the scaler's own prefix in the broker, apart from kombu's keys.
@@ -99,7 +101,7 @@ func (s *Store) Read(ctx context.Context, now time.Time) (*History, error) {
 // readAll reads every store's history in one pipeline: a failed round
 // trip fails them all, a malformed history only its own entry.
 func readAll(ctx context.Context, c *redis.Client, stores map[string]*Store, now time.Time) (histories, error) {
-	out := histories{byID: map[string]*History{}, errs: map[string]error{}}
+	out := poll.NewParts[*History]()
 	if len(stores) == 0 {
 		return out, nil
 	}
@@ -114,10 +116,10 @@ func readAll(ctx context.Context, c *redis.Client, stores map[string]*Store, now
 	for id, s := range stores {
 		h, err := s.parse(cmds[id].Val(), now)
 		if err != nil {
-			out.errs[id] = err
+			out.Errs[id] = err
 			continue
 		}
-		out.byID[id] = h
+		out.Of[id] = h
 	}
 	return out, nil
 }

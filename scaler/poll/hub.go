@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrClosed is the error a Watch reports once it, or its Hub, is closed.
@@ -238,4 +239,40 @@ func (w *Watch[T]) Close() {
 	w.closed = true
 	w.mu.Unlock()
 	w.release()
+}
+
+// Parts is the value of a poll that reads one part per holder of a key (a
+// broker's queue layouts, a broker's histories): each holder's part by an
+// id of its own, or the error of that part alone.
+type Parts[T any] struct {
+	Of   map[string]T
+	Errs map[string]error
+}
+
+// NewParts returns empty Parts.
+func NewParts[T any]() Parts[T] {
+	return Parts[T]{Of: map[string]T{}, Errs: map[string]error{}}
+}
+
+// Part is the view of holder id: its part, read at the snapshot's GoodAt;
+// else the error of its part alone (a reading, as a failed poll is, unless
+// pending says the part is not read yet: First then keeps waiting); else,
+// when the poll worked without its part (the holder joined since), no
+// reading yet. A failed poll reaches every part, which keeps its last good
+// value.
+func Part[T any](s Snapshot[Parts[T]], id string, pending bool) Snapshot[T] {
+	out := Snapshot[T]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
+	if v, ok := s.Value.Of[id]; ok {
+		out.Value, out.GoodAt = v, s.GoodAt
+		return out
+	}
+	if s.Err != nil {
+		return out
+	}
+	err, ok := s.Value.Errs[id]
+	if !ok || pending {
+		out.TriedAt, out.Attempts = time.Time{}, 0
+	}
+	out.Err = err
+	return out
 }

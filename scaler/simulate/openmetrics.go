@@ -141,12 +141,12 @@ func WriteOpenMetrics(w io.Writer, tl *Timeline, n Names) error {
 	})
 	e.family("montage_scaler_component_replicas", "gauge")
 	e.eachScaler(n, func(so func(...string) string) {
-		for _, c := range tl.components() {
+		for _, c := range keysOf(tl.Asks) {
 			e.series("montage_scaler_component_replicas", so("component", c), func(k int) bool { _, ok := tl.Asks[k][c]; return ok },
 				func(k int) float64 { return tl.Asks[k][c] })
 		}
 	})
-	if modes := tl.forecastModes(); len(modes) > 0 {
+	if modes := keysOf(tl.Forecast); len(modes) > 0 {
 		e.family("montage_scaler_forecast_replicas", "gauge")
 		e.eachScaler(n, func(so func(...string) string) {
 			for _, m := range modes {
@@ -306,25 +306,14 @@ func (tl *Timeline) pods(k int, readyOnly bool) int {
 	return n
 }
 
-func (tl *Timeline) components() []string {
+// keysOf is every key of the maps, sorted: the components that had an
+// opinion, or the forecast's modes, over the timeline.
+func keysOf(ms []map[string]float64) []string {
 	var out []string
-	for _, a := range tl.Asks {
-		for c := range a {
-			if !slices.Contains(out, c) {
-				out = append(out, c)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (tl *Timeline) forecastModes() []string {
-	var out []string
-	for _, f := range tl.Forecast {
-		for m := range f {
-			if !slices.Contains(out, m) {
-				out = append(out, m)
+	for _, m := range ms {
+		for k := range m {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
 			}
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -289,13 +288,5 @@ func calendarZone(m *meta.Map, s *Spec) (*time.Location, error) {
 	if s.Calendar != nil {
 		return s.Calendar.Timezone, nil
 	}
-	v, ok := m.Lookup(calendar.KeyTimezone)
-	if !ok {
-		return nil, nil
-	}
-	z, err := ical.LoadZone(v)
-	if err != nil {
-		return nil, &meta.Error{Key: calendar.KeyTimezone, Value: v, Allowed: "an IANA time zone such as Europe/Berlin (or a Windows zone name such as W. Europe Standard Time)"}
-	}
-	return z, nil
+	return calendar.Timezone(m)
 }

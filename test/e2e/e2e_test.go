@@ -83,7 +83,7 @@ func (s *scenario) startScalerAt(t *testing.T, name, host string, grpcPort int, 
 	p := startProc(t, s.logs, s.dir, name, nil, args...)
 	waitUntil(t, time.Minute, 200*time.Millisecond, name+" ready", func() (bool, error) {
 		if p.exited() {
-			t.Fatalf("e2e: %s exited at start:\n%s", name, tail(p.logPath, 40))
+			t.Fatalf("e2e: %s exited at start:\n%s", name, servers.Tail(p.logPath, 40))
 		}
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // proc is one component running as a process in its own process group, its
@@ -53,33 +54,12 @@ func (b *logBook) printOnFailure(t testing.TB) {
 		paths := append([]string(nil), b.paths...)
 		b.mu.Unlock()
 		for _, p := range paths {
-			t.Logf("===== %s (last %d lines) =====\n%s", p, tailLines, tail(p, tailLines))
+			t.Logf("===== %s (last %d lines) =====\n%s", p, tailLines, servers.Tail(p, tailLines))
 		}
 	})
 }
 
 const tailLines = 150
-
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(unreadable: %v)", err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 4*n {
-			lines = append([]string(nil), lines[len(lines)-n:]...)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // startProc starts argv with env added to the test's environment, logging to
 // logDir/name.log; it is stopped (SIGTERM to its group, SIGKILL after 10 s)

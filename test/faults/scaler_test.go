@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // buildScaler compiles the real binary once for the whole matrix.
@@ -72,8 +73,8 @@ func startScaler(t *testing.T, bin string) *scaler {
 
 func launchScaler(t *testing.T, bin string) (*scaler, error) {
 	t.Helper()
-	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(servers.FreePort(t)))
+	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(servers.FreePort(t)))
 	s := &scaler{httpAddr: httpAddr, logPath: filepath.Join(t.TempDir(), "scaler.log"), done: make(chan struct{})}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
@@ -94,7 +95,7 @@ func launchScaler(t *testing.T, bin string) (*scaler, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if s.exited() {
-			return nil, fmt.Errorf("montage-scaler exited at start:\n%s", tail(s.logPath, 40))
+			return nil, fmt.Errorf("montage-scaler exited at start:\n%s", servers.Tail(s.logPath, 40))
 		}
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err == nil {
@@ -105,14 +106,14 @@ func launchScaler(t *testing.T, bin string) (*scaler, error) {
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("montage-scaler not ready: %v\n%s", err, tail(s.logPath, 40))
+			return nil, fmt.Errorf("montage-scaler not ready: %v\n%s", err, servers.Tail(s.logPath, 40))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
-			t.Logf("scaler log (last 60 lines):\n%s", tail(s.logPath, 60))
+			t.Logf("scaler log (last 60 lines):\n%s", servers.Tail(s.logPath, 60))
 		}
 	})
 	s.conn, err = grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -368,35 +369,4 @@ func (s *scaler) sourceErrors(component string) int {
 		}
 	}
 	return 0
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(unreadable: %v)", err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > 4*n {
-			lines = append([]string(nil), lines[len(lines)-n:]...)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -98,11 +98,11 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	// A free port may be taken between the probe and the bind (tests start
 	// servers side by side): try again with others.
 	for attempt := 1; ; attempt++ {
-		r.port = freePort(t)
+		r.port = FreePort(t)
 		r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
 		if o.TLS != nil {
-			r.tlsPort = freePort(t)
+			r.tlsPort = FreePort(t)
 			auth := o.TLS.AuthClients
 			if auth == "" {
 				auth = "no"
@@ -241,8 +241,8 @@ func ping(addr string) error {
 	return nil
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort(t testing.TB) int {
+// FreePort asks the kernel for a free loopback port.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -55,7 +55,7 @@ func StartSentinel(t testing.TB, o SentinelOptions) *Sentinel {
 		t.Fatalf("servers: sentinel master address %q: %v", o.MasterAddr, err)
 	}
 	dir := t.TempDir()
-	s := &Sentinel{port: freePort(t), done: make(chan struct{})}
+	s := &Sentinel{port: FreePort(t), done: make(chan struct{})}
 	conf := fmt.Sprintf(`port %d
 bind 127.0.0.1
 protected-mode no
