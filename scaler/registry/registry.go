@@ -359,15 +359,32 @@ func (w *Watch) OpenStream(now func() time.Time) (end func()) {
 	}
 }
 
-// WaitChange blocks until some source has a newer reading, tick fires, or
-// done is closed. It reports false when done.
-func (w *Watch) WaitChange(done <-chan struct{}, tick <-chan time.Time) bool {
-	cases := make([]reflect.SelectCase, 0, len(w.sources)+2)
+// Changes takes the change channels of the watch's sources now. Take them
+// BEFORE reading the decision, then Wait: a reading that lands in between
+// closes a channel already taken, so Wait returns at once instead of
+// missing it until the next tick.
+func (w *Watch) Changes() Changes {
+	c := Changes{chans: make([]<-chan struct{}, 0, len(w.sources))}
+	for _, s := range w.sources {
+		c.chans = append(c.chans, s.Changed())
+	}
+	return c
+}
+
+// Changes are a watch's change channels taken at one moment (Watch.Changes).
+type Changes struct {
+	chans []<-chan struct{}
+}
+
+// Wait blocks until some source has had a newer reading since the channels
+// were taken, tick fires, or done is closed. It reports false when done.
+func (c Changes) Wait(done <-chan struct{}, tick <-chan time.Time) bool {
+	cases := make([]reflect.SelectCase, 0, len(c.chans)+2)
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(done)},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(tick)})
-	for _, s := range w.sources {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.Changed())})
+	for _, ch := range c.chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 	}
 	chosen, _, _ := reflect.Select(cases)
 	return chosen != 0

@@ -80,7 +80,9 @@ func TestBadMetadataIsAMetadataErrorAndMakesNoWatch(t *testing.T) {
 
 func TestTheFirstAnswerWaitsForTheFirstReadingAndNoLaterOneWaits(t *testing.T) {
 	clock := registrytest.NewClock(t0)
-	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Hour})
+	// Ten seconds of FirstWait: the reading ends the wait long before; a
+	// first answer that did not wake on it fails the test then.
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: 10 * time.Second})
 	got := make(chan decide.Decision, 1)
 	go func() {
 		d, err := r.Decide(t.Context(), "media", "worker", md())
@@ -90,13 +92,8 @@ func TestTheFirstAnswerWaitsForTheFirstReadingAndNoLaterOneWaits(t *testing.T) {
 		got <- d
 	}()
 	// The first answer is still waiting: give the source its reading.
-	var src *registrytest.Source
-	for src == nil {
-		if made := f.Made("media", "worker"); len(made) == 1 {
-			src = made[0][0]
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the watch's source made", func() bool { return len(f.Made("media", "worker")) == 1 })
+	src := f.Made("media", "worker")[0][0]
 	src.Set(decide.Opinion{Desired: decide.Ptr(3), Active: true}, t0, nil)
 	d := <-got
 	if d.Desired == nil || *d.Desired != 3 || !d.Active {
@@ -189,7 +186,7 @@ func TestRunClosesEveryWatchLastSourceFirstWhenItsContextEnds(t *testing.T) {
 	}
 }
 
-func TestWaitChangeWakesOnANewReadingATickOrDone(t *testing.T) {
+func TestChangesWakeOnANewReadingSinceTakenATickOrDone(t *testing.T) {
 	clock := registrytest.NewClock(t0)
 	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond})
 	w, err := r.Get(t.Context(), "media", "worker", md())
@@ -197,31 +194,32 @@ func TestWaitChangeWakesOnANewReadingATickOrDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := f.Made("media", "worker")[0][0]
-	woke := make(chan bool)
 	never := make(chan time.Time)
-	go func() { woke <- w.WaitChange(make(chan struct{}), never) }()
-	// WaitChange may not have taken the source's channel yet when a reading
-	// comes: new readings keep coming until it wakes.
-	for waiting := true; waiting; {
-		src.Set(decide.Opinion{}, t0, errors.New("x"))
-		select {
-		case ok := <-woke:
-			if !ok {
-				t.Fatal("a new reading must wake WaitChange with true")
-			}
-			waiting = false
-		case <-time.After(10 * time.Millisecond):
-		}
+	open := make(chan struct{})
+	// A reading that lands after the channels were taken, before Wait is
+	// called, must wake Wait: it is the window a stream reads its
+	// decision in.
+	changes := w.Changes()
+	src.Set(decide.Opinion{}, t0, errors.New("x"))
+	if !changes.Wait(open, never) {
+		t.Fatal("a reading since Changes must wake Wait with true")
+	}
+	woke := make(chan bool)
+	changes = w.Changes()
+	go func() { woke <- changes.Wait(open, never) }()
+	src.Set(decide.Opinion{}, t0, errors.New("y"))
+	if !<-woke {
+		t.Fatal("a reading while waiting must wake Wait with true")
 	}
 	tick := make(chan time.Time, 1)
 	tick <- t0
-	if !w.WaitChange(make(chan struct{}), tick) {
-		t.Fatal("a tick must wake WaitChange with true")
+	if !w.Changes().Wait(open, tick) {
+		t.Fatal("a tick must wake Wait with true")
 	}
 	done := make(chan struct{})
 	close(done)
-	if w.WaitChange(done, never) {
-		t.Fatal("done must wake WaitChange with false")
+	if w.Changes().Wait(done, never) {
+		t.Fatal("done must wake Wait with false")
 	}
 }
 

@@ -200,6 +200,9 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, stream grpc.ServerStrea
 	done := mergeDone(s.done, ctx.Done()) // its goroutine ends with the stream's ctx
 	var sent, last bool
 	for {
+		// The channels first, then the decision: a reading that lands
+		// while the decision is read wakes Wait at once.
+		changes := w.Changes()
 		d := s.decision(w)
 		if d.Err() == nil && (!sent || d.Active != last) {
 			if err := stream.Send(&pb.IsActiveResponse{Result: d.Active}); err != nil {
@@ -207,7 +210,7 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, stream grpc.ServerStrea
 			}
 			sent, last = true, d.Active
 		}
-		if !w.WaitChange(done, ticker.C) {
+		if !changes.Wait(done, ticker.C) {
 			return nil
 		}
 	}

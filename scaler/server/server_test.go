@@ -82,6 +82,17 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// waitDropped waits until the registry has no watch left, failing the test
+// after ten seconds rather than hanging it.
+func (f *fixture) waitDropped(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.reg.Len() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watches still there after IdleAfter", f.reg.Len())
+		}
+	}
+}
+
 func ref(name string, kv ...string) *pb.ScaledObjectRef {
 	md := map[string]string{"brokerURL": "redis://fake.invalid:6379/0", "minReplicas": "1", "maxReplicas": "8"}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -257,23 +268,36 @@ func TestGetMetricSpecNamesTheMetricWithTargetOneAndStartsTheWatch(t *testing.T)
 	}
 }
 
+// streamWithin opens a StreamIsActive that fails the test after d instead
+// of hanging it: the fixture's stream tick is an hour, so only a change can
+// wake a stream, and a missed one must fail fast.
+func (f *fixture) streamWithin(t *testing.T, r *pb.ScaledObjectRef, d time.Duration) (recv func() bool, stream grpc.ServerStreamingClient[pb.IsActiveResponse]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	stream, err := f.ks.StreamIsActive(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() bool {
+		t.Helper()
+		m, err := stream.Recv()
+		if status.Code(err) == codes.DeadlineExceeded {
+			t.Fatalf("Recv: no message within %s: a change was missed", d)
+		}
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		return m.GetResult()
+	}, stream
+}
+
 func TestStreamIsActiveSendsTheStateThenOnlyChangesAndEndsCleanly(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
 	c := f.source(t, r, decide.Celery)
 	c.Set(opinion(0, false), t0, nil)
-	stream, err := f.ks.StreamIsActive(t.Context(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := func() bool {
-		t.Helper()
-		m, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("Recv: %v", err)
-		}
-		return m.GetResult()
-	}
+	recv, stream := f.streamWithin(t, r, 10*time.Second)
 	if recv() {
 		t.Fatal("first message: active, want the current state false")
 	}
@@ -298,6 +322,26 @@ func TestStreamIsActiveSendsTheStateThenOnlyChangesAndEndsCleanly(t *testing.T) 
 	f.srv.EndStreams()
 	if _, err := stream.Recv(); err != io.EOF {
 		t.Fatalf("after EndStreams Recv = %v, want a clean io.EOF", err)
+	}
+}
+
+// A reading that lands after the stream read its decision and before it
+// waits is sent at once. The source turns active right after the stream's
+// first decision read it inactive; the stream's tick is an hour, so only
+// the change can wake it (a stream that took the channels after deciding
+// missed it and hung here).
+func TestStreamIsActiveSendsAChangeThatLandsWhileItDecides(t *testing.T) {
+	f := newFixture(t)
+	r := ref("worker")
+	c := f.source(t, r, decide.Celery)
+	c.Set(opinion(0, false), t0, nil)
+	c.AfterNextRead(func() { c.Set(opinion(2, true), t0, nil) })
+	recv, _ := f.streamWithin(t, r, 10*time.Second)
+	if recv() {
+		t.Fatal("first message: active, want the state the stream read, false")
+	}
+	if !recv() {
+		t.Fatal("second message: inactive, want the change that landed while the stream decided")
 	}
 }
 
@@ -370,9 +414,7 @@ montage_scaler_source_age_seconds{component="celery"} 30
 	done := make(chan struct{})
 	go func() { defer close(done); f.reg.Run(ctx) }()
 	f.clock.Add(2 * time.Second)
-	for f.reg.Len() != 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	f.waitDropped(t)
 	cancel()
 	<-done
 	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_decision_replicas", "montage_scaler_decision_available", "montage_scaler_component_replicas", "montage_scaler_source_age_seconds"); err != nil || n != 0 {
@@ -536,9 +578,7 @@ func TestCeleryMetricsCountProcessedTasksOnceAcrossWatchesAndForgetThem(t *testi
 	done := make(chan struct{})
 	go func() { defer close(done); f.reg.Run(ctx) }()
 	f.clock.Add(2 * time.Second)
-	for f.reg.Len() != 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	f.waitDropped(t)
 	cancel()
 	<-done
 	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks",

@@ -18,12 +18,13 @@ type Source struct {
 	// OnClose, if set, runs when the registry closes the source.
 	OnClose func()
 
-	mu      sync.Mutex
-	reading decide.Reading
-	read    bool          // a first reading is there
-	changed chan struct{} // closed by the next Set
-	first   chan struct{} // closed by the first Set
-	closed  bool
+	mu        sync.Mutex
+	afterRead func() // run once, after the next Reading has taken its value
+	reading   decide.Reading
+	read      bool          // a first reading is there
+	changed   chan struct{} // closed by the next Set
+	first     chan struct{} // closed by the first Set
+	closed    bool
 }
 
 var _ registry.Source = (*Source)(nil)
@@ -74,12 +75,25 @@ func (s *Source) Closed() bool {
 // Name is the component's name.
 func (s *Source) Name() string { return s.name }
 
+// AfterNextRead runs fn once, right after the next Reading has taken its
+// value: a test makes a reading land while its caller decides (fn calls Set).
+func (s *Source) AfterNextRead(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.afterRead = fn
+}
+
 // Reading is the reading last Set.
 func (s *Source) Reading(time.Time) decide.Reading {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.reading
 	r.Name = s.name
+	fn := s.afterRead
+	s.afterRead = nil
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 	return r
 }
 
