@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -49,12 +48,7 @@ func TestReportRefusesBadFlagsWithExitTwo(t *testing.T) {
 }
 
 func TestReportWithPrometheusUnreachableExitsOne(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := servers.RefusedAddr(t)
 	code, out, stderr := runReport(t, "--prometheus", "http://"+addr)
 	if code != exitNoDecision || out != "" ||
 		!strings.HasPrefix(stderr, "montage-scaler report: prometheus http://"+addr+": unreachable: ") {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/addrfile"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
@@ -37,6 +39,7 @@ import (
 
 type serveFlags struct {
 	grpcAddr, httpAddr  string
+	addrFile            string
 	pollInterval        time.Duration
 	staleAfter          time.Duration
 	logLevel, logFormat string
@@ -58,6 +61,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":9090", "gRPC listen address (ExternalScaler, Inspector, health, reflection)")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
+	fs.StringVar(&f.addrFile, "addr-file", "", `once serving, write the bound addresses to this file as JSON {"grpc":"host:port","http":"host:port"} (with port 0 in --grpc-addr/--http-addr: the ports the kernel chose); removed at shutdown`)
 	fs.DurationVar(&f.pollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
 	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -140,14 +144,26 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); reg.Run(bg) }() // closes every watch when bg ends
 	go reloadTLS(bg)
-	runErr := runServers(ctx, logger, gs, grpcLis, hs, httpLis, func() {
+	runErr := runServers(ctx, logger, gs, grpcLis, hs, httpLis, func() error {
 		serving.Store(true)
 		health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		logger.Info("serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "version", version)
-		if e.onListen != nil {
-			e.onListen(grpcLis.Addr().String(), httpLis.Addr().String())
+		addrs := addrfile.Addrs{GRPC: grpcLis.Addr().String(), HTTP: httpLis.Addr().String()}
+		logger.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "version", version)
+		if f.addrFile != "" {
+			if err := addrfile.Write(f.addrFile, addrs); err != nil {
+				return fmt.Errorf("--addr-file: %w", err)
+			}
 		}
+		if e.onListen != nil {
+			e.onListen(addrs.GRPC, addrs.HTTP)
+		}
+		return nil
 	})
+	if f.addrFile != "" {
+		// Gone while shutting down: whoever reads it next must not take
+		// these addresses for a live server's.
+		_ = os.Remove(f.addrFile)
+	}
 	shutdown(f.shutdownGrace, logger, &serving, health, srv, gs, hs)
 	stopBG()
 	<-bgDone
@@ -183,7 +199,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 
 // runServers serves gRPC and HTTP, calls ready once both serve, and returns
 // when ctx ends (nil) or a server fails (its error).
-func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcLis net.Listener, hs *http.Server, httpLis net.Listener, ready func()) error {
+func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcLis net.Listener, hs *http.Server, httpLis net.Listener, ready func() error) error {
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(grpcLis) }()
 	go func() {
@@ -191,7 +207,10 @@ func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcL
 			errc <- err
 		}
 	}()
-	ready()
+	if err := ready(); err != nil {
+		logger.Error("shutting down", "err", err)
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")

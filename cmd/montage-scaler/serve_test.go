@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/addrfile"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -103,8 +104,12 @@ func ref(brokerURL string, kv ...string) *pb.ScaledObjectRef {
 	return &pb.ScaledObjectRef{Name: "montage", Namespace: "prod", ScalerMetadata: md}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+func ctxT(t *testing.T) context.Context { return ctxWithin(t, 10*time.Second) }
+
+// ctxWithin bounds what a test waits for: a bug fails it after d, not at
+// go test's timeout.
+func ctxWithin(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -267,7 +272,7 @@ func TestStreamIsActiveSendsStateThenChangesAndEndsCleanlyAtShutdown(t *testing.
 	p := startServe(t)
 	r := ref(rs.URL(0))
 
-	stream, err := p.ks.StreamIsActive(t.Context(), r)
+	stream, err := p.ks.StreamIsActive(ctxWithin(t, time.Minute), r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +359,7 @@ func TestRedisOutageHoldsThenUnavailableThenRecovers(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p := startServe(t, "--stale-after", "3s", "--redis-timeout", "200ms")
 	r := ref(rs.URL(0))
-	stream, err := p.ks.StreamIsActive(t.Context(), r)
+	stream, err := p.ks.StreamIsActive(ctxWithin(t, time.Minute), r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,4 +681,42 @@ func TestLatencyFromPrometheusFoldsWithTheQueueAndTheCalendar(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// With port 0, --addr-file says which ports the kernel chose, once the
+// server serves, and goes at shutdown.
+func TestServeWritesTheBoundAddressesToTheAddrFileAndRemovesItAtShutdown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "addrs.json")
+	p := startServe(t, "--addr-file", path)
+	a, err := addrfile.Read(path)
+	if err != nil {
+		t.Fatalf("addr file after serving: %v", err)
+	}
+	if a.GRPC != p.grpcAddr || a.HTTP != p.httpAddr || strings.HasSuffix(a.GRPC, ":0") {
+		t.Fatalf("addr file %+v, want the bound grpc %s and http %s", a, p.grpcAddr, p.httpAddr)
+	}
+	if code, _ := p.get(t, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz at the address in the file: %d", code)
+	}
+	if code := p.stop(t); code != exitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("addr file after shutdown: %v, want it removed", err)
+	}
+}
+
+// An addr file that cannot be written stops serve with an error naming the
+// flag: a caller waiting for it must not wait for nothing.
+func TestServeFailsWhenTheAddrFileCannotBeWritten(t *testing.T) {
+	var logs servers.LogBuffer
+	e := env{stdout: io.Discard, stderr: &logs, getenv: func(string) (string, bool) { return "", false }}
+	args := []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--addr-file", filepath.Join(t.TempDir(), "no-such-dir", "addrs.json")}
+	if code := run(t.Context(), args, e); code != 1 {
+		t.Fatalf("serve exited %d, want 1\n%s", code, &logs)
+	}
+	if !strings.Contains(logs.String(), "--addr-file") {
+		t.Fatalf("log does not name --addr-file:\n%s", &logs)
+	}
 }

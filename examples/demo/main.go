@@ -14,10 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/addrfile"
 )
 
 func main() {
@@ -51,30 +52,35 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 
-	redisAddr, stopRedis, err := startRedis(ctx, dir, *embedded, out)
+	rb, err := startRedis(ctx, dir, *embedded, out)
 	if err != nil {
 		return err
 	}
-	defer stopRedis()
+	defer rb.stop()
 
-	grpcAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(*bin, "serve", "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-format", "text", "--log-level", "warn")
+	// The scaler binds ports of its own choosing and names them in its
+	// --addr-file once it serves.
+	addrPath := filepath.Join(dir, "scaler-addrs.json")
+	cmd := exec.Command(*bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath,
+		"--log-format", "text", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s (run `make build` first): %w", *bin, err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		<-exited
 	}()
-	fmt.Fprintf(out, "montage-scaler serving gRPC on %s (HTTP %s)\n", grpcAddr, httpAddr)
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	addrs, err := addrfile.Wait(wctx, addrPath, exited)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("montage-scaler serve: %w", err)
+	}
+	grpcAddr := addrs.GRPC
+	fmt.Fprintf(out, "montage-scaler serving gRPC on %s (HTTP %s)\n", addrs.GRPC, addrs.HTTP)
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -84,7 +90,7 @@ func run(ctx context.Context, out io.Writer) error {
 	ks := pb.NewExternalScalerClient(conn)
 	insp := scalerv1.NewInspectorClient(conn)
 	ref := &pb.ScaledObjectRef{Name: "montage", Namespace: "demo", ScalerMetadata: map[string]string{
-		"brokerURL":       "redis://" + redisAddr + "/0",
+		"brokerURL":       rb.url,
 		"queues":          "celery,video",
 		"tasksPerReplica": "5",
 		"minReplicas":     "1",
@@ -92,17 +98,10 @@ func run(ctx context.Context, out io.Writer) error {
 	}}
 	fmt.Fprintf(out, "ScaledObject demo/montage: queues celery,video, 5 tasks per replica, 1..8 replicas\n\n")
 
-	// The first call may race the server's start-up.
-	var spec *pb.GetMetricSpecResponse
-	for i := 0; ; i++ {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		spec, err = ks.GetMetricSpec(cctx, ref)
-		cancel()
-		if err == nil || i == 50 || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// The server serves once its addr file is there: no retry needed.
+	cctx, cancelSpec := context.WithTimeout(ctx, 3*time.Second)
+	spec, err := ks.GetMetricSpec(cctx, ref)
+	cancelSpec()
 	if err != nil {
 		return fmt.Errorf("GetMetricSpec: %w", err)
 	}
@@ -125,7 +124,7 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 	}()
 
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	rdb := redis.NewClient(rb.opts)
 	defer rdb.Close()
 	w := &worker{rdb: rdb, queues: []string{"celery", "video"}}
 
@@ -193,45 +192,45 @@ func ceil(v float64) float64 {
 	return n
 }
 
-func startRedis(ctx context.Context, dir string, embedded bool, out io.Writer) (string, func(), error) {
+// broker is the demo's Redis: the URL the scaler is given, the options of
+// the demo's own client, and how to stop it.
+type broker struct {
+	url  string
+	opts *redis.Options
+	stop func()
+}
+
+func startRedis(ctx context.Context, dir string, embedded bool, out io.Writer) (broker, error) {
 	if path, err := exec.LookPath("redis-server"); err == nil && !embedded {
-		addr, err := freeAddr()
-		if err != nil {
-			return "", nil, err
-		}
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
+		// A unix socket in the demo's own directory and no TCP port: none
+		// to find free, none to lose to another process.
+		sock := filepath.Join(dir, "redis.sock")
+		cmd := exec.Command(path, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
+			"--save", "", "--appendonly", "no", "--dir", dir)
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		if err := cmd.Start(); err != nil {
-			return "", nil, err
+			return broker{}, err
 		}
-		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		opts := &redis.Options{Network: "unix", Addr: sock}
+		rdb := redis.NewClient(opts)
 		defer rdb.Close()
 		for i := 0; rdb.Ping(ctx).Err() != nil; i++ {
 			if i > 100 {
 				_ = cmd.Process.Kill()
-				return "", nil, errors.New("redis-server did not start")
+				_ = cmd.Wait()
+				return broker{}, errors.New("redis-server did not start")
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		fmt.Fprintf(out, "redis-server (%s) on %s\n", path, addr)
-		return addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+		fmt.Fprintf(out, "redis-server (%s) on unix socket %s\n", path, sock)
+		return broker{url: "redis+socket://" + sock, opts: opts, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}, nil
 	}
-	m, err := miniredis.Run()
+	m, err := miniredis.Run() // binds 127.0.0.1:0 itself and says which port
 	if err != nil {
-		return "", nil, err
+		return broker{}, err
 	}
 	fmt.Fprintf(out, "no redis-server on PATH: embedded Redis-compatible server on %s\n", m.Addr())
-	return m.Addr(), m.Close, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return broker{url: "redis://" + m.Addr() + "/0", opts: &redis.Options{Addr: m.Addr()}, stop: m.Close}, nil
 }
 
 // message builds a Celery protocol-2 message as kombu's Redis transport stores it.

@@ -429,8 +429,11 @@ func TestALayoutAtTheLimitsDoesNotStallItsNeighbour(t *testing.T) {
 	waitFor(t, w, "the neighbour's task", func(b celery.Backlog) bool { return b.Queued == 1 })
 	start, n0 := time.Now(), polls.Load()
 	for range 50 {
-		ch := w.Changed()
-		<-ch
+		select {
+		case <-w.Changed():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no poll of the neighbour's broker in 10 s")
+		}
 		s := w.Latest()
 		if s.Err != nil || s.Value.Queued != 1 {
 			t.Fatalf("neighbour: %+v, err %v", s.Value, s.Err)

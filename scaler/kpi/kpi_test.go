@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // fakeProm answers instant queries by the first matching substring, in
@@ -128,12 +129,7 @@ func TestQueriesQuoteTheirLabelValues(t *testing.T) {
 }
 
 func TestClientErrorsSayWhatWentWrong(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://user:secret@" + ln.Addr().String()
-	ln.Close()
+	closed := "http://user:secret@" + servers.RefusedAddr(t)
 	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprint(w, "<html>not here</html>")
@@ -146,7 +142,7 @@ func TestClientErrorsSayWhatWentWrong(t *testing.T) {
 	t.Cleanup(apiErr.Close)
 
 	c, _ := NewClient(closed, nil, 5*time.Second)
-	_, err = c.Query(t.Context(), "up", until)
+	_, err := c.Query(t.Context(), "up", until)
 	var ue *UnreachableError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "unreachable") || strings.Contains(err.Error(), "secret") ||
 		!strings.HasPrefix(err.Error(), "prometheus http://user:xxxxx@127.0.0.1:") {

@@ -35,7 +35,7 @@ func TestHubSharesOnePollerPerKeyAndStopsItWithTheLastHolder(t *testing.T) {
 	if h.Len() != 2 || stopped.Load() != 0 {
 		t.Fatalf("after one of two holders closed: len %d, stopped %d; want 2, 0", h.Len(), stopped.Load())
 	}
-	if s, err := b.First(context.Background()); err != nil || s.Value != "redis://a" {
+	if s, err := b.First(within(t)); err != nil || s.Value != "redis://a" {
 		t.Fatalf("the remaining holder's First = %+v, %v", s, err)
 	}
 	b.Close()
@@ -56,7 +56,7 @@ func TestAClosedWatchBehavesTheSameWhoeverClosedIt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, _, stopped := countingHub(t)
 			w := h.Acquire("k", 0)
-			before, err := w.First(context.Background())
+			before, err := w.First(within(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestAClosedWatchBehavesTheSameWhoeverClosedIt(t *testing.T) {
 			if ch := w.Changed(); ch != nil {
 				t.Fatal("Changed after close is not nil")
 			}
-			if _, err := w.First(context.Background()); !errors.Is(err, ErrClosed) {
+			if _, err := w.First(within(t)); !errors.Is(err, ErrClosed) {
 				t.Fatalf("First after close = %v, want ErrClosed", err)
 			}
 			if stopped.Load() != 1 || h.Len() != 0 {
@@ -83,7 +83,7 @@ func TestAClosedWatchBehavesTheSameWhoeverClosedIt(t *testing.T) {
 		if s := w.Latest(); !errors.Is(s.Err, ErrClosed) || s.Attempts != 0 || !s.GoodAt.IsZero() {
 			t.Fatalf("Latest = %+v, want an empty snapshot with ErrClosed", s)
 		}
-		if _, err := w.First(context.Background()); !errors.Is(err, ErrClosed) || w.Changed() != nil || started.Load() != 0 {
+		if _, err := w.First(within(t)); !errors.Is(err, ErrClosed) || w.Changed() != nil || started.Load() != 0 {
 			t.Fatalf("First = %v, Changed nil %t, started %d", err, w.Changed() == nil, started.Load())
 		}
 		w.Close()
@@ -111,7 +111,7 @@ func TestAViewShowsEachHolderItsPartAndANewHolderIsReadAtOnce(t *testing.T) {
 	})
 	defer h.Close()
 	a := h.Acquire("broker", 1)
-	if s, err := a.First(context.Background()); err != nil || !s.Value[1] {
+	if s, err := a.First(within(t)); err != nil || !s.Value[1] {
 		t.Fatalf("first holder: %+v, %v", s, err)
 	}
 	// The poller's next attempt is an hour away: only the Poke of the join
@@ -150,7 +150,7 @@ func TestEachSeesEveryKeysSnapshot(t *testing.T) {
 	h, _, _ := countingHub(t)
 	defer h.Close()
 	for _, k := range []string{"a", "b"} {
-		if _, err := h.Acquire(k, 0).First(context.Background()); err != nil {
+		if _, err := h.Acquire(k, 0).First(within(t)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,15 @@ import (
 	"github.com/montage/montage-scaler/test/servers"
 )
 
+// within bounds a wait of the test: a bug fails it in seconds, not at go
+// test's timeout (the pollers' intervals are an hour: only the test's own
+// Pokes and the first attempt start one).
+func within(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func waitAttempts[T any](t *testing.T, p *Poller[T], n uint64) Snapshot[T] {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
@@ -73,7 +82,7 @@ func TestFirstWaitsForTheFirstAttempt(t *testing.T) {
 		t.Fatalf("First on a done ctx = %v, want context.Canceled", err)
 	}
 	close(release)
-	s, err := p.First(context.Background())
+	s, err := p.First(within(t))
 	if err != nil || s.Value != "ok" {
 		t.Fatalf("First = %+v, %v", s, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
+
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // abuse measures the scaler's RSS, heap and goroutines before and after
@@ -105,10 +107,11 @@ func abuse(ctx context.Context, bin, broker string) error {
 // ScaledObjects asked about by KEDA-like calls (GetMetrics and IsActive
 // each every 5 s).
 func flap(ctx context.Context, bin, dir string, objects int, d time.Duration) error {
-	addr, stopRedis, err := startRedis(ctx, dir)
+	rs, err := servers.RunRedis(dir)
 	if err != nil {
 		return err
 	}
+	defer rs.Stop()
 	var mu sync.Mutex
 	var bytes, lines int
 	byMsg := map[string]int{}
@@ -126,17 +129,15 @@ func flap(ctx context.Context, bin, dir string, objects int, d time.Duration) er
 	}}
 	s, err := startScaler(ctx, bin, logs, "--log-level", "debug", "--redis-timeout", "300ms")
 	if err != nil {
-		stopRedis()
 		return err
 	}
 	defer s.stop()
-	broker := "redis://" + addr + "/0"
+	broker := rs.URL(0)
 	refs := make([]*pb.ScaledObjectRef, objects)
 	for i := range refs {
 		refs[i] = &pb.ScaledObjectRef{Namespace: "bench", Name: fmt.Sprintf("flap-%d", i),
 			ScalerMetadata: map[string]string{"brokerURL": broker, "queues": fmt.Sprintf("q%d", i)}}
 		if _, err := s.ks.GetMetricSpec(ctx, refs[i]); err != nil {
-			stopRedis()
 			return err
 		}
 	}
@@ -165,12 +166,14 @@ func flap(ctx context.Context, bin, dir string, objects int, d time.Duration) er
 	start := time.Now()
 	for up := false; time.Since(start) < d; up = !up {
 		if up {
-			if addr2, stop2, err := startRedisAt(ctx, dir, addr); err == nil {
-				addr, stopRedis = addr2, stop2
+			// On its port again: the scaler's metadata names it.
+			if err := rs.StopAndStart(); err != nil {
+				stopCalls()
+				wg.Wait()
+				return fmt.Errorf("flap: redis-server again on %s: %w", rs.Addr(), err)
 			}
 		} else {
-			stopRedis()
-			stopRedis = func() {}
+			rs.Stop()
 		}
 		time.Sleep(3 * time.Second)
 	}
@@ -189,7 +192,6 @@ func flap(ctx context.Context, bin, dir string, objects int, d time.Duration) er
 	mu.Unlock()
 	stopCalls()
 	wg.Wait()
-	stopRedis()
 	perMin := float64(b) / elapsed.Minutes()
 	rpc := byMsg["DEBUG finished call"]
 	fmt.Printf("%-44s %.0f bytes/min, %.0f lines/min over %s with %d ScaledObjects (Redis down/up every 3s)\n",

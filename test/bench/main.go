@@ -33,7 +33,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,6 +42,8 @@ import (
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 func main() {
@@ -74,11 +75,12 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 
-	redisAddr, stopRedis, err := startRedis(ctx, dir)
+	rs, err := servers.RunRedis(dir)
 	if err != nil {
 		return err
 	}
-	defer stopRedis()
+	defer rs.Stop()
+	redisAddr := rs.Addr()
 	proxy, err := newCountingProxy(redisAddr)
 	if err != nil {
 		return err
@@ -230,43 +232,6 @@ func rss(pid int) (int64, error) {
 func numCPU() int {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	return max(1, strings.Count(string(b), "processor\t:"))
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func startRedis(ctx context.Context, dir string) (string, func(), error) {
-	return startRedisAt(ctx, dir, freeAddr())
-}
-
-// startRedisAt starts a redis-server on addr (to restart one on its port).
-func startRedisAt(ctx context.Context, dir, addr string) (string, func(), error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", nil, fmt.Errorf("redis-server not installed: %w", err)
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(path, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir)
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	for i := 0; rdb.Ping(ctx).Err() != nil; i++ {
-		if i > 100 {
-			_ = cmd.Process.Kill()
-			return "", nil, errors.New("redis-server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
 }
 
 // countingProxy forwards loopback TCP to Redis and counts turns: each time

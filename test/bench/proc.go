@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,41 +18,52 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/montage/montage-scaler/scaler/addrfile"
 )
 
 // scaler is a running `montage-scaler serve` with a client.
 type scaler struct {
 	cmd                *exec.Cmd
 	grpcAddr, httpAddr string
+	exited             chan struct{} // closed when the process has exited
 	conn               *grpc.ClientConn
 	ks                 pb.ExternalScalerClient
 	hc                 healthpb.HealthClient
 }
 
-// startScaler runs bin serve on free loopback ports with extra flags, its
-// log to stderr, and waits until it serves.
+// startScaler runs bin serve on loopback ports it binds itself (port 0,
+// named in its --addr-file) with extra flags, its log to stderr, and waits
+// until it serves.
 func startScaler(ctx context.Context, bin string, stderr io.Writer, flags ...string) (*scaler, error) {
-	s := &scaler{grpcAddr: freeAddr(), httpAddr: freeAddr()}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--grpc-addr", s.grpcAddr, "--http-addr", s.httpAddr}, flags...)...)
+	dir, err := os.MkdirTemp("", "montage-bench-scaler-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // read once: the addresses stay in s
+	addrPath := filepath.Join(dir, "addrs.json")
+	s := &scaler{exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath}, flags...)...)
 	s.cmd.Stderr = stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (make build): %w", bin, err)
 	}
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addrs, err := addrfile.Wait(wctx, addrPath, s.exited)
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("scaler not serving: %w", err)
+	}
+	s.grpcAddr, s.httpAddr = addrs.GRPC, addrs.HTTP
 	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
 	s.conn, s.ks, s.hc = conn, pb.NewExternalScalerClient(conn), healthpb.NewHealthClient(conn)
-	for i := 0; ; i++ {
-		if _, err := s.hc.Check(ctx, &healthpb.HealthCheckRequest{}); err == nil {
-			return s, nil
-		} else if i > 100 {
-			s.stop()
-			return nil, fmt.Errorf("scaler not serving: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s, nil
 }
 
 func (s *scaler) stop() {
@@ -58,7 +71,7 @@ func (s *scaler) stop() {
 		s.conn.Close()
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
+	<-s.exited
 }
 
 // usage is what the scaler process holds: RSS from /proc, goroutines and

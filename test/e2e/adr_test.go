@@ -39,8 +39,7 @@ func scenarioADR(t *testing.T, e *env) {
 	s := e.scenario(t, "adr")
 	r := servers.StartRedis(t)
 	prom := servers.StartPrometheus(t, []string{kubeStateMetrics(t, e.c, s.ns, "montage")}, time.Second)
-	port := freePort(t, "127.0.0.1")
-	s.startScaler(t, "scaler", port)
+	port := s.startScaler(t, "scaler").port()
 
 	so := kustomizeOne(t, e.c, filepath.Join(repoDir, "deploy", "autoscale"), "ScaledObject")
 	so["metadata"].(map[string]any)["namespace"] = s.ns

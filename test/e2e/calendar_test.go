@@ -40,8 +40,7 @@ END:VCALENDAR
 	}))
 	t.Cleanup(feed.Close)
 
-	port := freePort(t, "127.0.0.1")
-	s.startScaler(t, "scaler", port, "--calendar-allow-private")
+	port := s.startScaler(t, "scaler", "--calendar-allow-private").port()
 	e.c.apply(t, deployment(s.ns, 0)+fmt.Sprintf(`---
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject

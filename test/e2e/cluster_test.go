@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	b64 "encoding/base64"
 	"fmt"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/montage/montage-scaler/scaler/tlsconfig/tlstest"
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // The binaries build/build.sh puts in the cache's bin/ folder.
@@ -80,15 +83,20 @@ func startCluster(t *testing.T) *cluster {
 	c.ns = newNetns(t)
 	pki := c.makePKI(t)
 
-	// etcd on loopback.
-	etcdPort, peerPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
-	startProc(t, c.logs, c.dir, "etcd", nil, filepath.Join(c.bin, "etcd"),
-		"--name", "e2e", "--data-dir", filepath.Join(c.dir, "etcd-data"),
-		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "e2e="+peerURL, "--unsafe-no-fsync", "--log-level", "warn")
+	// etcd on loopback. It cannot bind port 0 and say which it got: its
+	// ports are probed free, and its own log says whether it bound them.
+	var etcdURL string
+	startListening(t, c.logs, c.dir, "etcd", nil, []string{"127.0.0.1", "127.0.0.1"}, func(ports []int) []string {
+		etcdURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+		dataDir := filepath.Join(c.dir, "etcd-data")
+		_ = os.RemoveAll(dataDir) // a retry starts a new member
+		return []string{filepath.Join(c.bin, "etcd"),
+			"--name", "e2e", "--data-dir", dataDir,
+			"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
+			"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+			"--initial-cluster", "e2e=" + peerURL, "--unsafe-no-fsync", "--log-level", "info"}
+	}, lines(`serving client traffic insecurely`))
 	waitUntil(t, time.Minute, 200*time.Millisecond, "etcd healthy", func() (bool, error) {
 		resp, err := http.Get(etcdURL + "/health")
 		if err != nil {
@@ -100,29 +108,29 @@ func startCluster(t *testing.T) *cluster {
 
 	// kube-apiserver on loopback; the adapter reaches it through a relay on
 	// the host's end of the veth pair.
-	apiPort := freePort(t, "127.0.0.1")
-	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPort))
-	relayAddr := net.JoinHostPort(c.ns.hostIP, strconv.Itoa(freePort(t, c.ns.hostIP)))
-	forward(t, relayAddr, apiAddr)
-	startProc(t, c.logs, c.dir, "kube-apiserver", nil, filepath.Join(c.bin, "kube-apiserver"),
-		"--etcd-servers", etcdURL,
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(apiPort),
-		"--advertise-address", c.ns.hostIP, "--endpoint-reconciler-type", "none",
-		"--service-cluster-ip-range", "10.96.0.0/24",
-		"--cert-dir", filepath.Join(c.dir, "apiserver-certs"),
-		"--tls-cert-file", pki.apiserverCert, "--tls-private-key-file", pki.apiserverKey,
-		"--client-ca-file", pki.caCert,
-		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file", pki.saKey, "--service-account-signing-key-file", pki.saKey,
-		"--authorization-mode", "RBAC",
-		"--requestheader-client-ca-file", pki.frontProxyCACert,
-		"--requestheader-allowed-names", "front-proxy-client",
-		"--requestheader-username-headers", "X-Remote-User",
-		"--requestheader-group-headers", "X-Remote-Group",
-		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
-		"--proxy-client-cert-file", pki.frontProxyClientCert, "--proxy-client-key-file", pki.frontProxyClientKey,
-		"--enable-aggregator-routing=true",
-		"--profiling=false")
+	_, apiPorts := startListening(t, c.logs, c.dir, "kube-apiserver", nil, []string{"127.0.0.1"}, func(ports []int) []string {
+		return []string{filepath.Join(c.bin, "kube-apiserver"),
+			"--etcd-servers", etcdURL,
+			"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(ports[0]),
+			"--advertise-address", c.ns.hostIP, "--endpoint-reconciler-type", "none",
+			"--service-cluster-ip-range", "10.96.0.0/24",
+			"--cert-dir", filepath.Join(c.dir, "apiserver-certs"),
+			"--tls-cert-file", pki.apiserverCert, "--tls-private-key-file", pki.apiserverKey,
+			"--client-ca-file", pki.caCert,
+			"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+			"--service-account-key-file", pki.saKey, "--service-account-signing-key-file", pki.saKey,
+			"--authorization-mode", "RBAC",
+			"--requestheader-client-ca-file", pki.frontProxyCACert,
+			"--requestheader-allowed-names", "front-proxy-client",
+			"--requestheader-username-headers", "X-Remote-User",
+			"--requestheader-group-headers", "X-Remote-Group",
+			"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+			"--proxy-client-cert-file", pki.frontProxyClientCert, "--proxy-client-key-file", pki.frontProxyClientKey,
+			"--enable-aggregator-routing=true",
+			"--profiling=false"}
+	}, lines(`Serving securely on 127\.0\.0\.1:`))
+	apiAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(apiPorts[0]))
+	relayAddr := forward(t, net.JoinHostPort(c.ns.hostIP, "0"), apiAddr)
 	c.kubeconfig = c.writeKubeconfig(t, "admin.kubeconfig", "https://"+apiAddr, pki)
 	adapterKubeconfig := c.writeKubeconfig(t, "adapter.kubeconfig", "https://"+relayAddr, pki)
 	c.cfg = &rest.Config{
@@ -144,11 +152,11 @@ func startCluster(t *testing.T) *cluster {
 		return err == nil && strings.TrimSpace(string(body)) == "ok", err
 	})
 
-	kcmPort := freePort(t, "127.0.0.1")
+	// Its HTTPS port is not used: 0 turns it off.
 	startProc(t, c.logs, c.dir, "kube-controller-manager", nil, filepath.Join(c.bin, "kube-controller-manager"),
 		"--kubeconfig", c.kubeconfig,
 		"--authentication-kubeconfig", c.kubeconfig, "--authorization-kubeconfig", c.kubeconfig,
-		"--bind-address", "127.0.0.1", "--secure-port", strconv.Itoa(kcmPort),
+		"--secure-port", "0",
 		"--controllers", "deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,"+
 			"serviceaccount-controller,garbage-collector-controller,namespace-controller",
 		"--horizontal-pod-autoscaler-sync-period", hpaSyncPeriod.String(),
@@ -165,17 +173,31 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatalf("e2e: %v", err)
 	}
 	kedaEnv := []string{"POD_NAMESPACE=keda", "KEDA_CLUSTER_OBJECT_NAMESPACE=keda", "WATCH_NAMESPACE="}
-	opGRPC := net.JoinHostPort(c.ns.hostIP, strconv.Itoa(freePort(t, c.ns.hostIP)))
-	c.operatorMetrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
-	c.operator = startProc(t, c.logs, c.dir, "keda-operator", append(kedaEnv, "KUBECONFIG="+c.kubeconfig),
-		filepath.Join(c.bin, "keda-operator"),
-		"--cert-dir", pki.kedaCertDir, "--enable-cert-rotation=false",
-		"--metrics-bind-address", c.operatorMetrics,
-		"--health-probe-bind-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1"))),
-		"--metrics-service-bind-address", opGRPC,
-		"--enable-webhook-patching=false", "--enable-apiservice-patching=false",
-		"--ca-dir", filepath.Join(c.dir, "keda-custom-ca"),
-		"--zap-log-level", "info", "--zap-encoder", "console")
+	// The operator's metrics and its gRPC metrics service, on ports probed
+	// free (it cannot bind port 0 and say which it got); no health probes.
+	var opGRPC string
+	c.operator, _ = startListening(t, c.logs, c.dir, "keda-operator", append(kedaEnv, "KUBECONFIG="+c.kubeconfig),
+		[]string{c.ns.hostIP, "127.0.0.1"}, func(ports []int) []string {
+			opGRPC = net.JoinHostPort(c.ns.hostIP, strconv.Itoa(ports[0]))
+			c.operatorMetrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+			return []string{filepath.Join(c.bin, "keda-operator"),
+				"--cert-dir", pki.kedaCertDir, "--enable-cert-rotation=false",
+				"--metrics-bind-address", c.operatorMetrics,
+				"--health-probe-bind-address", "0",
+				"--metrics-service-bind-address", opGRPC,
+				"--enable-webhook-patching=false", "--enable-apiservice-patching=false",
+				"--ca-dir", filepath.Join(c.dir, "keda-custom-ca"),
+				"--zap-log-level", "info", "--zap-encoder", "console"}
+		}, func(p *proc, _ []int) error {
+			// controller-runtime logs this once its listener is bound.
+			if err := lines(`Serving metrics server`)(p, nil); err != nil {
+				return err
+			}
+			// The gRPC service logs before it binds: a TLS handshake that
+			// presents KEDA's own certificate says the port is the
+			// operator's, not another process's.
+			return operatorGRPCReady(p, opGRPC, pki)
+		})
 
 	// The metrics adapter inside the network namespace: the aggregator
 	// refuses loopback endpoints.
@@ -356,3 +378,41 @@ func (c *cluster) apply(t testing.TB, yaml string) {
 }
 
 func base64(b []byte) string { return b64.StdEncoding.EncodeToString(b) }
+
+// operatorGRPCReady waits until a TLS handshake with addr presents KEDA's
+// own certificate: the operator's gRPC metrics service listens there, not
+// another process that took the port. servers.ErrPortTaken when the
+// operator's output says the port was taken.
+func operatorGRPCReady(p *proc, addr string, k *pki) error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(k.kedaCAPEM)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(k.kedaCertDir, "tls.crt"), filepath.Join(k.kedaCertDir, "tls.key"))
+	if err != nil {
+		return err
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: "keda-operator", Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, cfg)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		out := p.output()
+		switch {
+		case strings.Contains(strings.ToLower(out), "address already in use"):
+			return fmt.Errorf("%s: %w: %s", p.name, servers.ErrPortTaken, lastLines(out, 20))
+		case p.exited():
+			return fmt.Errorf("%s exited at start: %s", p.name, lastLines(out, 40))
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s: no TLS handshake with KEDA's certificate on %s within 2m: %v", p.name, addr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}

@@ -6,15 +6,16 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/addrfile"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -64,35 +65,53 @@ func (e *env) scenario(t *testing.T, ns string) *scenario {
 	return s
 }
 
-// startScaler runs `montage-scaler serve` on 127.0.0.1:grpcPort and waits
-// until it is ready.
-func (s *scenario) startScaler(t *testing.T, name string, grpcPort int, extra ...string) *proc {
-	t.Helper()
-	p, _ := s.startScalerAt(t, name, "127.0.0.1", grpcPort, extra...)
-	return p
+// scalerProc is a running `montage-scaler serve` and the addresses it bound.
+type scalerProc struct {
+	*proc
+	grpcAddr, httpAddr string
 }
 
-// startScalerAt runs `montage-scaler serve` on host:grpcPort, its HTTP
-// server on a free loopback port (returned), and waits until it is ready.
-func (s *scenario) startScalerAt(t *testing.T, name, host string, grpcPort int, extra ...string) (*proc, string) {
+// port is the gRPC port, the one a ScaledObject's scalerAddress names.
+func (sc *scalerProc) port() int {
+	_, p, _ := net.SplitHostPort(sc.grpcAddr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// startScaler runs `montage-scaler serve` on loopback ports it binds itself
+// (127.0.0.1:0), named in its --addr-file once it serves.
+func (s *scenario) startScaler(t *testing.T, name string, extra ...string) *scalerProc {
 	t.Helper()
-	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "127.0.0.1")))
-	args := append([]string{s.e.scalerBin, "serve",
-		"--grpc-addr", net.JoinHostPort(host, strconv.Itoa(grpcPort)),
-		"--http-addr", httpAddr, "--log-format", "text", "--log-level", "debug"}, extra...)
+	sc, err := s.launchScaler(t, name, "127.0.0.1:0", extra...)
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	return sc
+}
+
+// launchScaler runs `montage-scaler serve` with its gRPC server on grpcAddr
+// (port 0, or the port a ScaledObject already names: a restart, two
+// replicas on one port) and its HTTP server on 127.0.0.1:0, and waits until
+// it serves. An error wrapping servers.ErrPortTaken says its own output
+// reported the port taken.
+func (s *scenario) launchScaler(t *testing.T, name, grpcAddr string, extra ...string) (*scalerProc, error) {
+	t.Helper()
+	addrPath := filepath.Join(s.dir, fmt.Sprintf("%s-%d.addrs.json", name, time.Now().UnixNano()))
+	args := append([]string{s.e.scalerBin, "serve", "--grpc-addr", grpcAddr, "--http-addr", "127.0.0.1:0",
+		"--addr-file", addrPath, "--log-format", "text", "--log-level", "debug"}, extra...)
 	p := startProc(t, s.logs, s.dir, name, nil, args...)
-	waitUntil(t, time.Minute, 200*time.Millisecond, name+" ready", func() (bool, error) {
-		if p.exited() {
-			t.Fatalf("e2e: %s exited at start:\n%s", name, servers.Tail(p.logPath, 40))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := addrfile.Wait(ctx, addrPath, p.done)
+	if err != nil {
+		out := p.output()
+		p.stop()
+		if strings.Contains(out, "address already in use") {
+			return nil, fmt.Errorf("%s on %s: %w", name, grpcAddr, servers.ErrPortTaken)
 		}
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, fmt.Errorf("status %d", resp.StatusCode)
-	})
-	return p, httpAddr
+		return nil, fmt.Errorf("%s not serving: %v\n%s", name, err, lastLines(out, 40))
+	}
+	return &scalerProc{proc: p, grpcAddr: a.GRPC, httpAddr: a.HTTP}, nil
 }
 
 // waitScaledObject waits until KEDA has made the ScaledObject's HPA and
@@ -166,8 +185,7 @@ func equal(a, b []int32) bool {
 func scenarioQueue(t *testing.T, e *env) {
 	s := e.scenario(t, "queue")
 	r := servers.StartRedis(t)
-	port := freePort(t, "127.0.0.1")
-	s.startScaler(t, "scaler", port)
+	port := s.startScaler(t, "scaler").port()
 	const cooldown, polling = 20 * time.Second, 5 * time.Second
 	e.c.apply(t, deployment(s.ns, 0)+fmt.Sprintf(`---
 apiVersion: keda.sh/v1alpha1

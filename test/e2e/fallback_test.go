@@ -25,9 +25,9 @@ import (
 func scenarioFallback(t *testing.T, e *env) {
 	s := e.scenario(t, "fallback")
 	r := servers.StartRedis(t)
-	port := freePort(t, "127.0.0.1")
 	scalerArgs := []string{"--stale-after", "10s"}
-	sc := s.startScaler(t, "scaler", port, scalerArgs...)
+	sc := s.startScaler(t, "scaler", scalerArgs...)
+	port := sc.port()
 	e.c.apply(t, deployment(s.ns, 1)+fmt.Sprintf(`---
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
@@ -79,7 +79,12 @@ spec:
 	sc.kill()
 	tr.holds(t, 60*time.Second, 2)
 	restarted := time.Now()
-	s.startScaler(t, "scaler", port, scalerArgs...)
+	// On the same port: the ScaledObject names it. The port was the
+	// scaler's until it died; if another process took it meanwhile, the
+	// scaler's own output says so and the test stops here.
+	if _, err := s.launchScaler(t, "scaler", sc.grpcAddr, scalerArgs...); err != nil {
+		t.Fatalf("e2e: the scaler again on %s: %v", sc.grpcAddr, err)
+	}
 	sendBlocks(t, r, "c3", 5, "celery")
 	tr.waitFor(t, 5*time.Minute, "reach 3 (ceil(12/5)) with the scaler back", eq(3))
 	if got := values(tr.since(restarted)); !equal(got, []int32{2, 3}) {

@@ -61,8 +61,7 @@ func scenarioLatency(t *testing.T, e *env) {
 	p95 := `histogram_quantile(0.95, sum by (le) (rate(montage_http_request_duration_seconds_bucket[10s])))`
 	prom.WaitFor(t, p95, 2*time.Minute, func(v float64) bool { return v > 0 && v < 0.08 })
 
-	port := freePort(t, "127.0.0.1")
-	s.startScaler(t, "scaler", port, "--latency-interval", "2s")
+	port := s.startScaler(t, "scaler", "--latency-interval", "2s").port()
 	e.c.apply(t, deployment(s.ns, 1)+fmt.Sprintf(`---
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject

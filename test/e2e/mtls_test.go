@@ -34,10 +34,9 @@ func scenarioMTLS(t *testing.T, e *env) {
 
 	rogueCAPath := filepath.Join(dir, "rogue-ca.crt")
 	writeFile(t, rogueCAPath, rogueCA.PEM)
-	goodPort, roguePort, strictPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
-	s.startScaler(t, "scaler", goodPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", clientCAPath)
-	s.startScaler(t, "rogue-scaler", roguePort, "--tls-cert", rogueCert, "--tls-key", rogueKey, "--tls-client-ca", clientCAPath)
-	s.startScaler(t, "strict-scaler", strictPort, "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", rogueCAPath)
+	goodPort := s.startScaler(t, "scaler", "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", clientCAPath).port()
+	roguePort := s.startScaler(t, "rogue-scaler", "--tls-cert", rogueCert, "--tls-key", rogueKey, "--tls-client-ca", clientCAPath).port()
+	strictPort := s.startScaler(t, "strict-scaler", "--tls-cert", goodCert, "--tls-key", goodKey, "--tls-client-ca", rogueCAPath).port()
 
 	so := func(name string, port int) string {
 		return fmt.Sprintf(`---

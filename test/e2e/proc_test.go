@@ -4,12 +4,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +27,12 @@ import (
 type proc struct {
 	name    string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	stopped sync.Once
+	// logOffset is where this start's output begins in logPath (every
+	// start of the same name appends to it).
+	logOffset int64
+	cmd       *exec.Cmd
+	done      chan struct{}
+	stopped   sync.Once
 }
 
 // logBook lists the log files to print when a test fails.
@@ -73,6 +78,9 @@ func startProc(t testing.TB, book *logBook, logDir, name string, env []string, a
 	}
 	book.add(p.logPath)
 	fmt.Fprintf(logf, "### %s %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(argv, " "))
+	if st, err := logf.Stat(); err == nil {
+		p.logOffset = st.Size()
+	}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
@@ -85,6 +93,12 @@ func startProc(t testing.TB, book *logBook, logDir, name string, env []string, a
 	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	t.Cleanup(p.stop)
 	return p
+}
+
+// output is what the process logged since it started.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b[min(p.logOffset, int64(len(b))):])
 }
 
 // exited reports whether the process has ended.
@@ -121,8 +135,23 @@ func (p *proc) kill() {
 	})
 }
 
-// freePort returns a TCP port that was free on addr a moment ago.
-func freePort(t testing.TB, addr string) int {
+// waitLine waits until the process's own output since it started matches
+// line; servers.ErrPortTaken when it says a port was taken instead. Its
+// output is the only witness that it bound its ports: a probe of a port
+// could be answered by whichever process took it.
+func (p *proc) waitLine(limit time.Duration, line *regexp.Regexp) error {
+	_, err := servers.WaitStartLine(p.logPath, p.logOffset, p.done, limit, line)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	return nil
+}
+
+// probedPort returns a TCP port free on addr a moment ago, for a component
+// that cannot bind port 0 and say which it got (etcd, kube-apiserver, KEDA's
+// operator, two scalers on one port). Another process may take it first:
+// start such a component with startListening, which retries.
+func probedPort(t testing.TB, addr string) int {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
@@ -132,10 +161,50 @@ func freePort(t testing.TB, addr string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startListening starts a component on ports probed free on hosts (one per
+// host given), argv building its command from them, and waits until ready
+// says it listens (from its own output, with waitLine); when ready says a
+// port was taken (servers.ErrPortTaken) it is started again on new ports,
+// up to five times. It returns the process and the ports it bound.
+func startListening(t testing.TB, book *logBook, logDir, name string, env []string, hosts []string,
+	argv func(ports []int) []string, ready func(p *proc, ports []int) error) (*proc, []int) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ports := make([]int, len(hosts))
+		for i, h := range hosts {
+			ports[i] = probedPort(t, h)
+		}
+		p := startProc(t, book, logDir, name, env, argv(ports)...)
+		err := ready(p, ports)
+		if err == nil {
+			return p, ports
+		}
+		p.stop()
+		if attempt == 5 || !errors.Is(err, servers.ErrPortTaken) {
+			t.Fatalf("e2e: %v", err)
+		}
+		t.Logf("e2e: %s lost a port to another process; starting it on others", name)
+	}
+}
+
+// lines is a ready func for startListening: the component's output matches
+// each of want, in turn.
+func lines(want ...string) func(p *proc, _ []int) error {
+	return func(p *proc, _ []int) error {
+		for _, w := range want {
+			if err := p.waitLine(2*time.Minute, regexp.MustCompile(w)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // forward relays TCP connections from listen to target until t ends. It
 // lets the metrics adapter, in its network namespace, reach the apiserver,
 // which listens on loopback only.
-func forward(t testing.TB, listen, target string) {
+// It returns the address it listens on (listen may name port 0).
+func forward(t testing.TB, listen, target string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -180,6 +249,7 @@ func forward(t testing.TB, listen, target string) {
 			}()
 		}
 	}()
+	return ln.Addr().String()
 }
 
 // run runs a short command and returns its combined output.

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,13 +43,29 @@ func scenarioTwoReplicas(t *testing.T, e *env) {
 	// namespace; one name for both, served by a DNS server on the host's
 	// veth address (see startDNS).
 	hosts := []string{e.c.ns.hostAddr(t, 5), e.c.ns.hostAddr(t, 6)}
-	port := commonFreePort(t, hosts...)
+	// One port on both hosts: no process can bind port 0 for both. The
+	// port is probed free on both, and the pair starts again on another
+	// when a scaler's own output says the port was taken.
+	var a, b *replica
+	for attempt := 1; ; attempt++ {
+		port := commonFreePort(t, hosts...)
+		a = &replica{name: "scaler-a", host: hosts[0], port: port}
+		b = &replica{name: "scaler-b", host: hosts[1], port: port}
+		err := a.start(t, s)
+		if err == nil {
+			if err = b.start(t, s); err != nil {
+				a.p.stop()
+			}
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !errors.Is(err, servers.ErrPortTaken) {
+			t.Fatalf("e2e: %v", err)
+		}
+	}
 	dns := startDNS(t, e.c.ns.hostIP, dnsName, hosts...)
-	address := fmt.Sprintf("dns://%s/%s:%d", dns, dnsName, port)
-	a := &replica{name: "scaler-a", host: hosts[0], port: port}
-	b := &replica{name: "scaler-b", host: hosts[1], port: port}
-	a.start(t, s)
-	b.start(t, s)
+	address := fmt.Sprintf("dns://%s/%s:%d", dns, dnsName, a.port)
 	s.reachable(t, fmt.Sprintf("brokerURL: %s\nqueues: celery\ntasksPerReplica: \"5\"\n", r.URL(0)), address, a, b)
 
 	e.c.apply(t, deployment(ns, 1)+fmt.Sprintf(`---
@@ -99,7 +116,7 @@ spec:
 		want := int32((tasks + 4) / 5)
 		tr.waitFor(t, 3*time.Minute, fmt.Sprintf("reach %d with %s dead", want, victim.name), eq(want))
 		restarted := time.Now()
-		victim.start(t, s)
+		victim.restart(t, s)
 		ph.back = victim.waitServed(t).Sub(restarted)
 		ph.to = time.Now()
 		ph.errs1 = s.kedaErrors(t, e.c)
@@ -121,7 +138,7 @@ spec:
 			roll.gap = max(roll.gap, survivor.waitStream(t, stopped, opened))
 		}
 		restarted := time.Now()
-		rp.start(t, s)
+		rp.restart(t, s)
 		roll.back = max(roll.back, rp.waitServed(t).Sub(restarted))
 		if i == 0 {
 			tasks += 10
@@ -167,9 +184,25 @@ type replica struct {
 	httpAddr   string
 }
 
-func (rp *replica) start(t *testing.T, s *scenario) {
+// start runs the replica on its host and port; an error wrapping
+// servers.ErrPortTaken says its own output reported the port taken.
+func (rp *replica) start(t *testing.T, s *scenario) error {
 	t.Helper()
-	rp.p, rp.httpAddr = s.startScalerAt(t, rp.name, rp.host, rp.port)
+	sc, err := s.launchScaler(t, rp.name, net.JoinHostPort(rp.host, strconv.Itoa(rp.port)))
+	if err != nil {
+		return err
+	}
+	rp.p, rp.httpAddr = sc.proc, sc.httpAddr
+	return nil
+}
+
+// restart runs the replica again on the port KEDA's address names; the test
+// stops if another process took it meanwhile.
+func (rp *replica) restart(t *testing.T, s *scenario) {
+	t.Helper()
+	if err := rp.start(t, s); err != nil {
+		t.Fatalf("e2e: %s again on %s:%d: %v", rp.name, rp.host, rp.port, err)
+	}
 }
 
 // counters reads the replica's gRPC server metrics: started and handled
@@ -285,11 +318,12 @@ func (s *scenario) reachable(t *testing.T, metadata, address string, reps ...*re
 	}
 }
 
-// commonFreePort is a TCP port free on every host a moment ago.
+// commonFreePort is a TCP port free on every host a moment ago (another
+// process may take it before the scalers bind it: see scenarioTwoReplicas).
 func commonFreePort(t *testing.T, hosts ...string) int {
 	t.Helper()
 	for range 50 {
-		p := freePort(t, hosts[0])
+		p := probedPort(t, hosts[0])
 		ok := true
 		for _, h := range hosts[1:] {
 			l, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/addrfile"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -53,34 +53,22 @@ type scaler struct {
 	inspect  scalerv1.InspectorClient
 }
 
-// startScaler runs the binary with the matrix's short intervals on free
-// loopback ports and waits until it is ready. It is stopped (SIGTERM) in
-// t.Cleanup if the cell did not stop it; its log is printed when t failed.
-// A port taken between the probe and the bind (the cells start side by
-// side) is retried with new ones.
+// startScaler runs the binary with the matrix's short intervals, on ports
+// it binds itself (127.0.0.1:0) and reports in its --addr-file, and waits
+// until it is ready: the cells start side by side, and a port probed free
+// could be taken by another cell's scaler before this one bound it. It is
+// stopped (SIGTERM) in t.Cleanup if the cell did not stop it; its log is
+// printed when t failed.
 func startScaler(t *testing.T, bin string) *scaler {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		s, err := launchScaler(t, bin)
-		if err == nil {
-			return s
-		}
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatalf("%v", err)
-		}
-	}
-}
-
-func launchScaler(t *testing.T, bin string) (*scaler, error) {
-	t.Helper()
-	grpcAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(servers.FreePort(t)))
-	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(servers.FreePort(t)))
-	s := &scaler{httpAddr: httpAddr, logPath: filepath.Join(t.TempDir(), "scaler.log"), done: make(chan struct{})}
+	dir := t.TempDir()
+	s := &scaler{logPath: filepath.Join(dir, "scaler.log"), done: make(chan struct{})}
+	addrPath := filepath.Join(dir, "addrs.json")
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "serve", "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
+	s.cmd = exec.Command(bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath,
 		"--stale-after", staleAfter.String(), "--poll-interval", pollInterval.String(),
 		"--redis-timeout", redisTimeout.String(), "--latency-interval", latencyInterval.String(),
 		"--calendar-allow-private", "--calendar-fetch-timeout", calendarFetchTimeout.String(),
@@ -92,37 +80,26 @@ func launchScaler(t *testing.T, bin string) (*scaler, error) {
 		t.Fatalf("start montage-scaler: %v", err)
 	}
 	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s.exited() {
-			return nil, fmt.Errorf("montage-scaler exited at start:\n%s", servers.Tail(s.logPath, 40))
-		}
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("montage-scaler not ready: %v\n%s", err, servers.Tail(s.logPath, 40))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	t.Cleanup(func() {
 		s.stop()
 		if t.Failed() {
 			t.Logf("scaler log (last 60 lines):\n%s", servers.Tail(s.logPath, 60))
 		}
 	})
-	s.conn, err = grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addrs, err := addrfile.Wait(ctx, addrPath, s.done)
+	if err != nil {
+		t.Fatalf("montage-scaler not serving: %v\n%s", err, servers.Tail(s.logPath, 40))
+	}
+	s.httpAddr = addrs.HTTP
+	s.conn, err = grpc.NewClient(addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.conn.Close() })
 	s.ks, s.health, s.inspect = pb.NewExternalScalerClient(s.conn), healthpb.NewHealthClient(s.conn), scalerv1.NewInspectorClient(s.conn)
-	return s, nil
+	return s
 }
 
 func (s *scaler) exited() bool {

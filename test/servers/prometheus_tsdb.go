@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,28 +41,51 @@ func StartPrometheusOn(t testing.TB, dataDir string, ruleFiles ...string) *Prome
 }
 
 // launchPrometheus runs prometheus with cfgPath on dataDir, its log in dir,
-// until it is ready; a taken port is retried.
+// on a port it binds itself (127.0.0.1:0) and names in its log, until it is
+// ready.
 func launchPrometheus(t testing.TB, dir, cfgPath, dataDir string, extra ...string) *Prometheus {
 	t.Helper()
-	var lastErr error
-	for range 3 { // the free port may be taken between probe and bind
-		port := promFreePort(t)
-		p := &Prometheus{URL: fmt.Sprintf("http://127.0.0.1:%d", port), logDir: dir}
-		p.args = append([]string{
-			"--config.file=" + cfgPath,
-			"--storage.tsdb.path=" + dataDir,
-			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port),
-			"--log.level=warn"}, extra...)
-		logPath := p.start(t)
-		t.Cleanup(p.Stop)
-		if lastErr = p.waitReady(30 * time.Second); lastErr == nil {
-			return p
-		}
-		p.Stop()
-		log, _ := os.ReadFile(logPath)
-		lastErr = fmt.Errorf("%w; log: %s", lastErr, log)
+	p := &Prometheus{logDir: dir}
+	p.args = append([]string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + dataDir,
+		"--web.listen-address=127.0.0.1:0",
+		"--log.level=info"}, extra...)
+	t.Cleanup(p.Stop)
+	if err := p.run(t, time.Minute); err != nil {
+		t.Fatalf("servers: prometheus: %v", err)
 	}
-	t.Fatalf("servers: prometheus did not become ready: %v", lastErr)
+	return p
+}
+
+// promListening is Prometheus' own log line naming the address it bound.
+var promListening = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+
+// run starts the process with p.args, learns its address from its log
+// (the same port again on a restart, now named in p.args) and waits until
+// it is ready.
+func (p *Prometheus) run(t testing.TB, limit time.Duration) error {
+	t.Helper()
+	logPath := p.start(t)
+	_, done := p.proc()
+	addr, err := WaitStartLine(logPath, 0, done, limit, promListening)
+	if err != nil {
+		p.Kill()
+		return err
+	}
+	p.URL = "http://" + addr
+	for i, a := range p.args {
+		if strings.HasPrefix(a, "--web.listen-address=") {
+			p.args[i] = "--web.listen-address=" + addr // a restart keeps the URL the test handed out
+		}
+	}
+	// The port is this process's while it runs: a probe of it cannot be
+	// answered by another.
+	if err := p.waitReady(limit); err != nil {
+		p.Kill()
+		log, _ := os.ReadFile(logPath)
+		return fmt.Errorf("%w; log: %s", err, log)
+	}
 	return nil
 }
 
@@ -99,14 +123,12 @@ func (p *Prometheus) Kill() {
 
 // Restart kills the server if it runs and starts it again on the same port
 // and storage (the samples its write-ahead log kept are back), waiting until
-// it is ready.
+// it is ready. The test fails if another process took the port meanwhile.
 func (p *Prometheus) Restart(t testing.TB) {
 	t.Helper()
 	p.Kill()
-	logPath := p.start(t)
-	if err := p.waitReady(60 * time.Second); err != nil {
-		log, _ := os.ReadFile(logPath)
-		t.Fatalf("servers: prometheus restart: %v; log: %s", err, log)
+	if err := p.run(t, time.Minute); err != nil {
+		t.Fatalf("servers: prometheus restart: %v", err)
 	}
 }
 

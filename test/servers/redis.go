@@ -3,15 +3,15 @@
 package servers
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,14 +95,38 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 		extra = append(extra, "--appendonly", "yes", "--appendfsync", "always")
 	}
 	t.Cleanup(r.Stop)
-	// A free port may be taken between the probe and the bind (tests start
-	// servers side by side): try again with others.
+	if err := r.launch(extra, o); err != nil {
+		t.Fatalf("servers: redis-server: %v", err)
+	}
+	return r
+}
+
+// RunRedis starts a private redis-server in dir with no persistence, on a
+// free 127.0.0.1 port, for a harness that is not a test (test/bench); the
+// caller stops it.
+func RunRedis(dir string) (*Redis, error) {
+	r := &Redis{dir: dir}
+	if err := r.launch(nil, RedisOptions{}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// launch starts the server on ports found free. redis-server cannot bind
+// port 0 and say which it got: a port taken before it bound is retried
+// with others, as its own log tells (see start).
+func (r *Redis) launch(extra []string, o RedisOptions) error {
 	for attempt := 1; ; attempt++ {
-		r.port = FreePort(t)
+		var err error
+		if r.port, err = probedPort(); err != nil {
+			return err
+		}
 		r.args = []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+			"--dir", r.dir, "--daemonize", "no", "--protected-mode", "no", "--loglevel", "notice"}
 		if o.TLS != nil {
-			r.tlsPort = FreePort(t)
+			if r.tlsPort, err = probedPort(); err != nil {
+				return err
+			}
 			auth := o.TLS.AuthClients
 			if auth == "" {
 				auth = "no"
@@ -111,12 +135,9 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 				"--tls-key-file", o.TLS.KeyFile, "--tls-ca-cert-file", o.TLS.CAFile, "--tls-auth-clients", auth)
 		}
 		r.args = append(append(r.args, extra...), o.Args...)
-		err := r.start()
-		if err == nil {
-			return r
-		}
-		if attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
-			t.Fatalf("servers: %v", err)
+		err = r.start()
+		if err == nil || attempt == 5 || !errors.Is(err, ErrPortTaken) {
+			return err
 		}
 	}
 }
@@ -136,7 +157,12 @@ func (r *Redis) TLSAddr() string { return net.JoinHostPort("127.0.0.1", strconv.
 // SocketPath is the unix socket (RedisOptions.Socket).
 func (r *Redis) SocketPath() string { return r.socket }
 
-// start runs redis-server with r.args and waits until it answers.
+// redisReady is redis-server's own word that it listens on its TCP port
+// (after loading its data, when it persists).
+var redisReady = regexp.MustCompile(`(?m)Ready to accept connections`)
+
+// start runs redis-server with r.args and waits until its log says it
+// accepts connections; ErrPortTaken when its log says a port was taken.
 func (r *Redis) start() error {
 	cmd := exec.Command(RedisBinary, r.args...)
 	cmd.Dir = r.dir
@@ -155,25 +181,11 @@ func (r *Redis) start() error {
 	r.mu.Lock()
 	r.cmd, r.done = cmd, done
 	r.mu.Unlock()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Exited first: a server that lost its port to another must not
-		// be taken for that other one answering.
-		select {
-		case <-done:
-			log, _ := os.ReadFile(logf.Name())
-			return fmt.Errorf("redis-server exited at start:\n%s", log)
-		default:
-		}
-		if err := ping(r.Addr()); err == nil || strings.Contains(err.Error(), "NOAUTH") {
-			return nil
-		} else if time.Now().After(deadline) {
-			r.Stop()
-			log, _ := os.ReadFile(logf.Name())
-			return fmt.Errorf("redis-server on %s not ready: %v\n%s", r.Addr(), err, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, err := WaitStartLine(logf.Name(), 0, done, 20*time.Second, redisReady); err != nil {
+		r.Stop()
+		return fmt.Errorf("redis-server on %s: %w", r.Addr(), err)
 	}
+	return nil
 }
 
 // Stop kills the server (as a crash would: no save) and waits for it. It is
@@ -212,44 +224,33 @@ func (r *Redis) signal(t testing.TB, sig syscall.Signal) {
 
 // Restart stops the server if it runs and starts a new one on the same port
 // with the same options (its data is gone, unless RedisOptions.Persist).
+// The test fails if another process took the port meanwhile.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
+	if err := r.StopAndStart(); err != nil {
+		t.Fatalf("servers: restart: %v", err)
+	}
+}
+
+// StopAndStart is Restart for a harness that is not a test: an error (one
+// wrapping ErrPortTaken if another process took the port) instead of a
+// failed test.
+func (r *Redis) StopAndStart() error {
 	r.Stop()
-	if err := r.start(); err != nil {
-		t.Fatalf("servers: %v", err)
-	}
+	return r.start()
 }
 
-// ping checks that a Redis answers PING (NOAUTH counts as up).
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("ping: %q", strings.TrimSpace(line))
-	}
-	return nil
-}
-
-// FreePort asks the kernel for a free loopback port.
-func FreePort(t testing.TB) int {
-	t.Helper()
+// probedPort asks the kernel for a loopback port free at this moment, for
+// a server that cannot bind port 0 and say which it got (redis-server,
+// redis-sentinel). Another process may take it before the server binds it:
+// the server's own log tells, and the caller retries (waitStartLine).
+func probedPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("servers: free port: %v", err)
+		return 0, fmt.Errorf("free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -1,11 +1,13 @@
 package servers
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -54,8 +56,30 @@ func StartSentinel(t testing.TB, o SentinelOptions) *Sentinel {
 	if err != nil {
 		t.Fatalf("servers: sentinel master address %q: %v", o.MasterAddr, err)
 	}
+	// redis-sentinel cannot bind port 0 and say which it got: a port taken
+	// before it bound is retried with another, as its own log tells.
+	for attempt := 1; ; attempt++ {
+		s, err := launchSentinel(t, o, host, port)
+		if err == nil {
+			return s
+		}
+		if attempt == 5 || !errors.Is(err, ErrPortTaken) {
+			t.Fatalf("servers: redis-sentinel: %v", err)
+		}
+	}
+}
+
+// sentinelReady is redis-sentinel's own word that it listens and runs.
+var sentinelReady = regexp.MustCompile(`Sentinel ID is`)
+
+func launchSentinel(t testing.TB, o SentinelOptions, host, port string) (*Sentinel, error) {
+	t.Helper()
 	dir := t.TempDir()
-	s := &Sentinel{port: FreePort(t), done: make(chan struct{})}
+	p, err := probedPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sentinel{port: p, done: make(chan struct{})}
 	conf := fmt.Sprintf(`port %d
 bind 127.0.0.1
 protected-mode no
@@ -86,23 +110,11 @@ sentinel parallel-syncs %s 1
 	}
 	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
 	t.Cleanup(s.Stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if err := ping(s.Addr()); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			s.Stop()
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("servers: redis-sentinel on %s not ready: %v\n%s", s.Addr(), err, log)
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("servers: redis-sentinel exited at start:\n%s", log)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if _, err := WaitStartLine(logPath, 0, s.done, 20*time.Second, sentinelReady); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("on %s: %w", s.Addr(), err)
 	}
-	return s
+	return s, nil
 }
 
 // Addr is host:port.

@@ -2,6 +2,12 @@ package servers
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +74,63 @@ func TestCeleryWorkerRunsABlockTaskUntilReleased(t *testing.T) {
 	}
 	if !waitFor(ctx, 60*time.Second, func() bool { n, _ := c.HLen(ctx, "unacked").Result(); return n == 0 }) {
 		t.Fatalf("unacked not emptied after release; worker log:\n%s", w.Log())
+	}
+}
+
+// pongServer holds a loopback port and answers +PONG to anything: what a
+// readiness probe would take for a Redis.
+func pongServer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.WriteString(c, "+PONG\r\n") }()
+		}
+	}()
+	return ln
+}
+
+// A redis-server whose port another process took is told from its own
+// log, not taken for the process answering on that port.
+func TestARedisWhosePortWasTakenSaysSoAndIsNotTakenForTheOther(t *testing.T) {
+	taken := pongServer(t).Addr().(*net.TCPAddr).Port
+	r := &Redis{dir: t.TempDir(), port: taken}
+	r.args = []string{"--port", strconv.Itoa(taken), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--daemonize", "no", "--loglevel", "notice"}
+	t.Cleanup(r.Stop)
+	if _, err := os.Stat(RedisBinary); err != nil {
+		t.Skip(err)
+	}
+	if err := r.start(); !errors.Is(err, ErrPortTaken) {
+		t.Fatalf("start on a taken port = %v, want ErrPortTaken", err)
+	}
+}
+
+// A Prometheus restarted on its port after another process took it fails
+// the restart instead of taking the other for itself.
+func TestAPrometheusRestartedOnATakenPortFails(t *testing.T) {
+	p := StartPrometheus(t, nil, time.Second)
+	if !strings.HasPrefix(p.URL, "http://127.0.0.1:") || strings.HasSuffix(p.URL, ":0") {
+		t.Fatalf("URL %q, want the port Prometheus bound", p.URL)
+	}
+	p.Kill()
+	ln, err := net.Listen("tcp", strings.TrimPrefix(p.URL, "http://"))
+	if err != nil {
+		t.Skipf("the port went to another process before the test could hold it: %v", err)
+	}
+	defer ln.Close()
+	go func() { // answers 200 to /-/ready, as the other Prometheus would
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	}()
+	if err := p.run(t, time.Minute); !errors.Is(err, ErrPortTaken) {
+		t.Fatalf("restart on a taken port = %v, want ErrPortTaken", err)
 	}
 }
