@@ -312,7 +312,17 @@ func (b Broker) Key() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// newClient builds the go-redis client for b. TLS files are read here, at
+// serverKey identifies the Redis server behind b and how it is reached,
+// whatever the db: the brokers of one server share its worker heartbeat
+// subscription (pub/sub is not per db).
+func (b Broker) serverKey() string {
+	b.db = 0
+	return b.Key()
+}
+
+// newClient builds the go-redis client for b: one connection does the job
+// (a poll's rounds run one after the other; a subscription has its own),
+// and each connection is a client slot of the broker the app needs too. TLS files are read here, at
 // the edge, not at parse time.
 func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 	var tlsConf *tls.Config
@@ -334,7 +344,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 			ReadTimeout:     o.ReadTimeout,
 			WriteTimeout:    o.ReadTimeout,
 			MaxRetries:      1,
-			PoolSize:        2,
+			PoolSize:        1,
 			DisableIdentity: true,
 		}), nil
 	case "":
@@ -355,7 +365,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 		ReadTimeout:     o.ReadTimeout,
 		WriteTimeout:    o.ReadTimeout,
 		MaxRetries:      1,
-		PoolSize:        2,
+		PoolSize:        1,
 		Protocol:        2,
 		DisableIdentity: true,
 	}), nil

@@ -210,6 +210,7 @@ type heartbeatCounts struct {
 	workers   int   // live workers: a fresh heartbeat, no goodbye
 	completed int64 // tasks started since the channel was first followed
 	warm      bool  // followed for the warm-up: a quiet channel means "no worker"
+	source    string
 }
 
 // counts reads one channel at now. A worker is live while its latest

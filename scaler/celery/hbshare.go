@@ -1,0 +1,113 @@
+package celery
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// hbShare keeps one heartbeat subscription per Redis server: Redis pub/sub
+// is not per db (Celery's event channels name the db instead), so the
+// brokers of one server — its dbs — share one pub/sub connection, however
+// many they are.
+type hbShare struct {
+	mu      sync.Mutex
+	servers map[string]*hbServer // by Broker.serverKey
+	n       int                  // numbers the subscriptions made, for their ids
+}
+
+// hbServer is one server's subscription and the channels each of its
+// holders (a broker's poll) wants.
+type hbServer struct {
+	id      string // unique in the process: what Backlog.CompletedSource names
+	client  *redis.Client
+	hb      *heartbeats
+	mu      sync.Mutex
+	holders map[*heartbeatSub][]string
+}
+
+// heartbeatSub is one broker's share of its server's subscription.
+type heartbeatSub struct {
+	share *hbShare
+	key   string
+	srv   *hbServer
+}
+
+func newHBShare() *hbShare { return &hbShare{servers: map[string]*hbServer{}} }
+
+// acquire returns b's share of its server's subscription, made with a
+// client of its own (b's options) for the server's first broker.
+func (s *hbShare) acquire(b Broker, o HubOptions) (*heartbeatSub, error) {
+	key := b.serverKey()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	srv := s.servers[key]
+	if srv == nil {
+		c, err := b.newClient(o)
+		if err != nil {
+			return nil, err
+		}
+		s.n++
+		srv = &hbServer{id: "heartbeats-" + strconv.Itoa(s.n), client: c, holders: map[*heartbeatSub][]string{},
+			hb: newHeartbeats(c, o.Clock, o.Logger.With("broker", b.Redacted()))}
+		s.servers[key] = srv
+	}
+	sub := &heartbeatSub{share: s, key: key, srv: srv}
+	srv.mu.Lock()
+	srv.holders[sub] = nil
+	srv.mu.Unlock()
+	return sub, nil
+}
+
+// want makes this broker's share of the subscription exactly channels.
+func (h *heartbeatSub) want(ctx context.Context, channels []string) {
+	srv := h.srv
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	srv.holders[h] = slices.Clone(channels)
+	srv.sync(ctx)
+}
+
+// sync subscribes to what the holders want together; srv.mu held.
+func (srv *hbServer) sync(ctx context.Context) {
+	var all []string
+	for _, cs := range srv.holders {
+		all = append(all, cs...)
+	}
+	slices.Sort(all)
+	srv.hb.want(ctx, slices.Compact(all))
+}
+
+// counts reads the heartbeats of a key prefix on a db (see
+// heartbeats.counts); source names the counter behind completed.
+func (h *heartbeatSub) counts(prefix string, db int, now time.Time, warmup time.Duration) heartbeatCounts {
+	c := h.srv.hb.counts(prefix, db, now, warmup)
+	c.source = h.srv.id + "/" + strconv.Itoa(db)
+	return c
+}
+
+// close gives the share back; the server's last closes the subscription
+// and its client.
+func (h *heartbeatSub) close() {
+	s, srv := h.share, h.srv
+	s.mu.Lock()
+	srv.mu.Lock()
+	delete(srv.holders, h)
+	last := len(srv.holders) == 0
+	if !last {
+		srv.sync(context.Background()) // without this broker's channels
+	}
+	srv.mu.Unlock()
+	if last {
+		delete(s.servers, h.key)
+	}
+	s.mu.Unlock()
+	if last {
+		srv.hb.close()
+		_ = srv.client.Close()
+	}
+}
