@@ -55,6 +55,7 @@ type serveFlags struct {
 	calendar            calendarFlags
 	latencyInterval     time.Duration
 	forecastSample      time.Duration
+	limits              limitFlags
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -79,6 +80,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
 	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
+	f.limits.register(fs)
 	return fs
 }
 
@@ -98,6 +100,10 @@ func serve(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	if err := checkTLSFlags(f); err != nil {
+		complain(e, "serve", err)
+		return exitUsage
+	}
+	if _, err := f.limits.values(); err != nil {
 		complain(e, "serve", err)
 		return exitUsage
 	}
@@ -174,6 +180,7 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 // of watches over them, exporting their metrics on promReg.
 func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
 	replicas := replicaLookup(logger)
+	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(source.Options{
 		Logger:          logger,
 		OnRead:          metrics.SourceRead,
@@ -183,6 +190,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 		Replicas:        replicas,
 		Calendar:        f.calendar.Limits(),
 		ForecastSample:  f.forecastSample,
+		Limits:          source.Limits(limits),
 	})
 	promReg.MustRegister(sources.Collector())
 	reg := registry.New(registry.Options{
