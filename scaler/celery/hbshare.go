@@ -64,11 +64,18 @@ func (s *hbShare) acquire(b Broker, o HubOptions) (*heartbeatSub, error) {
 }
 
 // want makes this broker's share of the subscription exactly channels.
+// Called at every poll: the subscription is only touched when the share
+// changed (or a subscribe failed and is to be tried again).
 func (h *heartbeatSub) want(ctx context.Context, channels []string) {
 	srv := h.srv
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	srv.holders[h] = slices.Clone(channels)
+	channels = slices.Clone(channels)
+	slices.Sort(channels)
+	if slices.Equal(srv.holders[h], channels) && !srv.hb.missing(channels) {
+		return
+	}
+	srv.holders[h] = channels
 	srv.sync(ctx)
 }
 
