@@ -49,7 +49,7 @@ type reading = poll.Parts[Backlog]
 // followed through its server's share of hbs.
 func newBrokerConn(o HubOptions, b Broker, layouts func() []Layout, hbs *hbShare) *brokerConn {
 	bc := &brokerConn{o: o, broker: b, log: o.Logger.With("broker", b.Redacted()), layouts: layouts,
-		attr: map[string]*attribution{}, seen: map[string]seenHead{}}
+		attr: map[string]*attribution{}, seen: map[string]seenHead{}, held: map[string]heldBacklog{}}
 	bc.client, bc.err = b.newClient(o)
 	if bc.err != nil {
 		return bc
@@ -116,10 +116,10 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 
 	// The lengths, heads and attributions of the rounds that worked.
 	lens := map[string]int64{}
-	groups := map[string]*headGroup{}
+	var groups []*headGroup
 	unread := map[string]bool{} // lists whose round failed: their sightings are kept
 	failedPrefix := map[string]error{}
-	for i, r := range rounds {
+	for _, r := range rounds {
 		for prefix := range r.prefixes {
 			if err := cmp.Or(r.err, r.refusedPrefix[prefix]); err != nil {
 				failedPrefix[prefix] = err
@@ -136,8 +136,8 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 				lens[k] = c.Val()
 			}
 		}
-		for k, g := range r.groups {
-			groups[strconv.Itoa(i)+"\x00"+k] = g
+		for _, g := range r.groups {
+			groups = append(groups, g)
 		}
 	}
 	waits, waitErrs := bc.waits(groups, unread, clock, now)
@@ -188,16 +188,16 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 	}
 	readAt := bc.o.Now()
-	held := make(map[string]heldBacklog, len(layouts))
-	for id := range layouts {
-		switch h, ok := bc.held[id]; {
-		case out.At[id].IsZero() && out.Errs[id] == nil:
-			held[id] = heldBacklog{bl: out.Of[id], at: readAt}
-		case ok:
-			held[id] = h
+	for id, bl := range out.Of {
+		if _, held := out.At[id]; !held {
+			bc.held[id] = heldBacklog{bl: bl, at: readAt}
 		}
 	}
-	bc.held = held
+	for id := range bc.held {
+		if _, ok := layouts[id]; !ok {
+			delete(bc.held, id) // no watch reads it any more
+		}
+	}
 	if fresh == 0 && firstErr != nil {
 		return reading{}, firstErr // nothing read: the poll failed (logged and counted as such)
 	}
@@ -215,6 +215,9 @@ func (bc *brokerConn) failure(r *round, l Layout, failedPrefix map[string]error)
 		return r.err
 	}
 	for _, q := range l.Queues {
+		if len(r.refused) == 0 {
+			break
+		}
 		for _, k := range l.Lists(q) {
 			if err := r.refused[k]; err != nil {
 				return err
@@ -257,7 +260,7 @@ func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, grou
 // task's wait, or the error that kept it from being read. It keeps this
 // replica's first sightings up to date (those of unread lists, whose round
 // failed, stay as they were).
-func (bc *brokerConn) waits(groups map[string]*headGroup, unread map[string]bool, clock, now time.Time) (map[string]listWait, map[string]error) {
+func (bc *brokerConn) waits(groups []*headGroup, unread map[string]bool, clock, now time.Time) (map[string]listWait, map[string]error) {
 	heads := map[string]head{}
 	errs := map[string]error{}
 	loaded := false

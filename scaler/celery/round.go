@@ -51,25 +51,29 @@ type prefixPlan struct {
 // layout is never split. A key prefix's unacked hash is read by the first
 // round with a layout of that prefix.
 func plan(layouts map[string]Layout) []*round {
-	cost := func(l Layout) int { return len(l.Queues) * len(l.Lists("")) }
-	ids := slices.Collect(maps.Keys(layouts))
-	slices.SortFunc(ids, func(a, b string) int {
-		return cmp.Or(cmp.Compare(cost(layouts[a]), cost(layouts[b])), cmp.Compare(a, b))
-	})
+	type sized struct {
+		id   string
+		cost int
+	}
+	ids := make([]sized, 0, len(layouts))
+	for id, l := range layouts {
+		ids = append(ids, sized{id, len(l.Queues) * len(l.Lists(""))})
+	}
+	slices.SortFunc(ids, func(a, b sized) int { return cmp.Or(cmp.Compare(a.cost, b.cost), cmp.Compare(a.id, b.id)) })
 	var rounds []*round
 	var cur *round
 	n := 0
 	owned := map[string]bool{}
-	for _, id := range ids {
-		l := layouts[id]
-		if cur == nil || n+cost(l) > RoundLists {
+	for _, s := range ids {
+		id, l := s.id, layouts[s.id]
+		if cur == nil || n+s.cost > RoundLists {
 			cur = &round{groups: map[string]*headGroup{}, prefixes: map[string]*prefixPlan{}, llen: map[string]*redis.IntCmd{},
 				refused: map[string]error{}, refusedPrefix: map[string]error{}}
 			rounds = append(rounds, cur)
 			n = 0
 		}
 		cur.ids = append(cur.ids, id)
-		n += cost(l)
+		n += s.cost
 		if !owned[l.KeyPrefix] {
 			owned[l.KeyPrefix] = true
 			cur.prefixes[l.KeyPrefix] = &prefixPlan{}
