@@ -79,8 +79,9 @@ func (o HubOptions) withDefaults() HubOptions {
 }
 
 // Hub runs one poller and one Redis client per broker, shared by every
-// Watch on that broker: each poll reads every watched layout in one
-// pipeline.
+// Watch on that broker: each poll reads every watched layout, in rounds
+// (see RoundLists); and one worker heartbeat subscription per Redis
+// server.
 type Hub struct {
 	o   HubOptions
 	hub *poll.Hub[string, watchCfg, reading, Backlog]
