@@ -21,11 +21,14 @@ type hbShare struct {
 }
 
 // hbServer is one server's subscription and the channels each of its
-// holders (a broker's poll) wants.
+// holders (a broker's poll) wants. mu guards holders and is never held
+// across I/O: acquire, on the way of a new watch's first RPC, takes it.
+// io orders the (un)subscriptions, which may wait on the server.
 type hbServer struct {
 	id      string // unique in the process: what Backlog.CompletedSource names
 	client  *redis.Client
 	hb      *heartbeats
+	io      sync.Mutex
 	mu      sync.Mutex
 	holders map[*heartbeatSub][]string
 }
@@ -40,7 +43,8 @@ type heartbeatSub struct {
 func newHBShare() *hbShare { return &hbShare{servers: map[string]*hbServer{}} }
 
 // acquire returns b's share of its server's subscription, made with a
-// client of its own (b's options) for the server's first broker.
+// client of its own (b's options) for the server's first broker. It does
+// no I/O (go-redis dials when first used).
 func (s *hbShare) acquire(b Broker, o HubOptions) (*heartbeatSub, error) {
 	key := b.serverKey()
 	s.mu.Lock()
@@ -68,23 +72,28 @@ func (s *hbShare) acquire(b Broker, o HubOptions) (*heartbeatSub, error) {
 // changed (or a subscribe failed and is to be tried again).
 func (h *heartbeatSub) want(ctx context.Context, channels []string) {
 	srv := h.srv
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	channels = slices.Clone(channels)
 	slices.Sort(channels)
-	if slices.Equal(srv.holders[h], channels) && !srv.hb.missing(channels) {
+	srv.mu.Lock()
+	same := slices.Equal(srv.holders[h], channels)
+	srv.holders[h] = channels
+	srv.mu.Unlock()
+	if same && !srv.hb.missing(channels) {
 		return
 	}
-	srv.holders[h] = channels
 	srv.sync(ctx)
 }
 
-// sync subscribes to what the holders want together; srv.mu held.
+// sync subscribes to what the holders want together.
 func (srv *hbServer) sync(ctx context.Context) {
+	srv.io.Lock()
+	defer srv.io.Unlock()
+	srv.mu.Lock()
 	var all []string
 	for _, cs := range srv.holders {
 		all = append(all, cs...)
 	}
+	srv.mu.Unlock()
 	slices.Sort(all)
 	srv.hb.want(ctx, slices.Compact(all))
 }
@@ -105,16 +114,17 @@ func (h *heartbeatSub) close() {
 	srv.mu.Lock()
 	delete(srv.holders, h)
 	last := len(srv.holders) == 0
-	if !last {
-		srv.sync(context.Background()) // without this broker's channels
-	}
 	srv.mu.Unlock()
 	if last {
 		delete(s.servers, h.key)
 	}
 	s.mu.Unlock()
-	if last {
-		srv.hb.close()
-		_ = srv.client.Close()
+	if !last {
+		srv.sync(context.Background()) // without this broker's channels
+		return
 	}
+	srv.io.Lock()
+	defer srv.io.Unlock()
+	srv.hb.close()
+	_ = srv.client.Close()
 }
