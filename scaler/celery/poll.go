@@ -105,8 +105,16 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 
 	clock := bc.o.Clock()
 	rounds := plan(layouts)
+	var unreachable error
 	for _, r := range rounds {
+		if unreachable != nil {
+			r.err = unreachable // no round's content makes a dial fail: the next would too
+			continue
+		}
 		bc.run(ctx, r, clock, now)
+		if dialFailed(r.err) {
+			unreachable = r.err
+		}
 	}
 	for prefix := range bc.attr {
 		if !prefixes[prefix] {

@@ -71,3 +71,11 @@ func describePipeline(cmds []redis.Cmder) string {
 	}
 	return fmt.Sprintf("pipeline of %d commands (%s)", len(cmds), strings.Join(parts, ", "))
 }
+
+// dialFailed says err is a failure to reach the broker at all (refused,
+// no route, no such host), as opposed to a round that got no answer in
+// time, which its own content may have caused.
+func dialFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}

@@ -3,7 +3,11 @@ package celery
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestRoundsPackTheSmallestLayoutsFirstAndNeverSplitOne(t *testing.T) {
@@ -63,4 +67,40 @@ func TestRoundsPackTheSmallestLayoutsFirstAndNeverSplitOne(t *testing.T) {
 	if again := plan(layouts); fmt.Sprint(again[0].ids) != fmt.Sprint(rounds[0].ids) {
 		t.Fatal("the packing changes from poll to poll")
 	}
+}
+
+// A broker that cannot be reached at all fails every round alike: the
+// first round's dial failure is every round's error, and the other rounds
+// are not dialled again (with go-redis's own dial retries each would take
+// as long).
+func TestAnUnreachableBrokerIsDialledOncePerPoll(t *testing.T) {
+	b, err := ParseBrokerURL("redis://127.0.0.1:1/0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &countHook{}
+	o := HubOptions{Hooks: []redis.Hook{hook}, DialTimeout: 200 * time.Millisecond}.withDefaults()
+	steps := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	ls := []Layout{
+		normalize(Layout{Queues: []string{"small"}}),
+		normalize(Layout{Queues: queueNames("a", MaxQueues), PrioritySteps: steps}),
+		normalize(Layout{Queues: queueNames("b", MaxQueues), PrioritySteps: steps}),
+	}
+	bc := newBrokerConn(o, b, func() []Layout { return ls }, newHBShare())
+	t.Cleanup(bc.close)
+	_, err = bc.poll(t.Context())
+	if !dialFailed(err) || !strings.Contains(err.Error(), "celery: poll redis://127.0.0.1:1/0: dial tcp 127.0.0.1:1") {
+		t.Fatalf("poll: %v, want the dial failure", err)
+	}
+	if n := hook.n.Load(); n != 1 {
+		t.Fatalf("%d pipelines tried for 3 rounds, want 1", n)
+	}
+}
+
+func queueNames(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%03d", prefix, i)
+	}
+	return out
 }
