@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/metafile"
@@ -51,6 +52,10 @@ func check(ctx context.Context, args []string, e env) int {
 	}
 	var replicas latency.ReplicaLookup
 	if *currentReplicas >= 0 {
+		if err := decide.CheckReplicas(float64(*currentReplicas)); err != nil {
+			complain(e, "check", fmt.Errorf("--current-replicas %w", err)) // int32 would cut it
+			return exitUsage
+		}
 		replicas = latency.FixedReplicas(*currentReplicas)
 	}
 	parse := spec.Options{StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}

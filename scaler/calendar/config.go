@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -190,7 +191,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if c.Hold > 7*24*time.Hour {
 		return nil, &meta.Error{Key: KeyHold, Value: m.String(KeyHold, ""), Allowed: "at most 168h"}
 	}
-	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, 10000); err != nil {
+	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, decide.Ceiling); err != nil {
 		return nil, err
 	}
 	if c.IncludeTransparent, err = m.Bool(KeyIncludeTransparent, false); err != nil {

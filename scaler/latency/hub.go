@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
@@ -174,14 +175,22 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 				r.Warnings = append(r.Warnings, NoSeriesWarning)
 				return nil
 			}
-			if math.IsInf(v.Value, 0) || v.Value < 0 {
-				return fmt.Errorf("latencyQuery %q returned %g, want a latency in seconds", c.Query, v.Value)
+			if err := decide.CheckP95(v.Value); err != nil {
+				return fmt.Errorf("latencyQuery %q: %w", c.Query, err)
 			}
 			r.P95 = v.Value
 		case ModeScrape:
 			s, err := scr.read(gctx)
 			if err != nil {
 				return err
+			}
+			if err := decide.CheckP95(s.P95); err != nil {
+				return fmt.Errorf("histogram %s over latencyWindow %s: %w", c.Histogram, c.Window, err)
+			}
+			if math.IsInf(s.Observations, 0) {
+				// A pod's counts summed past float64: no quantile of
+				// them means anything.
+				return fmt.Errorf("histogram %s over latencyWindow %s: %g observations is not a count", c.Histogram, c.Window, s.Observations)
 			}
 			r.Histogram, r.Window, r.Pods, r.Observations = c.Histogram, c.Window, s.Pods, s.Observations
 			r.P95, r.AtLeast = s.P95, s.AtLeast
@@ -219,6 +228,9 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 					return fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
 				}
 				return fmt.Errorf("current replicas: %w", err)
+			}
+			if err := decide.CheckReplicas(float64(n)); err != nil {
+				return fmt.Errorf("current replicas from %s: %w", src, err)
 			}
 			r.CurrentReplicas, r.ReplicasSource = n, src
 		default:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -301,7 +302,9 @@ func orNone(t model.ValueType) string {
 	return t.String()
 }
 
-// replicas reads replicasQuery: it must give one finite, non-negative number.
+// replicas reads replicasQuery: it must give one number from 0 to
+// decide.Ceiling (rounded to a whole one). More is not this Deployment's
+// pods: the query counts something else.
 func (p *promClient) replicas(ctx context.Context, q string) (int32, []string, error) {
 	v, err := p.query(ctx, "replicasQuery", q)
 	if err != nil {
@@ -310,8 +313,8 @@ func (p *promClient) replicas(ctx context.Context, q string) (int32, []string, e
 	if v.Empty {
 		return 0, nil, fmt.Errorf("replicasQuery %q matched nothing: the current replicas are unknown", q)
 	}
-	if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0 || v.Value > math.MaxInt32 {
-		return 0, nil, fmt.Errorf("replicasQuery %q returned %g, want a replica count", q, v.Value)
+	if err := decide.CheckReplicas(v.Value); err != nil {
+		return 0, nil, fmt.Errorf("replicasQuery %q: %w", q, err)
 	}
 	return int32(math.Round(v.Value)), append(v.Warnings, v.Infos...), nil
 }
