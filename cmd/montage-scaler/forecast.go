@@ -104,7 +104,7 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		// As serve and check: go-redis's pool chatter stays out of the way;
 		// a failed read is reported once, below.
 		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-		rc, err := c.Broker.NewClient(*timeout, *timeout)
+		rc, err := c.Broker.NewClient(*timeout, *timeout, nil)
 		if err != nil {
 			return fail(exitNoDecision, err)
 		}
