@@ -5,12 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/test/servers"
 )
 
 // hostileBody is what an internal service that is not Prometheus answers:
@@ -153,5 +157,43 @@ func TestPrometheusURLIsTheServersBaseURL(t *testing.T) {
 	want := (&meta.Error{Key: "metricsURLs", Value: meta.Redact("http://pod:8000/metrics#x"), Allowed: "an http:// or https:// URL with a host and no fragment"}).Error()
 	if err == nil || err.Error() != want {
 		t.Errorf("metricsURLs with a fragment: %v, want %s", err, want)
+	}
+}
+
+// A real Prometheus behind a path prefix (an ingress or proxy serving it
+// under /prometheus): the API path is appended to the prefix and read.
+func TestAPrometheusBehindAPathPrefixIsRead(t *testing.T) {
+	prom := servers.StartPrometheus(t, nil, time.Second)
+	target, err := url.Parse(prom.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths atomic.Value
+	rp := httputil.NewSingleHostReverseProxy(target)
+	prefix := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths.Store(r.URL.Path)
+		rest, ok := strings.CutPrefix(r.URL.Path, "/prometheus/")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		r.URL.Path = "/" + rest
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(prefix.Close)
+	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour})
+	t.Cleanup(hub.Close)
+	c := parse(t, map[string]string{"prometheusURL": prefix.URL + "/prometheus/", "latencyQuery": "vector(0.042)", "replicasQuery": "vector(2)"}, false)
+	w := hub.Watch("ns", "api", c)
+	defer w.Close()
+	s, err := w.First(t.Context())
+	if err != nil || s.Err != nil {
+		t.Fatalf("First: %v, %v", err, s.Err)
+	}
+	if s.Value.P95 != 0.042 || s.Value.CurrentReplicas != 2 {
+		t.Errorf("reading P95 %v, replicas %d; want 0.042 and 2", s.Value.P95, s.Value.CurrentReplicas)
+	}
+	if p, _ := paths.Load().(string); p != "/prometheus/api/v1/query" {
+		t.Errorf("asked %q, want /prometheus/api/v1/query", p)
 	}
 }
