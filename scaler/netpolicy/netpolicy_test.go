@@ -172,6 +172,8 @@ func TestTheUpstreamPolicyRefusesLinkLocalAndMetadataBeforeDialling(t *testing.T
 			wantDials: []string{"10.0.0.5:8000", "10.0.0.6:8000"}},
 		{name: "loopback is allowed", address: "127.0.0.1:9090", wantDials: []string{"127.0.0.1:9090"}},
 		{name: "a public address is allowed", address: "public.test:443", wantDials: []string{"203.0.113.10:443"}},
+		{name: "a rule opens a link-local IPv6 literal, dialled with its zone", address: "[fe80::1%eth0]:9090", allow: []string{"fe80::/10"},
+			wantDials: []string{"[fe80::1%eth0]:9090"}},
 		{name: "a rule by address opens a link-local address", address: "nodelocal.test:9090", allow: []string{"169.254.20.10"},
 			wantDials: []string{"169.254.20.10:9090"}},
 		{name: "a CIDR rule opens cloud metadata", address: "169.254.169.254:80", allow: []string{"169.254.169.254/32"},

@@ -104,8 +104,8 @@ func (p *Policy) CheckHost(host, port string) error {
 // resolve returns the addresses host stands for: itself when it is a
 // literal, else the resolver's answer.
 func (p *Policy) resolve(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	if a, err := netip.ParseAddr(normHost(host)); err == nil {
-		return []netip.Addr{a}, nil
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return []netip.Addr{a.Unmap()}, nil // an IPv6 zone is kept for the dial
 	}
 	r := p.Resolver
 	if r == nil {
