@@ -150,7 +150,7 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	// another service's secrets) is said to be there, never shown.
 	ar, ok := decodeAPIResponse(body)
 	if !ok {
-		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d (%s)", p.shown, resp.StatusCode, NotAPIAnswer)
+		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d (%s)", p.shown, resp.StatusCode, notAPIAnswer)
 	}
 	if ar.Status != "success" {
 		return promValue{}, fmt.Errorf("prometheus %s: %s %q failed (HTTP %d, status %q): %s", p.shown, what, q, resp.StatusCode,
@@ -164,9 +164,9 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	return v, nil
 }
 
-// NotAPIAnswer is what an error says of a body that is not Prometheus's
+// notAPIAnswer is what an error says of a body that is not Prometheus's
 // own JSON answer, instead of quoting it.
-const NotAPIAnswer = "not a Prometheus API answer"
+const notAPIAnswer = "not a Prometheus API answer"
 
 // decodeAPIResponse reads body as the query API's envelope: a JSON object
 // whose status is "success", or "error" with an errorType and an error.
