@@ -30,18 +30,22 @@ func (a allowHostFlag) String() string {
 	return strings.Join(a.n.allow, ",")
 }
 
+// Set takes one value or a comma list, so that MONTAGE_SCALER_ALLOW_HOST
+// can hold several.
 func (a allowHostFlag) Set(v string) error {
-	r, err := netpolicy.ParseRule(v)
-	if err != nil {
-		return fmt.Errorf("--allow-host %w", err)
+	for item := range strings.SplitSeq(v, ",") {
+		r, err := netpolicy.ParseRule(item)
+		if err != nil {
+			return fmt.Errorf("--allow-host %w", err)
+		}
+		a.n.allow = append(a.n.allow, strings.TrimSpace(item))
+		a.n.rules = append(a.n.rules, r)
 	}
-	a.n.allow = append(a.n.allow, v)
-	a.n.rules = append(a.n.rules, r)
 	return nil
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
-	fs.Var(allowHostFlag{n}, "allow-host", "a host, host:port or CIDR that every URL-valued key (brokerURL, prometheusURL, metricsURLs, calendarURL) may reach whatever its address: link-local and cloud-metadata addresses need it (repeatable)")
+	fs.Var(allowHostFlag{n}, "allow-host", "a host, host:port or CIDR that every URL-valued key (brokerURL, prometheusURL, metricsURLs, calendarURL) may reach whatever its address: link-local and cloud-metadata addresses need it (repeatable, or a comma list)")
 }
 
 // policy is the address policy of brokerURL, prometheusURL and metricsURLs.

@@ -183,7 +183,9 @@ func TestCheckRefusesAnAddressUpFrontAndTakesAllowHost(t *testing.T) {
 	}
 	for name, run := range map[string]func() (int, string, string){
 		"flag": func() (int, string, string) { return check(nil, "--allow-host", "0.0.0.0") },
-		"env":  func() (int, string, string) { return check(map[string]string{"MONTAGE_SCALER_ALLOW_HOST": "0.0.0.0"}) },
+		"env": func() (int, string, string) {
+			return check(map[string]string{"MONTAGE_SCALER_ALLOW_HOST": "169.254.20.10,0.0.0.0"})
+		},
 	} {
 		code, stdout, stderr := run()
 		if code != exitNoDecision || !strings.Contains(stdout, "HTTP 403 (not a Prometheus API answer)") || strings.Contains(stdout+stderr, "hunter2") {
