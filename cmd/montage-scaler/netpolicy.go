@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -58,16 +59,24 @@ func (n *netFlags) calendar(l calendar.Limits) calendar.Limits {
 }
 
 // checkAddresses resolves every address sp names and refuses what the
-// policy refuses, before any source is read: check and calendar exit 2 on
-// it, as on bad metadata. serve checks the same when it dials.
+// policy refuses, before any source is read: check exits 2 on it, as on
+// bad metadata. serve checks the same when it dials. A broker or
+// Prometheus name that does not resolve here (a cluster name, from a
+// laptop) is left for its source to report, as a failed read.
 func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, feeds calendar.Limits) error {
 	if sp.Calendar != nil {
 		if err := calendar.CheckURL(ctx, sp.Calendar.URL, feeds); err != nil {
 			return err
 		}
 	}
+	refused := func(err error) error {
+		if errors.Is(err, netpolicy.ErrRefused) {
+			return err
+		}
+		return nil
+	}
 	if sp.Celery != nil {
-		if err := sp.Celery.Broker.CheckAddresses(ctx, p); err != nil {
+		if err := refused(sp.Celery.Broker.CheckAddresses(ctx, p)); err != nil {
 			return err
 		}
 	}
@@ -76,7 +85,7 @@ func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, fee
 		if err != nil {
 			return nil // ParseConfig accepted it: unreachable
 		}
-		if err := p.CheckURL(ctx, u); err != nil {
+		if err := refused(p.CheckURL(ctx, u)); err != nil {
 			return fmt.Errorf("%s %s: %w", key, meta.Redact(raw), err)
 		}
 		return nil

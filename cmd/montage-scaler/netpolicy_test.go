@@ -195,6 +195,12 @@ func TestCheckRefusesAnAddressUpFrontAndTakesAllowHost(t *testing.T) {
 	if hits.Load() == 0 {
 		t.Errorf("--allow-host 0.0.0.0: Prometheus got no request")
 	}
+	// A name that does not resolve here is the source's failure (exit 1,
+	// the decision printed), not bad metadata.
+	writeFile(t, file, "prometheusURL: http://prometheus.monitoring.invalid:9090\nlatencyQuery: p95\nreplicasQuery: replicas\n")
+	if code, stdout, stderr := check(nil); code != exitNoDecision || !strings.Contains(stdout, "prometheus.monitoring.invalid") {
+		t.Errorf("an unresolvable name: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
 	code, _, stderr = check(nil, "--allow-host", "prom internal")
 	if want := `--allow-host "prom internal": not a host, host:port or CIDR`; code != exitUsage || !strings.Contains(stderr, want) {
 		t.Errorf("a bad --allow-host: exit %d, stderr %q; want 2 and %q", code, stderr, want)
