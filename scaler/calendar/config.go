@@ -226,8 +226,14 @@ type Limits struct {
 	FetchTimeout time.Duration
 	// MaxEvents caps the VEVENTs of one feed.
 	MaxEvents int
-	// MaxSteps caps the recurrence steps of one expansion.
+	// MaxSteps caps the recurrence steps of one expansion of a feed, all
+	// its events together: --calendar-max-steps.
 	MaxSteps int
+	// MaxEventSteps caps the recurrence steps of one event in one
+	// expansion: --calendar-max-event-steps. An event beyond it, or beyond
+	// what is left of MaxSteps, is skipped with a warning; the rest of the
+	// feed is kept.
+	MaxEventSteps int
 	// AllowHosts are --calendar-allow-host values: host, host:port or CIDR
 	// (see ParseAllowHost) that may be fetched although they are private.
 	AllowHosts []string
@@ -240,16 +246,17 @@ type Limits struct {
 func DefaultLimits() Limits {
 	d := ical.DefaultLimits()
 	return Limits{
-		MaxBytes:     d.MaxBytes,
-		FetchTimeout: 20 * time.Second,
-		MaxEvents:    d.MaxEvents,
-		MaxSteps:     d.MaxSteps,
+		MaxBytes:      d.MaxBytes,
+		FetchTimeout:  20 * time.Second,
+		MaxEvents:     d.MaxEvents,
+		MaxSteps:      d.MaxSteps,
+		MaxEventSteps: d.MaxEventSteps,
 	}
 }
 
 // ICal returns the limits package ical enforces when it parses and expands.
 func (l Limits) ICal() ical.Limits {
-	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps}
+	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps, MaxEventSteps: l.MaxEventSteps}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -265,6 +272,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
+	}
+	if l.MaxEventSteps <= 0 {
+		l.MaxEventSteps = d.MaxEventSteps
 	}
 	return l
 }

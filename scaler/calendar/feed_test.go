@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,22 +49,5 @@ func TestLimitErrorsNameTheFlagThatRaisesIt(t *testing.T) {
 			t.Errorf("err =\n %v\nwant\n %s", err, want)
 		}
 		noSecret(t, err)
-	})
-	t.Run("too many recurrence steps names --calendar-max-steps and the event", func(t *testing.T) {
-		data := strings.Join([]string{"BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN",
-			"BEGIN:VEVENT", "UID:old", "SUMMARY:Ancient", "DTSTART:00010101T100000Z", "RRULE:FREQ=DAILY;COUNT=100000", "END:VEVENT",
-			"END:VCALENDAR", ""}, "\r\n")
-		l := DefaultLimits()
-		l.MaxSteps = 5000
-		cal, err := ical.Parse([]byte(data), l.ICal())
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := ts(t, "2025-03-01T00:00:00Z")
-		_, err = (&Feed{Calendar: cal}).Expand(&Config{Timezone: time.UTC, DefaultReplicas: 4}, now, now.Add(Horizon))
-		want := `ical: recurrence expansion exceeds the step limit: at event "Ancient" (UID "old") (--calendar-max-steps)`
-		if !errors.Is(err, ical.ErrTooManySteps) || err.Error() != want {
-			t.Errorf("err =\n %v\nwant\n %s", err, want)
-		}
 	})
 }

@@ -32,6 +32,7 @@ type feedServer struct {
 	redirect atomic.Value  // string, for mode "redirect"
 
 	mu       sync.Mutex
+	etag     string // "" means "v1"; setBody changes it
 	lastINM  string
 	lastIMS  string
 	lastPath string
@@ -58,8 +59,11 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	fs.hits.Add(1)
 	fs.mu.Lock()
 	fs.lastINM, fs.lastIMS, fs.lastPath = r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since"), r.URL.Path
+	etag, body := `"v1"`, fs.body
+	if fs.etag != "" {
+		etag = fs.etag
+	}
 	fs.mu.Unlock()
-	const etag = `"v1"`
 	switch fs.mode.Load().(string) {
 	case "ok":
 		if r.Header.Get("If-None-Match") == etag {
@@ -69,7 +73,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", etag)
 		w.Header().Set("Last-Modified", "Wed, 19 Mar 2025 10:00:00 GMT")
 		w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
-		w.Write(fs.body)
+		w.Write(body)
 	case "500":
 		http.Error(w, "backend down", http.StatusInternalServerError)
 	case "invalid":
@@ -91,7 +95,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "slow":
 		w.Header().Set("Content-Type", "text/calendar")
 		w.WriteHeader(http.StatusOK)
-		w.Write(fs.body[:10])
+		w.Write(body[:10])
 		w.(http.Flusher).Flush()
 		fs.started <- struct{}{}
 		select {
@@ -101,6 +105,13 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "redirect":
 		http.Redirect(w, r, fs.redirect.Load().(string), http.StatusFound)
 	}
+}
+
+// setBody edits the feed: a new body under a new ETag.
+func (fs *feedServer) setBody(b []byte) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.body, fs.etag = b, fmt.Sprintf(`"v%d"`, len(b))
 }
 
 func (fs *feedServer) url(t *testing.T) FeedURL {
