@@ -51,7 +51,7 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 			got = append(got, line+" "+strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64))
 		}
 	}
-	labels := " feed=" + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics feed_id=" + id
+	labels := " feed=" + fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics feed_id=" + id
 	want := []string{"montage_scaler_calendar_age_seconds" + labels + " 150", "montage_scaler_calendar_has_copy" + labels + " 1",
 		"montage_scaler_calendar_warnings" + labels + " 0"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -75,32 +75,14 @@ func ParseFeedURL(raw string) (FeedURL, error) {
 }
 
 // Redacted returns the URL with everything that may be a secret replaced by
-// "xxxxx": user info, query values and path segments that look like tokens
-// (Google's private-…, Outlook's and Apple's long ids, e-mail addresses).
+// "xxxxx" (meta.RedactFeed): user info, query values and every path segment
+// but the file name — a feed's secret address is its path, and a token
+// need not look like one (Nextcloud's share tokens are letters only).
 func (f FeedURL) Redacted() string {
 	if f.u.Host == "" {
 		return ""
 	}
-	u := f.u
-	if u.User != nil {
-		u.User = url.User("xxxxx")
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	segs := strings.Split(u.Path, "/")
-	for i, s := range segs {
-		if meta.LooksSecret(s) {
-			segs[i] = "xxxxx"
-		}
-	}
-	u.Path = strings.Join(segs, "/")
-	u.RawPath = ""
-	return u.String()
+	return meta.RedactFeed(f.u.String())
 }
 
 // String is the redacted form, so a FeedURL is safe in any log line.
@@ -150,7 +132,7 @@ func Keys() []string { return append([]string{KeyURL}, settingKeys...) }
 // m is read for a replay (meta.Map.Replay) the feed's address is neither
 // required nor parsed (the Config's URL is then zero).
 func ParseConfig(m *meta.Map) (*Config, error) {
-	raw, found, err := m.FromEnv(KeyURL, true)
+	raw, found, err := m.FromEnvRedacted(KeyURL, meta.RedactFeed)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +152,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		return nil, &meta.Error{Key: KeyURL, Allowed: ""}
 	default:
 		if c.URL, err = ParseFeedURL(raw); err != nil {
-			return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+			return nil, &meta.Error{Key: KeyURL, Value: meta.RedactFeed(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
 		}
 	}
 	if loc, err := Timezone(m); err != nil {

@@ -44,7 +44,7 @@ func TestLimitErrorsNameTheFlagThatRaisesIt(t *testing.T) {
 		l := fs.allowOnly()
 		l.MaxEvents = 3
 		_, err := FetchOnce(t.Context(), &Config{URL: fs.url(t)}, l, nil)
-		want := "calendar: parse " + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics: ical: calendar exceeds the event limit: more than 3 events (--calendar-max-events)"
+		want := "calendar: parse " + fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics: ical: calendar exceeds the event limit: more than 3 events (--calendar-max-events)"
 		if !errors.Is(err, ical.ErrTooManyEvents) || err.Error() != want {
 			t.Errorf("err =\n %v\nwant\n %s", err, want)
 		}

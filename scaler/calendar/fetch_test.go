@@ -162,7 +162,7 @@ func TestFetchOnceReadsAFeedAndRedactsItsURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantURL := fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics"
+	wantURL := fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics"
 	if f.URL != wantURL || f.ETag != `"v1"` || f.LastModified != "Wed, 19 Mar 2025 10:00:00 GMT" || f.Calendar.Events != 7 {
 		t.Errorf("feed = url %q etag %q lm %q events %d; want url %q", f.URL, f.ETag, f.LastModified, f.Calendar.Events, wantURL)
 	}
@@ -203,7 +203,7 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 			if tc.mode == "slow" && !strings.Contains(err.Error(), " within --calendar-fetch-timeout 300ms: context deadline exceeded") {
 				t.Errorf("error %q does not name the timeout", err)
 			}
-			if !strings.Contains(err.Error(), "/calendar/ical/xxxxx/xxxxx/basic.ics") {
+			if !strings.Contains(err.Error(), "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics") {
 				t.Errorf("error %q does not name the redacted feed", err)
 			}
 			noSecret(t, err)
@@ -411,16 +411,22 @@ func TestRedactedURLs(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"a Google secret address hides the account and the token",
 			"https://calendar.google.com/calendar/ical/creator%40gmail.com/private-0123456789abcdef0123456789abcdef/basic.ics",
-			"https://calendar.google.com/calendar/ical/xxxxx/xxxxx/basic.ics"},
+			"https://calendar.google.com/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics"},
 		{"an Outlook published calendar hides its ids",
 			"https://outlook.office365.com/owa/calendar/1f2e3d4c5b6a@example.com/9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b12345/calendar.ics",
-			"https://outlook.office365.com/owa/calendar/xxxxx/xxxxx/calendar.ics"},
-		{"a Nextcloud public link hides its token and query",
-			"https://cloud.example.org/remote.php/dav/public-calendars/Xk3mQ9pL2wRt7?export",
-			"https://cloud.example.org/remote.php/dav/public-calendars/xxxxx?export=xxxxx"},
+			"https://outlook.office365.com/xxxxx/xxxxx/xxxxx/xxxxx/calendar.ics"},
+		{"a Nextcloud public link hides its token of letters and its query",
+			"https://cloud.example.org/remote.php/dav/public-calendars/kRXDqcCzfcZbYjSj?export",
+			"https://cloud.example.org/xxxxx/xxxxx/xxxxx/xxxxx?export=xxxxx"},
 		{"webcal becomes https and user info is hidden",
 			"webcal://me:hunter2@p52-caldav.icloud.com/published/2/MTIzNDU2Nzg5MDEyMzQ1Njc4OTBhYmNkZWZnaGlq",
-			"https://xxxxx@p52-caldav.icloud.com/published/2/xxxxx"},
+			"https://xxxxx:xxxxx@p52-caldav.icloud.com/xxxxx/xxxxx/xxxxx"},
+		{"a file name that looks secret is hidden too",
+			"https://cal.example.com/feeds/0123456789abcdef0123.ics",
+			"https://cal.example.com/xxxxx/xxxxx"},
+		{"a feed at the root keeps its file name",
+			"https://cal.example.com/basic.ics",
+			"https://cal.example.com/basic.ics"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
