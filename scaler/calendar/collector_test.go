@@ -132,6 +132,10 @@ func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 	if v := gauge(t, reg, "montage_scaler_calendar_has_copy"); v != 1 {
 		t.Errorf("has_copy = %v after the first copy, want 1", v)
 	}
+	// The poller publishes the copy, then logs its recovery.
+	for !strings.Contains(logs.String(), `"msg":"read recovered"`) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"read failing; no good reading yet"`) || !strings.Contains(out, `"failures":1,"retryIn":1000000000`) ||
 		!strings.Contains(out, `"msg":"read recovered"`) || strings.Contains(out, "keeping the last good") || strings.Contains(out, secretToken) {
