@@ -39,7 +39,8 @@ func (c *calendarFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.limits.MaxBytes, "calendar-max-bytes", d.MaxBytes, "largest calendar feed accepted, in bytes")
 	fs.DurationVar(&c.limits.FetchTimeout, "calendar-fetch-timeout", d.FetchTimeout, "bound on one feed fetch, redirects and body included")
 	fs.IntVar(&c.limits.MaxEvents, "calendar-max-events", d.MaxEvents, "most events accepted in one feed")
-	fs.IntVar(&c.limits.MaxSteps, "calendar-max-steps", d.MaxSteps, "most recurrence steps in one expansion")
+	fs.IntVar(&c.limits.MaxSteps, "calendar-max-steps", d.MaxSteps, "most recurrence steps in one expansion of a feed, all its events together (events past it are skipped with a warning)")
+	fs.IntVar(&c.limits.MaxEventSteps, "calendar-max-event-steps", d.MaxEventSteps, "most recurrence steps of one event in one expansion (an event past it is skipped with a warning, the rest kept)")
 	fs.Var(&c.allow, "calendar-allow-host", "a host, host:port or CIDR whose private address a feed may use (repeatable)")
 	fs.BoolVar(&c.limits.AllowPrivate, "calendar-allow-private", false, "let feeds live on loopback, private and link-local addresses (cloud metadata still needs --calendar-allow-host)")
 }

@@ -74,32 +74,14 @@ func ParseFeedURL(raw string) (FeedURL, error) {
 }
 
 // Redacted returns the URL with everything that may be a secret replaced by
-// "xxxxx": user info, query values and path segments that look like tokens
-// (Google's private-…, Outlook's and Apple's long ids, e-mail addresses).
+// "xxxxx" (meta.RedactFeed): user info, query values and every path segment
+// but the file name — a feed's secret address is its path, and a token
+// need not look like one (Nextcloud's share tokens are letters only).
 func (f FeedURL) Redacted() string {
 	if f.u.Host == "" {
 		return ""
 	}
-	u := f.u
-	if u.User != nil {
-		u.User = url.User("xxxxx")
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	segs := strings.Split(u.Path, "/")
-	for i, s := range segs {
-		if meta.LooksSecret(s) {
-			segs[i] = "xxxxx"
-		}
-	}
-	u.Path = strings.Join(segs, "/")
-	u.RawPath = ""
-	return u.String()
+	return meta.RedactFeed(f.u.String())
 }
 
 // String is the redacted form, so a FeedURL is safe in any log line.
@@ -149,7 +131,7 @@ func Keys() []string { return append([]string{KeyURL}, settingKeys...) }
 // m is read for a replay (meta.Map.Replay) the feed's address is neither
 // required nor parsed (the Config's URL is then zero).
 func ParseConfig(m *meta.Map) (*Config, error) {
-	raw, found, err := m.FromEnv(KeyURL, true)
+	raw, found, err := m.FromEnvRedacted(KeyURL, meta.RedactFeed)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +151,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		return nil, &meta.Error{Key: KeyURL, Allowed: ""}
 	default:
 		if c.URL, err = ParseFeedURL(raw); err != nil {
-			return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+			return nil, &meta.Error{Key: KeyURL, Value: meta.RedactFeed(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
 		}
 	}
 	if loc, err := Timezone(m); err != nil {
@@ -225,8 +207,14 @@ type Limits struct {
 	FetchTimeout time.Duration
 	// MaxEvents caps the VEVENTs of one feed.
 	MaxEvents int
-	// MaxSteps caps the recurrence steps of one expansion.
+	// MaxSteps caps the recurrence steps of one expansion of a feed, all
+	// its events together: --calendar-max-steps.
 	MaxSteps int
+	// MaxEventSteps caps the recurrence steps of one event in one
+	// expansion: --calendar-max-event-steps. An event beyond it, or beyond
+	// what is left of MaxSteps, is skipped with a warning; the rest of the
+	// feed is kept.
+	MaxEventSteps int
 	// AllowHosts are --calendar-allow-host values: host, host:port or CIDR
 	// (see ParseAllowHost) that may be fetched although they are private.
 	AllowHosts []string
@@ -239,16 +227,17 @@ type Limits struct {
 func DefaultLimits() Limits {
 	d := ical.DefaultLimits()
 	return Limits{
-		MaxBytes:     d.MaxBytes,
-		FetchTimeout: 20 * time.Second,
-		MaxEvents:    d.MaxEvents,
-		MaxSteps:     d.MaxSteps,
+		MaxBytes:      d.MaxBytes,
+		FetchTimeout:  20 * time.Second,
+		MaxEvents:     d.MaxEvents,
+		MaxSteps:      d.MaxSteps,
+		MaxEventSteps: d.MaxEventSteps,
 	}
 }
 
 // ICal returns the limits package ical enforces when it parses and expands.
 func (l Limits) ICal() ical.Limits {
-	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps}
+	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps, MaxEventSteps: l.MaxEventSteps}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -264,6 +253,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
+	}
+	if l.MaxEventSteps <= 0 {
+		l.MaxEventSteps = d.MaxEventSteps
 	}
 	return l
 }

@@ -19,6 +19,9 @@ func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error
 	for _, c := range cmds {
 		var rerr redis.Error
 		if cerr := c.Err(); cerr != nil && cerr != redis.Nil && errors.As(cerr, &rerr) {
+			if isScript(c) {
+				cerr = scriptError(cerr)
+			}
 			return fmt.Errorf("%s: %s: %w", prefix, describeCmd(c), cerr)
 		}
 	}
@@ -38,10 +41,18 @@ func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error
 // printable).
 func describeCmd(c redis.Cmder) string {
 	args := c.Args()
+	if isScript(c) {
+		return strings.ToUpper(c.Name()) + " of the queue-head script" // its first argument is the script
+	}
 	if len(args) < 2 {
 		return strings.ToUpper(c.Name())
 	}
 	return fmt.Sprintf("%s %s", strings.ToUpper(c.Name()), strconv.Quote(fmt.Sprint(args[1])))
+}
+
+func isScript(c redis.Cmder) bool {
+	n := strings.ToLower(c.Name())
+	return n == "eval" || n == "evalsha"
 }
 
 // describePipeline counts a pipeline's commands by name: "pipeline of 9

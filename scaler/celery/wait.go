@@ -2,6 +2,7 @@ package celery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -129,11 +130,31 @@ func noScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
+// scriptError is a failed head script's error as the wait shows it:
+// Redis's reason, never the script. Redis's unknown-command error quotes
+// the command's first arguments ("ERR unknown command 'eval', with args
+// beginning with: '<the script>' …", when a managed Redis renamed the
+// scripting commands away): they are cut, and a message that still holds
+// Lua (a proxy's wording) is cut to its error code.
+func scriptError(err error) error {
+	msg, _, cut := strings.Cut(err.Error(), ", with args beginning with:")
+	for _, lua := range []string{"KEYS", "ARGV", "redis.", "local "} {
+		if strings.Contains(msg, lua) {
+			code, _, _ := strings.Cut(msg, " ")
+			return fmt.Errorf("%s (the broker's message quotes the script; not shown)", code)
+		}
+	}
+	if !cut {
+		return err
+	}
+	return errors.New(strings.TrimSpace(msg))
+}
+
 // heads parses the group's reply into heads by list.
 func (g *headGroup) heads(into map[string]head) error {
 	v, err := g.cmd.Slice()
 	if err != nil {
-		return err
+		return scriptError(err)
 	}
 	if len(v) != len(g.lists) {
 		return fmt.Errorf("%d replies for %d lists", len(v), len(g.lists))
