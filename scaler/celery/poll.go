@@ -74,8 +74,9 @@ type prefixPlan struct {
 	step   []scanned
 }
 
-// poll reads the broker once: one pipeline of LLEN for every list of every
-// layout, one EVALSHA per queue reading the heads of its lists (the oldest
+// poll reads the broker once: one pipeline of INFO replication (the
+// broker's role: a replica is refused, see brokerState), LLEN for every
+// list of every layout, one EVALSHA per queue reading the heads of its lists (the oldest
 // waiting tasks), HLEN of each unacked hash and, when a pass over the hash
 // is under way, one HSCAN step; a second round trip fetches the delivery
 // times of the entries that step returned (and sends the head script again
@@ -124,6 +125,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	bc.hb.want(ctx, channels)
 
 	pipe := bc.client.Pipeline()
+	state := queueBrokerState(ctx, pipe)
 	llen := make(map[string]*redis.IntCmd, len(seen))
 	for prefix, p := range plans {
 		for _, k := range p.lists {
@@ -145,7 +147,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		}
 	}
 	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)), clock)
-	if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
+	cmds, err := pipe.Exec(ctx)
+	if err := state.refused(bc.broker); err != nil {
+		return reading{}, err
+	}
+	if err != nil && !headsOnly(err, llen, plans, groups) {
 		return reading{}, bc.pipeErr(ctx, cmds, err)
 	}
 
