@@ -20,7 +20,7 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 type HubOptions struct {
 	PollInterval time.Duration    // between polls; default 250ms
 	PollTimeout  time.Duration    // bounds one poll; default 2s
-	Now          func() time.Time // default time.Now; ETA and visibility timeout are judged by it
+	Now          func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
 	// clock when Now is pinned (check --at).

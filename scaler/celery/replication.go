@@ -13,8 +13,9 @@ import (
 )
 
 // brokerState is what the broker says of itself, read in the poll's first
-// pipeline at no extra round trip: its replication role (INFO
-// replication), since a replica is refused.
+// pipeline at no extra round trip: its clock (TIME), by which every age in
+// a Backlog is judged, and its replication role (INFO replication), since a
+// replica is refused.
 //
 // Why a replica is refused rather than read until its data is staleAfter
 // old: how far a replica lags cannot be told from INFO. An idle master
@@ -27,29 +28,46 @@ import (
 // Celery's producers and workers cannot use one: the URL Celery uses names
 // the master, and sentinel:// URLs follow it through a failover.
 type brokerState struct {
+	time *redis.TimeCmd
 	info *redis.StringCmd
 }
 
-// queueBrokerState adds INFO replication to the poll's pipeline.
+// queueBrokerState adds TIME and INFO replication to the poll's pipeline.
 func queueBrokerState(ctx context.Context, pipe redis.Pipeliner) brokerState {
-	return brokerState{info: pipe.Info(ctx, "replication")}
+	return brokerState{time: pipe.Time(ctx), info: pipe.Info(ctx, "replication")}
 }
 
 // refused says why the poll of broker b cannot be used although the broker
-// answered: it is a replica, or it refused INFO (an ACL user without it).
-// A broker that did not answer is left to the caller.
+// answered: it is a replica, or it refused TIME or INFO (an ACL user
+// without them). A broker that did not answer is left to the caller.
 func (s brokerState) refused(b Broker) error {
 	if s.info.Err() == nil {
 		if r := parseReplication(s.info.Val()); r.replica {
 			return &ReplicaError{Broker: b.Redacted(), Replication: r}
 		}
 	}
-	var rerr redis.Error
-	if err := s.info.Err(); errors.As(err, &rerr) {
-		return fmt.Errorf("celery: poll %s: INFO refused: %w (the scaler refuses a replica, INFO replication: "+
-			"a broker user restricted by ACL needs +info)", b.Redacted(), err)
+	for _, c := range []redis.Cmder{s.time, s.info} {
+		var rerr redis.Error
+		if err := c.Err(); errors.As(err, &rerr) {
+			return fmt.Errorf("celery: poll %s: %s refused: %w (the scaler judges ages by the broker's clock, TIME, "+
+				"and refuses a replica, INFO replication: a broker user restricted by ACL needs +time and +info)",
+				b.Redacted(), strings.ToUpper(c.Name()), err)
+		}
 	}
 	return nil
+}
+
+// clock is the broker's time at the poll; an error when TIME got no
+// usable answer.
+func (s brokerState) clock(b Broker) (time.Time, error) {
+	t, err := s.time.Result()
+	if err == nil && t.IsZero() {
+		err = errors.New("no time in the reply")
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("celery: poll %s: TIME: %w", b.Redacted(), err)
+	}
+	return t, nil
 }
 
 // Replication is a broker's replication state, from INFO replication.

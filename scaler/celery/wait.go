@@ -33,7 +33,8 @@ const (
 )
 
 // firstSeenPrefix + a list's key holds "<delivery tag> <unix ms>": the
-// message at the head of that list and when a scaler first saw it there.
+// message at the head of that list and when a scaler first saw it there,
+// by the broker's clock.
 const firstSeenPrefix = "montage-scaler:first-seen:"
 
 // firstSeenTTL bounds how long a first-seen key outlives its list's use;
@@ -44,13 +45,16 @@ const firstSeenTTL = 24 * time.Hour
 // of each list in KEYS[1..n] and returns, per list, {} when it is empty or
 // {tag, stamp, eta, seen, storeError}: the message's delivery tag, its
 // publish stamp and ETA headers ("" when absent), and for an unstamped
-// message the unix ms at which a scaler first saw it there ("" unknown).
-// KEYS[n+i] is list i's first-seen key. ARGV: now (unix ms), the key's TTL
-// (ms), "1" to record a first sighting (else only read one), the stamp
-// header's name. Only the few fields are returned, not the messages.
+// message the unix ms, by the broker's clock (TIME), at which a scaler
+// first saw it there ("" unknown). KEYS[n+i] is list i's first-seen key.
+// ARGV: the key's TTL (ms), "1" to record a first sighting (else only read
+// one), the stamp header's name. Only the few fields are returned, not the
+// messages.
 var headScript = redis.NewScript(`
 local n = #KEYS / 2
-local now, ttl, store, stampName = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', ARGV[4]
+local ttl, store, stampName = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3]
+local t = redis.call('TIME')
+local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
 local out = {}
 for i = 1, n do
   local m = redis.call('LINDEX', KEYS[i], -1)
@@ -105,7 +109,7 @@ type headGroup struct {
 	cmd   *redis.Cmd
 }
 
-func (g *headGroup) queue(ctx context.Context, pipe redis.Pipeliner, now time.Time, eval bool) {
+func (g *headGroup) queue(ctx context.Context, pipe redis.Pipeliner, eval bool) {
 	keys := make([]string, 0, 2*len(g.lists))
 	keys = append(keys, g.lists...)
 	for _, l := range g.lists {
@@ -115,7 +119,7 @@ func (g *headGroup) queue(ctx context.Context, pipe redis.Pipeliner, now time.Ti
 	if g.store {
 		store = "1"
 	}
-	args := []any{now.UnixMilli(), firstSeenTTL.Milliseconds(), store, StampHeader}
+	args := []any{firstSeenTTL.Milliseconds(), store, StampHeader}
 	if eval {
 		g.cmd = headScript.Eval(ctx, pipe, keys, args...)
 	} else {
@@ -169,10 +173,58 @@ func (g *headGroup) heads(into map[string]head) error {
 	return nil
 }
 
-// seenHead is a list's head as this replica first saw it.
+// seenHead is a list's head as this replica first saw it, by the broker's
+// clock.
 type seenHead struct {
 	tag string
 	at  time.Time
+}
+
+// queueHeads adds the head script of each group to pipe. Until the broker
+// is known to have the script cached, the first group sends it in full
+// (EVAL caches it) and the rest by hash: the pipeline runs in order.
+func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, groups []*headGroup) {
+	for i, g := range groups {
+		g.queue(ctx, pipe, i == 0 && !bc.scriptLoaded)
+	}
+}
+
+// judgeHeads judges the heads the groups read at now, the broker's time:
+// per list, its oldest task's wait, or the error that kept it from being
+// read. It keeps this replica's first sightings up to date.
+func (bc *brokerConn) judgeHeads(groups map[string]*headGroup, now time.Time) (map[string]listWait, map[string]error) {
+	heads := map[string]head{}
+	errs := map[string]error{}
+	loaded := false
+	for _, g := range groups {
+		if err := g.heads(heads); err != nil {
+			for _, l := range g.lists {
+				errs[l] = err
+			}
+			continue
+		}
+		loaded = true
+	}
+	bc.scriptLoaded = bc.scriptLoaded || loaded
+	out := make(map[string]listWait, len(heads))
+	for l, h := range heads {
+		local := time.Time{}
+		if h.stamp.IsZero() && h.seen.IsZero() {
+			s, ok := bc.seen[l]
+			if !ok || s.tag != h.tag {
+				s = seenHead{tag: h.tag, at: now}
+				bc.seen[l] = s
+			}
+			local = s.at
+		}
+		out[l] = waitOf(h, local, now)
+	}
+	for l := range bc.seen {
+		if h, ok := heads[l]; !ok || !h.stamp.IsZero() || !h.seen.IsZero() {
+			delete(bc.seen, l)
+		}
+	}
+	return out, errs
 }
 
 // listWait is how long the head of one list has waited at now.
@@ -183,8 +235,8 @@ type listWait struct {
 	note    string // why a first sighting is this replica's only
 }
 
-// waitOf judges the head of a list at now; local is this replica's first
-// sighting, used when the broker has none.
+// waitOf judges the head of a list at now, the broker's time; local is
+// this replica's first sighting, used when the broker has none.
 func waitOf(h head, local time.Time, now time.Time) listWait {
 	if !h.eta.IsZero() && h.eta.After(now) {
 		return listWait{} // not due: it does not wait yet
