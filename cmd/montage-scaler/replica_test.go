@@ -17,7 +17,8 @@ import (
 // tasks) is refused, and the refusal reaches every place an operator looks:
 // GetMetrics and IsActive answer Unavailable naming celery, Explain's
 // component error names the replica and its master, the log says the read
-// fails, and the source's error counter grows.
+// fails, and the source's error counter grows. The component's own metric is
+// registered beside the others.
 func TestABrokerURLNamingAReplicaIsUnavailableAndSaysWhy(t *testing.T) {
 	master := servers.StartRedis(t)
 	mdb := redis.NewClient(&redis.Options{Addr: master.Addr()})
@@ -62,6 +63,10 @@ func TestABrokerURLNamingAReplicaIsUnavailableAndSaysWhy(t *testing.T) {
 	}
 	if got := metricLines(t, p, `montage_scaler_source_errors_total{component="celery"}`); len(got) != 1 || strings.HasSuffix(got[0], " 0") {
 		t.Errorf("celery's error counter: %q", got)
+	}
+	lost := fmt.Sprintf(`montage_scaler_celery_wait_warnings_total{broker="redis://%s/0",kind="first_seen_lost"} 0`, replica.Addr())
+	if got := metricLines(t, p, "montage_scaler_celery_wait_warnings_total"); len(got) != 2 || got[0] != lost {
+		t.Errorf("montage_scaler_celery_wait_warnings_total = %q, want both kinds at 0, the first %q", got, lost)
 	}
 	if code := p.stop(t); code != 0 {
 		t.Errorf("serve exit = %d", code)

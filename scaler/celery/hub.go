@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -89,6 +90,8 @@ type Hub struct {
 	// pollers numbers the pollers started, so that a restarted poller's
 	// counters are never taken for the previous one's.
 	pollers atomic.Int64
+
+	warnings *prometheus.CounterVec // problems with queue waits, per broker
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -100,7 +103,7 @@ type watchCfg struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults()}
+	h := &Hub{o: o.withDefaults(), warnings: newWaitWarnings()}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
@@ -115,6 +118,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 		}
 		return out
 	})
+	bc.countWarnings(h.warnings)
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
 		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
 }

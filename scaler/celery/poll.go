@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -28,8 +29,8 @@ type brokerConn struct {
 
 	// Owned by the poll goroutine.
 	attr map[string]*attribution // by key prefix
-	// seen is this replica's first sighting of each list's head, for the
-	// lists whose head has none in the broker.
+	// seen is the oldest sighting this replica knows of each list's head
+	// (see seenHead).
 	seen map[string]seenHead
 	// scriptLoaded says the broker has the head script cached: it is sent
 	// by hash alone.
@@ -38,6 +39,8 @@ type brokerConn struct {
 	// queue whose lists were all empty are not read (nothing waited then;
 	// a task that arrived since has waited less than a poll interval).
 	lens map[string]int64
+	// warnings counts the problems with queue waits (nil: not counted).
+	warnings *prometheus.CounterVec
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
