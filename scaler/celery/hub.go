@@ -91,7 +91,7 @@ type Hub struct {
 	// counters are never taken for the previous one's.
 	pollers atomic.Int64
 
-	warnings *prometheus.CounterVec // problems with queue waits, per broker
+	warnings *prometheus.CounterVec // problems with queue waits, by kind
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -118,7 +118,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 		}
 		return out
 	})
-	bc.countWarnings(h.warnings)
+	bc.warnings = h.warnings
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
 		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
 }

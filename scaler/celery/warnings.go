@@ -12,31 +12,31 @@ const (
 	warnStampAhead = "stamp_ahead"
 )
 
+// newWaitWarnings returns the counter, each kind from 0. Its only label is
+// the kind: the log line names the broker (metrics never show broker
+// addresses).
 func newWaitWarnings() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "montage_scaler_celery_wait_warnings_total",
-		Help: "Problems with the queue waits read from a Celery broker, by kind, once per message: first_seen_lost (a first-seen key " +
-			"evicted or deleted; set maxmemory-policy noeviction), stamp_ahead (a publish stamp ahead of the broker's clock: the producer's clock runs ahead).",
-	}, []string{"broker", "kind"})
-}
-
-// Collector exports montage_scaler_celery_wait_warnings_total, per broker
-// (URL redacted) and kind; the caller registers it.
-func (h *Hub) Collector() prometheus.Collector { return h.warnings }
-
-// countWarnings makes bc count its warnings in c, each kind from 0.
-func (bc *brokerConn) countWarnings(c *prometheus.CounterVec) {
-	bc.warnings = c
+		Help: "Problems with the queue waits read from the Celery brokers, by kind, once per message (the WARN log line names the broker): " +
+			"first_seen_lost (a first-seen key evicted or deleted; set maxmemory-policy noeviction), " +
+			"stamp_ahead (a publish stamp ahead of the broker's clock: the producer's clock runs ahead).",
+	}, []string{"kind"})
 	for _, kind := range []string{warnFirstSeenLost, warnStampAhead} {
-		c.WithLabelValues(bc.broker.Redacted(), kind)
+		c.WithLabelValues(kind)
 	}
+	return c
 }
+
+// Collector exports montage_scaler_celery_wait_warnings_total by kind; the
+// caller registers it.
+func (h *Hub) Collector() prometheus.Collector { return h.warnings }
 
 // warn logs a problem with the broker's queue waits at WARN (the logger's
 // handler holds back repeats) and counts it.
 func (bc *brokerConn) warn(kind, msg string, args ...any) {
 	bc.o.Logger.Warn(msg, append([]any{"broker", bc.broker.Redacted(), "kind", kind}, args...)...)
 	if bc.warnings != nil {
-		bc.warnings.WithLabelValues(bc.broker.Redacted(), kind).Inc()
+		bc.warnings.WithLabelValues(kind).Inc()
 	}
 }
