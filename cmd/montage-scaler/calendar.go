@@ -61,6 +61,8 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 	format := fs.String("format", "text", "text (a table) or json")
 	var cf calendarFlags
 	cf.register(fs)
+	var nf netFlags
+	nf.register(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -87,7 +89,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
 		return exitUsage
 	}
-	limits := cf.Limits()
+	limits := nf.calendar(cf.Limits())
 	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
 		complain(e, "calendar", err)
 		return exitUsage

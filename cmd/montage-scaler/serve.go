@@ -53,6 +53,7 @@ type serveFlags struct {
 	tlsClientCA         string
 	tlsReloadInterval   time.Duration
 	calendar            calendarFlags
+	net                 netFlags
 	latencyInterval     time.Duration
 	forecastSample      time.Duration
 }
@@ -79,6 +80,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
 	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
+	f.net.register(fs)
 	return fs
 }
 
@@ -181,7 +183,8 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 		RedisTimeout:    f.redisTimeout,
 		LatencyInterval: f.latencyInterval,
 		Replicas:        replicas,
-		Calendar:        f.calendar.Limits(),
+		Calendar:        f.net.calendar(f.calendar.Limits()),
+		Policy:          f.net.policy(),
 		ForecastSample:  f.forecastSample,
 	})
 	promReg.MustRegister(sources.Collector())

@@ -20,13 +20,12 @@ package calendar
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -190,7 +189,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if c.Hold > 7*24*time.Hour {
 		return nil, &meta.Error{Key: KeyHold, Value: m.String(KeyHold, ""), Allowed: "at most 168h"}
 	}
-	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, 10000); err != nil {
+	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, decide.Ceiling); err != nil {
 		return nil, err
 	}
 	if c.IncludeTransparent, err = m.Bool(KeyIncludeTransparent, false); err != nil {
@@ -267,76 +266,6 @@ func (l Limits) withDefaults() Limits {
 		l.MaxSteps = d.MaxSteps
 	}
 	return l
-}
-
-// AllowRule is one parsed --calendar-allow-host value.
-type AllowRule struct {
-	// Host is a lower-case host name or IP literal; empty for a CIDR rule.
-	Host string
-	// Port is empty when any port is allowed.
-	Port string
-	// Prefix is set for a CIDR rule.
-	Prefix netip.Prefix
-}
-
-// ParseAllowHost parses a --calendar-allow-host value: a host
-// ("cal.internal", "10.0.0.5"), a host:port ("[::1]:8443") or a CIDR
-// ("10.20.0.0/16").
-func ParseAllowHost(s string) (AllowRule, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: empty", s)
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a CIDR such as 10.0.0.0/8", s)
-		}
-		return AllowRule{Prefix: p.Masked()}, nil
-	}
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return AllowRule{Host: a.Unmap().String()}, nil
-	}
-	host, port := s, ""
-	if i := strings.LastIndex(s, ":"); i >= 0 {
-		host, port = s[:i], s[i+1:]
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: port %q is not 1-65535", s, port)
-		}
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		host = a.Unmap().String()
-	} else if !validHostname(host) {
-		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a host, host:port or CIDR", s)
-	}
-	return AllowRule{Host: strings.ToLower(host), Port: port}, nil
-}
-
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// String is the rule as the flag spells it.
-func (r AllowRule) String() string {
-	if r.Prefix.IsValid() {
-		return r.Prefix.String()
-	}
-	if r.Port == "" {
-		return r.Host
-	}
-	if strings.Contains(r.Host, ":") {
-		return "[" + r.Host + "]:" + r.Port
-	}
-	return r.Host + ":" + r.Port
 }
 
 // Timezone reads calendarTimezone: the creators' zone, for the calendar's

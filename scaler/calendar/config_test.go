@@ -158,35 +158,6 @@ func TestParseAllowHost(t *testing.T) {
 	}
 }
 
-func TestAddressClasses(t *testing.T) {
-	tests := []struct{ addr, want string }{
-		{"8.8.8.8", ""},
-		{"2001:4860:4860::8888", ""},
-		{"127.0.0.1", "loopback"},
-		{"::1", "loopback"},
-		{"10.1.2.3", "private"},
-		{"172.16.0.1", "private"},
-		{"192.168.1.1", "private"},
-		{"fd12::1", "private"},
-		{"100.64.0.1", "private"},
-		{"169.254.10.10", "link-local"},
-		{"fe80::1", "link-local"},
-		{"169.254.169.254", "cloud-metadata"},
-		{"fd00:ec2::254", "cloud-metadata"},
-		{"::ffff:10.0.0.1", "private"},
-		{"0.0.0.0", "unspecified"},
-		{"0.1.2.3", "private"},
-		{"::", "unspecified"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.addr, func(t *testing.T) {
-			if got := classify(netip.MustParseAddr(tc.addr)); got != tc.want {
-				t.Errorf("classify(%s) = %q, want %q", tc.addr, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestAFeedURLNeverPrintsItsSecret(t *testing.T) {
 	c, err := ParseConfig(meta.New(map[string]string{"calendarURL": "https://calendar.google.com/calendar/ical/me%40gmail.com/private-0123456789abcdef/basic.ics"}))
 	if err != nil {

@@ -214,12 +214,12 @@ func TestNetworkPolicyRefusesPrivateAddresses(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "loopback is refused by default", url: fs.srv.URL + "/a.ics",
-			wantErr: "refused address: 127.0.0.1 resolves to loopback address 127.0.0.1"},
+			wantErr: "refused address: 127.0.0.1 is a loopback address, not dialled"},
 		{name: "the name localhost is refused on the address it resolves to", url: "http://localhost:" + port + "/a.ics",
 			wantErr: "refused address: localhost resolves to loopback address 127.0.0.1"},
 		{name: "a redirect to another loopback port is refused", url: fs.srv.URL + "/a.ics",
 			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: other.srv.URL + "/b.ics",
-			wantErr: "redirect: calendar: refused address: 127.0.0.1 is a loopback address"},
+			wantErr: "redirect: refused address: 127.0.0.1 is a loopback address"},
 		{name: "a redirect to a name of another loopback port is refused", url: fs.srv.URL + "/a.ics",
 			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: strings.Replace(other.srv.URL, "127.0.0.1", "localhost", 1) + "/b.ics",
 			wantErr: "refused address: localhost"},

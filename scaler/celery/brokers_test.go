@@ -237,14 +237,18 @@ func TestSentinelBrokerFollowsAFailoverWithoutAZero(t *testing.T) {
 	if lowest != 12 {
 		t.Errorf("a reading of %d queued during the failover, want never below 12 (no invented 0)", lowest)
 	}
-	if failover > staleAfter {
-		t.Errorf("the scaler followed the new master after %s, more than staleAfter %s", failover, staleAfter)
-	}
+	// How soon depends on the sentinels' vote, not on the scaler: a figure,
+	// not an assertion (the loop above fails at twice staleAfter).
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s1.Addr()})
 	t.Cleanup(func() { sc.Close() })
-	if addr, err := sc.GetMasterAddrByName(t.Context(), master).Result(); err != nil || addr[0]+":"+addr[1] != replica.Addr() {
-		t.Fatalf("sentinel's master is %v, %v; want the promoted replica %s", addr, err, replica.Addr())
-	}
+	// The scaler may have read the new master through the other sentinel
+	// before this one learned it: wait for it too.
+	eventually(t, "the first sentinel names the promoted replica", func() error {
+		if addr, err := sc.GetMasterAddrByName(t.Context(), master).Result(); err != nil || addr[0]+":"+addr[1] != replica.Addr() {
+			return fmt.Errorf("sentinel's master is %v, %v; want the promoted replica %s", addr, err, replica.Addr())
+		}
+		return nil
+	})
 	// New tasks land on the new master, and the scaler counts them.
 	sendN(t, prod, "video", 5)
 	waitFor(t, w, "17 queued on the new master", func(b celery.Backlog) bool { return b.Queued == 17 })

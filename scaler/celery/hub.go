@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -29,6 +30,10 @@ type HubOptions struct {
 	Logger      *slog.Logger  // default discards
 	DialTimeout time.Duration // default 2s
 	ReadTimeout time.Duration // default 2s (also the write timeout)
+	// Policy is the address policy of brokerURL (--allow-host); nil:
+	// netpolicy.Upstreams(nil), loopback and private open, link-local and
+	// cloud metadata refused before dialling.
+	Policy *netpolicy.Policy
 
 	// AttributionInterval is the least time between the starts of two
 	// passes over the unacked hash; default 5s.

@@ -12,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -40,6 +41,9 @@ type Options struct {
 	Replicas latency.ReplicaLookup
 	// Calendar are the feed limits and network policy.
 	Calendar calendar.Limits
+	// Policy is the address policy of brokerURL, prometheusURL and
+	// metricsURLs (--allow-host); nil: netpolicy.Upstreams(nil).
+	Policy *netpolicy.Policy
 	// ForecastSample is how often the forecast samples the broker's counts
 	// and the latency ask (15s).
 	ForecastSample time.Duration
@@ -72,13 +76,13 @@ func New(o Options) *Set {
 	log := func(component string) *slog.Logger { return o.Logger.With("component", component) }
 	return &Set{
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
-			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout}),
+			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
 		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
-			Interval: o.LatencyInterval, Replicas: o.Replicas}),
+			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
 			Limits: o.Calendar}),
 		forecast: forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
-			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly}),
+			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy}),
 	}
 }
 
