@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/netpolicy"
@@ -21,7 +22,7 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 type HubOptions struct {
 	PollInterval time.Duration    // between polls; default 250ms
 	PollTimeout  time.Duration    // bounds one poll; default 2s
-	Now          func() time.Time // default time.Now; ETA and visibility timeout are judged by it
+	Now          func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
 	// clock when Now is pinned (check --at).
@@ -94,6 +95,8 @@ type Hub struct {
 	// pollers numbers the pollers started, so that a restarted poller's
 	// counters are never taken for the previous one's.
 	pollers atomic.Int64
+
+	warnings *prometheus.CounterVec // problems with queue waits, by kind
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -105,7 +108,7 @@ type watchCfg struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults()}
+	h := &Hub{o: o.withDefaults(), warnings: newWaitWarnings()}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
@@ -120,6 +123,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 		}
 		return out
 	})
+	bc.warnings = h.warnings
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
 		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
 }

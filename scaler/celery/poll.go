@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -28,8 +29,8 @@ type brokerConn struct {
 
 	// Owned by the poll goroutine.
 	attr map[string]*attribution // by key prefix
-	// seen is this replica's first sighting of each list's head, for the
-	// lists whose head has none in the broker.
+	// seen is the oldest sighting this replica knows of each list's head
+	// (see seenHead).
 	seen map[string]seenHead
 	// scriptLoaded says the broker has the head script cached: it is sent
 	// by hash alone.
@@ -38,6 +39,8 @@ type brokerConn struct {
 	// queue whose lists were all empty are not read (nothing waited then;
 	// a task that arrived since has waited less than a poll interval).
 	lens map[string]int64
+	// warnings counts the problems with queue waits (nil: not counted).
+	warnings *prometheus.CounterVec
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
@@ -74,7 +77,9 @@ type prefixPlan struct {
 	step   []scanned
 }
 
-// poll reads the broker once: one pipeline of LLEN for every list of every
+// poll reads the broker once: one pipeline of TIME and INFO replication
+// (the broker's clock, by which every age is judged, and its role: a
+// replica is refused, see brokerState), LLEN for every list of every
 // layout, one EVALSHA per queue reading the heads of its lists (the oldest
 // waiting tasks), HLEN of each unacked hash and, when a pass over the hash
 // is under way, one HSCAN step; a second round trip fetches the delivery
@@ -124,6 +129,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	bc.hb.want(ctx, channels)
 
 	pipe := bc.client.Pipeline()
+	state := queueBrokerState(ctx, pipe)
 	llen := make(map[string]*redis.IntCmd, len(seen))
 	for prefix, p := range plans {
 		for _, k := range p.lists {
@@ -138,15 +144,22 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if len(plans) == 0 {
 		return reading{}, nil
 	}
-	clock := bc.o.Clock()
 	for k, g := range groups {
 		if !slices.ContainsFunc(g.lists, func(l string) bool { n, known := bc.lens[l]; return !known || n > 0 }) {
 			delete(groups, k) // empty at the last poll: nothing has waited long
 		}
 	}
-	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)), clock)
-	if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
+	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)))
+	cmds, err := pipe.Exec(ctx)
+	if err := state.refused(bc.broker); err != nil {
+		return reading{}, err
+	}
+	if err != nil && !headsOnly(err, llen, plans, groups) {
 		return reading{}, bc.pipeErr(ctx, cmds, err)
+	}
+	brokerNow, err := state.clock(bc.broker)
+	if err != nil {
+		return reading{}, err
 	}
 
 	pipe = bc.client.Pipeline()
@@ -159,7 +172,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	}
 	if len(resend) > 0 {
 		bc.scriptLoaded = false
-		bc.queueHeads(ctx, pipe, resend, clock)
+		bc.queueHeads(ctx, pipe, resend)
 		n++
 	}
 	for prefix, p := range plans {
@@ -183,7 +196,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			return reading{}, bc.pipeErr(ctx, cmds, err)
 		}
 	}
-	waits, waitErrs := bc.waits(groups, clock, now)
+	waits, waitErrs := bc.judgeHeads(groups, brokerNow)
 	for prefix, p := range plans {
 		a := bc.attribution(prefix)
 		if p.scan != nil {
@@ -215,10 +228,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		ck := countKey{l.KeyPrefix, l.VisibilityTimeout}
 		qc, ok := counts[ck]
 		if !ok {
-			qc = a.count(now, l.VisibilityTimeout)
+			qc = a.count(brokerNow, l.VisibilityTimeout)
 			counts[ck] = qc
 		}
 		bl := a.backlog(l, qc, lens, waits, waitErrs)
+		bl.BrokerTime = brokerNow
 		hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 		if !l.AcksLate {
 			if !hb.warm {
@@ -246,53 +260,6 @@ func (bc *brokerConn) attribution(prefix string) *attribution {
 		bc.attr[prefix] = a
 	}
 	return a
-}
-
-// queueHeads adds the head script of each group to pipe. Until the broker
-// is known to have the script cached, the first group sends it in full
-// (EVAL caches it) and the rest by hash: the pipeline runs in order.
-func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, groups []*headGroup, clock time.Time) {
-	for i, g := range groups {
-		g.queue(ctx, pipe, clock, i == 0 && !bc.scriptLoaded)
-	}
-}
-
-// waits judges the heads the groups read at now: per list, its oldest
-// task's wait, or the error that kept it from being read. It keeps this
-// replica's first sightings up to date.
-func (bc *brokerConn) waits(groups map[string]*headGroup, clock, now time.Time) (map[string]listWait, map[string]error) {
-	heads := map[string]head{}
-	errs := map[string]error{}
-	loaded := false
-	for _, g := range groups {
-		if err := g.heads(heads); err != nil {
-			for _, l := range g.lists {
-				errs[l] = err
-			}
-			continue
-		}
-		loaded = true
-	}
-	bc.scriptLoaded = bc.scriptLoaded || loaded
-	out := make(map[string]listWait, len(heads))
-	for l, h := range heads {
-		local := time.Time{}
-		if h.stamp.IsZero() && h.seen.IsZero() {
-			s, ok := bc.seen[l]
-			if !ok || s.tag != h.tag {
-				s = seenHead{tag: h.tag, at: clock}
-				bc.seen[l] = s
-			}
-			local = s.at
-		}
-		out[l] = waitOf(h, local, now)
-	}
-	for l := range bc.seen {
-		if h, ok := heads[l]; !ok || !h.stamp.IsZero() || !h.seen.IsZero() {
-			delete(bc.seen, l)
-		}
-	}
-	return out, errs
 }
 
 // backlog builds one layout's Backlog from the list lengths and the

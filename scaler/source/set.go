@@ -112,8 +112,26 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 	return out
 }
 
-// Collector exports the components' own metrics (the calendar copies' age).
-func (s *Set) Collector() prometheus.Collector { return s.calendar.Collector() }
+// Collector exports the components' own metrics (the calendar copies' age,
+// the celery brokers' queue-wait warnings).
+func (s *Set) Collector() prometheus.Collector {
+	return collectors{s.calendar.Collector(), s.celery.Collector()}
+}
+
+// collectors is several collectors registered as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
 
 // Close stops every poller and closes every client. Close the sources
 // first (the registry does): a forecast source writes its open bucket.
