@@ -195,3 +195,25 @@ func TestAPublishStampAheadOfTheBrokersClockIsExplainedLoggedAndCountedOnce(t *t
 		t.Errorf("want one WARN line naming the broker:\n%s", logs)
 	}
 }
+
+// A stamp written in milliseconds by mistake is a time far ahead, said as
+// such: it never wraps to a time centuries ago (every task "waiting" for
+// centuries would ask for every worker the wait rule allows).
+func TestAPublishStampInMillisecondsReadsAheadNeverCenturiesOld(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	msg := fmt.Sprintf(`{"body": "W10=", "headers": {"task": "render", "id": "m1", "eta": null, %q: %d}, "properties": {"delivery_tag": "m1"}}`,
+		celery.StampHeader, brokerTime(t, c).UnixMilli())
+	if err := c.LPush(t.Context(), "q", msg).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := celery.NewHub(celery.HubOptions{PollInterval: 50 * time.Millisecond})
+	t.Cleanup(h.Close)
+	w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "q"))
+	defer w.Close()
+	b := waitFor(t, w, "the stamp read", hasWait("q", celery.WaitStamp))
+	if q := queueOf(t, b, "q"); *q.OldestWaitSeconds != 0 || !strings.Contains(b.WaitError, "ahead of the broker's clock") {
+		t.Errorf("waited %v s, waitError %q: want 0 and the stamp said to be ahead", *q.OldestWaitSeconds, b.WaitError)
+	}
+}

@@ -206,8 +206,13 @@ func (g *headGroup) heads(into map[string]head) error {
 		}
 		h := head{tag: s[0], storeErr: s[4], seen: unixMilli(s[3]), found: unixMilli(s[5])}
 		if s[1] != "" {
-			if sec, err := strconv.ParseFloat(s[1], 64); err == nil && sec > 0 && !math.IsInf(sec, 0) {
-				h.stamp = time.Unix(0, int64(sec*1e9))
+			// Seconds, whole and fractional apart: sec*1e9 passes int64 after
+			// 2262, and a stamp in milliseconds by mistake would wrap to 1677
+			// (every task centuries old); kept as it is, it reads far ahead
+			// of the broker's clock, which is said (stampAhead).
+			if sec, err := strconv.ParseFloat(s[1], 64); err == nil && sec > 0 && sec < 1e15 {
+				whole := math.Floor(sec)
+				h.stamp = time.Unix(int64(whole), int64((sec-whole)*1e9))
 			}
 		}
 		if s[2] != "" {
