@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SOAK     ?= 10m
 FLAP     ?= 1m
 
-.PHONY: build test deps bench demo lint proto fuzz faults
+.PHONY: build test deps bench demo lint proto fuzz faults stress
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/montage-scaler ./cmd/montage-scaler
@@ -30,6 +30,11 @@ deps:
 FAULTS_RUN ?= .
 faults: deps
 	$(GO) test -tags faults -count=1 -timeout 20m -parallel 32 -v -run 'TestFaultMatrix/cells/$(FAULTS_RUN)' ./test/faults/
+
+# The StreamIsActive tests as a loaded CI machine runs them: 6 processes of
+# 300 runs each with -cpu 1,2,4, side by side, beside 4 busy loops.
+stress:
+	bash test/stress.sh
 
 # Benchmarks print each figure beside a floor measured in the same run: RPC
 # latency, round trips, push activation, RPC abuse (RSS and goroutines

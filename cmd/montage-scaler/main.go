@@ -24,10 +24,24 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), shutdownSignals()...)
 	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv})
 	stop()
 	os.Exit(code)
+}
+
+// shutdownSignals end a command gracefully (serve: streams ended, then
+// GracefulStop): SIGTERM (Kubernetes), SIGINT (Ctrl-C) and SIGHUP. KEDA and
+// Kubernetes never send SIGHUP; a terminal that hangs up does, and a serve
+// started from it then has nobody watching its output: it shuts down as on
+// SIGTERM, where by default the signal would kill it with its streams cut.
+// Started under nohup (SIGHUP ignored), it keeps ignoring it.
+func shutdownSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // Exit statuses of check and explain (README: "Commands").

@@ -42,13 +42,9 @@ func printDecision(e env, d decide.Decision, format string) int {
 // writeJSON prints a decision as check and explain both do: check's local
 // decision goes through the Inspector's wire form too, so both print alike.
 func writeJSON(w io.Writer, d decide.Decision) error {
-	e, err := server.ToProto(d)
-	if err != nil {
-		return err
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(server.FromProto(e))
+	return enc.Encode(server.FromProto(server.ToProto(d)))
 }
 
 // detailNote is a component's detail for people: its explanation when it

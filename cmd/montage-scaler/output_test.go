@@ -18,8 +18,12 @@ import (
 func TestTextRoundsEveryReplicaCountOneWayAndJSONKeepsThemWhole(t *testing.T) {
 	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
 	r := latency.Reading{Mode: latency.ModePromQL, P95: 0.2425, Target: 80 * time.Millisecond, CurrentReplicas: 2, ReplicasSource: "--current-replicas"}
+	o, err := r.Opinion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := decide.Decide(now, decide.Policy{Max: decide.Ptr(5), StaleAfter: time.Minute},
-		[]decide.Reading{{Name: decide.Latency, Opinion: r.Opinion(), GoodAt: now}})
+		[]decide.Reading{{Name: decide.Latency, Opinion: o, GoodAt: now}})
 
 	var text bytes.Buffer
 	if err := writeText(&text, d); err != nil {

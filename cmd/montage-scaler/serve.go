@@ -53,6 +53,7 @@ type serveFlags struct {
 	tlsClientCA         string
 	tlsReloadInterval   time.Duration
 	calendar            calendarFlags
+	net                 netFlags
 	latencyInterval     time.Duration
 	forecastSample      time.Duration
 	limits              limitFlags
@@ -80,6 +81,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
 	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
+	f.net.register(fs)
 	f.limits.register(fs)
 	return fs
 }
@@ -133,16 +135,17 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(promReg)
 	sources, reg := newWatches(f, logger, promReg, metrics)
-	defer sources.Close()
 	srv := server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})
 	gs, health, reloadTLS, err := newGRPCServer(f, srv, logger, promReg)
 	if err != nil {
+		sources.Close()
 		return err
 	}
 	var serving atomic.Bool
 	hs := newHTTPServer(promReg, &serving)
 	grpcLis, httpLis, err := listen(f)
 	if err != nil {
+		sources.Close()
 		return err
 	}
 
@@ -165,15 +168,42 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 		}
 		return nil
 	})
+	begin := time.Now()
 	if f.addrFile != "" {
 		// Gone while shutting down: whoever reads it next must not take
 		// these addresses for a live server's.
 		_ = os.Remove(f.addrFile)
 	}
 	shutdown(f.shutdownGrace, logger, &serving, health, srv, gs, hs)
-	stopBG()
-	<-bgDone
+	closeWithin(begin.Add(f.shutdownGrace+shutdownMargin), logger, func() {
+		stopBG()
+		<-bgDone // the registry closes every watch, and so the pollers
+		sources.Close()
+	})
+	logger.Info("shut down", "took", time.Since(begin).Round(time.Millisecond))
 	return runErr
+}
+
+// shutdownMargin is how much longer than --shutdown-grace serve's exit may
+// take: the sources close (pollers stop, clients close) in what is left of
+// the grace after the servers stopped, and this margin. A poller waits for
+// its read in flight, which a hung broker holds for --redis-timeout (1s).
+const shutdownMargin = 2 * time.Second
+
+// closeWithin runs closeAll and waits for it until deadline. Past it the
+// process goes on to exit, saying so: the kernel closes whatever
+// connections are left, and a broker that hangs cannot hold the exit.
+func closeWithin(deadline time.Time, logger *slog.Logger, closeAll func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); closeAll() }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		logger.Warn("the sources did not close in time; exiting without waiting for them",
+			"limit", "--shutdown-grace + "+shutdownMargin.String())
+	}
 }
 
 // newWatches builds the sources (one hub per component) and the registry
@@ -188,7 +218,8 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 		RedisTimeout:    f.redisTimeout,
 		LatencyInterval: f.latencyInterval,
 		Replicas:        replicas,
-		Calendar:        f.calendar.Limits(),
+		Calendar:        f.net.calendar(f.calendar.Limits()),
+		Policy:          f.net.policy(),
 		ForecastSample:  f.forecastSample,
 		Limits:          source.Limits(limits),
 	})
@@ -221,7 +252,7 @@ func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcL
 	}
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "reason", context.Cause(ctx).Error()) // the signal, from main
 		return nil
 	case err := <-errc:
 		logger.Error("server failed, shutting down", "err", err)
@@ -325,23 +356,23 @@ func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
 // shutdown stops in the order that matters: stop advertising (health
 // NOT_SERVING, /readyz 503), end push streams cleanly (KEDA resets its
 // reconnect backoff only on a clean end), drain with GracefulStop, stopping
-// hard after grace, then the HTTP server.
+// hard after grace, then the HTTP server, within what is left of grace.
 func shutdown(grace time.Duration, logger *slog.Logger, serving *atomic.Bool, health *health.Server, srv *server.Server, gs *grpc.Server, hs *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
 	serving.Store(false)
 	health.Shutdown()
 	srv.EndStreams()
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
-	timer := time.NewTimer(grace)
 	select {
 	case <-stopped:
-		timer.Stop()
-	case <-timer.C:
+	case <-ctx.Done():
 		logger.Warn("graceful stop timed out; stopping hard", "after", grace)
 		gs.Stop()
 		<-stopped
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	_ = hs.Shutdown(ctx)
+	if err := hs.Shutdown(ctx); err != nil {
+		_ = hs.Close() // a scrape still running at the grace's end is cut
+	}
 }

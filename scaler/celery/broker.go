@@ -338,6 +338,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 	switch b.scheme {
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
+			Dialer:           b.dialer(o, nil),
 			MasterName:       b.master,
 			SentinelAddrs:    b.addrs,
 			Username:         b.username,
@@ -359,6 +360,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 		network = "unix"
 	}
 	return redis.NewClient(&redis.Options{
+		Dialer:           b.dialer(o, tlsConf),
 		Network:          network,
 		Addr:             b.addrs[0],
 		Username:         b.username,

@@ -31,6 +31,9 @@ type hbServer struct {
 	io      sync.Mutex
 	mu      sync.Mutex
 	holders map[*heartbeatSub][]string
+	// dirty says a holder left: the next want drops its channels (a close
+	// does no I/O, so that closing many brokers of a hung server is quick).
+	dirty bool
 }
 
 // heartbeatSub is one broker's share of its server's subscription.
@@ -75,8 +78,8 @@ func (h *heartbeatSub) want(ctx context.Context, channels []string) {
 	channels = slices.Clone(channels)
 	slices.Sort(channels)
 	srv.mu.Lock()
-	same := slices.Equal(srv.holders[h], channels)
-	srv.holders[h] = channels
+	same := slices.Equal(srv.holders[h], channels) && !srv.dirty
+	srv.holders[h], srv.dirty = channels, false
 	srv.mu.Unlock()
 	if same && !srv.hb.missing(channels) {
 		return
@@ -107,21 +110,22 @@ func (h *heartbeatSub) counts(prefix string, db int, now time.Time, warmup time.
 }
 
 // close gives the share back; the server's last closes the subscription
-// and its client.
+// and its client. Another's channels are dropped by the next poll of the
+// server's other brokers.
 func (h *heartbeatSub) close() {
 	s, srv := h.share, h.srv
 	s.mu.Lock()
 	srv.mu.Lock()
 	delete(srv.holders, h)
 	last := len(srv.holders) == 0
+	srv.dirty = !last
 	srv.mu.Unlock()
 	if last {
 		delete(s.servers, h.key)
 	}
 	s.mu.Unlock()
 	if !last {
-		srv.sync(context.Background()) // without this broker's channels
-		return
+		return // the next poll of the server's other brokers drops this one's channels
 	}
 	srv.io.Lock()
 	defer srv.io.Unlock()

@@ -173,6 +173,12 @@ func (h *heartbeats) handle(channel, payload string) {
 		h.log.Debug("worker event body not understood", "channel", channel, "err", err)
 		return
 	}
+	if ev.Active < 0 || (ev.Processed != nil && *ev.Processed < 0) {
+		// Not a count: the event is dropped where it enters, as one not
+		// understood, and the worker keeps its last state.
+		h.log.Debug("worker event with a negative count dropped", "channel", channel, "worker", ev.Hostname)
+		return
+	}
 	hbChannel := channel
 	for _, kind := range []string{"offline", "online"} {
 		if base, ok := strings.CutSuffix(channel, kind); ok {

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -18,7 +20,7 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 type HubOptions struct {
 	PollInterval time.Duration    // between polls; default 250ms
 	PollTimeout  time.Duration    // bounds one round of a poll (see RoundLists); default 2s
-	Now          func() time.Time // default time.Now; ETA and visibility timeout are judged by it
+	Now          func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
 	// clock when Now is pinned (check --at).
@@ -26,6 +28,10 @@ type HubOptions struct {
 	Logger      *slog.Logger  // default discards
 	DialTimeout time.Duration // default 2s
 	ReadTimeout time.Duration // default 2s (also the write timeout)
+	// Policy is the address policy of brokerURL (--allow-host); nil:
+	// netpolicy.Upstreams(nil), loopback and private open, link-local and
+	// cloud metadata refused before dialling.
+	Policy *netpolicy.Policy
 
 	// AttributionInterval is the least time between the starts of two
 	// passes over the unacked hash; default 5s.
@@ -87,6 +93,8 @@ type Hub struct {
 	hub *poll.Hub[string, watchCfg, reading, Backlog]
 	// hbs are the worker heartbeat subscriptions, one per Redis server.
 	hbs *hbShare
+
+	warnings *prometheus.CounterVec // problems with queue waits, by kind
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -98,7 +106,7 @@ type watchCfg struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults(), hbs: newHBShare()}
+	h := &Hub{o: o.withDefaults(), hbs: newHBShare(), warnings: newWaitWarnings()}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
@@ -112,6 +120,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 		}
 		return out
 	}, h.hbs)
+	bc.warnings = h.warnings
 	// Each round has PollTimeout; the poll's own limit only guards against
 	// a poll that would outlast every round's.
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: maxRounds * h.o.PollTimeout, Now: h.o.Now,

@@ -184,7 +184,7 @@ func TestPrioritiesLandInKombusSubQueuesAndAllCountAsQueued(t *testing.T) {
 	}
 	want := celery.Backlog{Queued: 3, Queues: []celery.QueueBacklog{{Name: "q3", Ready: 3}}}
 	got := s.Value
-	got.AttributedAt, got.CompletedSource = time.Time{}, ""
+	got.AttributedAt, got.CompletedSource, got.BrokerTime = time.Time{}, "", time.Time{}
 	// The waits are wait_test.go's.
 	got.OldestWaitSeconds, got.WaitMethod, got.Queues[0].OldestWaitSeconds, got.Queues[0].WaitMethod = nil, "", nil, ""
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {

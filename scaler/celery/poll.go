@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -27,8 +28,8 @@ type brokerConn struct {
 
 	// Owned by the poll goroutine.
 	attr map[string]*attribution // by key prefix
-	// seen is this replica's first sighting of each list's head, for the
-	// lists whose head has none in the broker.
+	// seen is the oldest sighting this replica knows of each list's head
+	// (see seenHead).
 	seen map[string]seenHead
 	// scriptLoaded says the broker has the head script cached: it is sent
 	// by hash alone.
@@ -40,6 +41,8 @@ type brokerConn struct {
 	// held are the layouts' last good Backlogs, for a poll that fails for
 	// some of them only.
 	held map[string]heldBacklog
+	// warnings counts the problems with queue waits (nil: not counted).
+	warnings *prometheus.CounterVec
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
@@ -74,11 +77,13 @@ func (bc *brokerConn) close() {
 }
 
 // poll reads the broker once, in rounds (see plan and run): each round a
-// pipeline with a deadline of its own, smallest layouts first. A round
-// that fails fails only its own layouts, and a key Redis refuses only the
-// layouts that read it: they keep their last good Backlogs, with the
-// error, while the others read fresh. The poll fails as a whole only when
-// no layout could be read.
+// pipeline with a deadline of its own, smallest layouts first, each with
+// TIME and INFO replication (the broker's clock, by which every age is
+// judged, and its role: a replica is refused as a whole, see
+// brokerState). A round that fails fails only its own layouts, and a key
+// Redis refuses only the layouts that read it: they keep their last good
+// Backlogs, with the error, while the others read fresh. The poll fails as
+// a whole only when no layout could be read.
 func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if bc.err != nil {
 		return reading{}, bc.err
@@ -103,17 +108,23 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		return reading{}, nil
 	}
 
-	clock := bc.o.Clock()
 	rounds := plan(layouts)
 	var unreachable error
+	var brokerNow time.Time // the broker's clock, from the first round read
 	for _, r := range rounds {
 		if unreachable != nil {
 			r.err = unreachable // no round's content makes a dial fail: the next would too
 			continue
 		}
-		bc.run(ctx, r, clock, now)
+		bc.run(ctx, r, now)
+		if r.brokerErr != nil {
+			return reading{}, r.brokerErr // a replica, or TIME or INFO refused: no round can be used
+		}
 		if dialFailed(r.err) {
 			unreachable = r.err
+		}
+		if r.err == nil && brokerNow.IsZero() {
+			brokerNow = r.now
 		}
 	}
 	for prefix := range bc.attr {
@@ -148,7 +159,12 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			groups = append(groups, g)
 		}
 	}
-	waits, waitErrs := bc.waits(groups, unread, clock, now)
+	waits, waitErrs := bc.judgeHeads(groups, unread, brokerNow)
+	for l := range waitErrs {
+		if _, ok := waits[l]; ok {
+			delete(waitErrs, l) // read in another round
+		}
+	}
 	for k, n := range bc.lens {
 		if _, read := lens[k]; !read && unread[k] {
 			lens[k] = n // known before its round failed: no head storm after a failure
@@ -177,10 +193,11 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 			ck := countKey{l.KeyPrefix, l.VisibilityTimeout}
 			qc, ok := counts[ck]
 			if !ok {
-				qc = a.count(now, l.VisibilityTimeout)
+				qc = a.count(brokerNow, l.VisibilityTimeout)
 				counts[ck] = qc
 			}
 			bl := a.backlog(l, qc, lens, waits, waitErrs)
+			bl.BrokerTime = brokerNow
 			hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
 			if !l.AcksLate {
 				if !hb.warm {
@@ -253,59 +270,6 @@ func (bc *brokerConn) attribution(prefix string) *attribution {
 		bc.attr[prefix] = a
 	}
 	return a
-}
-
-// queueHeads adds the head script of each group to pipe. Until the broker
-// is known to have the script cached, the first group sends it in full
-// (EVAL caches it) and the rest by hash: the pipeline runs in order.
-func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, groups []*headGroup, clock time.Time) {
-	for i, g := range groups {
-		g.queue(ctx, pipe, clock, i == 0 && !bc.scriptLoaded)
-	}
-}
-
-// waits judges the heads the groups read at now: per list, its oldest
-// task's wait, or the error that kept it from being read. It keeps this
-// replica's first sightings up to date (those of unread lists, whose round
-// failed, stay as they were).
-func (bc *brokerConn) waits(groups []*headGroup, unread map[string]bool, clock, now time.Time) (map[string]listWait, map[string]error) {
-	heads := map[string]head{}
-	errs := map[string]error{}
-	loaded := false
-	for _, g := range groups {
-		if err := g.heads(heads); err != nil {
-			for _, l := range g.lists {
-				errs[l] = err
-			}
-			continue
-		}
-		loaded = true
-	}
-	bc.scriptLoaded = bc.scriptLoaded || loaded
-	out := make(map[string]listWait, len(heads))
-	for l, h := range heads {
-		local := time.Time{}
-		if h.stamp.IsZero() && h.seen.IsZero() {
-			s, ok := bc.seen[l]
-			if !ok || s.tag != h.tag {
-				s = seenHead{tag: h.tag, at: clock}
-				bc.seen[l] = s
-			}
-			local = s.at
-		}
-		out[l] = waitOf(h, local, now)
-	}
-	for l := range bc.seen {
-		if h, ok := heads[l]; (!ok && !unread[l]) || !h.stamp.IsZero() || !h.seen.IsZero() {
-			delete(bc.seen, l)
-		}
-	}
-	for l := range errs {
-		if _, ok := heads[l]; ok {
-			delete(errs, l) // read in another round
-		}
-	}
-	return out, errs
 }
 
 // backlog builds one layout's Backlog from the list lengths and the

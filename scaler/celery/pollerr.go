@@ -37,17 +37,29 @@ func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error
 // cmdErr is the error of one command Redis refused, naming the command and
 // its key.
 func (bc *brokerConn) cmdErr(c redis.Cmder) error {
-	return fmt.Errorf("celery: poll %s: %s: %w", bc.broker.Redacted(), describeCmd(c), c.Err())
+	err := c.Err()
+	if isScript(c) {
+		err = scriptError(err)
+	}
+	return fmt.Errorf("celery: poll %s: %s: %w", bc.broker.Redacted(), describeCmd(c), err)
 }
 
 // describeCmd is a command and its key, quoted (kombu's separator is not
 // printable).
 func describeCmd(c redis.Cmder) string {
 	args := c.Args()
+	if isScript(c) {
+		return strings.ToUpper(c.Name()) + " of the queue-head script" // its first argument is the script
+	}
 	if len(args) < 2 {
 		return strings.ToUpper(c.Name())
 	}
 	return fmt.Sprintf("%s %s", strings.ToUpper(c.Name()), strconv.Quote(fmt.Sprint(args[1])))
+}
+
+func isScript(c redis.Cmder) bool {
+	n := strings.ToLower(c.Name())
+	return n == "eval" || n == "evalsha"
 }
 
 // describePipeline counts a pipeline's commands by name: "pipeline of 9

@@ -30,6 +30,13 @@ type round struct {
 	prefixes map[string]*prefixPlan   // the unacked hashes it reads, by key prefix
 	llen     map[string]*redis.IntCmd // by list
 
+	// state is the broker's clock and role, read in the round's first
+	// pipeline; now is that clock.
+	state brokerState
+	now   time.Time
+	// brokerErr says the broker answered but cannot be read at all (a
+	// replica, or TIME or INFO refused): the poll fails as a whole.
+	brokerErr error
 	// err fails the whole round (no answer, a dead connection); its
 	// layouts keep their last good readings.
 	err error
@@ -98,17 +105,18 @@ func plan(layouts map[string]Layout) []*round {
 }
 
 // run reads one round, within PollTimeout of its own: one pipeline of
-// LLEN for each list, one EVALSHA per queue whose lists were not all empty
+// TIME and INFO replication (see brokerState), LLEN for each list, one EVALSHA per queue whose lists were not all empty
 // at the last poll (the heads: the oldest waiting tasks), HLEN of each
 // unacked hash of the round and, when a pass over a hash is under way, one
 // HSCAN step; a second round trip fetches the delivery times of the
 // entries that step returned (and sends the head script again if the
 // broker lost it). The outcome is in r: a failed round keeps the
 // attribution as it was.
-func (bc *brokerConn) run(ctx context.Context, r *round, clock, now time.Time) {
+func (bc *brokerConn) run(ctx context.Context, r *round, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, bc.o.PollTimeout)
 	defer cancel()
 	pipe := bc.client.Pipeline()
+	r.state = queueBrokerState(ctx, pipe)
 	for _, k := range r.lists {
 		r.llen[k] = pipe.LLen(ctx, k)
 	}
@@ -124,8 +132,15 @@ func (bc *brokerConn) run(ctx context.Context, r *round, clock, now time.Time) {
 			delete(r.groups, k) // empty at the last poll: nothing has waited long
 		}
 	}
-	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(r.groups)), clock)
-	if cmds, err := pipe.Exec(ctx); err != nil && !bc.judge(ctx, r, cmds, err) {
+	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(r.groups)))
+	cmds, err := pipe.Exec(ctx)
+	if r.brokerErr = r.state.refused(bc.broker); r.brokerErr != nil {
+		return
+	}
+	if err != nil && !bc.judge(ctx, r, cmds, err) {
+		return
+	}
+	if r.now, r.err = r.state.clock(bc.broker); r.err != nil {
 		return
 	}
 
@@ -139,7 +154,7 @@ func (bc *brokerConn) run(ctx context.Context, r *round, clock, now time.Time) {
 	}
 	if len(resend) > 0 {
 		bc.scriptLoaded = false
-		bc.queueHeads(ctx, pipe, resend, clock)
+		bc.queueHeads(ctx, pipe, resend)
 		n++
 	}
 	cursors := map[string]uint64{}

@@ -72,7 +72,9 @@ func NewClient(rawURL string, hc *http.Client, timeout time.Duration) (*Client, 
 		return nil, fmt.Errorf("prometheus timeout %s: want above 0", timeout)
 	}
 	if hc == nil {
-		hc = &http.Client{}
+		// The query API never redirects: a redirect is reported, not
+		// followed wherever it points.
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	return &Client{base: strings.TrimRight(rawURL, "/"), shown: meta.Redact(rawURL), http: hc, timeout: timeout}, nil
 }
@@ -163,6 +165,9 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d (a redirect, not followed: give the server's own address)", c.shown, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
@@ -170,13 +175,15 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 	if len(body) > maxBody {
 		return queryData{}, fmt.Errorf("prometheus %s: query %s: answer over %d MiB", c.shown, short(q), maxBody>>20)
 	}
+	// Only the API's own answer is quoted: any other body (a login page,
+	// another service's secrets) is said to be there, never shown.
 	var r apiResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d, not the Prometheus API (%s): is the URL the server's base URL?",
-			c.shown, resp.StatusCode, short(string(body)))
+	if err := json.Unmarshal(body, &r); err != nil || !(r.Status == "success" || r.Status == "error" && r.ErrorType != "" && r.Error != "") {
+		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d (not a Prometheus API answer): is the URL the server's base URL?",
+			c.shown, resp.StatusCode)
 	}
 	if r.Status != "success" {
-		return queryData{}, fmt.Errorf("prometheus %s: query %s: %s: %s", c.shown, short(q), r.ErrorType, r.Error)
+		return queryData{}, fmt.Errorf("prometheus %s: query %s: %s: %s", c.shown, short(q), meta.Clip(r.ErrorType, 100), meta.Clip(r.Error, 200))
 	}
 	var d queryData
 	if err := json.Unmarshal(r.Data, &d); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 )
 
 // Limits of one pod's exposition. A hostile or broken /metrics must cost
@@ -137,6 +138,9 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if errors.Is(err, netpolicy.ErrRefused) {
+			return nil, fmt.Errorf("metricsURLs: %w", err)
+		}
 		if speaksGRPC(err) {
 			err = errScrapeIsGRPC
 		}
@@ -146,6 +150,11 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		return nil, err
 	}
 	defer resp.Body.Close()
+	// A body that is not an exposition is never quoted: the status says
+	// enough, and the target may not be a pod at all.
+	if isRedirect(resp.StatusCode) {
+		return nil, fmt.Errorf("HTTP %d (a redirect, not followed: list the pod's own /metrics URL)", resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}

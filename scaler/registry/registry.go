@@ -318,15 +318,20 @@ func (r *Registry) closeWatch(w *Watch, last bool) {
 	}
 }
 
-// Close closes every watch and its sources (Run does it when its ctx ends).
+// Close closes every watch and its sources (Run does it when its ctx
+// ends), the watches side by side: a source may take a while to close (its
+// poller waits for the read in flight, a subscriber for its reconnect), and
+// one behind the other, hundreds of brokers outlasted serve's shutdown.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	ws := r.watches
 	r.watches = map[watchKey]*Watch{}
 	r.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, w := range ws {
-		r.closeWatch(w, true) // every watch goes: forgetting twice is harmless
+		wg.Go(func() { r.closeWatch(w, true) }) // every watch goes: forgetting twice is harmless
 	}
+	wg.Wait()
 }
 
 // Each calls fn for every watch, outside the lock.

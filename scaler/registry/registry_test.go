@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -183,6 +184,36 @@ func TestRunClosesEveryWatchLastSourceFirstWhenItsContextEnds(t *testing.T) {
 	// The forecast reads the others as it closes: it goes first.
 	if r.Len() != 0 || strings.Join(closed, ",") != "forecast,latency,celery" {
 		t.Fatalf("after Run ended: %d watches, closed %v; want none left, closed forecast,latency,celery", r.Len(), closed)
+	}
+}
+
+// Closing a source may take a while (a poller waits for its read in
+// flight): the watches close side by side, none waits behind another.
+// Each source here finishes closing only once every one has started to.
+func TestCloseClosesTheWatchesSideBySide(t *testing.T) {
+	const watches = 20
+	var started sync.WaitGroup
+	started.Add(watches)
+	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
+		s := registrytest.NewSource(decide.Celery)
+		s.OnClose = func() { started.Done(); started.Wait() }
+		return []*registrytest.Source{s}
+	}}
+	r := registry.New(registry.Options{Sources: f, Now: registrytest.NewClock(t0).Now, FirstWait: time.Millisecond, Parse: spec.Options{StaleAfter: time.Minute}})
+	for i := range watches {
+		if _, err := r.Get(t.Context(), "media", fmt.Sprintf("worker-%d", i), md()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still runs after 30s: the watches close one after the other")
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d watches left after Close", r.Len())
 	}
 }
 

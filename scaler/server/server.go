@@ -250,9 +250,5 @@ func (s *Server) Explain(ctx context.Context, req *scalerv1.ExplainRequest) (*sc
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e, err := ToProto(s.decision(w))
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return e, nil
+	return ToProto(s.decision(w)), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
@@ -41,6 +42,9 @@ type Options struct {
 	Replicas latency.ReplicaLookup
 	// Calendar are the feed limits and network policy.
 	Calendar calendar.Limits
+	// Policy is the address policy of brokerURL, prometheusURL and
+	// metricsURLs (--allow-host); nil: netpolicy.Upstreams(nil).
+	Policy *netpolicy.Policy
 	// ForecastSample is how often the forecast samples the broker's counts
 	// and the latency ask (15s).
 	ForecastSample time.Duration
@@ -81,13 +85,13 @@ func New(o Options) *Set {
 	return &Set{
 		ledger: quota.New(o.Limits),
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
-			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout}),
+			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
 		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
-			Interval: o.LatencyInterval, Replicas: o.Replicas}),
+			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
 			Limits: o.Calendar}),
 		forecast: forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
-			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly}),
+			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy}),
 	}
 }
 
@@ -124,8 +128,26 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) (_ []registry.Sourc
 	return out, release, nil
 }
 
-// Collector exports the components' own metrics (the calendar copies' age).
-func (s *Set) Collector() prometheus.Collector { return s.calendar.Collector() }
+// Collector exports the components' own metrics (the calendar copies' age,
+// the celery brokers' queue-wait warnings).
+func (s *Set) Collector() prometheus.Collector {
+	return collectors{s.calendar.Collector(), s.celery.Collector()}
+}
+
+// collectors is several collectors registered as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
 
 // Close stops every poller and closes every client. Close the sources
 // first (the registry does): a forecast source writes its open bucket.

@@ -151,10 +151,10 @@ func parse(m *meta.Map, o Options) (*Spec, error) {
 		}
 	}
 	var err error
-	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
+	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, decide.Ceiling); err != nil {
 		return nil, err
 	}
-	if max, ok, err := m.OptFloat("maxReplicas", 0, 10000); err != nil {
+	if max, ok, err := m.OptFloat("maxReplicas", 0, decide.Ceiling); err != nil {
 		return nil, err
 	} else if ok {
 		if max < s.Policy.Min {
