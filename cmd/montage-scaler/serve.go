@@ -41,6 +41,7 @@ type serveFlags struct {
 	grpcAddr, httpAddr  string
 	addrFile            string
 	pollInterval        time.Duration
+	pollMaxBackoff      time.Duration
 	staleAfter          time.Duration
 	logLevel, logFormat string
 	idleAfter           time.Duration
@@ -65,6 +66,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
 	fs.StringVar(&f.addrFile, "addr-file", "", `once serving, write the bound addresses to this file as JSON {"grpc":"host:port","http":"host:port"} (with port 0 in --grpc-addr/--http-addr: the ports the kernel chose); removed at shutdown`)
 	fs.DurationVar(&f.pollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
+	fs.DurationVar(&f.pollMaxBackoff, "poll-max-backoff", 2*time.Second, "the longest pause between the polls of a broker whose polls fail (it doubles from --poll-interval); its recovery is seen within this plus a poll")
 	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "json or text")
@@ -215,6 +217,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 		Logger:          logger,
 		OnRead:          metrics.SourceRead,
 		PollInterval:    f.pollInterval,
+		PollMaxBackoff:  f.pollMaxBackoff,
 		RedisTimeout:    f.redisTimeout,
 		LatencyInterval: f.latencyInterval,
 		Replicas:        replicas,

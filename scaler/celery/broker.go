@@ -325,8 +325,11 @@ func (b Broker) serverKey() string {
 // and each connection is a client slot of the broker the app needs too.
 // Pipelines run on that one pool: go-redis's own pipeline pool would add
 // up to 10 connections with 128 KiB buffers each (measured: 263 KiB of heap
-// per client with it, 67 KiB without). TLS files are read here, at
-// the edge, not at parse time.
+// per client with it, 67 KiB without). A refused dial is not retried
+// inside go-redis (its default is 5 attempts 100 ms apart, which made a
+// down broker's poll take half a second, and its error a deadline on a
+// loaded machine): the poller tries again, backing off. TLS files are read
+// here, at the edge, not at parse time.
 func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 	var tlsConf *tls.Config
 	if b.tls {
@@ -348,6 +351,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 			ReadTimeout:      o.ReadTimeout,
 			WriteTimeout:     o.ReadTimeout,
 			MaxRetries:       1,
+			DialerRetries:    1, // the poller tries again (see newClient's doc)
 			PoolSize:         1,
 			PipelinePoolSize: -1,
 			DisableIdentity:  true,
@@ -371,6 +375,7 @@ func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
 		ReadTimeout:      o.ReadTimeout,
 		WriteTimeout:     o.ReadTimeout,
 		MaxRetries:       1,
+		DialerRetries:    1,
 		PoolSize:         1,
 		PipelinePoolSize: -1,
 		Protocol:         2,

@@ -18,9 +18,13 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 
 // HubOptions tune a Hub. Zero fields take the defaults noted.
 type HubOptions struct {
-	PollInterval time.Duration    // between polls; default 250ms
-	PollTimeout  time.Duration    // bounds one round of a poll (see RoundLists); default 2s
-	Now          func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
+	PollInterval time.Duration // between polls; default 250ms
+	PollTimeout  time.Duration // bounds one round of a poll (see RoundLists); default 2s
+	// PollMaxBackoff spaces the polls of a broker whose polls fail: the
+	// pause doubles from PollInterval up to it (see poll.Options.
+	// MaxBackoff); default 2s.
+	PollMaxBackoff time.Duration
+	Now            func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
 	// clock when Now is pinned (check --at).
@@ -56,6 +60,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = 2 * time.Second
+	}
+	if o.PollMaxBackoff <= 0 {
+		o.PollMaxBackoff = 2 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -124,7 +131,7 @@ func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.P
 	// Each round has PollTimeout; the poll's own limit only guards against
 	// a poll that would outlast every round's.
 	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: maxRounds * h.o.PollTimeout, Now: h.o.Now,
-		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: bc.log})
+		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: bc.log, MaxBackoff: h.o.PollMaxBackoff})
 }
 
 // maxRounds bounds the rounds of one poll that its own limit allows for:

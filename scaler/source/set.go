@@ -31,6 +31,9 @@ type Options struct {
 
 	// PollInterval is how often each broker is polled (250ms).
 	PollInterval time.Duration
+	// PollMaxBackoff is the longest pause between the polls of a broker
+	// whose polls fail (2s).
+	PollMaxBackoff time.Duration
 	// RedisTimeout bounds each Redis dial, read and write (2s).
 	RedisTimeout time.Duration
 	// LatencyInterval is how often each Prometheus query or set of pods is
@@ -85,7 +88,7 @@ func New(o Options) *Set {
 	return &Set{
 		ledger: quota.New(o.Limits),
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
-			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
+			PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
 		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
 			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
