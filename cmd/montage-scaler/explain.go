@@ -77,7 +77,7 @@ func explain(ctx context.Context, args []string, e env) int {
 		}
 		return exitNoDecision
 	}
-	return printDecision(e, server.FromProto(resp), *format)
+	return printDecision(e, "explain", server.FromProto(resp), *format)
 }
 
 func firstNonEmpty(s ...string) string {

@@ -21,8 +21,9 @@ func checkFormat(format string) error {
 }
 
 // printDecision writes d in the chosen format and returns the exit status:
-// 0 with a decision, 1 without one.
-func printDecision(e env, d decide.Decision, format string) int {
+// 0 with a decision from every component, 3 with a decision that some
+// component failed (failedComponents), 1 without one.
+func printDecision(e env, cmd string, d decide.Decision, format string) int {
 	var err error
 	if format == "text" {
 		err = writeText(e.stdout, d)
@@ -36,7 +37,32 @@ func printDecision(e env, d decide.Decision, format string) int {
 	if d.Desired == nil {
 		return exitNoDecision
 	}
+	if failed := failedComponents(d); len(failed) > 0 {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: decided, but %s failed (its error is in the output): exit status %d\n",
+			cmd, strings.Join(failed, " and "), exitDegraded)
+		return exitDegraded
+	}
 	return exitOK
+}
+
+// failedComponents names the components of a decision that failed while
+// the decision was still made: a read that failed (a held reading, a
+// calendar whose fetch failed), an ask refused, or an optional source
+// with no reading yet.
+func failedComponents(d decide.Decision) []string {
+	var out []string
+	for _, c := range d.Components {
+		if c.Error != "" || !observed(c) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// observed reports whether a component has had a good reading (a time that
+// went through the Inspector's proto is the Unix epoch when it had none).
+func observed(c decide.ComponentResult) bool {
+	return !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0
 }
 
 // writeJSON prints a decision as check and explain both do: check's local
@@ -89,9 +115,9 @@ func writeText(w io.Writer, d decide.Decision) error {
 		if c.Desired != nil {
 			asks = decide.FormatReplicas(*c.Desired)
 		}
-		observed := "never"
-		if !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0 {
-			observed = c.ObservedAt.UTC().Format(time.RFC3339)
+		seen := "never"
+		if observed(c) {
+			seen = c.ObservedAt.UTC().Format(time.RFC3339)
 		}
 		notes := append([]string{}, c.Warnings...)
 		if c.Error != "" {
@@ -100,7 +126,7 @@ func writeText(w io.Writer, d decide.Decision) error {
 		if note := detailNote(c.Detail); note != "" {
 			notes = append(notes, note)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, observed, strings.Join(notes, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, seen, strings.Join(notes, "; "))
 	}
 	return tw.Flush()
 }

@@ -35,7 +35,7 @@ func TestReportRefusesBadFlagsWithExitTwo(t *testing.T) {
 			"montage-scaler report: --since 1m0s: want whole seconds from 5m to 2160h (90 days)\n"},
 		{"no latency target", append(p, "--latency-target", "0s"), "montage-scaler report: --latency-target 0s: want above 0\n"},
 		{"an end that is no time", append(p, "--until", "yesterday"),
-			"montage-scaler report: invalid value \"yesterday\" for flag -until: want RFC3339, like 2026-12-05T18:00:00+01:00\n"},
+			"montage-scaler report: --until \"yesterday\": want RFC3339, like 2026-12-05T18:00:00+01:00\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
