@@ -20,13 +20,16 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/montage/montage-scaler/scaler/logthrottle"
 	"github.com/montage/montage-scaler/scaler/suggest"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), shutdownSignals()...)
-	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv})
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv,
+		stderrIsTerminal: func() bool { return term.IsTerminal(int(os.Stderr.Fd())) }})
 	stop()
 	os.Exit(code)
 }
@@ -52,6 +55,10 @@ type env struct {
 	// onListen, if set, is told the bound gRPC and HTTP addresses (tests
 	// listen on port 0).
 	onListen func(grpcAddr, httpAddr string)
+	// stderrIsTerminal says whether stderr is a terminal, for serve's
+	// --log-format auto; nil is never (main asks the real stderr, tests
+	// say what they test).
+	stderrIsTerminal func() bool
 }
 
 const usage = `usage: montage-scaler <command> [flags]
@@ -238,6 +245,23 @@ func complain(e env, cmd string, err error) {
 	fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, strings.TrimPrefix(err.Error(), cmd+": "))
 }
 
+// logFormatAuto is --log-format's default: text for a person at a
+// terminal, JSON for a log collector (a pod's stderr is no terminal).
+const logFormatAuto = "auto"
+
+// resolveLogFormat is the log format a --log-format value means where e's
+// stderr goes: auto is text on a terminal, JSON otherwise; json and text
+// are themselves.
+func resolveLogFormat(format string, e env) string {
+	if format != logFormatAuto {
+		return format
+	}
+	if e.stderrIsTerminal != nil && e.stderrIsTerminal() {
+		return "text"
+	}
+	return "json"
+}
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -251,7 +275,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "text":
 		h = slog.NewTextHandler(w, opts)
 	default:
-		return nil, fmt.Errorf("--log-format %q: want json or text", format)
+		return nil, fmt.Errorf("--log-format %q: want auto, json or text", format)
 	}
 	// A flapping source repeats one error many times a minute: at most one
 	// line per minute for each, with the count held back.
