@@ -103,7 +103,8 @@ func celeryWords(w *wordList, m map[string]any) {
 	if ask, ok := m["waitAsk"].(float64); ok {
 		w.add("waitAsk", decide.FormatReplicas(ask))
 	}
-	if scaled, _ := m["unackedScaled"].(bool); scaled {
+	if scaled, _ := m["unackedScaled"].(bool); scaled && num(m["unackedTotal"]) > 0 {
+		// The in-flight split by queue is scaled from a sample of the hash.
 		w.add("unackedSampled", count(m["unackedSampled"])+"/"+count(m["unackedTotal"]))
 	}
 	if e, _ := m["waitError"].(string); e != "" {
