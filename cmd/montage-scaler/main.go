@@ -146,7 +146,11 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 		name := envName(f.Name)
 		if v, ok := e.getenv(name); ok {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+				reason := err.Error()
+				if reason == "parse error" || reason == "value out of range" { // the flag package's own words
+					reason = flagWants(f)
+				}
+				errs = append(errs, fmt.Errorf("%s=%q (--%s): %s", name, v, f.Name, reason))
 			}
 		}
 	})

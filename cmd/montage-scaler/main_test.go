@@ -80,3 +80,13 @@ func TestEveryCommandsHelpListsItsExitStatuses(t *testing.T) {
 		}
 	}
 }
+
+// TestABadVariableIsSaidAsItsFlagIs: a MONTAGE_SCALER_<FLAG> value that does
+// not parse names the variable, its flag and what the flag takes.
+func TestABadVariableIsSaidAsItsFlagIs(t *testing.T) {
+	code, out, stderr := runWith(t, map[string]string{"MONTAGE_SCALER_TIMEOUT": "ten seconds"}, "check", "--metadata", "x.yaml")
+	want := "montage-scaler check: MONTAGE_SCALER_TIMEOUT=\"ten seconds\" (--timeout): want a duration such as 30s, 2m or 1h\n"
+	if code != exitUsage || out != "" || stderr != want {
+		t.Fatalf("exit %d, stdout %q\nstderr %q\nwant 2 and %q", code, out, stderr, want)
+	}
+}
