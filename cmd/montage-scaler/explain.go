@@ -77,7 +77,7 @@ func explain(ctx context.Context, args []string, e env) int {
 			complain(e, "explain", errors.New(status.Convert(err).Message()))
 			return exitUsage
 		}
-		complain(e, "explain", fmt.Errorf("--addr %s: %w", *addr, callError(err, *timeout, tc != nil)))
+		complain(e, "explain", fmt.Errorf("--addr %s: %w", *addr, callError(err, *timeout, tc != nil, *certFile != "")))
 		return exitNoDecision
 	}
 	return printDecision(e, "explain", server.FromProto(resp), *format)
@@ -94,9 +94,17 @@ func firstNonEmpty(s ...string) string {
 
 // callError says why an Explain call failed in the words of explain's
 // flags, with what to do: the gRPC status's own text is for programs.
-func callError(err error, timeout time.Duration, useTLS bool) error {
+// useTLS and clientCert say which of --tls-ca and --tls-cert were given.
+func callError(err error, timeout time.Duration, useTLS, clientCert bool) error {
 	st := status.Convert(err)
 	msg := st.Message()
+	// The connection ended under the client before the server spoke:
+	// over TLS 1.3 a server refusing a missing client certificate says
+	// so in an alert the client may read, or cuts the connection while
+	// the client writes.
+	cut := st.Code() == codes.Unavailable && (strings.Contains(msg, "error reading server preface: EOF") ||
+		strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe") ||
+		strings.Contains(msg, "connection closed before server preface"))
 	switch {
 	case wrongport.SpeaksHTTP1(err):
 		return wrongport.HTTPNotGRPC()
@@ -108,14 +116,13 @@ func callError(err error, timeout time.Duration, useTLS bool) error {
 		return fmt.Errorf("no answer within --timeout %s: is this the address of a running montage-scaler serve (a firewall, or a stopped process, holds a connection without answering)?", timeout)
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return errors.New("the server does not speak TLS: drop --tls-ca, --tls-cert and --tls-key (or start serve with --tls-cert and --tls-key)")
-	case strings.Contains(msg, "certificate required"):
+	case strings.Contains(msg, "certificate required") || useTLS && !clientCert && cut:
 		return errors.New("the server asks for a client certificate (serve --tls-client-ca): give --tls-cert and --tls-key, signed by that CA")
 	case strings.Contains(msg, "certificate signed by unknown authority"):
 		return errors.New("the server's certificate is not signed by --tls-ca: give the CA that signed it")
 	case strings.Contains(msg, "certificate is valid for") || strings.Contains(msg, "cannot validate certificate for"):
 		return fmt.Errorf("%s: give --tls-server-name with a name the certificate carries", tlsReason(msg))
-	case !useTLS && st.Code() == codes.Unavailable && (strings.Contains(msg, "error reading server preface: EOF") ||
-		strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "connection closed before server preface")):
+	case !useTLS && cut:
 		return errors.New("the server closed the connection before speaking gRPC: does it serve TLS (serve --tls-cert)? then give --tls-ca, and --tls-cert and --tls-key for mutual TLS")
 	}
 	return fmt.Errorf("%s (gRPC status %s)", msg, st.Code())
