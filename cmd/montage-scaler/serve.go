@@ -56,6 +56,7 @@ type serveFlags struct {
 	net                 netFlags
 	latencyInterval     time.Duration
 	forecastSample      time.Duration
+	limits              limitFlags
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -81,6 +82,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
 	f.net.register(fs)
+	f.limits.register(fs)
 	return fs
 }
 
@@ -100,6 +102,10 @@ func serve(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	if err := checkTLSFlags(f); err != nil {
+		complain(e, "serve", err)
+		return exitUsage
+	}
+	if _, err := f.limits.values(); err != nil {
 		complain(e, "serve", err)
 		return exitUsage
 	}
@@ -204,6 +210,7 @@ func closeWithin(deadline time.Time, logger *slog.Logger, closeAll func()) {
 // of watches over them, exporting their metrics on promReg.
 func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
 	replicas := replicaLookup(logger)
+	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(source.Options{
 		Logger:          logger,
 		OnRead:          metrics.SourceRead,
@@ -214,6 +221,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 		Calendar:        f.net.calendar(f.calendar.Limits()),
 		Policy:          f.net.policy(),
 		ForecastSample:  f.forecastSample,
+		Limits:          source.Limits(limits),
 	})
 	promReg.MustRegister(sources.Collector())
 	reg := registry.New(registry.Options{

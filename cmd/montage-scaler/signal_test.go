@@ -191,7 +191,9 @@ func TestShutdownIsBoundedWithManyPollersAndABrokerThatIsGone(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := servers.StartRedis(t)
-			p := startServeProcess(t, "--shutdown-grace", grace.String(), "--redis-timeout", "1s", "--log-level", "warn")
+			// Many pollers are the point here: the broker limits are lifted.
+			p := startServeProcess(t, "--shutdown-grace", grace.String(), "--redis-timeout", "1s", "--log-level", "warn",
+				"--max-brokers", "0", "--max-brokers-per-namespace", "0")
 			manyBrokers(t, p, rs, pollers)
 			var streams sync.WaitGroup
 			for i := range 3 {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +19,7 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 // HubOptions tune a Hub. Zero fields take the defaults noted.
 type HubOptions struct {
 	PollInterval time.Duration    // between polls; default 250ms
-	PollTimeout  time.Duration    // bounds one poll; default 2s
+	PollTimeout  time.Duration    // bounds one round of a poll (see RoundLists); default 2s
 	Now          func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
@@ -87,14 +85,14 @@ func (o HubOptions) withDefaults() HubOptions {
 }
 
 // Hub runs one poller and one Redis client per broker, shared by every
-// Watch on that broker: each poll reads every watched layout in one
-// pipeline.
+// Watch on that broker: each poll reads every watched layout, in rounds
+// (see RoundLists); and one worker heartbeat subscription per Redis
+// server.
 type Hub struct {
 	o   HubOptions
 	hub *poll.Hub[string, watchCfg, reading, Backlog]
-	// pollers numbers the pollers started, so that a restarted poller's
-	// counters are never taken for the previous one's.
-	pollers atomic.Int64
+	// hbs are the worker heartbeat subscriptions, one per Redis server.
+	hbs *hbShare
 
 	warnings *prometheus.CounterVec // problems with queue waits, by kind
 }
@@ -108,25 +106,30 @@ type watchCfg struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults(), warnings: newWaitWarnings()}
+	h := &Hub{o: o.withDefaults(), hbs: newHBShare(), warnings: newWaitWarnings()}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
 
 func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.Poller[reading] {
-	id := "poller-" + strconv.FormatInt(h.pollers.Add(1), 10)
-	bc := newBrokerConn(id, h.o, first.broker, func() []Layout {
+	bc := newBrokerConn(h.o, first.broker, func() []Layout {
 		ms := members()
 		out := make([]Layout, len(ms))
 		for i, m := range ms {
 			out[i] = m.layout
 		}
 		return out
-	})
+	}, h.hbs)
 	bc.warnings = h.warnings
-	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
-		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
+	// Each round has PollTimeout; the poll's own limit only guards against
+	// a poll that would outlast every round's.
+	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: maxRounds * h.o.PollTimeout, Now: h.o.Now,
+		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: bc.log})
 }
+
+// maxRounds bounds the rounds of one poll that its own limit allows for:
+// --max-lists-per-broker's default (10,000 lists) packs into 10 to 20.
+const maxRounds = 32
 
 // Watch starts watching layout l on broker b (or joins the poller already
 // running for b). Its snapshot is the layout's Backlog; close it when done
@@ -144,9 +147,10 @@ func (h *Hub) Close() { h.hub.Close() }
 
 // view is one layout's part of its broker's reading. A layout the latest
 // good poll did not read (it joined since) or that waits for worker
-// heartbeats has no reading yet.
+// heartbeats has no reading yet; one whose round failed, or whose key
+// Redis refused, has that error (with its last good Backlog, if any).
 func view(c watchCfg, s poll.Snapshot[reading]) poll.Snapshot[Backlog] {
-	return poll.Part(s, c.id, true) // its only error: waiting for heartbeats
+	return poll.Part(s, c.id, errors.Is(s.Value.Errs[c.id], errWarmingUp))
 }
 
 func normalize(l Layout) Layout {

@@ -270,9 +270,10 @@ func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, grou
 
 // judgeHeads judges the heads the groups read at now, the broker's time:
 // per list, its oldest task's wait, or the error that kept it from being
-// read. It keeps this replica's sightings up to date, and logs and counts
-// what the waits' notes say once per message.
-func (bc *brokerConn) judgeHeads(groups map[string]*headGroup, now time.Time) (map[string]listWait, map[string]error) {
+// read. It keeps this replica's sightings up to date (those of unread
+// lists, whose round of the poll failed, stay as they were), and logs and
+// counts what the waits' notes say once per message.
+func (bc *brokerConn) judgeHeads(groups []*headGroup, unread map[string]bool, now time.Time) (map[string]listWait, map[string]error) {
 	heads := map[string]head{}
 	errs := map[string]error{}
 	loaded := false
@@ -318,7 +319,7 @@ func (bc *brokerConn) judgeHeads(groups map[string]*headGroup, now time.Time) (m
 		out[l] = w
 	}
 	for l := range bc.seen {
-		if _, ok := heads[l]; !ok && errs[l] == nil {
+		if _, ok := heads[l]; !ok && errs[l] == nil && !unread[l] {
 			delete(bc.seen, l) // empty, or not read: its list was empty
 		}
 	}

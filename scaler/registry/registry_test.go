@@ -317,3 +317,39 @@ func TestManyUnknownKeysAreOneWarnLine(t *testing.T) {
 		t.Fatalf("%d WARN lines:\n%s", n, logs.String())
 	}
 }
+
+// A Factory's refusal (a process-wide limit) is the caller's error: no
+// watch is kept, the running watches are untouched, and the next call
+// asks again, so that a slot freed meanwhile is taken.
+func TestARefusedWatchIsTheCallersErrorAndIsAskedForAgain(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond, IdleAfter: time.Minute})
+	full := errors.New("resource exhausted: no room")
+	var refuse atomic.Bool
+	f.Refuse = func(namespace, _ string, _ *spec.Spec) error {
+		if refuse.Load() && namespace == "newcomer" {
+			return full
+		}
+		return nil
+	}
+	running, err := r.Get(t.Context(), "media", "worker", md())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse.Store(true)
+	for range 2 {
+		if _, err := r.Get(t.Context(), "newcomer", "worker", md()); !errors.Is(err, full) {
+			t.Fatalf("err = %v, want the refusal", err)
+		}
+	}
+	if r.Len() != 1 || len(f.Made("newcomer", "worker")) != 0 {
+		t.Fatalf("%d watches, %d source sets for the newcomer; want the running one only", r.Len(), len(f.Made("newcomer", "worker")))
+	}
+	if again, err := r.Get(t.Context(), "media", "worker", md()); err != nil || again != running {
+		t.Fatalf("the running watch: %v, same %t", err, again == running)
+	}
+	refuse.Store(false)
+	if _, err := r.Get(t.Context(), "newcomer", "worker", md()); err != nil {
+		t.Fatalf("once there is room: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
+	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -49,11 +50,15 @@ type Options struct {
 	ForecastSample time.Duration
 	// ReadOnly reads the forecast's history and records nothing (check).
 	ReadOnly bool
+	// Limits bound what the watches hold in the whole process (see
+	// LimitFlags and package quota); nil: the defaults of LimitFlags.
+	Limits map[quota.Kind]quota.Limits
 }
 
 // Set owns one hub per component: every ScaledObject's sources share its
 // pollers. It is the one place where sources are made.
 type Set struct {
+	ledger   *quota.Ledger
 	celery   *celery.Hub
 	latency  *latency.Hub
 	calendar *calendar.Hub
@@ -74,7 +79,11 @@ func New(o Options) *Set {
 		return func(err error) { o.OnRead(component, err) }
 	}
 	log := func(component string) *slog.Logger { return o.Logger.With("component", component) }
+	if o.Limits == nil {
+		o.Limits = Limits(nil)
+	}
 	return &Set{
+		ledger: quota.New(o.Limits),
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
 			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
 		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
@@ -87,8 +96,15 @@ func New(o Options) *Set {
 }
 
 // Sources makes one ScaledObject's sources from its spec, in the order
-// explanations list them. A fifth component is one more line here.
-func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
+// explanations list them. A fifth component is one more line here (and
+// one in claims). What the watch holds is reserved first, all or nothing:
+// beyond a limit nothing is made and the error (quota.ErrExhausted) names
+// the limit and the upstream; release gives the reservation back.
+func (s *Set) Sources(namespace, name string, sp *spec.Spec) (_ []registry.Source, release func(), _ error) {
+	release, err := s.ledger.Reserve(namespace, claims(sp))
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []registry.Source
 	var tasks *poll.Watch[celery.Backlog]
 	if c := sp.Celery; c != nil {
@@ -109,7 +125,7 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 		sample := reactiveSample(tasks, sp.Celery, slices.Clone(out), sp.Policy.StaleAfter)
 		out = append(out, Of(decide.Forecast, s.forecast.Watch(c, namespace, name, sample), forecast.NewOpinion(c).Of, true))
 	}
-	return out
+	return out, release, nil
 }
 
 // Collector exports the components' own metrics (the calendar copies' age,
