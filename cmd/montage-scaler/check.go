@@ -130,7 +130,7 @@ func check(ctx context.Context, args []string, e env) int {
 			return exitUsage
 		}
 	}
-	code = printDecision(e, d, *format)
+	code = printDecision(e, "check", d, *format)
 	if scrape && !*waitWindow {
 		fmt.Fprintf(e.stderr, "note: a direct-scrape latency needs two scrapes latencyWindow (%s) apart and check took one: give --wait-window, or ask a running serve (explain)\n", sp.Latency.Window)
 	}

@@ -69,7 +69,7 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.pollMaxBackoff, "poll-max-backoff", 2*time.Second, "the longest pause between the polls of a broker whose polls fail (it doubles from --poll-interval); its recovery is seen within this plus a poll")
 	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "json", "json or text")
+	fs.StringVar(&f.logFormat, "log-format", logFormatAuto, "json, text, or auto: text when stderr is a terminal, JSON otherwise")
 	fs.DurationVar(&f.idleAfter, "idle-after", 10*time.Minute, "drop a ScaledObject's watch nobody asked about for this long")
 	fs.DurationVar(&f.keepaliveTime, "keepalive-time", 30*time.Second, "server keepalive ping interval (KEDA's client sends none)")
 	fs.DurationVar(&f.keepaliveTimeout, "keepalive-timeout", 10*time.Second, "close a connection whose ping is not answered in this time")
@@ -98,7 +98,7 @@ func serve(ctx context.Context, args []string, e env) int {
 		complain(e, "serve", err)
 		return exitUsage
 	}
-	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
+	logger, err := newLogger(e.stderr, f.logLevel, resolveLogFormat(f.logFormat, e))
 	if err != nil {
 		complain(e, "serve", err)
 		return exitUsage
@@ -268,7 +268,9 @@ func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcL
 func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
 	kube, err := latency.NewKubeReplicasInCluster()
 	if err != nil {
-		logger.Info("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
+		// Said to whoever sets a latency trigger without replicasQuery
+		// (its InvalidArgument); as a first line it is noise.
+		logger.Debug("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
 		return nil
 	}
 	return kube
@@ -346,12 +348,12 @@ func newHTTPServer(promReg *prometheus.Registry, serving *atomic.Bool) *http.Ser
 
 // listen opens the gRPC and HTTP listeners.
 func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
-	if grpcLis, err = net.Listen("tcp", f.grpcAddr); err != nil {
-		return nil, nil, fmt.Errorf("listen --grpc-addr %s: %w", f.grpcAddr, err)
+	if grpcLis, err = listenOn("--grpc-addr", f.grpcAddr); err != nil {
+		return nil, nil, err
 	}
-	if httpLis, err = net.Listen("tcp", f.httpAddr); err != nil {
+	if httpLis, err = listenOn("--http-addr", f.httpAddr); err != nil {
 		grpcLis.Close()
-		return nil, nil, fmt.Errorf("listen --http-addr %s: %w", f.httpAddr, err)
+		return nil, nil, err
 	}
 	return grpcLis, httpLis, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // maxBody caps one Prometheus answer: a day of a few series at 15 s steps is
@@ -62,11 +63,23 @@ type Client struct {
 }
 
 // NewClient checks rawURL (http or https, a host, no query) and returns a
-// client whose every query has the given timeout.
+// client whose every query has the given timeout. A bad URL's error quotes
+// it with its credentials hidden (a host:port without its scheme whole,
+// with the URL meant).
 func NewClient(rawURL string, hc *http.Client, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("prometheus URL %q: want http(s)://host[:port][/path], the server's base URL", meta.Redact(rawURL))
+		shown, hint := meta.Redact(rawURL), ""
+		if !strings.Contains(rawURL, "://") {
+			// host:port without its scheme: show it (credentials hidden)
+			// and what to type.
+			if v, err := url.Parse("http://" + rawURL); err == nil && v.Hostname() != "" && v.RawQuery == "" && v.Fragment == "" {
+				withScheme := meta.Redact("http://" + rawURL)
+				shown, hint = strings.TrimPrefix(withScheme, "http://"), ", like "+withScheme
+			}
+		}
+		// The caller names where the value came from (report: --prometheus).
+		return nil, fmt.Errorf("%q: want http(s)://host[:port][/path], the server's base URL%s", shown, hint)
 	}
 	if timeout <= 0 {
 		return nil, fmt.Errorf("prometheus timeout %s: want above 0", timeout)
@@ -161,6 +174,9 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is shown redacted instead
+		}
+		if wrongport.SpeaksGRPC(err) {
+			return queryData{}, fmt.Errorf("prometheus %s: %w", c.shown, wrongport.GRPCNotHTTP("Prometheus's HTTP API"))
 		}
 		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
 	}

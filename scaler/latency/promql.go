@@ -20,6 +20,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // maxPromBody caps a Prometheus answer; a single-series result is tiny.
@@ -131,8 +132,8 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
 			return promValue{}, fmt.Errorf("prometheus %s: no answer within latencyTimeout %s: %w", p.shown, p.timeout, err)
 		}
-		if speaksGRPC(err) {
-			err = errPromIsGRPC
+		if wrongport.SpeaksGRPC(err) {
+			err = wrongport.GRPCNotHTTP("Prometheus's HTTP API")
 		}
 		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
 	}

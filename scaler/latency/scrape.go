@@ -16,6 +16,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // Limits of one pod's exposition. A hostile or broken /metrics must cost
@@ -141,8 +142,8 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if errors.Is(err, netpolicy.ErrRefused) {
 			return nil, fmt.Errorf("metricsURLs: %w", err)
 		}
-		if speaksGRPC(err) {
-			err = errScrapeIsGRPC
+		if wrongport.SpeaksGRPC(err) {
+			err = wrongport.GRPCNotHTTP("a /metrics endpoint")
 		}
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, fmt.Errorf("no answer within latencyTimeout %s: %w", s.cfg.Timeout, err)
