@@ -226,7 +226,7 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if fresh == 0 && firstErr != nil {
 		return reading{}, firstErr // nothing read: the poll failed (logged and counted as such)
 	}
-	if firstErr != nil {
+	if firstErr != nil && ctx.Err() == nil { // a poll cut short by its stop is no evidence (poll.Poller drops it)
 		bc.log.Warn("part of the poll failing; its ScaledObjects keep their last good readings", "err", firstErr, "failed", len(out.Errs), "of", len(layouts))
 	}
 	return out, nil
