@@ -12,7 +12,8 @@
 # and writes the stamp file .complete once every one of them is there.
 # `build.sh --check` builds nothing: it exits 0 when the cache is warm (the
 # stamp and every binary), 1 otherwise; .ci/run asks it so.
-# Cold: about an hour on 2 cores. Everything is built with `nice -n 19`.
+# Cold: about 2 hours on 2 cores (the live loop's four alone took 53 min with an
+# empty Go build cache). Everything is built with `nice -n 19`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${MONTAGE_E2E_CACHE:-$HOME/.cache/montage-scaler-e2e}"
