@@ -116,7 +116,7 @@ stringData: {url: %[3]q}
 	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: r.URL(0)}, tasks...)
 	b.waitUntil(t, 6*time.Minute, "every render ends", func(b *bridge) bool { return b.ended() == burstRenders })
 	b.check(t)
-	tr.waitFor(t, 5*time.Minute, "return to 1", eq(1))
+	backAt := tr.waitFor(t, 5*time.Minute, "return to 1", eq(1))
 	b.waitUntil(t, 3*time.Minute, "the removed pods are gone", func(b *bridge) bool { return b.existing() == 1 })
 	end := time.Now()
 	b.check(t)
@@ -150,10 +150,10 @@ stringData: {url: %[3]q}
 	for _, f := range fates {
 		hosts[f.host]++
 	}
-	t.Logf("burst of %d renders of %s from 1 replica: first new pod Ready +%.1f s, queue empty (last render started) +%.1f s, last render ended +%.1f s; "+
-		"peak %d replicas; %d pods, %.0f pod-seconds (creation to gone, from the test's watch); renders per pod %v\ntrajectory: %s",
+	t.Logf("burst of %d renders of %s from 1 replica: first new pod Ready +%.1f s, queue empty (last render started) +%.1f s, last render ended +%.1f s, "+
+		"back to 1 replica +%.1f s; peak %d replicas; %d pods, %.0f pod-seconds (creation to gone, from the test's watch); renders per pod %v\ntrajectory: %s",
 		burstRenders, burstRenderFor, firstReady.Sub(burst).Seconds(), fates.lastStart().Sub(burst).Seconds(), fates.lastEnd().Sub(burst).Seconds(),
-		peak, len(pods), podSeconds, hosts, tr)
+		backAt.Sub(burst).Seconds(), peak, len(pods), podSeconds, hosts, tr)
 
 	t.Run("the KPIs from real series", func(t *testing.T) {
 		scenarioKPIs(t, e, kpiRun{s: s, prom: prom, tr: tr, pods: pods, renders: len(fates), from: burst, end: end})

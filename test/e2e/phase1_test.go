@@ -147,7 +147,17 @@ func (h hpaSample) externalAsk() int {
 }
 
 func (h hpaSample) String() string {
-	return fmt.Sprintf("%s %d→%d (cpu %d %%, memory %d %%, external %s)", h.at.UTC().Format("15:04:05"), h.replicas, h.desired, h.cpu, h.memory, h.externalRaw)
+	var ms []string
+	if h.cpu >= 0 {
+		ms = append(ms, fmt.Sprintf("cpu %d %%", h.cpu))
+	}
+	if h.memory >= 0 {
+		ms = append(ms, fmt.Sprintf("memory %d %%", h.memory))
+	}
+	if h.external >= 0 {
+		ms = append(ms, "external "+h.externalRaw)
+	}
+	return fmt.Sprintf("%s %d→%d (%s)", h.at.UTC().Format("15:04:05"), h.replicas, h.desired, strings.Join(ms, ", "))
 }
 
 // hpaRecorder reads an HPA's status every second until the test ends.
