@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SOAK     ?= 10m
 FLAP     ?= 1m
 
-.PHONY: build test deps bench demo lint proto fuzz faults stress
+.PHONY: build test deps bench demo report-demo lint proto fuzz faults stress
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/montage-scaler ./cmd/montage-scaler
@@ -55,6 +55,18 @@ demo:
 	@$(MAKE) --no-print-directory build
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/demo ./examples/demo
 	bin/demo --scaler bin/montage-scaler
+
+# report tried on a day simulate predicted: the series the cluster would
+# have exported, backfilled with promtool into a Prometheus of the demo's own
+# (port 0, read from its log), measured by report; about 5 s after the
+# build. Needs only Debian's prometheus package (make test installs it).
+# KEEP=1 leaves that Prometheus serving until Ctrl-C.
+report-demo:
+	@echo "make report-demo: compiling bin/montage-scaler and bin/report-demo first (a cold build takes minutes and"
+	@echo "  prints nothing). Then: simulate a day, backfill it with promtool into a Prometheus of its own, run report."
+	@$(MAKE) --no-print-directory build
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/report-demo ./examples/reportdemo
+	bin/report-demo --scaler bin/montage-scaler $(if $(KEEP),--keep)
 
 lint:
 	gofmt -l . | (! grep .)

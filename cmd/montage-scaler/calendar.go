@@ -39,7 +39,8 @@ func (c *calendarFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.limits.MaxBytes, "calendar-max-bytes", d.MaxBytes, "largest calendar feed accepted, in bytes")
 	fs.DurationVar(&c.limits.FetchTimeout, "calendar-fetch-timeout", d.FetchTimeout, "bound on one feed fetch, redirects and body included")
 	fs.IntVar(&c.limits.MaxEvents, "calendar-max-events", d.MaxEvents, "most events accepted in one feed")
-	fs.IntVar(&c.limits.MaxSteps, "calendar-max-steps", d.MaxSteps, "most recurrence steps in one expansion")
+	fs.IntVar(&c.limits.MaxSteps, "calendar-max-steps", d.MaxSteps, "most recurrence steps in one expansion of a feed, all its events together (events past it are skipped with a warning)")
+	fs.IntVar(&c.limits.MaxEventSteps, "calendar-max-event-steps", d.MaxEventSteps, "most recurrence steps of one event in one expansion (an event past it is skipped with a warning, the rest kept)")
 	fs.Var(&c.allow, "calendar-allow-host", "a host, host:port or CIDR whose private address a feed may use (repeatable)")
 	fs.BoolVar(&c.limits.AllowPrivate, "calendar-allow-private", false, "let feeds live on loopback, private and link-local addresses (cloud metadata still needs --calendar-allow-host)")
 }
@@ -61,6 +62,8 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 	format := fs.String("format", "text", "text (a table) or json")
 	var cf calendarFlags
 	cf.register(fs)
+	var nf netFlags
+	nf.register(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -87,7 +90,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
 		return exitUsage
 	}
-	limits := cf.Limits()
+	limits := nf.calendar(cf.Limits())
 	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
 		complain(e, "calendar", err)
 		return exitUsage

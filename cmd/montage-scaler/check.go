@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/metafile"
@@ -37,6 +37,8 @@ func check(ctx context.Context, args []string, e env) int {
 	currentReplicas := fs.Int("current-replicas", -1, "current replicas of the Deployment, for the latency component (instead of the Kubernetes API or replicasQuery)")
 	var cf calendarFlags
 	cf.register(fs)
+	var nf netFlags
+	nf.register(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -51,6 +53,10 @@ func check(ctx context.Context, args []string, e env) int {
 	}
 	var replicas latency.ReplicaLookup
 	if *currentReplicas >= 0 {
+		if err := decide.CheckReplicas(float64(*currentReplicas)); err != nil {
+			complain(e, "check", fmt.Errorf("--current-replicas %w", err)) // int32 would cut it
+			return exitUsage
+		}
 		replicas = latency.FixedReplicas(*currentReplicas)
 	}
 	parse := spec.Options{StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}
@@ -82,12 +88,10 @@ func check(ctx context.Context, args []string, e env) int {
 		// The first scrape now, the second one window later.
 		latencyInterval = sp.Latency.Window
 	}
-	limits := cf.Limits()
-	if sp.Calendar != nil {
-		if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
-			complain(e, "check", err)
-			return exitUsage
-		}
+	limits := nf.calendar(cf.Limits())
+	if err := checkAddresses(ctx, sp, nf.policy(), limits); err != nil {
+		complain(e, "check", err)
+		return exitUsage
 	}
 
 	// The decision printed carries every source's error and warning: the
@@ -101,7 +105,7 @@ func check(ctx context.Context, args []string, e env) int {
 	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	// The same sources as serve, reading once at the pinned instant; the
 	// forecast reads its history and records nothing.
-	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, ReadOnly: true, LatencyInterval: latencyInterval})
+	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: nf.policy(), ReadOnly: true, LatencyInterval: latencyInterval})
 	defer sources.Close()
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: *timeout, Logger: logger})
 	defer reg.Close()
@@ -126,7 +130,7 @@ func check(ctx context.Context, args []string, e env) int {
 			return exitUsage
 		}
 	}
-	code = printDecision(e, d, *format)
+	code = printDecision(e, "check", d, *format)
 	if scrape && !*waitWindow {
 		fmt.Fprintf(e.stderr, "note: a direct-scrape latency needs two scrapes latencyWindow (%s) apart and check took one: give --wait-window, or ask a running serve (explain)\n", sp.Latency.Window)
 	}

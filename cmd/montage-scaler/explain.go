@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/server"
 	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/scaler/tlsconfig"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // explain asks a running server (Inspector/Explain) for its decision on a
@@ -71,13 +73,14 @@ func explain(ctx context.Context, args []string, e env) int {
 	defer cancel()
 	resp, err := scalerv1.NewInspectorClient(conn).Explain(ctx, req, grpc.WaitForReady(false))
 	if err != nil {
-		complain(e, "explain", err)
 		if status.Code(err) == codes.InvalidArgument {
+			complain(e, "explain", errors.New(status.Convert(err).Message()))
 			return exitUsage
 		}
+		complain(e, "explain", fmt.Errorf("--addr %s: %w", *addr, callError(err, *timeout, tc != nil, *certFile != "")))
 		return exitNoDecision
 	}
-	return printDecision(e, server.FromProto(resp), *format)
+	return printDecision(e, "explain", server.FromProto(resp), *format)
 }
 
 func firstNonEmpty(s ...string) string {
@@ -87,4 +90,48 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// callError says why an Explain call failed in the words of explain's
+// flags, with what to do: the gRPC status's own text is for programs.
+// useTLS and clientCert say which of --tls-ca and --tls-cert were given.
+func callError(err error, timeout time.Duration, useTLS, clientCert bool) error {
+	st := status.Convert(err)
+	msg := st.Message()
+	// The connection ended under the client before the server spoke:
+	// over TLS 1.3 a server refusing a missing client certificate says
+	// so in an alert the client may read, or cuts the connection while
+	// the client writes.
+	cut := st.Code() == codes.Unavailable && (strings.Contains(msg, "error reading server preface: EOF") ||
+		strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe") ||
+		strings.Contains(msg, "connection closed before server preface"))
+	switch {
+	case wrongport.SpeaksHTTP1(err):
+		return wrongport.HTTPNotGRPC()
+	case strings.Contains(msg, "connection refused"):
+		return errors.New("nothing listens there (connection refused): is montage-scaler serve running, and is this its --grpc-addr?")
+	case strings.Contains(msg, "produced zero addresses") || strings.Contains(msg, "no such host"):
+		return errors.New("the host name does not resolve here: check its spelling, or give the address (host:port) the server listens on")
+	case st.Code() == codes.DeadlineExceeded:
+		return fmt.Errorf("no answer within --timeout %s: is this the address of a running montage-scaler serve (a firewall, or a stopped process, holds a connection without answering)?", timeout)
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return errors.New("the server does not speak TLS: drop --tls-ca, --tls-cert and --tls-key (or start serve with --tls-cert and --tls-key)")
+	case strings.Contains(msg, "certificate required") || useTLS && !clientCert && cut:
+		return errors.New("the server asks for a client certificate (serve --tls-client-ca): give --tls-cert and --tls-key, signed by that CA")
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		return errors.New("the server's certificate is not signed by --tls-ca: give the CA that signed it")
+	case strings.Contains(msg, "certificate is valid for") || strings.Contains(msg, "cannot validate certificate for"):
+		return fmt.Errorf("%s: give --tls-server-name with a name the certificate carries", tlsReason(msg))
+	case !useTLS && cut:
+		return errors.New("the server closed the connection before speaking gRPC: does it serve TLS (serve --tls-cert)? then give --tls-ca, and --tls-cert and --tls-key for mutual TLS")
+	}
+	return fmt.Errorf("%s (gRPC status %s)", msg, st.Code())
+}
+
+// tlsReason is the x509 part of a handshake error, without gRPC's framing.
+func tlsReason(msg string) string {
+	if i := strings.Index(msg, "x509: "); i >= 0 {
+		return strings.TrimSuffix(msg[i:], `"`)
+	}
+	return msg
 }

@@ -40,6 +40,8 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 	fs.Var(&at, "at", "evaluate at this instant (RFC3339); default now, or the trace's end")
 	format := fs.String("format", "text", "text or json")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline of the history read")
+	var nf netFlags
+	nf.register(fs)
 	if err := parseFlags(fs, args, e); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -104,7 +106,7 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		// As serve and check: go-redis's pool chatter stays out of the way;
 		// a failed read is reported once, below.
 		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-		rc, err := c.Broker.NewClient(*timeout, *timeout)
+		rc, err := c.Broker.NewClient(*timeout, *timeout, nf.policy())
 		if err != nil {
 			return fail(exitNoDecision, err)
 		}

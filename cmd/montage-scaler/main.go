@@ -20,22 +20,33 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/montage/montage-scaler/scaler/logthrottle"
+	"github.com/montage/montage-scaler/scaler/suggest"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv})
+	ctx, stop := signal.NotifyContext(context.Background(), shutdownSignals()...)
+	code := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.LookupEnv,
+		stderrIsTerminal: func() bool { return term.IsTerminal(int(os.Stderr.Fd())) }})
 	stop()
 	os.Exit(code)
 }
 
-// Exit statuses of check and explain (README: "Commands").
-const (
-	exitOK         = 0
-	exitNoDecision = 1
-	exitUsage      = 2
-)
+// shutdownSignals end a command gracefully (serve: streams ended, then
+// GracefulStop): SIGTERM (Kubernetes), SIGINT (Ctrl-C) and SIGHUP. KEDA and
+// Kubernetes never send SIGHUP; a terminal that hangs up does, and a serve
+// started from it then has nobody watching its output: it shuts down as on
+// SIGTERM, where by default the signal would kill it with its streams cut.
+// Started under nohup (SIGHUP ignored), it keeps ignoring it.
+func shutdownSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // env is what a run of the command sees of the world; tests fill it in.
 type env struct {
@@ -44,6 +55,10 @@ type env struct {
 	// onListen, if set, is told the bound gRPC and HTTP addresses (tests
 	// listen on port 0).
 	onListen func(grpcAddr, httpAddr string)
+	// stderrIsTerminal says whether stderr is a terminal, for serve's
+	// --log-format auto; nil is never (main asks the real stderr, tests
+	// say what they test).
+	stderrIsTerminal func() bool
 }
 
 const usage = `usage: montage-scaler <command> [flags]
@@ -60,6 +75,9 @@ commands:
 
 Run "montage-scaler <command> -h" for a command's flags.
 `
+
+// commands are the command names, for a mistyped one.
+var commands = []string{"serve", "check", "explain", "calendar", "simulate", "forecast", "report", "version", "help"}
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -91,35 +109,32 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprint(e.stdout, usage)
 		return exitOK
 	}
+	if near := suggest.Nearest(args[0], commands); near != "" {
+		fmt.Fprintf(e.stderr, "montage-scaler: unknown command %q (did you mean %q?)\n", args[0], near)
+		return exitUsage
+	}
 	fmt.Fprintf(e.stderr, "montage-scaler: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
 }
 
 // parseFlags parses args, then fills every flag not given on the command line
-// from MONTAGE_SCALER_<FLAG> (dashes as underscores).
+// from MONTAGE_SCALER_<FLAG> (dashes as underscores). -h prints the command's
+// help on stdout and returns flag.ErrHelp. A bad flag is an error of one
+// line, for the caller to say once: the flag package's own message and the
+// help it prints after it are kept quiet.
 func parseFlags(fs *flag.FlagSet, args []string, e env) error {
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		var example *flag.Flag
-		fs.VisitAll(func(f *flag.Flag) {
-			if example == nil || f.Name == "grpc-addr" || (f.Name == "metadata" && example.Name != "grpc-addr") {
-				example = f
-			}
-		})
-		eg := ""
-		if example != nil {
-			eg = fmt.Sprintf(" (--%s: %s)", example.Name, envName(example.Name))
-		}
-		fmt.Fprintf(fs.Output(), "usage: montage-scaler %s [flags]\n\n"+
-			"Every flag can also be set as the environment variable MONTAGE_SCALER_<FLAG>,\n"+
-			"upper case with dashes as underscores%s; the command line wins.\n\nflags:\n", fs.Name(), eg)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printHelp(e.stdout, fs)
 		return err
 	}
+	if err != nil {
+		return flagError(fs, err)
+	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (flags start with --; %s)", fs.Arg(0), helpHint(fs))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -131,11 +146,96 @@ func parseFlags(fs *flag.FlagSet, args []string, e env) error {
 		name := envName(f.Name)
 		if v, ok := e.getenv(name); ok {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+				reason := err.Error()
+				if reason == "parse error" || reason == "value out of range" { // the flag package's own words
+					reason = flagWants(f)
+				}
+				errs = append(errs, fmt.Errorf("%s=%q (--%s): %s", name, v, f.Name, reason))
 			}
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// printHelp writes a command's help: how to call it, the environment
+// variables, its flags and its exit statuses.
+func printHelp(w io.Writer, fs *flag.FlagSet) {
+	var example *flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if example == nil || f.Name == "grpc-addr" || (f.Name == "metadata" && example.Name != "grpc-addr") {
+			example = f
+		}
+	})
+	eg := ""
+	if example != nil {
+		eg = fmt.Sprintf(" (--%s: %s)", example.Name, envName(example.Name))
+	}
+	fmt.Fprintf(w, "usage: montage-scaler %s [flags]\n\n"+
+		"Every flag can also be set as the environment variable MONTAGE_SCALER_<FLAG>,\n"+
+		"upper case with dashes as underscores%s; the command line wins.\n\nflags:\n", fs.Name(), eg)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, "\nexit status:\n")
+	for _, s := range exitStatuses(fs.Name()) {
+		fmt.Fprintf(w, "  %d  %s\n", s.code, s.meaning)
+	}
+}
+
+// helpHint says where the flags are listed.
+func helpHint(fs *flag.FlagSet) string {
+	return fmt.Sprintf("\"montage-scaler %s -h\" lists the flags", fs.Name())
+}
+
+// flagError rewords the flag package's errors in one line that names the
+// flag as it is written (--name), says what it wants and, for a flag that
+// does not exist, the one meant when it is near enough.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		if near := suggest.Nearest(name, names); near != "" {
+			return fmt.Errorf("unknown flag --%s (did you mean --%s?)", name, near)
+		}
+		return fmt.Errorf("unknown flag --%s (%s)", name, helpHint(fs))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name = strings.TrimLeft(name, "-")
+		return fmt.Errorf("--%s needs a value: %s", name, flagWants(fs.Lookup(name)))
+	}
+	// invalid value "x" for flag -name: reason
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if i := strings.Index(rest, " for flag -"); i > 0 {
+			value := rest[:i]
+			name, reason, _ := strings.Cut(rest[i+len(" for flag -"):], ": ")
+			if f := fs.Lookup(name); f != nil && (reason == "parse error" || reason == "value out of range") {
+				reason = flagWants(f)
+			}
+			return fmt.Errorf("--%s %s: %s", name, value, reason)
+		}
+	}
+	return fmt.Errorf("%s (%s)", msg, helpHint(fs))
+}
+
+// flagWants says what a flag takes, from its type and usage.
+func flagWants(f *flag.Flag) string {
+	if f == nil {
+		return "see -h"
+	}
+	kind, usage := flag.UnquoteUsage(f)
+	switch kind {
+	case "duration":
+		return "want a duration such as 30s, 2m or 1h"
+	case "int", "uint":
+		return "want a whole number"
+	case "float":
+		return "want a number"
+	case "":
+		return "want true or false"
+	}
+	return usage
 }
 
 // envName is the environment variable of a flag.
@@ -147,6 +247,23 @@ func envName(flag string) string {
 // saying CMD twice when the message starts with it (a package's prefix).
 func complain(e env, cmd string, err error) {
 	fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, strings.TrimPrefix(err.Error(), cmd+": "))
+}
+
+// logFormatAuto is --log-format's default: text for a person at a
+// terminal, JSON for a log collector (a pod's stderr is no terminal).
+const logFormatAuto = "auto"
+
+// resolveLogFormat is the log format a --log-format value means where e's
+// stderr goes: auto is text on a terminal, JSON otherwise; json and text
+// are themselves.
+func resolveLogFormat(format string, e env) string {
+	if format != logFormatAuto {
+		return format
+	}
+	if e.stderrIsTerminal != nil && e.stderrIsTerminal() {
+		return "text"
+	}
+	return "json"
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -162,7 +279,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "text":
 		h = slog.NewTextHandler(w, opts)
 	default:
-		return nil, fmt.Errorf("--log-format %q: want json or text", format)
+		return nil, fmt.Errorf("--log-format %q: want auto, json or text", format)
 	}
 	// A flapping source repeats one error many times a minute: at most one
 	// line per minute for each, with the count held back.

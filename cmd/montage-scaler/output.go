@@ -21,8 +21,9 @@ func checkFormat(format string) error {
 }
 
 // printDecision writes d in the chosen format and returns the exit status:
-// 0 with a decision, 1 without one.
-func printDecision(e env, d decide.Decision, format string) int {
+// 0 with a decision from every component, 3 with a decision that some
+// component failed (failedComponents), 1 without one.
+func printDecision(e env, cmd string, d decide.Decision, format string) int {
 	var err error
 	if format == "text" {
 		err = writeText(e.stdout, d)
@@ -36,42 +37,46 @@ func printDecision(e env, d decide.Decision, format string) int {
 	if d.Desired == nil {
 		return exitNoDecision
 	}
+	if failed := failedComponents(d); len(failed) > 0 {
+		fmt.Fprintf(e.stderr, "montage-scaler %s: decided, but %s failed (its error is in the output): exit status %d\n",
+			cmd, strings.Join(failed, " and "), exitDegraded)
+		return exitDegraded
+	}
 	return exitOK
+}
+
+// failedComponents names the components of a decision that failed while
+// the decision was still made: a read that failed (a held reading, a
+// calendar whose fetch failed), an ask refused, or an optional source
+// with no reading yet.
+func failedComponents(d decide.Decision) []string {
+	var out []string
+	for _, c := range d.Components {
+		if c.Error != "" || !observed(c) {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// observed reports whether a component has had a good reading (a time that
+// went through the Inspector's proto is the Unix epoch when it had none).
+func observed(c decide.ComponentResult) bool {
+	return !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0
 }
 
 // writeJSON prints a decision as check and explain both do: check's local
 // decision goes through the Inspector's wire form too, so both print alike.
 func writeJSON(w io.Writer, d decide.Decision) error {
-	e, err := server.ToProto(d)
-	if err != nil {
-		return err
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(server.FromProto(e))
-}
-
-// detailNote is a component's detail for people: its explanation when it
-// has one (worded, rounded as FormatReplicas rounds), else its JSON.
-func detailNote(detail any) string {
-	if detail == nil {
-		return ""
-	}
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return ""
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) == nil {
-		if s, ok := m["explanation"].(string); ok && s != "" {
-			return s
-		}
-	}
-	return string(b)
+	return enc.Encode(server.FromProto(server.ToProto(d)))
 }
 
 // writeText prints a decision for people: every replica count rounded as
-// decide.FormatReplicas rounds it (JSON keeps full precision).
+// decide.FormatReplicas rounds it (JSON keeps full precision), each
+// component's evidence as key=value words, and its error and warnings on
+// lines of their own under its row.
 func writeText(w io.Writer, d decide.Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	max := "none"
@@ -87,24 +92,51 @@ func writeText(w io.Writer, d decide.Decision) error {
 	for _, warn := range d.Warnings {
 		fmt.Fprintf(tw, "warning:\t%s\n", warn)
 	}
-	fmt.Fprintln(tw, "\nCOMPONENT\tASKS FOR\tACTIVE\tOBSERVED\tNOTES")
-	for _, c := range d.Components {
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	// The table, aligned on its own; then each component's notes go under
+	// its row, indented to the second column.
+	var table strings.Builder
+	tw = tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tASKS FOR\tACTIVE\tOBSERVED\tEVIDENCE")
+	notes := make([][]string, len(d.Components))
+	for i, c := range d.Components {
 		asks := "no opinion"
 		if c.Desired != nil {
 			asks = decide.FormatReplicas(*c.Desired)
 		}
-		observed := "never"
-		if !c.ObservedAt.IsZero() && c.ObservedAt.Unix() > 0 {
-			observed = c.ObservedAt.UTC().Format(time.RFC3339)
+		seen := "never"
+		if observed(c) {
+			seen = c.ObservedAt.UTC().Format(time.RFC3339)
 		}
-		notes := append([]string{}, c.Warnings...)
+		words, more := evidenceOf(c.Name, c.Detail)
+		if len(words) == 0 {
+			words = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, seen, strings.Join(words, " "))
 		if c.Error != "" {
-			notes = append(notes, "error: "+c.Error)
+			notes[i] = append(notes[i], "error: "+withoutPrefix(c.Name, c.Error))
 		}
-		if note := detailNote(c.Detail); note != "" {
-			notes = append(notes, note)
+		for _, warn := range c.Warnings {
+			notes[i] = append(notes[i], "warning: "+warn)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, observed, strings.Join(notes, "; "))
+		notes[i] = append(notes[i], more...)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
+	indent := strings.Repeat(" ", strings.Index(lines[0], "ASKS FOR"))
+	var b strings.Builder
+	b.WriteString("\n" + lines[0] + "\n")
+	for i, line := range lines[1:] {
+		b.WriteString(line + "\n")
+		for _, n := range notes[i] {
+			b.WriteString(indent + n + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/server"
 )
 
 // TestTextRoundsEveryReplicaCountOneWayAndJSONKeepsThemWhole: a P95 of
@@ -18,16 +21,20 @@ import (
 func TestTextRoundsEveryReplicaCountOneWayAndJSONKeepsThemWhole(t *testing.T) {
 	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
 	r := latency.Reading{Mode: latency.ModePromQL, P95: 0.2425, Target: 80 * time.Millisecond, CurrentReplicas: 2, ReplicasSource: "--current-replicas"}
+	o, err := r.Opinion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := decide.Decide(now, decide.Policy{Max: decide.Ptr(5), StaleAfter: time.Minute},
-		[]decide.Reading{{Name: decide.Latency, Opinion: r.Opinion(), GoodAt: now}})
+		[]decide.Reading{{Name: decide.Latency, Opinion: o, GoodAt: now}})
 
 	var text bytes.Buffer
 	if err := writeText(&text, d); err != nil {
 		t.Fatal(err)
 	}
 	shown := regexp.MustCompile(`6\.06\d*`).FindAllString(text.String(), -1)
-	if len(shown) != 3 || strings.Join(shown, " ") != "6.063 6.063 6.063" {
-		t.Fatalf("6.0625 shown as %q (want 6.063 in the clamp warning, the ask and the explanation):\n%s", shown, text.String())
+	if len(shown) != 2 || strings.Join(shown, " ") != "6.063 6.063" {
+		t.Fatalf("6.0625 shown as %q (want 6.063 in the clamp warning and the ask):\n%s", shown, text.String())
 	}
 
 	var js bytes.Buffer
@@ -36,5 +43,63 @@ func TestTextRoundsEveryReplicaCountOneWayAndJSONKeepsThemWhole(t *testing.T) {
 	}
 	if !strings.Contains(js.String(), `"desiredReplicas": 6.0625,`) {
 		t.Fatalf("JSON lost precision:\n%s", js.String())
+	}
+}
+
+// TestTextShowsEachComponentsEvidenceAsWords: --format text shows a
+// component's evidence as short key=value words (never its JSON), its
+// error and warnings on lines of their own without the component's name
+// said again, and prints the same for check's decision and explain's
+// (which comes through the Inspector's proto).
+func TestTextShowsEachComponentsEvidenceAsWords(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	wait, target, ask := 75.25, 60.0, 4.0
+	backlog := celery.Backlog{Queued: 23, InFlight: 4, Stale: 1, HeartbeatWorkers: 2, HeartbeatActive: 4, Completed: 17,
+		Queues:       []celery.QueueBacklog{{Name: "celery", Ready: 20, Unacked: 4, Stale: 1}, {Name: "video", Ready: 2}},
+		UnackedTotal: 4, UnackedSampled: 4, AttributedAt: now, BrokerTime: now,
+		OldestWaitSeconds: &wait, WaitMethod: celery.WaitStamp, QueueWaitTargetSeconds: &target, WaitAsk: &ask}
+	lat := latency.Reading{Mode: latency.ModePromQL, P95: 0.0612, Target: 80 * time.Millisecond, CurrentReplicas: 3, ReplicasSource: "replicasQuery"}
+	latOpinion, err := lat.Opinion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal := decide.CalendarOpinion(now, []decide.CalendarWindow{{Summary: "Live stream", From: now.Add(-time.Hour), Until: now.Add(time.Hour), Replicas: 4},
+		{Summary: "Launch", From: now.Add(24 * time.Hour), Until: now.Add(26 * time.Hour), Replicas: 6}}, 42*time.Second)
+	d := decide.Decide(now, decide.Policy{Min: 1, Max: decide.Ptr(8), StaleAfter: time.Minute}, []decide.Reading{
+		{Name: decide.Celery, Opinion: decide.Opinion{Desired: decide.Ptr(5.4), Active: true, Detail: backlog}, GoodAt: now.Add(-time.Minute),
+			Err: errors.New("celery: poll redis://127.0.0.1:6379/0: i/o timeout")},
+		{Name: decide.Latency, Opinion: latOpinion, GoodAt: now},
+		{Name: decide.Calendar, Opinion: cal, GoodAt: now},
+	})
+
+	var local, remote bytes.Buffer
+	if err := writeText(&local, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeText(&remote, server.FromProto(server.ToProto(d))); err != nil {
+		t.Fatal(err)
+	}
+	text := local.String()
+	if remote.String() != text {
+		t.Fatalf("check and explain print different text:\ncheck:\n%s\nexplain:\n%s", text, remote.String())
+	}
+	for _, want := range []string{
+		"queued=23 inFlight=4 stale=1 celery.queued=21 celery.inFlight=4 video.queued=2 workers=2 running=4 completed=17 oldestWait=1m15s(publish-stamp) waitTarget=1m0s waitAsk=4\n",
+		"\n" + strings.Repeat(" ", len("COMPONENT  ")) + "error: poll redis://127.0.0.1:6379/0: i/o timeout\n",
+		"mode=promql p95=61.2ms target=80ms replicas=3(replicasQuery)\n",
+		`event="Live stream" replicas=4 until=2026-12-05T19:00:00Z next="Launch" from=2026-12-06T18:00:00Z feedAge=42s` + "\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	t.Logf("text:\n%s", text)
+	if strings.ContainsAny(text, "{}") || strings.Contains(text, "celery: poll") {
+		t.Errorf("text shows JSON or says the component's name twice:\n%s", text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if len(line) > 240 {
+			t.Errorf("a line of %d characters is not for people: %s", len(line), line)
+		}
 	}
 }

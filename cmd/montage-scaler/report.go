@@ -67,7 +67,7 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 	}
 	client, err := kpi.NewClient(*promURL, nil, *timeout)
 	if err != nil {
-		return fail(exitUsage, fmt.Errorf("--prometheus: %w", err))
+		return fail(exitUsage, fmt.Errorf("--prometheus %w", err))
 	}
 	req := kpi.Request{
 		Target: kpi.Target{Namespace: *namespace, Deployment: *deployment, ScaledObject: *scaledObject},
@@ -77,6 +77,10 @@ func reportCmd(ctx context.Context, args []string, e env) int {
 		return fail(exitUsage, err)
 	}
 	rep, err := kpi.Measure(ctx, client, client.String(), req)
+	var missing *kpi.MissingError
+	if errors.As(err, &missing) && until.t == nil {
+		err = fmt.Errorf("%w\n(the window ends now, --until's default: for a day backfilled or past, give --until its end, as make report-demo does)", err)
+	}
 	if err != nil {
 		return fail(exitNoDecision, err)
 	}

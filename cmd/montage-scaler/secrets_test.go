@@ -376,3 +376,48 @@ func TestDuplicateKeysFindsARepeatedKey(t *testing.T) {
 		t.Fatalf("duplicateKeys = %q for keys in two objects", d)
 	}
 }
+
+// A Nextcloud share token is letters only (no digit, under 24 bytes): it
+// does not look like a secret, and `check --log-level debug` printed it
+// four times. Every path segment of a feed's address but the file name is
+// hidden, in every line, answer and error.
+func TestCheckNeverPrintsAFeedsLetterOnlyToken(t *testing.T) {
+	const token = "kRXDqcCzfcZbYjSj"
+	const path = "/remote.php/dav/public-calendars/" + token
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/ok") {
+			w.Header().Set("Content-Type", "text/calendar")
+			fmt.Fprint(w, icsWith(time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "Upload session replicas=3"))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		name  string
+		md    string
+		env   string // CALENDAR_URL's value, "" unset
+		shows string // what the output says instead, so the path was reached
+	}{
+		{"the feed answers 404", "calendarURL: " + srv.URL + path + "?export\n", "", "/xxxxx/xxxxx/xxxxx/xxxxx?export=xxxxx: HTTP status 404"},
+		{"the feed answers", "calendarURL: " + srv.URL + "/ok" + path + "?export\n", "", `"desiredReplicas": 3`},
+		{"the URL's scheme is refused", "calendarURL: ftp://cloud.example.org" + path + "?export\n", "", `bad value "ftp://cloud.example.org/xxxxx/xxxxx/xxxxx/xxxxx?export=xxxxx"`},
+		{"the URL and its FromEnv twin are both set", "calendarURL: " + srv.URL + path + "\ncalendarURLFromEnv: CALENDAR_URL\n", srv.URL + path, "not both"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("CALENDAR_URL", tc.env)
+			}
+			file := tempFile(t, "md.yaml", tc.md)
+			_, stdout, stderr := runProcess(t, "check", "--metadata", file, "--log-level", "debug", "--calendar-allow-private")
+			out := stdout + stderr
+			if n := strings.Count(out, token); n > 0 {
+				t.Errorf("the token shows %d times:\n%s", n, out)
+			}
+			if !strings.Contains(out, tc.shows) {
+				t.Errorf("the output does not say %q:\n%s", tc.shows, out)
+			}
+		})
+	}
+}

@@ -41,6 +41,7 @@ type serveFlags struct {
 	grpcAddr, httpAddr  string
 	addrFile            string
 	pollInterval        time.Duration
+	pollMaxBackoff      time.Duration
 	staleAfter          time.Duration
 	logLevel, logFormat string
 	idleAfter           time.Duration
@@ -53,8 +54,10 @@ type serveFlags struct {
 	tlsClientCA         string
 	tlsReloadInterval   time.Duration
 	calendar            calendarFlags
+	net                 netFlags
 	latencyInterval     time.Duration
 	forecastSample      time.Duration
+	limits              limitFlags
 }
 
 func serveFlagSet(f *serveFlags) *flag.FlagSet {
@@ -63,9 +66,10 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
 	fs.StringVar(&f.addrFile, "addr-file", "", `once serving, write the bound addresses to this file as JSON {"grpc":"host:port","http":"host:port"} (with port 0 in --grpc-addr/--http-addr: the ports the kernel chose); removed at shutdown`)
 	fs.DurationVar(&f.pollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
+	fs.DurationVar(&f.pollMaxBackoff, "poll-max-backoff", 2*time.Second, "the longest pause between the polls of a broker whose polls fail (it doubles from --poll-interval); its recovery is seen within this plus a poll")
 	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "json", "json or text")
+	fs.StringVar(&f.logFormat, "log-format", logFormatAuto, "json, text, or auto: text when stderr is a terminal, JSON otherwise")
 	fs.DurationVar(&f.idleAfter, "idle-after", 10*time.Minute, "drop a ScaledObject's watch nobody asked about for this long")
 	fs.DurationVar(&f.keepaliveTime, "keepalive-time", 30*time.Second, "server keepalive ping interval (KEDA's client sends none)")
 	fs.DurationVar(&f.keepaliveTimeout, "keepalive-timeout", 10*time.Second, "close a connection whose ping is not answered in this time")
@@ -79,6 +83,8 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
 	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
+	f.net.register(fs)
+	f.limits.register(fs)
 	return fs
 }
 
@@ -92,12 +98,16 @@ func serve(ctx context.Context, args []string, e env) int {
 		complain(e, "serve", err)
 		return exitUsage
 	}
-	logger, err := newLogger(e.stderr, f.logLevel, f.logFormat)
+	logger, err := newLogger(e.stderr, f.logLevel, resolveLogFormat(f.logFormat, e))
 	if err != nil {
 		complain(e, "serve", err)
 		return exitUsage
 	}
 	if err := checkTLSFlags(f); err != nil {
+		complain(e, "serve", err)
+		return exitUsage
+	}
+	if _, err := f.limits.values(); err != nil {
 		complain(e, "serve", err)
 		return exitUsage
 	}
@@ -127,16 +137,17 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(promReg)
 	sources, reg := newWatches(f, logger, promReg, metrics)
-	defer sources.Close()
 	srv := server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})
 	gs, health, reloadTLS, err := newGRPCServer(f, srv, logger, promReg)
 	if err != nil {
+		sources.Close()
 		return err
 	}
 	var serving atomic.Bool
 	hs := newHTTPServer(promReg, &serving)
 	grpcLis, httpLis, err := listen(f)
 	if err != nil {
+		sources.Close()
 		return err
 	}
 
@@ -159,30 +170,61 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 		}
 		return nil
 	})
+	begin := time.Now()
 	if f.addrFile != "" {
 		// Gone while shutting down: whoever reads it next must not take
 		// these addresses for a live server's.
 		_ = os.Remove(f.addrFile)
 	}
 	shutdown(f.shutdownGrace, logger, &serving, health, srv, gs, hs)
-	stopBG()
-	<-bgDone
+	closeWithin(begin.Add(f.shutdownGrace+shutdownMargin), logger, func() {
+		stopBG()
+		<-bgDone // the registry closes every watch, and so the pollers
+		sources.Close()
+	})
+	logger.Info("shut down", "took", time.Since(begin).Round(time.Millisecond))
 	return runErr
+}
+
+// shutdownMargin is how much longer than --shutdown-grace serve's exit may
+// take: the sources close (pollers stop, clients close) in what is left of
+// the grace after the servers stopped, and this margin. A poller waits for
+// its read in flight, which a hung broker holds for --redis-timeout (1s).
+const shutdownMargin = 2 * time.Second
+
+// closeWithin runs closeAll and waits for it until deadline. Past it the
+// process goes on to exit, saying so: the kernel closes whatever
+// connections are left, and a broker that hangs cannot hold the exit.
+func closeWithin(deadline time.Time, logger *slog.Logger, closeAll func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); closeAll() }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		logger.Warn("the sources did not close in time; exiting without waiting for them",
+			"limit", "--shutdown-grace + "+shutdownMargin.String())
+	}
 }
 
 // newWatches builds the sources (one hub per component) and the registry
 // of watches over them, exporting their metrics on promReg.
 func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
 	replicas := replicaLookup(logger)
+	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(source.Options{
 		Logger:          logger,
 		OnRead:          metrics.SourceRead,
 		PollInterval:    f.pollInterval,
+		PollMaxBackoff:  f.pollMaxBackoff,
 		RedisTimeout:    f.redisTimeout,
 		LatencyInterval: f.latencyInterval,
 		Replicas:        replicas,
-		Calendar:        f.calendar.Limits(),
+		Calendar:        f.net.calendar(f.calendar.Limits()),
+		Policy:          f.net.policy(),
 		ForecastSample:  f.forecastSample,
+		Limits:          source.Limits(limits),
 	})
 	promReg.MustRegister(sources.Collector())
 	reg := registry.New(registry.Options{
@@ -213,7 +255,7 @@ func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcL
 	}
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "reason", context.Cause(ctx).Error()) // the signal, from main
 		return nil
 	case err := <-errc:
 		logger.Error("server failed, shutting down", "err", err)
@@ -226,7 +268,9 @@ func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcL
 func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
 	kube, err := latency.NewKubeReplicasInCluster()
 	if err != nil {
-		logger.Info("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
+		// Said to whoever sets a latency trigger without replicasQuery
+		// (its InvalidArgument); as a first line it is noise.
+		logger.Debug("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
 		return nil
 	}
 	return kube
@@ -304,12 +348,12 @@ func newHTTPServer(promReg *prometheus.Registry, serving *atomic.Bool) *http.Ser
 
 // listen opens the gRPC and HTTP listeners.
 func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
-	if grpcLis, err = net.Listen("tcp", f.grpcAddr); err != nil {
-		return nil, nil, fmt.Errorf("listen --grpc-addr %s: %w", f.grpcAddr, err)
+	if grpcLis, err = listenOn("--grpc-addr", f.grpcAddr); err != nil {
+		return nil, nil, err
 	}
-	if httpLis, err = net.Listen("tcp", f.httpAddr); err != nil {
+	if httpLis, err = listenOn("--http-addr", f.httpAddr); err != nil {
 		grpcLis.Close()
-		return nil, nil, fmt.Errorf("listen --http-addr %s: %w", f.httpAddr, err)
+		return nil, nil, err
 	}
 	return grpcLis, httpLis, nil
 }
@@ -317,23 +361,23 @@ func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
 // shutdown stops in the order that matters: stop advertising (health
 // NOT_SERVING, /readyz 503), end push streams cleanly (KEDA resets its
 // reconnect backoff only on a clean end), drain with GracefulStop, stopping
-// hard after grace, then the HTTP server.
+// hard after grace, then the HTTP server, within what is left of grace.
 func shutdown(grace time.Duration, logger *slog.Logger, serving *atomic.Bool, health *health.Server, srv *server.Server, gs *grpc.Server, hs *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
 	serving.Store(false)
 	health.Shutdown()
 	srv.EndStreams()
 	stopped := make(chan struct{})
 	go func() { gs.GracefulStop(); close(stopped) }()
-	timer := time.NewTimer(grace)
 	select {
 	case <-stopped:
-		timer.Stop()
-	case <-timer.C:
+	case <-ctx.Done():
 		logger.Warn("graceful stop timed out; stopping hard", "after", grace)
 		gs.Stop()
 		<-stopped
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	_ = hs.Shutdown(ctx)
+	if err := hs.Shutdown(ctx); err != nil {
+		_ = hs.Close() // a scrape still running at the grace's end is cut
+	}
 }

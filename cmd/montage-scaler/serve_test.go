@@ -532,7 +532,7 @@ func writeFile(t *testing.T, path, s string) {
 func dropTimes(s string) string {
 	var keep []string
 	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, `"at":`) || strings.Contains(l, `"observedAt":`) || strings.Contains(l, "ageSeconds") || strings.Contains(l, `"attributedAt":`) ||
+		if strings.Contains(l, `"at":`) || strings.Contains(l, `"observedAt":`) || strings.Contains(l, "ageSeconds") || strings.Contains(l, `"attributedAt":`) || strings.Contains(l, `"brokerTime":`) ||
 			strings.Contains(l, `"oldestWaitSeconds":`) {
 			continue
 		}

@@ -125,3 +125,19 @@ func TestSimulateNeedsNoURLAndSaysWhenItHasNoCalendar(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulateSaysWhichScaledObjectItSimulates: the table's heading names
+// the ScaledObject around the trigger and its settings, never "the
+// ScaledObject" alone.
+func TestSimulateSaysWhichScaledObjectItSimulates(t *testing.T) {
+	traces := filepath.Join("..", "..", "examples", "traces")
+	for file, want := range map[string]string{
+		"scaledobject.yaml": "ScaledObject: montage/montage, as the file sets it: replicas 1–8, cooldown 5m0s, polling 30s, external-push, cpu 65 %, memory 70 %\n",
+		"md.yaml":           "ScaledObject: deploy/'s, around the flat metadata map: replicas 1–8, cooldown 5m0s, polling 30s, external-push, cpu 65 %, memory 70 %\n",
+	} {
+		code, out, stderr := runWith(t, nil, "simulate", "--trace", filepath.Join(traces, "idle-night.csv"), "--metadata", filepath.Join(traces, file))
+		if code != exitOK || !strings.Contains(out, "\n"+want) {
+			t.Errorf("%s: exit %d, want the line %q:\n%s%s", file, code, want, out, stderr)
+		}
+	}
+}

@@ -8,17 +8,21 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -181,8 +185,32 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 	}
 	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept the trigger active, and it fell back to minReplicas 1 when idle.")
+
+	// explain, as a person asks the running server, on the same metadata.
+	mdPath := filepath.Join(dir, "demo.yaml")
+	var md strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(ref.ScalerMetadata)) {
+		fmt.Fprintf(&md, "%s: %q\n", k, ref.ScalerMetadata[k])
+	}
+	if err := os.WriteFile(mdPath, []byte(md.String()), 0o600); err != nil {
+		return err
+	}
+	explain := []string{*bin, "explain", "--addr", grpcAddr, "--metadata", mdPath, "--namespace", ref.Namespace, "--name", ref.Name, "--format", "text"}
+	fmt.Fprintf(out, "\n$ %s\n", strings.Join(explain, " "))
+	ex := exec.CommandContext(ctx, explain[0], explain[1:]...)
+	ex.Stdout, ex.Stderr = out, out
+	if err := ex.Run(); err != nil {
+		fmt.Fprintf(out, "(explain: %v)\n", err)
+	}
+	fmt.Fprintf(out, "\n%s", nextSteps)
 	return nil
 }
+
+// nextSteps is what the demo suggests last; every command in it runs as
+// written (cmd/montage-scaler's TestTheDemosNextStepsRunAsWritten).
+//
+//go:embed next.txt
+var nextSteps string
 
 func ceil(v float64) float64 {
 	n := float64(int64(v))

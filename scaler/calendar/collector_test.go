@@ -51,7 +51,7 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 			got = append(got, line+" "+strconv.FormatFloat(m.GetGauge().GetValue(), 'f', -1, 64))
 		}
 	}
-	labels := " feed=" + fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics feed_id=" + id
+	labels := " feed=" + fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics feed_id=" + id
 	want := []string{"montage_scaler_calendar_age_seconds" + labels + " 150", "montage_scaler_calendar_has_copy" + labels + " 1",
 		"montage_scaler_calendar_warnings" + labels + " 0"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -132,6 +132,10 @@ func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 	if v := gauge(t, reg, "montage_scaler_calendar_has_copy"); v != 1 {
 		t.Errorf("has_copy = %v after the first copy, want 1", v)
 	}
+	// The poller publishes the copy, then logs its recovery.
+	for !strings.Contains(logs.String(), `"msg":"read recovered"`) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"read failing; no good reading yet"`) || !strings.Contains(out, `"failures":1,"retryIn":1000000000`) ||
 		!strings.Contains(out, `"msg":"read recovered"`) || strings.Contains(out, "keeping the last good") || strings.Contains(out, secretToken) {
@@ -205,4 +209,70 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no single %s", name)
 	return 0
+}
+
+// The fault probe's case: after a good copy, an edit added four daily
+// series with COUNT started in 1800 and a 7-replica event in force. The
+// whole feed used to be refused ("expansion exceeds the step limit"), so
+// the edit was never applied (the decision stayed 6, has_copy 1, warnings
+// 0). Now the series jump to the span, and an event beyond its own step
+// budget is skipped with a warning in Explain, the log and the metric.
+func TestAnEditBesideCostlyRecurrencesIsAppliedAndOnlyTheCostlyEventIsSkipped(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Hour)
+	event := func(uid, summary string, start, end time.Time, extra ...string) string {
+		lines := append([]string{"BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20250301T000000Z", "SUMMARY:" + summary,
+			"DTSTART:" + start.Format("20060102T150405Z"), "DTEND:" + end.Format("20060102T150405Z")}, extra...)
+		return strings.Join(append(lines, "END:VEVENT"), "\r\n") + "\r\n"
+	}
+	feed := func(events ...string) []byte {
+		return []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + strings.Join(events, "") + "END:VCALENDAR\r\n")
+	}
+	session := event("session", "Session replicas=6", now.Add(-time.Hour), now.Add(2*time.Hour))
+	fs := newFeedServer(t, feed(session))
+	var logs servers.LogBuffer
+	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	t.Cleanup(h.Close)
+	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
+	w := h.Watch(c)
+	t.Cleanup(w.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := w.First(ctx)
+	if err != nil || s.Value == nil {
+		t.Fatalf("first fetch: %v %+v", err, s)
+	}
+	if o, err := NewOpinion(c).Of(s.Value, now); err != nil || o.Desired == nil || *o.Desired != 6 {
+		t.Fatalf("before the edit: opinion %v, err %v; want 6", o.Desired, err)
+	}
+
+	edit := []string{session, event("launch", "Launch replicas=7", now.Add(-30*time.Minute), now.Add(time.Hour))}
+	for i := range 4 {
+		start := time.Date(1800, 1, 1, i, 0, 0, 0, time.UTC)
+		edit = append(edit, event(fmt.Sprintf("daily-%d", i), fmt.Sprintf("Daily render %d", i), start, start.Add(30*time.Minute), "RRULE:FREQ=DAILY;COUNT=100000"))
+	}
+	// BYHOUR leaves no closed form: walked from 1800, a step a day.
+	start := time.Date(1800, 1, 1, 5, 0, 0, 0, time.UTC)
+	edit = append(edit, event("walked", "Walked since 1800", start, start.Add(time.Hour), "RRULE:FREQ=DAILY;BYHOUR=5;COUNT=100000"))
+	fs.setBody(feed(edit...))
+	s = refresh(t, ctx, w)
+	if s.Err != nil || s.Value == nil {
+		t.Fatalf("the edited copy: %+v", s)
+	}
+	const want = `event "Walked since 1800" (UID "walked"): recurrence needs more than 50000 steps, the limit for one event; skipped`
+	o, err := NewOpinion(c).Of(s.Value, now)
+	if err != nil || o.Desired == nil || *o.Desired != 7 || strings.Join(o.Warnings, "|") != want {
+		t.Fatalf("after the edit: opinion %v, warnings %q, err %v; want 7 and %q", o.Desired, o.Warnings, err, want)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(h.Collector())
+	if v := gauge(t, reg, "montage_scaler_calendar_warnings"); v != 1 {
+		t.Errorf("montage_scaler_calendar_warnings = %v, want 1", v)
+	}
+	if v := gauge(t, reg, "montage_scaler_calendar_has_copy"); v != 1 {
+		t.Errorf("montage_scaler_calendar_has_copy = %v, want 1", v)
+	}
+	if out := logs.String(); !strings.Contains(out, `"msg":"calendar feed has events the scaler cannot use; they are skipped"`) ||
+		!strings.Contains(out, `(UID \"walked\"): recurrence needs more than 50000 steps`) {
+		t.Errorf("logs:\n%s", out)
+	}
 }

@@ -20,13 +20,12 @@ package calendar
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -75,32 +74,14 @@ func ParseFeedURL(raw string) (FeedURL, error) {
 }
 
 // Redacted returns the URL with everything that may be a secret replaced by
-// "xxxxx": user info, query values and path segments that look like tokens
-// (Google's private-…, Outlook's and Apple's long ids, e-mail addresses).
+// "xxxxx" (meta.RedactFeed): user info, query values and every path segment
+// but the file name — a feed's secret address is its path, and a token
+// need not look like one (Nextcloud's share tokens are letters only).
 func (f FeedURL) Redacted() string {
 	if f.u.Host == "" {
 		return ""
 	}
-	u := f.u
-	if u.User != nil {
-		u.User = url.User("xxxxx")
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	segs := strings.Split(u.Path, "/")
-	for i, s := range segs {
-		if meta.LooksSecret(s) {
-			segs[i] = "xxxxx"
-		}
-	}
-	u.Path = strings.Join(segs, "/")
-	u.RawPath = ""
-	return u.String()
+	return meta.RedactFeed(f.u.String())
 }
 
 // String is the redacted form, so a FeedURL is safe in any log line.
@@ -150,7 +131,7 @@ func Keys() []string { return append([]string{KeyURL}, settingKeys...) }
 // m is read for a replay (meta.Map.Replay) the feed's address is neither
 // required nor parsed (the Config's URL is then zero).
 func ParseConfig(m *meta.Map) (*Config, error) {
-	raw, found, err := m.FromEnv(KeyURL, true)
+	raw, found, err := m.FromEnvRedacted(KeyURL, meta.RedactFeed)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +151,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		return nil, &meta.Error{Key: KeyURL, Allowed: ""}
 	default:
 		if c.URL, err = ParseFeedURL(raw); err != nil {
-			return nil, &meta.Error{Key: KeyURL, Value: meta.Redact(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
+			return nil, &meta.Error{Key: KeyURL, Value: meta.RedactFeed(raw), Allowed: "an http, https or webcal URL of an iCalendar feed"}
 		}
 	}
 	if loc, err := Timezone(m); err != nil {
@@ -190,7 +171,7 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	if c.Hold > 7*24*time.Hour {
 		return nil, &meta.Error{Key: KeyHold, Value: m.String(KeyHold, ""), Allowed: "at most 168h"}
 	}
-	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, 10000); err != nil {
+	if c.DefaultReplicas, err = m.Float(KeyReplicas, DefaultReplicas, 0, decide.Ceiling); err != nil {
 		return nil, err
 	}
 	if c.IncludeTransparent, err = m.Bool(KeyIncludeTransparent, false); err != nil {
@@ -226,8 +207,14 @@ type Limits struct {
 	FetchTimeout time.Duration
 	// MaxEvents caps the VEVENTs of one feed.
 	MaxEvents int
-	// MaxSteps caps the recurrence steps of one expansion.
+	// MaxSteps caps the recurrence steps of one expansion of a feed, all
+	// its events together: --calendar-max-steps.
 	MaxSteps int
+	// MaxEventSteps caps the recurrence steps of one event in one
+	// expansion: --calendar-max-event-steps. An event beyond it, or beyond
+	// what is left of MaxSteps, is skipped with a warning; the rest of the
+	// feed is kept.
+	MaxEventSteps int
 	// AllowHosts are --calendar-allow-host values: host, host:port or CIDR
 	// (see ParseAllowHost) that may be fetched although they are private.
 	AllowHosts []string
@@ -240,16 +227,17 @@ type Limits struct {
 func DefaultLimits() Limits {
 	d := ical.DefaultLimits()
 	return Limits{
-		MaxBytes:     d.MaxBytes,
-		FetchTimeout: 20 * time.Second,
-		MaxEvents:    d.MaxEvents,
-		MaxSteps:     d.MaxSteps,
+		MaxBytes:      d.MaxBytes,
+		FetchTimeout:  20 * time.Second,
+		MaxEvents:     d.MaxEvents,
+		MaxSteps:      d.MaxSteps,
+		MaxEventSteps: d.MaxEventSteps,
 	}
 }
 
 // ICal returns the limits package ical enforces when it parses and expands.
 func (l Limits) ICal() ical.Limits {
-	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps}
+	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps, MaxEventSteps: l.MaxEventSteps}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -266,77 +254,10 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
 	}
+	if l.MaxEventSteps <= 0 {
+		l.MaxEventSteps = d.MaxEventSteps
+	}
 	return l
-}
-
-// AllowRule is one parsed --calendar-allow-host value.
-type AllowRule struct {
-	// Host is a lower-case host name or IP literal; empty for a CIDR rule.
-	Host string
-	// Port is empty when any port is allowed.
-	Port string
-	// Prefix is set for a CIDR rule.
-	Prefix netip.Prefix
-}
-
-// ParseAllowHost parses a --calendar-allow-host value: a host
-// ("cal.internal", "10.0.0.5"), a host:port ("[::1]:8443") or a CIDR
-// ("10.20.0.0/16").
-func ParseAllowHost(s string) (AllowRule, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: empty", s)
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a CIDR such as 10.0.0.0/8", s)
-		}
-		return AllowRule{Prefix: p.Masked()}, nil
-	}
-	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return AllowRule{Host: a.Unmap().String()}, nil
-	}
-	host, port := s, ""
-	if i := strings.LastIndex(s, ":"); i >= 0 {
-		host, port = s[:i], s[i+1:]
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: port %q is not 1-65535", s, port)
-		}
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		host = a.Unmap().String()
-	} else if !validHostname(host) {
-		return AllowRule{}, fmt.Errorf("calendar: --calendar-allow-host %q: not a host, host:port or CIDR", s)
-	}
-	return AllowRule{Host: strings.ToLower(host), Port: port}, nil
-}
-
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// String is the rule as the flag spells it.
-func (r AllowRule) String() string {
-	if r.Prefix.IsValid() {
-		return r.Prefix.String()
-	}
-	if r.Port == "" {
-		return r.Host
-	}
-	if strings.Contains(r.Host, ":") {
-		return "[" + r.Host + "]:" + r.Port
-	}
-	return r.Host + ":" + r.Port
 }
 
 // Timezone reads calendarTimezone: the creators' zone, for the calendar's

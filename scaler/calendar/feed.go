@@ -58,14 +58,14 @@ func (f *Feed) Age(now time.Time) time.Duration {
 }
 
 // Expand expands the feed for c over [from, to]: the windows (lead time and
-// hold included) that overlap the span, sorted by From. An error means a
-// limit was hit; it names the flag that raises it.
+// hold included) that overlap the span, sorted by From. An event whose
+// recurrence is beyond the step limits is skipped with a warning (see
+// Limits.MaxEventSteps); an error means the feed or the config is missing.
 func (f *Feed) Expand(c *Config, from, to time.Time) (ical.Expansion, error) {
 	if f == nil || f.Calendar == nil || c == nil {
 		return ical.Expansion{Windows: []ical.Window{}, Warnings: []string{}}, errors.New("calendar: no feed or no config")
 	}
-	e, err := f.Calendar.Expand(c.Expansion(), from, to)
-	return e, withFlag(err)
+	return f.Calendar.Expand(c.Expansion(), from, to)
 }
 
 // withFlag adds to an ical limit error the serve flag that sets the limit.
@@ -76,8 +76,6 @@ func withFlag(err error) error {
 		flag = "--calendar-max-bytes"
 	case errors.Is(err, ical.ErrTooManyEvents):
 		flag = "--calendar-max-events"
-	case errors.Is(err, ical.ErrTooManySteps):
-		flag = "--calendar-max-steps"
 	default:
 		return err
 	}

@@ -32,6 +32,7 @@ type feedServer struct {
 	redirect atomic.Value  // string, for mode "redirect"
 
 	mu       sync.Mutex
+	etag     string // "" means "v1"; setBody changes it
 	lastINM  string
 	lastIMS  string
 	lastPath string
@@ -58,8 +59,11 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	fs.hits.Add(1)
 	fs.mu.Lock()
 	fs.lastINM, fs.lastIMS, fs.lastPath = r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since"), r.URL.Path
+	etag, body := `"v1"`, fs.body
+	if fs.etag != "" {
+		etag = fs.etag
+	}
 	fs.mu.Unlock()
-	const etag = `"v1"`
 	switch fs.mode.Load().(string) {
 	case "ok":
 		if r.Header.Get("If-None-Match") == etag {
@@ -69,7 +73,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", etag)
 		w.Header().Set("Last-Modified", "Wed, 19 Mar 2025 10:00:00 GMT")
 		w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
-		w.Write(fs.body)
+		w.Write(body)
 	case "500":
 		http.Error(w, "backend down", http.StatusInternalServerError)
 	case "invalid":
@@ -91,7 +95,7 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "slow":
 		w.Header().Set("Content-Type", "text/calendar")
 		w.WriteHeader(http.StatusOK)
-		w.Write(fs.body[:10])
+		w.Write(body[:10])
 		w.(http.Flusher).Flush()
 		fs.started <- struct{}{}
 		select {
@@ -101,6 +105,13 @@ func (fs *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "redirect":
 		http.Redirect(w, r, fs.redirect.Load().(string), http.StatusFound)
 	}
+}
+
+// setBody edits the feed: a new body under a new ETag.
+func (fs *feedServer) setBody(b []byte) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.body, fs.etag = b, fmt.Sprintf(`"v%d"`, len(b))
 }
 
 func (fs *feedServer) url(t *testing.T) FeedURL {
@@ -151,7 +162,7 @@ func TestFetchOnceReadsAFeedAndRedactsItsURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantURL := fs.srv.URL + "/calendar/ical/xxxxx/xxxxx/basic.ics"
+	wantURL := fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics"
 	if f.URL != wantURL || f.ETag != `"v1"` || f.LastModified != "Wed, 19 Mar 2025 10:00:00 GMT" || f.Calendar.Events != 7 {
 		t.Errorf("feed = url %q etag %q lm %q events %d; want url %q", f.URL, f.ETag, f.LastModified, f.Calendar.Events, wantURL)
 	}
@@ -192,7 +203,7 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 			if tc.mode == "slow" && !strings.Contains(err.Error(), " within --calendar-fetch-timeout 300ms: context deadline exceeded") {
 				t.Errorf("error %q does not name the timeout", err)
 			}
-			if !strings.Contains(err.Error(), "/calendar/ical/xxxxx/xxxxx/basic.ics") {
+			if !strings.Contains(err.Error(), "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics") {
 				t.Errorf("error %q does not name the redacted feed", err)
 			}
 			noSecret(t, err)
@@ -214,12 +225,12 @@ func TestNetworkPolicyRefusesPrivateAddresses(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "loopback is refused by default", url: fs.srv.URL + "/a.ics",
-			wantErr: "refused address: 127.0.0.1 resolves to loopback address 127.0.0.1"},
+			wantErr: "refused address: 127.0.0.1 is a loopback address, not dialled"},
 		{name: "the name localhost is refused on the address it resolves to", url: "http://localhost:" + port + "/a.ics",
 			wantErr: "refused address: localhost resolves to loopback address 127.0.0.1"},
 		{name: "a redirect to another loopback port is refused", url: fs.srv.URL + "/a.ics",
 			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: other.srv.URL + "/b.ics",
-			wantErr: "redirect: calendar: refused address: 127.0.0.1 is a loopback address"},
+			wantErr: "redirect: refused address: 127.0.0.1 is a loopback address"},
 		{name: "a redirect to a name of another loopback port is refused", url: fs.srv.URL + "/a.ics",
 			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: strings.Replace(other.srv.URL, "127.0.0.1", "localhost", 1) + "/b.ics",
 			wantErr: "refused address: localhost"},
@@ -400,16 +411,22 @@ func TestRedactedURLs(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"a Google secret address hides the account and the token",
 			"https://calendar.google.com/calendar/ical/creator%40gmail.com/private-0123456789abcdef0123456789abcdef/basic.ics",
-			"https://calendar.google.com/calendar/ical/xxxxx/xxxxx/basic.ics"},
+			"https://calendar.google.com/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics"},
 		{"an Outlook published calendar hides its ids",
 			"https://outlook.office365.com/owa/calendar/1f2e3d4c5b6a@example.com/9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b12345/calendar.ics",
-			"https://outlook.office365.com/owa/calendar/xxxxx/xxxxx/calendar.ics"},
-		{"a Nextcloud public link hides its token and query",
-			"https://cloud.example.org/remote.php/dav/public-calendars/Xk3mQ9pL2wRt7?export",
-			"https://cloud.example.org/remote.php/dav/public-calendars/xxxxx?export=xxxxx"},
+			"https://outlook.office365.com/xxxxx/xxxxx/xxxxx/xxxxx/calendar.ics"},
+		{"a Nextcloud public link hides its token of letters and its query",
+			"https://cloud.example.org/remote.php/dav/public-calendars/kRXDqcCzfcZbYjSj?export",
+			"https://cloud.example.org/xxxxx/xxxxx/xxxxx/xxxxx?export=xxxxx"},
 		{"webcal becomes https and user info is hidden",
 			"webcal://me:hunter2@p52-caldav.icloud.com/published/2/MTIzNDU2Nzg5MDEyMzQ1Njc4OTBhYmNkZWZnaGlq",
-			"https://xxxxx@p52-caldav.icloud.com/published/2/xxxxx"},
+			"https://xxxxx:xxxxx@p52-caldav.icloud.com/xxxxx/xxxxx/xxxxx"},
+		{"a file name that looks secret is hidden too",
+			"https://cal.example.com/feeds/0123456789abcdef0123.ics",
+			"https://cal.example.com/xxxxx/xxxxx"},
+		{"a feed at the root keeps its file name",
+			"https://cal.example.com/basic.ics",
+			"https://cal.example.com/basic.ics"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

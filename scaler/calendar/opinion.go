@@ -42,9 +42,10 @@ func (o *Opinion) Of(f *Feed, now time.Time) (decide.Opinion, error) {
 	}
 	if o.err != nil {
 		// The hub refuses a copy that cannot be expanded with the plain
-		// options (UTC, no lead, hold or free events); this trigger's own
-		// (calendarIncludeTransparent brings more events) may still hit a
-		// limit: no windows can be trusted then, so no good reading.
+		// options (UTC, no lead, hold or free events); should this
+		// trigger's own still fail, no windows can be trusted, so no good
+		// reading. (An event beyond the step limits is only skipped, with
+		// a warning.)
 		return decide.Opinion{}, fmt.Errorf("calendar: expand: %w", o.err)
 	}
 	op := decide.CalendarOpinion(now, o.windows, f.Age(now))

@@ -97,7 +97,7 @@ func BenchmarkPoll(b *testing.B) {
 				ls[i] = normalize(Layout{Queues: []string{fmt.Sprintf("q%d", i%4), fmt.Sprintf("other%d", i)}, AcksLate: true})
 			}
 			// No poller: the benchmark drives the polls itself.
-			bc := newBrokerConn("bench", o, broker, func() []Layout { return ls })
+			bc := newBrokerConn(o, broker, func() []Layout { return ls }, newHBShare())
 			b.Cleanup(bc.close)
 			if _, err := bc.poll(b.Context()); err != nil {
 				b.Fatal(err)

@@ -139,16 +139,20 @@ func TestUnixSocketBroker(t *testing.T) {
 func TestACLUsersWithPasswords(t *testing.T) {
 	// The default user is off: every client must name an ACL user. The
 	// scaler's own user only reads (LLEN, HLEN, HSCAN and ZMSCORE are all
-	// in @read), which is enough with acksLate (no heartbeat subscription).
+	// in @read) and asks the broker's clock and role (TIME, INFO), which is
+	// enough with acksLate (no heartbeat subscription).
 	r := servers.StartRedisWith(t, servers.RedisOptions{Args: []string{
 		"--user", "default", "off",
 		"--user", "celery", "on", ">celery-pw-1", "~*", "&*", "+@all",
-		"--user", "scaler", "on", ">scaler-pw-2", "~*", "+@read",
+		"--user", "scaler", "on", ">scaler-pw-2", "~*", "+@read", "+time", "+info",
+		"--user", "readonly", "on", ">readonly-pw-4", "~*", "+@read",
 	}})
 	sendN(t, servers.ProducerOptions{BrokerURL: "redis://celery:celery-pw-1@" + r.Addr() + "/0"}, "video", 3)
 	for _, tc := range []struct{ name, raw, err string }{
 		{"the app's user", "redis://celery:celery-pw-1@" + r.Addr() + "/0", ""},
-		{"a read-only user", "redis://scaler:scaler-pw-2@" + r.Addr() + "/0", ""},
+		{"a read-only user with TIME and INFO", "redis://scaler:scaler-pw-2@" + r.Addr() + "/0", ""},
+		{"a read-only user without them, told what to grant", "redis://readonly:readonly-pw-4@" + r.Addr() + "/0",
+			"celery: poll redis://readonly:xxxxx@" + r.Addr() + "/0: TIME refused: NOPERM"},
 		{"a wrong password", "redis://scaler:wrong-pw-3@" + r.Addr() + "/0", "WRONGPASS"},
 		{"no user (the default user is off)", "redis://" + r.Addr() + "/0", "NOAUTH"},
 	} {
@@ -163,7 +167,10 @@ func TestACLUsersWithPasswords(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("error %v, want one containing %q", err, tc.err)
 			}
-			for _, pw := range []string{"wrong-pw-3", "scaler-pw-2", "celery-pw-1"} {
+			if strings.Contains(tc.err, "NOPERM") && !strings.Contains(err.Error(), "needs +time and +info") {
+				t.Errorf("error %q does not say what to grant", err)
+			}
+			for _, pw := range []string{"wrong-pw-3", "scaler-pw-2", "celery-pw-1", "readonly-pw-4"} {
 				if strings.Contains(err.Error(), pw) {
 					t.Fatalf("error %q shows a password", err)
 				}
@@ -230,14 +237,18 @@ func TestSentinelBrokerFollowsAFailoverWithoutAZero(t *testing.T) {
 	if lowest != 12 {
 		t.Errorf("a reading of %d queued during the failover, want never below 12 (no invented 0)", lowest)
 	}
-	if failover > staleAfter {
-		t.Errorf("the scaler followed the new master after %s, more than staleAfter %s", failover, staleAfter)
-	}
+	// How soon depends on the sentinels' vote, not on the scaler: a figure,
+	// not an assertion (the loop above fails at twice staleAfter).
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s1.Addr()})
 	t.Cleanup(func() { sc.Close() })
-	if addr, err := sc.GetMasterAddrByName(t.Context(), master).Result(); err != nil || addr[0]+":"+addr[1] != replica.Addr() {
-		t.Fatalf("sentinel's master is %v, %v; want the promoted replica %s", addr, err, replica.Addr())
-	}
+	// The scaler may have read the new master through the other sentinel
+	// before this one learned it: wait for it too.
+	eventually(t, "the first sentinel names the promoted replica", func() error {
+		if addr, err := sc.GetMasterAddrByName(t.Context(), master).Result(); err != nil || addr[0]+":"+addr[1] != replica.Addr() {
+			return fmt.Errorf("sentinel's master is %v, %v; want the promoted replica %s", addr, err, replica.Addr())
+		}
+		return nil
+	})
 	// New tasks land on the new master, and the scaler counts them.
 	sendN(t, prod, "video", 5)
 	waitFor(t, w, "17 queued on the new master", func(b celery.Backlog) bool { return b.Queued == 17 })

@@ -66,7 +66,7 @@ func (h *heartbeats) want(ctx context.Context, channels []string) {
 		}
 	}
 	for c := range h.subscribed {
-		if !slices.Contains(channels, c) {
+		if _, found := slices.BinarySearch(channels, c); !found {
 			drop = append(drop, c)
 		}
 	}
@@ -103,6 +103,19 @@ func (h *heartbeats) want(ctx context.Context, channels []string) {
 			delete(h.workers, c)
 		}
 	}
+}
+
+// missing says whether some of channels is not subscribed (a subscribe
+// that failed, to be tried again).
+func (h *heartbeats) missing(channels []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range channels {
+		if _, ok := h.subscribed[c]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *heartbeats) receive(sub *redis.PubSub, done chan struct{}) {
@@ -160,6 +173,12 @@ func (h *heartbeats) handle(channel, payload string) {
 		h.log.Debug("worker event body not understood", "channel", channel, "err", err)
 		return
 	}
+	if ev.Active < 0 || (ev.Processed != nil && *ev.Processed < 0) {
+		// Not a count: the event is dropped where it enters, as one not
+		// understood, and the worker keeps its last state.
+		h.log.Debug("worker event with a negative count dropped", "channel", channel, "worker", ev.Hostname)
+		return
+	}
 	hbChannel := channel
 	for _, kind := range []string{"offline", "online"} {
 		if base, ok := strings.CutSuffix(channel, kind); ok {
@@ -210,6 +229,7 @@ type heartbeatCounts struct {
 	workers   int   // live workers: a fresh heartbeat, no goodbye
 	completed int64 // tasks started since the channel was first followed
 	warm      bool  // followed for the warm-up: a quiet channel means "no worker"
+	source    string
 }
 
 // counts reads one channel at now. A worker is live while its latest

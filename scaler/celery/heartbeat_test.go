@@ -106,3 +106,22 @@ func TestLiveWorkersAreFreshAndNotOffline(t *testing.T) {
 		t.Errorf("after %s: completed %d, want still 3", workerForget, c.completed)
 	}
 }
+
+// A heartbeat whose counts are negative is not one: it is dropped where it
+// enters, and the worker keeps what its last good heartbeat said (the
+// active sum never goes below 0, so the ask is never made smaller by it).
+func TestAHeartbeatWithANegativeCountIsDroppedAndTheWorkerKeepsItsState(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	hbCh := heartbeatChannels("", 0)[0]
+	now := t0
+	h := newHeartbeats(nil, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	h.subscribed[hbCh] = t0
+	h.handle(hbCh, event(t, "worker-heartbeat", "a", 10, 3))
+	now = now.Add(time.Second)
+	h.handle(hbCh, event(t, "worker-heartbeat", "a", 12, -5))
+	h.handle(hbCh, event(t, "worker-heartbeat", "a", -1, 2))
+	c := h.counts("", 0, now, 0)
+	if c.active != 3 || c.completed != 0 || c.workers != 1 {
+		t.Fatalf("after negative heartbeats: active %d, completed %d, workers %d; want 3, 0, 1 (the last good heartbeat's)", c.active, c.completed, c.workers)
+	}
+}

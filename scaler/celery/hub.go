@@ -4,12 +4,12 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"strconv"
-	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -18,9 +18,13 @@ var errWarmingUp = errors.New("celery: waiting for worker heartbeats")
 
 // HubOptions tune a Hub. Zero fields take the defaults noted.
 type HubOptions struct {
-	PollInterval time.Duration    // between polls; default 250ms
-	PollTimeout  time.Duration    // bounds one poll; default 2s
-	Now          func() time.Time // default time.Now; ETA and visibility timeout are judged by it
+	PollInterval time.Duration // between polls; default 250ms
+	PollTimeout  time.Duration // bounds one round of a poll (see RoundLists); default 2s
+	// PollMaxBackoff spaces the polls of a broker whose polls fail: the
+	// pause doubles from PollInterval up to it (see poll.Options.
+	// MaxBackoff); default 2s.
+	PollMaxBackoff time.Duration
+	Now            func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
 	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
 	// passes over the unacked hash); default time.Now. It stays the real
 	// clock when Now is pinned (check --at).
@@ -28,6 +32,10 @@ type HubOptions struct {
 	Logger      *slog.Logger  // default discards
 	DialTimeout time.Duration // default 2s
 	ReadTimeout time.Duration // default 2s (also the write timeout)
+	// Policy is the address policy of brokerURL (--allow-host); nil:
+	// netpolicy.Upstreams(nil), loopback and private open, link-local and
+	// cloud metadata refused before dialling.
+	Policy *netpolicy.Policy
 
 	// AttributionInterval is the least time between the starts of two
 	// passes over the unacked hash; default 5s.
@@ -52,6 +60,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = 2 * time.Second
+	}
+	if o.PollMaxBackoff <= 0 {
+		o.PollMaxBackoff = 2 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -81,14 +92,16 @@ func (o HubOptions) withDefaults() HubOptions {
 }
 
 // Hub runs one poller and one Redis client per broker, shared by every
-// Watch on that broker: each poll reads every watched layout in one
-// pipeline.
+// Watch on that broker: each poll reads every watched layout, in rounds
+// (see RoundLists); and one worker heartbeat subscription per Redis
+// server.
 type Hub struct {
 	o   HubOptions
 	hub *poll.Hub[string, watchCfg, reading, Backlog]
-	// pollers numbers the pollers started, so that a restarted poller's
-	// counters are never taken for the previous one's.
-	pollers atomic.Int64
+	// hbs are the worker heartbeat subscriptions, one per Redis server.
+	hbs *hbShare
+
+	warnings *prometheus.CounterVec // problems with queue waits, by kind
 }
 
 // watchCfg is one Watch's broker and layout.
@@ -100,24 +113,30 @@ type watchCfg struct {
 
 // NewHub returns a Hub; Close it when done.
 func NewHub(o HubOptions) *Hub {
-	h := &Hub{o: o.withDefaults()}
+	h := &Hub{o: o.withDefaults(), hbs: newHBShare(), warnings: newWaitWarnings()}
 	h.hub = poll.NewViewHub(h.start, view)
 	return h
 }
 
 func (h *Hub) start(_ string, first watchCfg, members func() []watchCfg) *poll.Poller[reading] {
-	id := "poller-" + strconv.FormatInt(h.pollers.Add(1), 10)
-	bc := newBrokerConn(id, h.o, first.broker, func() []Layout {
+	bc := newBrokerConn(h.o, first.broker, func() []Layout {
 		ms := members()
 		out := make([]Layout, len(ms))
 		for i, m := range ms {
 			out[i] = m.layout
 		}
 		return out
-	})
-	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: h.o.PollTimeout, Now: h.o.Now,
-		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: h.o.Logger.With("broker", first.broker.Redacted())})
+	}, h.hbs)
+	bc.warnings = h.warnings
+	// Each round has PollTimeout; the poll's own limit only guards against
+	// a poll that would outlast every round's.
+	return poll.Start(bc.poll, poll.Options{Interval: h.o.PollInterval, Timeout: maxRounds * h.o.PollTimeout, Now: h.o.Now,
+		OnAttempt: h.o.OnPoll, OnStop: bc.close, Logger: bc.log, MaxBackoff: h.o.PollMaxBackoff})
 }
+
+// maxRounds bounds the rounds of one poll that its own limit allows for:
+// --max-lists-per-broker's default (10,000 lists) packs into 10 to 20.
+const maxRounds = 32
 
 // Watch starts watching layout l on broker b (or joins the poller already
 // running for b). Its snapshot is the layout's Backlog; close it when done
@@ -135,9 +154,10 @@ func (h *Hub) Close() { h.hub.Close() }
 
 // view is one layout's part of its broker's reading. A layout the latest
 // good poll did not read (it joined since) or that waits for worker
-// heartbeats has no reading yet.
+// heartbeats has no reading yet; one whose round failed, or whose key
+// Redis refused, has that error (with its last good Backlog, if any).
 func view(c watchCfg, s poll.Snapshot[reading]) poll.Snapshot[Backlog] {
-	return poll.Part(s, c.id, true) // its only error: waiting for heartbeats
+	return poll.Part(s, c.id, errors.Is(s.Value.Errs[c.id], errWarmingUp))
 }
 
 func normalize(l Layout) Layout {

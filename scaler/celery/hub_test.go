@@ -184,7 +184,7 @@ func TestPrioritiesLandInKombusSubQueuesAndAllCountAsQueued(t *testing.T) {
 	}
 	want := celery.Backlog{Queued: 3, Queues: []celery.QueueBacklog{{Name: "q3", Ready: 3}}}
 	got := s.Value
-	got.AttributedAt, got.CompletedSource = time.Time{}, ""
+	got.AttributedAt, got.CompletedSource, got.BrokerTime = time.Time{}, "", time.Time{}
 	// The waits are wait_test.go's.
 	got.OldestWaitSeconds, got.WaitMethod, got.Queues[0].OldestWaitSeconds, got.Queues[0].WaitMethod = nil, "", nil, ""
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
@@ -510,4 +510,165 @@ func TestAHungRedisNamesTheCallTheAddressAndTheTimeout(t *testing.T) {
 		t.Fatalf("error %q", got)
 	}
 	t.Log(got)
+}
+
+// One poll reads every layout of a broker, but a key Redis refuses fails
+// only the layouts that read it: a neighbour whose list is a string keeps
+// its last good Backlog, with the error naming the key, while the small
+// layout in the same round and the one at the limits in the next read
+// fresh; the neighbour recovers once its key is a list again.
+func TestAKeyRefusedInOneLayoutFailsOnlyThatLayout(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	for _, q := range []string{"video", "thumbs"} {
+		if err := c.RPush(t.Context(), q, "m1").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var failed atomic.Int64
+	h := celery.NewHub(celery.HubOptions{PollInterval: 10 * time.Millisecond, OnPoll: func(err error) {
+		if err != nil {
+			failed.Add(1)
+		}
+	}})
+	t.Cleanup(h.Close)
+	b := mustBroker(t, r.URL(0))
+	queues := make([]string, celery.MaxQueues)
+	for i := range queues {
+		queues[i] = fmt.Sprintf("big-%03d", i)
+	}
+	big := layout("", time.Hour, true, queues...)
+	big.PrioritySteps = []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	wb := h.Watch(b, big)
+	defer wb.Close()
+	small := h.Watch(b, layout("", time.Hour, true, "video"))
+	defer small.Close()
+	neighbour := h.Watch(b, layout("", time.Hour, true, "thumbs"))
+	defer neighbour.Close()
+	waitFor(t, neighbour, "the neighbour's task", func(b celery.Backlog) bool { return b.Queued == 1 })
+	waitFor(t, small, "the small layout's task", func(b celery.Backlog) bool { return b.Queued == 1 })
+
+	if err := c.Set(t.Context(), "thumbs\x06\x166", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for neighbour.Latest().Err == nil {
+		select {
+		case <-neighbour.Changed():
+		case <-deadline:
+			t.Fatal("the neighbour's refused key is no error")
+		}
+	}
+	s := neighbour.Latest()
+	want := `celery: poll redis://` + r.Addr() + `/0: LLEN "thumbs\x06\x166": WRONGTYPE Operation against a key holding the wrong kind of value`
+	if s.Err.Error() != want || s.Value.Queued != 1 || s.GoodAt.IsZero() {
+		t.Fatalf("the neighbour: %+v, err %v; want its last good Backlog held, with %q", s.Value, s.Err, want)
+	}
+	for range 20 {
+		select {
+		case <-small.Changed():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no poll in 10 s")
+		}
+		for name, w := range map[string]*poll.Watch[celery.Backlog]{"the small layout": small, "the layout at the limits": wb} {
+			if s := w.Latest(); s.Err != nil || s.GoodAt.Before(neighbour.Latest().GoodAt) {
+				t.Fatalf("%s: err %v, read at %v", name, s.Err, s.GoodAt)
+			}
+		}
+		if s := small.Latest(); s.Value.Queued != 1 {
+			t.Fatalf("the small layout reads %+v", s.Value)
+		}
+	}
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d polls failed as a whole", n)
+	}
+	if err := c.Del(t.Context(), "thumbs\x06\x166").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, neighbour, "the neighbour again", func(b celery.Backlog) bool { return b.Queued == 1 })
+}
+
+// heartbeat is a worker-heartbeat event as Celery publishes it on Redis:
+// kombu's envelope around a base64 JSON body.
+func heartbeat(t *testing.T, host string, active int64) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"hostname": host, "type": "worker-heartbeat", "processed": 0, "active": active, "freq": 2.0})
+	env, _ := json.Marshal(map[string]any{"body": base64.StdEncoding.EncodeToString(body), "properties": map[string]any{"body_encoding": "base64"}})
+	return string(env)
+}
+
+// Redis pub/sub is not per db: the brokers of one server (its dbs) follow
+// their workers' heartbeats through one subscription, and each db's
+// layouts count the heartbeats of their own db only. The subscription
+// goes with the server's last broker.
+func TestTheBrokersOfOneServerShareOneHeartbeatSubscription(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), PoolSize: 1})
+	t.Cleanup(func() { c.Close() })
+	h := celery.NewHub(celery.HubOptions{PollInterval: 20 * time.Millisecond, HeartbeatWarmup: 100 * time.Millisecond})
+	t.Cleanup(h.Close)
+	ws := map[int]*poll.Watch[celery.Backlog]{}
+	for _, db := range []int{1, 2, 3} {
+		ws[db] = h.Watch(mustBroker(t, r.URL(db)), layout("", time.Hour, false, "q"))
+	}
+	clients := func() (pubsub, other int) {
+		list, err := c.ClientList(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.SplitSeq(strings.TrimSpace(list), "\n") {
+			if strings.Contains(l, " flags=P ") {
+				pubsub++
+			} else {
+				other++
+			}
+		}
+		return pubsub, other - 1 // our own
+	}
+	// Workers on db 2 only: two tasks running, by heartbeat.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := c.Publish(t.Context(), "/2.celeryev/worker.heartbeat", heartbeat(t, "w@2", 2)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		s2, s1 := ws[2].Latest(), ws[1].Latest()
+		if s2.Err == nil && s2.Value.HeartbeatActive == 2 && s1.Err == nil && !s1.GoodAt.IsZero() && ws[3].Latest().Err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("db 2 reads %+v (%v), db 1 %+v (%v)", s2.Value, s2.Err, s1.Value, s1.Err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, db := range []int{1, 3} {
+		if b := ws[db].Latest().Value; b.HeartbeatActive != 0 || b.HeartbeatWorkers != 0 || b.InFlight != 0 {
+			t.Fatalf("db %d counts another db's workers: %+v", db, b)
+		}
+	}
+	if b := ws[2].Latest().Value; b.InFlight != 2 || b.HeartbeatWorkers != 1 {
+		t.Fatalf("db 2: %+v, want its worker's 2 running tasks in flight", b)
+	}
+	if pubsub, polls := clients(); pubsub != 1 || polls != 3 {
+		t.Fatalf("%d subscriptions and %d other connections for 3 dbs of one server, want 1 and 3", pubsub, polls)
+	}
+	ws[1].Close()
+	ws[2].Close()
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+		}
+	}
+	eventually("db 1's and db 2's channels dropped, db 3's kept", func() bool {
+		chs, err := c.PubSubChannels(t.Context(), "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(chs) == 3 && strings.HasPrefix(chs[0], "/3.")
+	})
+	ws[3].Close()
+	eventually("the subscription closed with the last broker", func() bool { p, o := clients(); return p == 0 && o == 0 })
 }

@@ -14,6 +14,11 @@ import (
 // (Backlog.ActionableWait). The backlog is the detail Explain shows, with
 // the target and the wait rule's ask filled in.
 func (c *Config) Opinion(b Backlog, _ time.Time) (decide.Opinion, error) {
+	// Redis gives whole numbers, but a worker's heartbeat says its own
+	// active count: a count below 0 is no count, and never a smaller ask.
+	if b.Queued < 0 || b.InFlight < 0 {
+		return decide.Opinion{}, fmt.Errorf("celery: %d queued and %d in flight is not a count of tasks (a worker heartbeat with a negative active?)", b.Queued, b.InFlight)
+	}
 	ev := decide.CeleryBacklog{Queued: b.Queued, InFlight: b.InFlight, OldestWait: b.ActionableWait(), Workers: b.HeartbeatWorkers}
 	var warnings []string
 	if c.QueueWaitTarget > 0 {

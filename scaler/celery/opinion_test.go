@@ -1,6 +1,7 @@
 package celery
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -31,5 +32,33 @@ func TestOpinionActsOnSharedAgesOnlyAndExplainsItself(t *testing.T) {
 	}
 	if b.WaitAsk != nil {
 		t.Error("Opinion changed the reading it was given")
+	}
+}
+
+func TestOpinionOfAbsurdCountsIsAFiniteAskOrAnError(t *testing.T) {
+	c := &Config{TasksPerReplica: 5}
+	tests := []struct {
+		name    string
+		b       Backlog
+		want    float64
+		wantErr string
+	}{
+		{"counts whose int64 sum overflows still ask for more, not less", Backlog{Queued: math.MaxInt64, InFlight: math.MaxInt64}, 2 * float64(math.MaxInt64) / 5, ""},
+		{"a negative in-flight count is an error naming celery, not a smaller ask", Backlog{Queued: 3, InFlight: -10},
+			0, "celery: 3 queued and -10 in flight is not a count of tasks (a worker heartbeat with a negative active?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := c.Opinion(tt.b, time.Time{})
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error %v (opinion %+v), want %q", err, o, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || o.Desired == nil || *o.Desired != tt.want || !o.Active {
+				t.Fatalf("opinion %v active %t, error %v; want %g active", o.Desired, o.Active, err, tt.want)
+			}
+		})
 	}
 }

@@ -3,13 +3,13 @@ package celery
 import (
 	"cmp"
 	"context"
-	"maps"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -18,18 +18,18 @@ import (
 // brokerConn is the poll of one broker: its client, its heartbeat
 // subscription and the attribution of its unacked hashes.
 type brokerConn struct {
-	id      string // unique in the process: what Backlog.CompletedSource names
 	o       HubOptions
 	broker  Broker
+	log     *slog.Logger
 	client  *redis.Client
 	err     error // building the client failed
-	hb      *heartbeats
+	hb      *heartbeatSub
 	layouts func() []Layout // the layouts of the broker's current watches
 
 	// Owned by the poll goroutine.
 	attr map[string]*attribution // by key prefix
-	// seen is this replica's first sighting of each list's head, for the
-	// lists whose head has none in the broker.
+	// seen is the oldest sighting this replica knows of each list's head
+	// (see seenHead).
 	seen map[string]seenHead
 	// scriptLoaded says the broker has the head script cached: it is sent
 	// by hash alone.
@@ -38,21 +38,31 @@ type brokerConn struct {
 	// queue whose lists were all empty are not read (nothing waited then;
 	// a task that arrived since has waited less than a poll interval).
 	lens map[string]int64
+	// held are the layouts' last good Backlogs, for a poll that fails for
+	// some of them only.
+	held map[string]heldBacklog
+	// warnings counts the problems with queue waits (nil: not counted).
+	warnings *prometheus.CounterVec
 }
 
 // reading is one poll of a broker: a Backlog per layout (by Layout.id).
 type reading = poll.Parts[Backlog]
 
-// newBrokerConn starts the poll of broker b; id must be unique among the
-// hub's pollers, past and present (see Backlog.CompletedSource).
-func newBrokerConn(id string, o HubOptions, b Broker, layouts func() []Layout) *brokerConn {
-	bc := &brokerConn{id: id, o: o, broker: b, layouts: layouts, attr: map[string]*attribution{}, seen: map[string]seenHead{}}
+// newBrokerConn starts the poll of broker b, its worker heartbeats
+// followed through its server's share of hbs.
+func newBrokerConn(o HubOptions, b Broker, layouts func() []Layout, hbs *hbShare) *brokerConn {
+	bc := &brokerConn{o: o, broker: b, log: o.Logger.With("broker", b.Redacted()), layouts: layouts,
+		attr: map[string]*attribution{}, seen: map[string]seenHead{}, held: map[string]heldBacklog{}}
 	bc.client, bc.err = b.newClient(o)
-	if bc.client != nil {
-		for _, hk := range o.Hooks {
-			bc.client.AddHook(hk)
-		}
-		bc.hb = newHeartbeats(bc.client, o.Clock, o.Logger.With("broker", b.Redacted()))
+	if bc.err != nil {
+		return bc
+	}
+	for _, hk := range o.Hooks {
+		bc.client.AddHook(hk)
+	}
+	if bc.hb, bc.err = hbs.acquire(b, o); bc.err != nil {
+		_ = bc.client.Close()
+		bc.client = nil
 	}
 	return bc
 }
@@ -66,20 +76,14 @@ func (bc *brokerConn) close() {
 	}
 }
 
-type prefixPlan struct {
-	lists  []string
-	hlen   *redis.IntCmd
-	scan   *redis.ScanCmd
-	scores *redis.FloatSliceCmd
-	step   []scanned
-}
-
-// poll reads the broker once: one pipeline of LLEN for every list of every
-// layout, one EVALSHA per queue reading the heads of its lists (the oldest
-// waiting tasks), HLEN of each unacked hash and, when a pass over the hash
-// is under way, one HSCAN step; a second round trip fetches the delivery
-// times of the entries that step returned (and sends the head script again
-// if the broker lost it).
+// poll reads the broker once, in rounds (see plan and run): each round a
+// pipeline with a deadline of its own, smallest layouts first, each with
+// TIME and INFO replication (the broker's clock, by which every age is
+// judged, and its role: a replica is refused as a whole, see
+// brokerState). A round that fails fails only its own layouts, and a key
+// Redis refuses only the layouts that read it: they keep their last good
+// Backlogs, with the error, while the others read fresh. The poll fails as
+// a whole only when no layout could be read.
 func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 	if bc.err != nil {
 		return reading{}, bc.err
@@ -89,149 +93,169 @@ func (bc *brokerConn) poll(ctx context.Context) (reading, error) {
 		layouts[l.id()] = l
 	}
 	now := bc.o.Now()
-
-	plans := map[string]*prefixPlan{}
-	seen := map[string]bool{}
-	groups := map[string]*headGroup{} // by the queue's lists
-	for _, l := range layouts {
-		p := plans[l.KeyPrefix]
-		if p == nil {
-			p = &prefixPlan{}
-			plans[l.KeyPrefix] = p
-		}
-		for _, q := range l.Queues {
-			lists := l.Lists(q)
-			for _, k := range lists {
-				if !seen[k] {
-					seen[k] = true
-					p.lists = append(p.lists, k)
-				}
-			}
-			gk := strings.Join(lists, "\x00")
-			if g := groups[gk]; g != nil {
-				g.store = g.store || l.ShareFirstSeen
-			} else {
-				groups[gk] = &headGroup{lists: lists, store: l.ShareFirstSeen}
-			}
-		}
-	}
 	// Worker heartbeats are followed for every key prefix: they count the
 	// tasks completed, the live workers and, with early ack, those running.
+	prefixes := map[string]bool{}
+	for _, l := range layouts {
+		prefixes[l.KeyPrefix] = true
+	}
 	var channels []string
-	for prefix := range plans {
+	for prefix := range prefixes {
 		channels = append(channels, heartbeatChannels(prefix, bc.broker.db)...)
 	}
 	bc.hb.want(ctx, channels)
-
-	pipe := bc.client.Pipeline()
-	llen := make(map[string]*redis.IntCmd, len(seen))
-	for prefix, p := range plans {
-		for _, k := range p.lists {
-			llen[k] = pipe.LLen(ctx, k)
-		}
-		p.hlen = pipe.HLen(ctx, prefix+"unacked")
-		a := bc.attribution(prefix)
-		if a.stepDue(bc.o.Clock(), bc.o.AttributionInterval) {
-			p.scan = pipe.HScan(ctx, prefix+"unacked", a.cursor, "", int64(bc.o.ScanCount))
-		}
-	}
-	if len(plans) == 0 {
+	if len(layouts) == 0 {
 		return reading{}, nil
 	}
-	clock := bc.o.Clock()
-	for k, g := range groups {
-		if !slices.ContainsFunc(g.lists, func(l string) bool { n, known := bc.lens[l]; return !known || n > 0 }) {
-			delete(groups, k) // empty at the last poll: nothing has waited long
-		}
-	}
-	bc.queueHeads(ctx, pipe, slices.Collect(maps.Values(groups)), clock)
-	if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, llen, plans, groups) {
-		return reading{}, bc.pipeErr(ctx, cmds, err)
-	}
 
-	pipe = bc.client.Pipeline()
-	n := 0
-	var resend []*headGroup
-	for _, g := range groups {
-		if noScript(g.cmd.Err()) {
-			resend = append(resend, g)
-		}
-	}
-	if len(resend) > 0 {
-		bc.scriptLoaded = false
-		bc.queueHeads(ctx, pipe, resend, clock)
-		n++
-	}
-	for prefix, p := range plans {
-		if p.scan == nil {
+	rounds := plan(layouts)
+	var unreachable error
+	var brokerNow time.Time // the broker's clock, from the first round read
+	for _, r := range rounds {
+		if unreachable != nil {
+			r.err = unreachable // no round's content makes a dial fail: the next would too
 			continue
 		}
-		kv, cursor := p.scan.Val()
-		p.step = parseScan(kv, bc.o.Logger)
-		tags := make([]string, len(p.step))
-		for i, s := range p.step {
-			tags[i] = s.tag
+		bc.run(ctx, r, now)
+		if r.brokerErr != nil {
+			return reading{}, r.brokerErr // a replica, or TIME or INFO refused: no round can be used
 		}
-		if len(tags) > 0 {
-			p.scores = pipe.ZMScore(ctx, prefix+"unacked_index", tags...)
-			n++
+		if dialFailed(r.err) {
+			unreachable = r.err
 		}
-		bc.attribution(prefix).pendingCursor = cursor
-	}
-	if n > 0 {
-		if cmds, err := pipe.Exec(ctx); err != nil && !headsOnly(err, nil, plans, groups) {
-			return reading{}, bc.pipeErr(ctx, cmds, err)
+		if r.err == nil && brokerNow.IsZero() {
+			brokerNow = r.now
 		}
-	}
-	waits, waitErrs := bc.waits(groups, clock, now)
-	for prefix, p := range plans {
-		a := bc.attribution(prefix)
-		if p.scan != nil {
-			var scores []float64
-			if p.scores != nil {
-				scores = p.scores.Val()
-			}
-			a.addStep(p.step, scores, now)
-		}
-		a.lastHLen = p.hlen.Val()
 	}
 	for prefix := range bc.attr {
-		if plans[prefix] == nil {
+		if !prefixes[prefix] {
 			delete(bc.attr, prefix) // no layout uses this prefix any more
 		}
 	}
 
-	lens := make(map[string]int64, len(llen))
-	for k, cmd := range llen {
-		lens[k] = cmd.Val()
+	// The lengths, heads and attributions of the rounds that worked.
+	lens := map[string]int64{}
+	var groups []*headGroup
+	unread := map[string]bool{} // lists whose round failed: their sightings are kept
+	failedPrefix := map[string]error{}
+	for _, r := range rounds {
+		for prefix := range r.prefixes {
+			if err := cmp.Or(r.err, r.refusedPrefix[prefix]); err != nil {
+				failedPrefix[prefix] = err
+			}
+		}
+		if r.err != nil {
+			for _, k := range r.lists {
+				unread[k] = true
+			}
+			continue
+		}
+		for k, c := range r.llen {
+			if r.refused[k] == nil {
+				lens[k] = c.Val()
+			}
+		}
+		for _, g := range r.groups {
+			groups = append(groups, g)
+		}
+	}
+	waits, waitErrs := bc.judgeHeads(groups, unread, brokerNow)
+	for l := range waitErrs {
+		if _, ok := waits[l]; ok {
+			delete(waitErrs, l) // read in another round
+		}
+	}
+	for k, n := range bc.lens {
+		if _, read := lens[k]; !read && unread[k] {
+			lens[k] = n // known before its round failed: no head storm after a failure
+		}
 	}
 	bc.lens = lens
+
 	out := poll.NewParts[Backlog]()
+	var firstErr error
+	fresh := 0
 	// Counting walks the attributed entries: once per prefix and visibility
 	// timeout, however many layouts share them.
 	counts := map[countKey]map[string]*queueCounts{}
-	for id, l := range layouts {
-		a := bc.attribution(l.KeyPrefix)
-		ck := countKey{l.KeyPrefix, l.VisibilityTimeout}
-		qc, ok := counts[ck]
-		if !ok {
-			qc = a.count(now, l.VisibilityTimeout)
-			counts[ck] = qc
-		}
-		bl := a.backlog(l, qc, lens, waits, waitErrs)
-		hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
-		if !l.AcksLate {
-			if !hb.warm {
-				out.Errs[id] = errWarmingUp
+	for _, r := range rounds {
+		for _, id := range r.ids {
+			l := layouts[id]
+			if err := bc.failure(r, l, failedPrefix); err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				out.Errs[id] = err
+				if h, ok := bc.held[id]; ok {
+					out.Of[id], out.At[id] = h.bl, h.at
+				}
 				continue
 			}
-			bl.InFlight += hb.active
+			a := bc.attribution(l.KeyPrefix)
+			ck := countKey{l.KeyPrefix, l.VisibilityTimeout}
+			qc, ok := counts[ck]
+			if !ok {
+				qc = a.count(brokerNow, l.VisibilityTimeout)
+				counts[ck] = qc
+			}
+			bl := a.backlog(l, qc, lens, waits, waitErrs)
+			bl.BrokerTime = brokerNow
+			hb := bc.hb.counts(l.KeyPrefix, bc.broker.db, bc.o.Clock(), bc.o.HeartbeatWarmup)
+			if !l.AcksLate {
+				if !hb.warm {
+					out.Errs[id] = errWarmingUp
+					continue
+				}
+				bl.InFlight += hb.active
+			}
+			bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
+			bl.Completed, bl.CompletedSource = hb.completed, hb.source+"/"+l.KeyPrefix
+			out.Of[id] = bl
+			fresh++
 		}
-		bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
-		bl.Completed, bl.CompletedSource = hb.completed, bc.id+"/"+l.KeyPrefix
-		out.Of[id] = bl
+	}
+	readAt := bc.o.Now()
+	for id, bl := range out.Of {
+		if _, held := out.At[id]; !held {
+			bc.held[id] = heldBacklog{bl: bl, at: readAt}
+		}
+	}
+	for id := range bc.held {
+		if _, ok := layouts[id]; !ok {
+			delete(bc.held, id) // no watch reads it any more
+		}
+	}
+	if fresh == 0 && firstErr != nil {
+		return reading{}, firstErr // nothing read: the poll failed (logged and counted as such)
+	}
+	if firstErr != nil {
+		bc.log.Warn("part of the poll failing; its ScaledObjects keep their last good readings", "err", firstErr, "failed", len(out.Errs), "of", len(layouts))
 	}
 	return out, nil
+}
+
+// failure is why layout l of round r has no fresh reading: its round
+// failed, Redis refused one of its lists, or its prefix's unacked hash
+// could not be read; nil when it reads.
+func (bc *brokerConn) failure(r *round, l Layout, failedPrefix map[string]error) error {
+	if r.err != nil {
+		return r.err
+	}
+	for _, q := range l.Queues {
+		if len(r.refused) == 0 {
+			break
+		}
+		for _, k := range l.Lists(q) {
+			if err := r.refused[k]; err != nil {
+				return err
+			}
+		}
+	}
+	return failedPrefix[l.KeyPrefix]
+}
+
+// heldBacklog is a layout's last good Backlog and when it was read.
+type heldBacklog struct {
+	bl Backlog
+	at time.Time
 }
 
 type countKey struct {
@@ -246,53 +270,6 @@ func (bc *brokerConn) attribution(prefix string) *attribution {
 		bc.attr[prefix] = a
 	}
 	return a
-}
-
-// queueHeads adds the head script of each group to pipe. Until the broker
-// is known to have the script cached, the first group sends it in full
-// (EVAL caches it) and the rest by hash: the pipeline runs in order.
-func (bc *brokerConn) queueHeads(ctx context.Context, pipe redis.Pipeliner, groups []*headGroup, clock time.Time) {
-	for i, g := range groups {
-		g.queue(ctx, pipe, clock, i == 0 && !bc.scriptLoaded)
-	}
-}
-
-// waits judges the heads the groups read at now: per list, its oldest
-// task's wait, or the error that kept it from being read. It keeps this
-// replica's first sightings up to date.
-func (bc *brokerConn) waits(groups map[string]*headGroup, clock, now time.Time) (map[string]listWait, map[string]error) {
-	heads := map[string]head{}
-	errs := map[string]error{}
-	loaded := false
-	for _, g := range groups {
-		if err := g.heads(heads); err != nil {
-			for _, l := range g.lists {
-				errs[l] = err
-			}
-			continue
-		}
-		loaded = true
-	}
-	bc.scriptLoaded = bc.scriptLoaded || loaded
-	out := make(map[string]listWait, len(heads))
-	for l, h := range heads {
-		local := time.Time{}
-		if h.stamp.IsZero() && h.seen.IsZero() {
-			s, ok := bc.seen[l]
-			if !ok || s.tag != h.tag {
-				s = seenHead{tag: h.tag, at: clock}
-				bc.seen[l] = s
-			}
-			local = s.at
-		}
-		out[l] = waitOf(h, local, now)
-	}
-	for l := range bc.seen {
-		if h, ok := heads[l]; !ok || !h.stamp.IsZero() || !h.seen.IsZero() {
-			delete(bc.seen, l)
-		}
-	}
-	return out, errs
 }
 
 // backlog builds one layout's Backlog from the list lengths and the

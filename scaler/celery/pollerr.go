@@ -19,7 +19,7 @@ func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error
 	for _, c := range cmds {
 		var rerr redis.Error
 		if cerr := c.Err(); cerr != nil && cerr != redis.Nil && errors.As(cerr, &rerr) {
-			return fmt.Errorf("%s: %s: %w", prefix, describeCmd(c), cerr)
+			return bc.cmdErr(c)
 		}
 	}
 	var ne net.Error
@@ -34,14 +34,32 @@ func (bc *brokerConn) pipeErr(ctx context.Context, cmds []redis.Cmder, err error
 	return fmt.Errorf("%s: %w", prefix, err)
 }
 
+// cmdErr is the error of one command Redis refused, naming the command and
+// its key.
+func (bc *brokerConn) cmdErr(c redis.Cmder) error {
+	err := c.Err()
+	if isScript(c) {
+		err = scriptError(err)
+	}
+	return fmt.Errorf("celery: poll %s: %s: %w", bc.broker.Redacted(), describeCmd(c), err)
+}
+
 // describeCmd is a command and its key, quoted (kombu's separator is not
 // printable).
 func describeCmd(c redis.Cmder) string {
 	args := c.Args()
+	if isScript(c) {
+		return strings.ToUpper(c.Name()) + " of the queue-head script" // its first argument is the script
+	}
 	if len(args) < 2 {
 		return strings.ToUpper(c.Name())
 	}
 	return fmt.Sprintf("%s %s", strings.ToUpper(c.Name()), strconv.Quote(fmt.Sprint(args[1])))
+}
+
+func isScript(c redis.Cmder) bool {
+	n := strings.ToLower(c.Name())
+	return n == "eval" || n == "evalsha"
 }
 
 // describePipeline counts a pipeline's commands by name: "pipeline of 9
@@ -66,24 +84,10 @@ func describePipeline(cmds []redis.Cmder) string {
 	return fmt.Sprintf("pipeline of %d commands (%s)", len(cmds), strings.Join(parts, ", "))
 }
 
-// headsOnly says the pipeline's error err came from head scripts alone:
-// the counts were read, only the queue waits are lost. (A connection that
-// failed may leave every command without its own error.)
-func headsOnly(err error, llen map[string]*redis.IntCmd, plans map[string]*prefixPlan, groups map[string]*headGroup) bool {
-	for _, c := range llen {
-		if c.Err() != nil {
-			return false
-		}
-	}
-	for _, p := range plans {
-		if p.hlen.Err() != nil || (p.scan != nil && p.scan.Err() != nil) || (p.scores != nil && p.scores.Err() != nil) {
-			return false
-		}
-	}
-	for _, g := range groups {
-		if g.cmd != nil && errors.Is(g.cmd.Err(), err) {
-			return true
-		}
-	}
-	return false
+// dialFailed says err is a failure to reach the broker at all (refused,
+// no route, no such host), as opposed to a round that got no answer in
+// time, which its own content may have caused.
+func dialFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }

@@ -63,6 +63,10 @@ type Backlog struct {
 	UnackedUnattributed int64 `json:"unackedUnattributed"`
 	// AttributedAt is when the latest complete pass over the hash finished.
 	AttributedAt time.Time `json:"attributedAt"`
+	// BrokerTime is the broker's clock (TIME) at the poll: every age here
+	// (queue waits, ETAs, the visibility timeout) is judged at it, so
+	// scaler replicas whose clocks differ read the same ages.
+	BrokerTime time.Time `json:"brokerTime"`
 
 	// OldestWaitSeconds is the longest of the queues' oldest waits, and
 	// WaitMethod what gave it; null when no queue's could be read.

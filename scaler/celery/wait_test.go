@@ -19,17 +19,6 @@ import (
 // install: the tests' producers load this very file.
 const stampSnippet = "../../examples/celery/publish_stamp.py"
 
-// pinnedHub judges ages at a fixed instant (HubOptions.Now), while first
-// sightings are recorded by the real clock: two hubs pinned alike give the
-// same ages exactly when they read the same times.
-func pinnedHub(t *testing.T, at time.Time) *celery.Hub {
-	t.Helper()
-	h := celery.NewHub(celery.HubOptions{PollInterval: 50 * time.Millisecond, AttributionInterval: 100 * time.Millisecond,
-		Now: func() time.Time { return at }})
-	t.Cleanup(h.Close)
-	return h
-}
-
 // kombuMessage is what kombu keeps of a task: its headers, read directly.
 type kombuMessage struct {
 	Headers struct {
@@ -69,9 +58,10 @@ func headOf(t *testing.T, c *redis.Client, list string) (kombuMessage, bool) {
 }
 
 // impliedStart is when the scaler says the queue's oldest task began to
-// wait: the judging instant minus the age.
-func impliedStart(at time.Time, q celery.QueueBacklog) time.Time {
-	return at.Add(-time.Duration(math.Round(*q.OldestWaitSeconds * 1e9)))
+// wait, by the broker's clock: the instant its ages were judged at minus
+// the age.
+func impliedStart(b celery.Backlog, q celery.QueueBacklog) time.Time {
+	return b.BrokerTime.Add(-time.Duration(math.Round(*q.OldestWaitSeconds * 1e9)))
 }
 
 func near(a, b time.Time, d time.Duration) bool { return a.Sub(b).Abs() <= d }
@@ -129,12 +119,14 @@ func TestStampedAgesAreThePublishTimesOfTheOldestTaskAcrossPrioritySubQueues(t *
 		t.Fatalf("the oldest stamp is on %q, want the priority-9 list", oldestList)
 	}
 
-	at := time.Now().Add(time.Minute)
-	w := pinnedHub(t, at).Watch(mustBroker(t, url), l)
+	// A scaler whose own clock is an hour ahead reads the same age.
+	w := skewedHub(t, time.Hour).Watch(mustBroker(t, url), l)
 	defer w.Close()
-	q := queueOf(t, waitFor(t, w, "a stamped wait", hasWait("q", celery.WaitStamp)), "q")
-	got := impliedStart(at, q)
-	t.Logf("oldest stamp %s; the scaler's age %.6f s at %s says %s", oldest.Format(time.RFC3339Nano), *q.OldestWaitSeconds, at.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
+	b := waitFor(t, w, "a stamped wait", hasWait("q", celery.WaitStamp))
+	q := queueOf(t, b, "q")
+	got := impliedStart(b, q)
+	t.Logf("oldest stamp %s; the scaler's age %.6f s at the broker's %s says %s", oldest.Format(time.RFC3339Nano), *q.OldestWaitSeconds,
+		b.BrokerTime.Format(time.RFC3339Nano), got.Format(time.RFC3339Nano))
 	if !near(got, oldest, time.Millisecond) {
 		t.Errorf("the scaler's oldest wait began at %s, the priority-9 task's stamp is %s", got, oldest)
 	}
@@ -156,35 +148,40 @@ func TestUnstampedFirstSightingsAreSharedByReplicasWhenATargetActs(t *testing.T)
 	head, _ := headOf(t, c, "q")
 	shared := layout("", time.Hour, true, "q")
 	shared.ShareFirstSeen = true
-	at := time.Now().Add(time.Hour)
 
-	// Replica 1 sees the message first and records when.
-	w1 := pinnedHub(t, at).Watch(mustBroker(t, url), shared)
+	// Replica 1, its clock 2 minutes fast, sees the message first and
+	// records when, by the broker's clock.
+	w1 := skewedHub(t, 2*time.Minute).Watch(mustBroker(t, url), shared)
 	defer w1.Close()
-	q1 := queueOf(t, waitFor(t, w1, "replica 1: first seen", hasWait("q", celery.WaitFirstSeen)), "q")
+	b1 := waitFor(t, w1, "replica 1: first seen", hasWait("q", celery.WaitFirstSeen))
+	q1 := queueOf(t, b1, "q")
 	stored, err := c.Get(t.Context(), "montage-scaler:first-seen:q").Result()
 	if err != nil {
 		t.Fatalf("the first sighting is not in the broker: %v", err)
 	}
 	tag, ms, _ := strings.Cut(stored, " ")
 	msec, _ := strconv.ParseInt(ms, 10, 64)
-	if tag != head.Properties.DeliveryTag || !near(impliedStart(at, q1), time.UnixMilli(msec), time.Millisecond) {
-		t.Errorf("stored %q; want the head's delivery tag %s and the time replica 1 reports (%s)", stored, head.Properties.DeliveryTag, impliedStart(at, q1))
+	first := time.UnixMilli(msec)
+	if tag != head.Properties.DeliveryTag || !near(impliedStart(b1, q1), first, time.Millisecond) {
+		t.Errorf("stored %q; want the head's delivery tag %s and the time replica 1 reports (%s)", stored, head.Properties.DeliveryTag, impliedStart(b1, q1))
 	}
 	if ttl := c.PTTL(t.Context(), "montage-scaler:first-seen:q").Val(); ttl <= 0 || ttl > 24*time.Hour {
 		t.Errorf("the key's TTL is %s, want at most 24h", ttl)
 	}
 
-	// Replica 2 starts later (or replica 1 restarted): the same age.
-	w2 := pinnedHub(t, at).Watch(mustBroker(t, url), shared)
+	// Replica 2, its clock 5 minutes slow, starts later (or replica 1
+	// restarted): the same start, so the same age at the same instant.
+	w2 := skewedHub(t, -5*time.Minute).Watch(mustBroker(t, url), shared)
 	defer w2.Close()
-	q2 := queueOf(t, waitFor(t, w2, "replica 2: first seen", hasWait("q", celery.WaitFirstSeen)), "q")
+	b2 := waitFor(t, w2, "replica 2: first seen", hasWait("q", celery.WaitFirstSeen))
 	// A ScaledObject without a target reads the shared time too.
-	w3 := pinnedHub(t, at).Watch(mustBroker(t, url), layout("", time.Hour, true, "q"))
+	w3 := fastHub(t).Watch(mustBroker(t, url), layout("", time.Hour, true, "q"))
 	defer w3.Close()
-	q3 := queueOf(t, waitFor(t, w3, "without a target: first seen", hasWait("q", celery.WaitFirstSeen)), "q")
-	if *q1.OldestWaitSeconds != *q2.OldestWaitSeconds || *q1.OldestWaitSeconds != *q3.OldestWaitSeconds {
-		t.Errorf("ages %v, %v, %v: want one answer", *q1.OldestWaitSeconds, *q2.OldestWaitSeconds, *q3.OldestWaitSeconds)
+	b3 := waitFor(t, w3, "without a target: first seen", hasWait("q", celery.WaitFirstSeen))
+	for i, b := range []celery.Backlog{b1, b2, b3} {
+		if got := impliedStart(b, queueOf(t, b, "q")); !near(got, first, time.Millisecond) {
+			t.Errorf("replica %d: waits since %s, want the shared first sighting %s", i+1, got, first)
+		}
 	}
 }
 
@@ -205,37 +202,39 @@ func TestUnstampedAgesWithoutATargetAreThisReplicasAndWriteNothing(t *testing.T)
 	}
 }
 
-func TestAnETATaskWaitsFromItsETAOnly(t *testing.T) {
+func TestAnETATaskWaitsFromItsETAOnlyByTheBrokersClock(t *testing.T) {
 	r := servers.StartRedis(t)
 	url := r.URL(9)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DB: 9})
 	t.Cleanup(func() { c.Close() })
-	// No worker: the ETA task stays in the list.
+	// No worker: the ETA tasks stay in their lists.
 	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: url, Preload: []string{stampSnippet}},
-		servers.Block("e", "q").WithCountdown(time.Hour))
-	m, ok := headOf(t, c, "q")
-	if !ok || m.Headers.ETA == nil {
-		t.Fatalf("list q: %+v, want the ETA task", m)
+		servers.Block("e", "later").WithCountdown(time.Hour), servers.Block("d", "soon").WithCountdown(time.Second))
+	etaOf := func(list string) time.Time {
+		m, ok := headOf(t, c, list)
+		if !ok || m.Headers.ETA == nil {
+			t.Fatalf("list %s: %+v, want the ETA task", list, m)
+		}
+		eta, err := time.Parse(time.RFC3339Nano, *m.Headers.ETA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eta
 	}
-	eta, err := time.Parse(time.RFC3339Nano, *m.Headers.ETA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := layout("", time.Hour, true, "q")
+	soon := etaOf("soon")
 
-	now := pinnedHub(t, time.Now()).Watch(mustBroker(t, url), l)
-	defer now.Close()
-	q := queueOf(t, waitFor(t, now, "read", func(b celery.Backlog) bool { return b.Queues[0].OldestWaitSeconds != nil }), "q")
-	if *q.OldestWaitSeconds != 0 || q.WaitMethod != "" || q.Ready != 1 {
+	// A scaler whose clock is two hours ahead: the hour-long countdown has
+	// not passed for the broker, so that task does not wait yet.
+	w := skewedHub(t, 2*time.Hour).Watch(mustBroker(t, url), layout("", time.Hour, true, "later", "soon"))
+	defer w.Close()
+	b := waitFor(t, w, "the short countdown due", func(b celery.Backlog) bool {
+		return hasWait("soon", celery.WaitStamp)(b) && b.BrokerTime.After(soon.Add(time.Second))
+	})
+	if q := queueOf(t, b, "later"); q.OldestWaitSeconds == nil || *q.OldestWaitSeconds != 0 || q.WaitMethod != "" || q.Ready != 1 {
 		t.Errorf("before its ETA: %+v, want ready 1, no wait", q)
 	}
-
-	at := eta.Add(90 * time.Second)
-	later := pinnedHub(t, at).Watch(mustBroker(t, url), l)
-	defer later.Close()
-	q = queueOf(t, waitFor(t, later, "due", hasWait("q", celery.WaitStamp)), "q")
-	if *q.OldestWaitSeconds < 89.999 || *q.OldestWaitSeconds > 90.001 {
-		t.Errorf("90 s after its ETA: waited %v s, want 90 (from the ETA, not the stamp)", *q.OldestWaitSeconds)
+	if got := impliedStart(b, queueOf(t, b, "soon")); !near(got, soon, time.Millisecond) {
+		t.Errorf("after its ETA: waits since %s, want its ETA %s (not its stamp)", got, soon)
 	}
 }
 
@@ -267,15 +266,14 @@ func TestATaskRestoredAfterItsWorkerWasKilledKeepsItsOriginalStamp(t *testing.T)
 	time.Sleep(time.Until(delivered.Add(2 * time.Second)))
 	servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, Queues: []string{"other"}, AcksLate: true,
 		VisibilityTimeout: 2 * time.Second})
-	at := time.Now().Add(time.Hour)
-	w := pinnedHub(t, at).Watch(mustBroker(t, url), layout("", 2*time.Hour, true, "q1"))
+	w := skewedHub(t, time.Hour).Watch(mustBroker(t, url), layout("", 2*time.Hour, true, "q1"))
 	defer w.Close()
 	b := waitFor(t, w, "restored to q1", func(b celery.Backlog) bool { return b.Queues[0].Ready == 1 && hasWait("q1", celery.WaitStamp)(b) })
 	m, _ := headOf(t, c, "q1")
 	if !m.Headers.Redelivered || m.Headers.ID != running.Headers.ID {
 		t.Errorf("head of q1: %+v, want task %s redelivered by kombu", m.Headers, running.Headers.ID)
 	}
-	if got := impliedStart(at, b.Queues[0]); !near(got, original, time.Millisecond) {
+	if got := impliedStart(b, b.Queues[0]); !near(got, original, time.Millisecond) {
 		t.Errorf("the restored task waits since %s, want its original stamp %s", got, original)
 	}
 	release(t, c, "a")

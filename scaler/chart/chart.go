@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -226,7 +227,8 @@ func seriesColor(s Series, i int) color.RGBA {
 	return Palette[i%len(Palette)]
 }
 
-// polyline returns the pixel path of s in panel p (top y0), split at gaps.
+// polyline returns the pixel path of s in panel p (top y0), split at gaps,
+// decimated to the pixel columns.
 func (c *Chart) polyline(s Series, y0 int, ymax float64) [][][2]float64 {
 	y := func(v float64) float64 {
 		v = math.Min(math.Max(v, 0), ymax)
@@ -236,7 +238,7 @@ func (c *Chart) polyline(s Series, y0 int, ymax float64) [][][2]float64 {
 	var cur [][2]float64
 	flush := func() {
 		if len(cur) > 0 {
-			out = append(out, cur)
+			out = append(out, decimate(cur))
 		}
 		cur = nil
 	}
@@ -260,5 +262,38 @@ func (c *Chart) polyline(s Series, y0 int, ymax float64) [][][2]float64 {
 		}
 	}
 	flush()
+	return out
+}
+
+// decimate keeps, of each run of points in one pixel column, the first, the
+// highest, the lowest and the last, in their order: the line spans the same
+// rows in each column, every peak keeps its height, and a trace of weeks
+// costs at most four points a column. Drawing the thousands of sub-pixel
+// segments instead is slow, bloats the SVG, and in the PNG their
+// overlapping coverage adds up in the rasterizer's float32 running sum,
+// whose rounding left a tint on every pixel after the line.
+func decimate(path [][2]float64) [][2]float64 {
+	out := path[:0] // writes never overtake reads: at most four per run
+	for i := 0; i < len(path); {
+		col := math.Floor(path[i][0])
+		j, top, bottom := i, i, i
+		for ; j < len(path) && math.Floor(path[j][0]) == col; j++ {
+			if path[j][1] < path[top][1] {
+				top = j
+			}
+			if path[j][1] > path[bottom][1] {
+				bottom = j
+			}
+		}
+		keep := []int{i, top, bottom, j - 1}
+		slices.Sort(keep)
+		keep = slices.Compact(keep)
+		var pts [4][2]float64
+		for k, at := range keep {
+			pts[k] = path[at]
+		}
+		out = append(out, pts[:len(keep)]...)
+		i = j
+	}
 	return out
 }

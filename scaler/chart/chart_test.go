@@ -171,3 +171,161 @@ func TestAChartNeedsPanelsAndATimeSpan(t *testing.T) {
 		})
 	}
 }
+
+// peak is a short burst of a long trace.
+type peak struct {
+	at  time.Time
+	dur time.Duration
+	v   float64
+}
+
+// longTrace is six weeks of replicas sampled every 30 s, as simulate draws
+// them: one replica, and an evening burst every few days.
+func longTrace() (*Chart, []peak) {
+	from := t0
+	until := from.Add(6 * 7 * 24 * time.Hour)
+	var peaks []peak
+	for d := 2; d < 42; d += 3 {
+		peaks = append(peaks, peak{from.Add(time.Duration(d)*24*time.Hour + 19*time.Hour), time.Duration(20+d%4*25) * time.Minute, float64(2 + d%7)})
+	}
+	var reps []Point
+	for t := from; t.Before(until); t = t.Add(30 * time.Second) {
+		v := 1.0
+		for _, p := range peaks {
+			if !t.Before(p.at) && t.Before(p.at.Add(p.dur)) {
+				v = p.v
+			}
+		}
+		reps = append(reps, Point{t, v})
+	}
+	return &Chart{
+		Title: "six weeks",
+		From:  from, Until: until,
+		Panels: []Panel{
+			{Title: "replicas", YLabel: "replicas", YMax: 10, Series: []Series{{Label: "replicas", Color: Palette[1], Points: reps, Step: true}}},
+			{Title: "queue", YLabel: "tasks", YMax: 100, Series: []Series{
+				{Label: "target", Color: Palette[0], Points: []Point{{from, 30}, {until, 30}}, Dashed: true},
+			}},
+		},
+	}, peaks
+}
+
+func TestPNGOfALongTraceKeepsItsBackgroundAndItsPeaks(t *testing.T) {
+	c, peaks := longTrace()
+	var b bytes.Buffer
+	if err := c.WritePNG(&b); err != nil {
+		t.Fatal(err)
+	}
+	if name := os.Getenv("CHART_PNG"); name != "" {
+		_ = os.WriteFile(name, b.Bytes(), 0o644)
+	}
+	img, err := png.Decode(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := func(panel int, v float64) float64 {
+		return float64(panelTop(panel)) + panelHeight - v/c.Panels[panel].YMax*panelHeight
+	}
+	// Where ink may be: grid lines, the frame, and within 3 pixels of a
+	// series (the baseline of 1, each burst, the target of 30).
+	var ink []image.Rectangle
+	line := func(x0, y0, x1, y1 float64) {
+		ink = append(ink, image.Rect(int(math.Floor(x0))-3, int(math.Floor(y0))-3, int(math.Ceil(x1))+4, int(math.Ceil(y1))+4))
+	}
+	left, right := float64(marginLeft), float64(marginLeft+plotWidth)
+	line(left, y(0, 1), right, y(0, 1))
+	for _, p := range peaks {
+		line(c.x(p.at), y(0, p.v), c.x(p.at.Add(p.dur)), y(0, 1))
+	}
+	line(left, y(1, 30), right, y(1, 30))
+	for i, pn := range c.Panels {
+		top := panelTop(i)
+		for _, v := range yTicks(pn.YMax) {
+			line(left, y(i, v), right, y(i, v))
+		}
+		for _, tk := range c.xTicks() {
+			line(c.x(tk.t), float64(top), c.x(tk.t), float64(top+panelHeight))
+		}
+	}
+	// Where nothing but ink may differ from the white background: each
+	// plot area inside its frame, the gap between the panels, and the right
+	// margin under each legend.
+	var quiet []image.Rectangle
+	for i := range c.Panels {
+		top := panelTop(i)
+		quiet = append(quiet, image.Rect(marginLeft+1, top+1, marginLeft+plotWidth, top+panelHeight),
+			image.Rect(marginLeft+plotWidth+2, top+12+len(c.legend(i))*legendLine+6, width, top+panelHeight))
+	}
+	quiet = append(quiet, image.Rect(0, panelTop(0)+panelHeight+6, width, panelTop(1)-24))
+	checked, stained := 0, 0
+	for _, r := range quiet {
+		for py := r.Min.Y; py < r.Max.Y; py++ {
+			for px := r.Min.X; px < r.Max.X; px++ {
+				if slices.ContainsFunc(ink, image.Pt(px, py).In) {
+					continue
+				}
+				checked++
+				if cr, cg, cb, _ := img.At(px, py).RGBA(); cr != 0xffff || cg != 0xffff || cb != 0xffff {
+					if stained++; stained <= 3 {
+						t.Errorf("pixel (%d,%d) is %d,%d,%d, want the white background", px, py, cr>>8, cg>>8, cb>>8)
+					}
+				}
+			}
+		}
+	}
+	if stained > 0 {
+		t.Errorf("%d of %d background pixels stained", stained, checked)
+	}
+	if checked < 100_000 {
+		t.Errorf("only %d background pixels checked", checked)
+	}
+	// The narrowest burst is under a pixel wide, and is still drawn to its
+	// top in the series' colour.
+	p := slices.MinFunc(peaks, func(a, b peak) int { return int(a.dur - b.dur) })
+	if w := c.x(p.at.Add(p.dur)) - c.x(p.at); w >= 1 {
+		t.Fatalf("the narrowest burst is %.2f pixels wide, want under one", w)
+	}
+	px := int(math.Floor(c.x(p.at)))
+	for _, v := range []float64{p.v, (p.v + 1) / 2} {
+		py := int(math.Round(y(0, v)))
+		if r, g, bl, _ := img.At(px, py).RGBA(); r != 0x101*uint32(Palette[1].R) || g != 0x101*uint32(Palette[1].G) || bl != 0x101*uint32(Palette[1].B) {
+			t.Errorf("the %g-replica burst at %s: pixel (%d,%d) at %g is %d,%d,%d, want the series' colour", p.v, p.at.Format(time.DateTime), px, py, v, r>>8, g>>8, bl>>8)
+		}
+	}
+}
+
+func TestDecimateKeepsEachColumnsFirstExtremesAndLast(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		in, want [][2]float64
+	}{
+		{"points in columns of their own are all kept",
+			[][2]float64{{0.5, 1}, {1.5, 2}, {2.5, 3}}, [][2]float64{{0.5, 1}, {1.5, 2}, {2.5, 3}}},
+		{"a crowded column keeps its first, highest, lowest and last point, in their order",
+			[][2]float64{{3.1, 5}, {3.2, 9}, {3.3, 2}, {3.4, 7}, {3.5, 4}, {4.2, 4}}, [][2]float64{{3.1, 5}, {3.2, 9}, {3.3, 2}, {3.5, 4}, {4.2, 4}}},
+		{"a flat run keeps its ends",
+			[][2]float64{{7, 3}, {7.2, 3}, {7.4, 3}, {7.9, 3}}, [][2]float64{{7, 3}, {7.9, 3}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := decimate(slices.Clone(tc.in)); !slices.Equal(got, tc.want) {
+				t.Errorf("decimate(%v) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+	// Six weeks every 30 s: a few points a column, every burst at its
+	// height, in the path both the SVG and the PNG draw.
+	c, peaks := longTrace()
+	paths := c.polyline(c.Panels[0].Series[0], panelTop(0), c.Panels[0].YMax)
+	if len(paths) != 1 {
+		t.Fatalf("%d paths, want 1", len(paths))
+	}
+	if n := len(paths[0]); n > 4*(plotWidth+1) {
+		t.Errorf("%d points for %d columns", n, plotWidth)
+	}
+	for _, p := range peaks {
+		top := float64(panelTop(0)) + panelHeight - p.v/c.Panels[0].YMax*panelHeight
+		if !slices.ContainsFunc(paths[0], func(pt [2]float64) bool { return pt[1] == top && pt[0] >= c.x(p.at) && pt[0] <= c.x(p.at.Add(p.dur)) }) {
+			t.Errorf("the %g-replica burst at %s lost its top", p.v, p.at.Format(time.DateTime))
+		}
+	}
+}

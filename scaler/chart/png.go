@@ -102,7 +102,6 @@ type painter struct {
 	img                  *image.RGBA
 	regular, bold, title font.Face
 	raster               *vector.Rasterizer
-	rasterW, rasterH     int
 }
 
 func newPainter(w, h int) (*painter, error) {
@@ -117,7 +116,7 @@ func newPainter(w, h int) (*painter, error) {
 	face := func(f *opentype.Font, size float64) (font.Face, error) {
 		return opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
 	}
-	p := &painter{img: image.NewRGBA(image.Rect(0, 0, w, h)), rasterW: w, rasterH: h}
+	p := &painter{img: image.NewRGBA(image.Rect(0, 0, w, h))}
 	if p.regular, err = face(reg, 12); err != nil {
 		return nil, fmt.Errorf("chart: %w", err)
 	}
@@ -192,17 +191,25 @@ func (p *painter) frame(r image.Rectangle, c color.Color) {
 
 // stroke draws a polyline (or, separate, pairs of points: dashes) of width
 // lw, anti-aliased. Every segment is a quadrilateral of the same winding, so
-// their overlaps at the joints add up instead of cancelling.
+// their overlaps at the joints add up instead of cancelling. The rasterizer
+// covers only the line's bounding box: it sums coverage across its whole
+// buffer, row after row, so its cost and any rounding it leaves stay there
+// instead of reaching every pixel below the line.
 func (p *painter) stroke(path [][2]float64, separate bool, lw float64, c color.Color) {
 	if len(path) < 2 {
 		return
 	}
+	box := bounds(path, lw).Intersect(p.img.Bounds())
+	if box.Empty() {
+		return
+	}
 	if p.raster == nil {
-		p.raster = vector.NewRasterizer(p.rasterW, p.rasterH)
+		p.raster = vector.NewRasterizer(box.Dx(), box.Dy())
 	} else {
-		p.raster.Reset(p.rasterW, p.rasterH)
+		p.raster.Reset(box.Dx(), box.Dy())
 	}
 	z := p.raster
+	ox, oy := float64(box.Min.X), float64(box.Min.Y)
 	step := 1
 	if separate {
 		step = 2
@@ -221,14 +228,28 @@ func (p *painter) stroke(path [][2]float64, separate bool, lw float64, c color.C
 		nx, ny := -dy/n*lw/2, dx/n*lw/2
 		ex, ey := dx/n*lw/2, dy/n*lw/2
 		a0, a1 := [2]float64{a[0] - ex, a[1] - ey}, [2]float64{b[0] + ex, b[1] + ey}
-		z.MoveTo(float32(a0[0]+nx), float32(a0[1]+ny))
-		z.LineTo(float32(a1[0]+nx), float32(a1[1]+ny))
-		z.LineTo(float32(a1[0]-nx), float32(a1[1]-ny))
-		z.LineTo(float32(a0[0]-nx), float32(a0[1]-ny))
+		z.MoveTo(float32(a0[0]+nx-ox), float32(a0[1]+ny-oy))
+		z.LineTo(float32(a1[0]+nx-ox), float32(a1[1]+ny-oy))
+		z.LineTo(float32(a1[0]-nx-ox), float32(a1[1]-ny-oy))
+		z.LineTo(float32(a0[0]-nx-ox), float32(a0[1]-ny-oy))
 		z.ClosePath()
 	}
 	z.DrawOp = draw.Over
-	z.Draw(p.img, p.img.Bounds(), image.NewUniform(c), image.Point{})
+	z.Draw(p.img, box, image.NewUniform(c), image.Point{})
+}
+
+// bounds is the pixel box of a line of width lw through path, its ends
+// extended as stroke extends them.
+func bounds(path [][2]float64, lw float64) image.Rectangle {
+	x0, y0, x1, y1 := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for _, pt := range path {
+		x0, x1 = math.Min(x0, pt[0]), math.Max(x1, pt[0])
+		y0, y1 = math.Min(y0, pt[1]), math.Max(y1, pt[1])
+	}
+	// A corner of a segment's quadrilateral (a dot's too) is at most a
+	// width from its point; a pixel more for the anti-aliased edge.
+	m := lw + 1
+	return image.Rect(int(math.Floor(x0-m)), int(math.Floor(y0-m)), int(math.Ceil(x1+m)), int(math.Ceil(y1+m)))
 }
 
 // dashes cuts a polyline into on/off pieces along its length, returned as

@@ -22,6 +22,25 @@ const (
 
 var order = []string{Celery, Latency, Calendar, Forecast}
 
+// Ceiling is the most replicas a decision ever asks for, and the largest
+// replica count the scaler accepts anywhere (minReplicas, maxReplicas,
+// calendarReplicas, a calendar event's hint, the current replicas it
+// reads): without maxReplicas it is the decision's upper clamp. KEDA turns
+// a metric it cannot hold into a wrong one (+Inf becomes 0, a milli-value
+// past int64 goes negative), and either scales a Deployment down at its
+// busiest; 10,000 pods is far beyond any Montage deployment and far inside
+// what KEDA and the HPA hold exactly.
+const Ceiling = 10000
+
+// CheckReplicas says whether n is a replica count the scaler accepts: a
+// number from 0 to Ceiling (NaN and the infinities are not).
+func CheckReplicas(n float64) error {
+	if !(n >= 0 && n <= Ceiling) {
+		return fmt.Errorf("%s is not a replica count from 0 to %d", FormatReplicas(n), Ceiling)
+	}
+	return nil
+}
+
 // Opinion is what one component asks for, computed from one good reading.
 type Opinion struct {
 	// Desired replicas; nil means no opinion.
@@ -118,8 +137,11 @@ func (d Decision) Err() error {
 // whose last good reading is older than StaleAfter while it fails, makes the
 // decision unavailable: a made-up 0 would scale the workload down at its
 // busiest. An Optional source without a good reading yet is the exception:
-// it has no opinion and says so in the warnings. The result is
-// clamp(max(opinions), Min, Max), or Min with no opinion.
+// it has no opinion and says so in the warnings. An ask that is not a
+// finite number ≥ 0 is an error naming its component, never a number. The
+// result is clamp(max(opinions), Min, Max), or Min with no opinion; without
+// Max the upper clamp is Ceiling, so a decision is always a number from 0 to
+// Ceiling.
 func Decide(now time.Time, p Policy, readings []Reading) Decision {
 	d := Decision{
 		Bounds:     Bounds{Min: p.Min, Max: p.Max},
@@ -161,6 +183,22 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 		if !c.Stale {
 			o := r.Opinion
 			c.Held = r.Err != nil
+			if o.Desired != nil && !finite(*o.Desired) {
+				// An ask that is not a number of replicas is an error
+				// naming its component, never a number: KEDA reads +Inf
+				// as 0. (A finite ask above the ceiling is clamped below.)
+				msg := fmt.Sprintf("asks for %s replicas: not a finite number ≥ 0", FormatReplicas(*o.Desired))
+				c.Error = joinErr(c.Error, msg)
+				c.Detail = o.Detail
+				c.Warnings = append(c.Warnings, o.Warnings...)
+				if o.Advisory {
+					c.Warnings = append(c.Warnings, "advisory (dry-run): "+msg)
+				} else {
+					failed = append(failed, r.Name+": "+msg)
+				}
+				d.Components = append(d.Components, c)
+				continue
+			}
 			c.Desired = o.Desired
 			c.Active = o.Active
 			c.Detail = o.Detail
@@ -188,16 +226,45 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 	if best > v {
 		v = best
 	}
-	if p.Max != nil && v > *p.Max {
+	switch {
+	case p.Max != nil && v > *p.Max:
 		d.Warnings = append(d.Warnings, fmt.Sprintf("%s replicas asked for, clamped to maxReplicas %s", FormatReplicas(v), FormatReplicas(*p.Max)))
 		v = *p.Max
+	case v > Ceiling:
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s replicas asked for, clamped to the ceiling %d (no maxReplicas)", FormatReplicas(v), Ceiling))
+		v = Ceiling
 	}
 	if best == math.Inf(-1) {
 		d.Warnings = append(d.Warnings, fmt.Sprintf("no component has an opinion: minReplicas %s", FormatReplicas(p.Min)))
 	}
 	v = math.Round(v*1000) / 1000 // KEDA keeps milli precision
+	// The decision once more before it leaves: the opinions were checked
+	// above, but the policy is anyone's struct (spec bounds the one
+	// metadata makes).
+	if err := CheckReplicas(v); err != nil {
+		d.Active = false
+		d.Error = fmt.Sprintf("decision %v (minReplicas %s, maxReplicas %s)", err, FormatReplicas(p.Min), formatMax(p.Max))
+		return d
+	}
 	d.Desired = &v
 	return d
+}
+
+// finite reports whether v is an ask: a finite number ≥ 0.
+func finite(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
+
+func joinErr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func formatMax(m *float64) string {
+	if m == nil {
+		return "none"
+	}
+	return FormatReplicas(*m)
 }
 
 func rank(name string) int {
@@ -226,7 +293,7 @@ type CeleryBacklog struct {
 // CeleryOpinion asks for (queued + inFlight) / tasksPerReplica; active when any
 // task is queued or in flight.
 func CeleryOpinion(b CeleryBacklog, tasksPerReplica float64, detail any) Opinion {
-	work := float64(b.Queued + b.InFlight)
+	work := float64(b.Queued) + float64(b.InFlight) // no int64 overflow
 	return Opinion{
 		Desired: Ptr(work / tasksPerReplica),
 		Active:  work > 0,

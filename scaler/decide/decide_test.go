@@ -1,7 +1,9 @@
 package decide
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,6 +144,73 @@ func TestDecide(t *testing.T) {
 			wantErr: "celery: dial tcp 127.0.0.1:6379: connection refused",
 		},
 		{
+			name:       "without maxReplicas an ask above the ceiling is clamped to it and says so",
+			policy:     Policy{StaleAfter: time.Minute},
+			readings:   []Reading{{Name: Latency, Opinion: opinion(1e308, true), GoodAt: fresh}},
+			want:       Ptr(Ceiling),
+			wantActive: true,
+			wantWarn:   "1e+308 replicas asked for, clamped to the ceiling 10000 (no maxReplicas)",
+		},
+		{
+			name:       "an ask of 1.25e17, which KEDA's milli-value would overflow, is clamped to the ceiling too",
+			policy:     Policy{StaleAfter: time.Minute},
+			readings:   []Reading{{Name: Celery, Opinion: opinion(1.25e17, true), GoodAt: fresh}},
+			want:       Ptr(Ceiling),
+			wantActive: true,
+			wantWarn:   "clamped to the ceiling 10000",
+		},
+		{
+			name:     "an infinite ask is an error naming its component, never a number",
+			policy:   Policy{StaleAfter: time.Minute},
+			readings: []Reading{{Name: Latency, Opinion: opinion(math.Inf(1), true), GoodAt: fresh}},
+			wantErr:  "latency: asks for +Inf replicas: not a finite number ≥ 0",
+		},
+		{
+			name:   "a NaN ask is an error even beside a good one",
+			policy: policy,
+			readings: []Reading{
+				{Name: Celery, Opinion: opinion(2, true), GoodAt: fresh},
+				{Name: Forecast, Opinion: opinion(math.NaN(), true), GoodAt: fresh, NoExpiry: true},
+			},
+			wantErr: "forecast: asks for NaN replicas: not a finite number ≥ 0",
+		},
+		{
+			name:     "a negative ask is an error, not minReplicas",
+			policy:   policy,
+			readings: []Reading{{Name: Celery, Opinion: opinion(-3, true), GoodAt: fresh}},
+			wantErr:  "celery: asks for -3 replicas: not a finite number ≥ 0",
+		},
+		{
+			name:   "an advisory ask that is not a number decides nothing and withholds nothing",
+			policy: policy,
+			readings: []Reading{
+				{Name: Celery, Opinion: opinion(2, true), GoodAt: fresh},
+				{Name: Forecast, Opinion: Opinion{Desired: Ptr(math.Inf(1)), Active: true, Advisory: true}, GoodAt: fresh, NoExpiry: true},
+			},
+			want:       Ptr(2),
+			wantActive: true,
+		},
+		{
+			name:     "a policy whose minReplicas is NaN gives no decision, never that number",
+			policy:   Policy{Min: math.NaN(), StaleAfter: time.Minute},
+			readings: []Reading{{Name: Celery, Opinion: opinion(1, true), GoodAt: fresh}},
+			wantErr:  "decision NaN is not a replica count from 0 to 10000 (minReplicas NaN, maxReplicas none)",
+		},
+		{
+			name:     "a policy whose maxReplicas is below 0 gives no decision",
+			policy:   Policy{Max: Ptr(-1), StaleAfter: time.Minute},
+			readings: []Reading{{Name: Celery, Opinion: opinion(1, true), GoodAt: fresh}},
+			wantErr:  "decision -1 is not a replica count from 0 to 10000 (minReplicas 0, maxReplicas -1)",
+		},
+		{
+			name:       "a minReplicas beyond the ceiling is clamped to it",
+			policy:     Policy{Min: 20000, StaleAfter: time.Minute},
+			readings:   []Reading{{Name: Celery, Opinion: opinion(1, true), GoodAt: fresh}},
+			want:       Ptr(Ceiling),
+			wantActive: true,
+			wantWarn:   "20000 replicas asked for, clamped to the ceiling 10000 (no maxReplicas)",
+		},
+		{
 			name:       "KEDA's milli precision",
 			policy:     Policy{StaleAfter: time.Minute},
 			readings:   []Reading{{Name: Celery, Opinion: opinion(7.0/3.0, true), GoodAt: fresh}},
@@ -174,6 +243,38 @@ func TestDecide(t *testing.T) {
 				t.Fatalf("warnings %q lack %q", d.Warnings, tc.wantWarn)
 			}
 		})
+	}
+}
+
+func TestEveryDecisionIsAFiniteNumberInRangeAndWritesAsJSON(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	asks := []float64{math.Inf(1), math.Inf(-1), math.NaN(), -1, 0, 2.4, Ceiling, Ceiling + 1, 5e15, 1.25e17, 1e300, 1e308, math.MaxFloat64}
+	policies := []Policy{{StaleAfter: time.Minute}, {Min: 1, Max: Ptr(8), StaleAfter: time.Minute}, {Min: Ceiling, StaleAfter: time.Minute}}
+	for _, p := range policies {
+		for _, name := range order {
+			for _, ask := range asks {
+				for _, advisory := range []bool{false, true} {
+					d := Decide(now, p, []Reading{
+						{Name: Celery, Opinion: Opinion{Desired: Ptr(1), Active: true}, GoodAt: now},
+						{Name: name, Opinion: Opinion{Desired: Ptr(ask), Active: true, Advisory: advisory}, GoodAt: now},
+					})
+					if _, err := json.Marshal(d); err != nil {
+						t.Errorf("%s asks %g (advisory %t) under %+v: JSON: %v", name, ask, advisory, p, err)
+					}
+					if d.Desired != nil && CheckReplicas(*d.Desired) != nil {
+						t.Errorf("%s asks %g (advisory %t) under %+v: decision %g", name, ask, advisory, p, *d.Desired)
+					}
+					if d.Desired == nil && !strings.HasPrefix(d.Error, name+": asks for ") {
+						t.Errorf("%s asks %g (advisory %t) under %+v: no decision, error %q does not name it", name, ask, advisory, p, d.Error)
+					}
+					for _, c := range d.Components {
+						if c.Desired != nil && !finite(*c.Desired) {
+							t.Errorf("%s asks %g: component %s shows %g", name, ask, c.Name, *c.Desired)
+						}
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -220,7 +321,8 @@ func fmtPtr(p *float64) string {
 }
 
 func TestFormatReplicasRoundsHalvesAwayFromZeroToMilli(t *testing.T) {
-	for v, want := range map[float64]string{6.0625: "6.063", 4: "4", 2.4: "2.4", 7.0 / 3.0: "2.333", 0.0005: "0.001", 0.0004: "0"} {
+	for v, want := range map[float64]string{6.0625: "6.063", 4: "4", 2.4: "2.4", 7.0 / 3.0: "2.333", 0.0005: "0.001", 0.0004: "0",
+		1e308: "1e+308", 1.25e17: "1.25e+17", -5e15: "-5e+15", math.Inf(1): "+Inf", math.NaN(): "NaN"} {
 		if got := FormatReplicas(v); got != want {
 			t.Errorf("FormatReplicas(%v) = %q, want %q", v, got, want)
 		}

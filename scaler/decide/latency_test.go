@@ -59,21 +59,36 @@ func TestLatencyOpinion(t *testing.T) {
 			warnings: []string{"P95 is in the +Inf bucket: at least 1 s, so 4 replicas is a lower bound"},
 		},
 		{
-			name:     "Unknown current replicas give no opinion and say why",
-			e:        LatencyEvidence{P95: 1, CurrentReplicas: math.NaN()},
-			target:   500 * time.Millisecond,
-			warnings: []string{"current replicas NaN unknown: no opinion"},
+			name:     "A P95 of 1e308 s asks for the ceiling, not +Inf, and says why",
+			e:        LatencyEvidence{P95: 1e308, CurrentReplicas: 2},
+			target:   80 * time.Millisecond,
+			desired:  Ptr(Ceiling),
+			active:   true,
+			warnings: []string{"P95 1e+308 s over target 80ms on 2 replicas asks for more than the ceiling: 10000"},
 		},
 		{
-			name:     "An infinite P95 gives no opinion and says why",
-			e:        LatencyEvidence{P95: math.Inf(1), CurrentReplicas: 1},
-			target:   500 * time.Millisecond,
-			warnings: []string{"P95 +Inf s is not a usable latency: no opinion"},
+			name:     "A P95 of 5e15 s asks for the ceiling, not 1.25e17",
+			e:        LatencyEvidence{P95: 5e15, CurrentReplicas: 2},
+			target:   80 * time.Millisecond,
+			desired:  Ptr(Ceiling),
+			active:   true,
+			warnings: []string{"P95 5e+15 s over target 80ms on 2 replicas asks for more than the ceiling: 10000"},
+		},
+		{
+			name:     "An ask of exactly the ceiling is not capped",
+			e:        LatencyEvidence{P95: 400, CurrentReplicas: 2},
+			target:   80 * time.Millisecond,
+			desired:  Ptr(Ceiling),
+			active:   true,
+			warnings: []string{},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := LatencyOpinion(tt.e, tt.target, "detail")
+			o, err := LatencyOpinion(tt.e, tt.target, "detail")
+			if err != nil {
+				t.Fatalf("error %v, want an opinion", err)
+			}
 			if (o.Desired == nil) != (tt.desired == nil) || (o.Desired != nil && math.Abs(*o.Desired-*tt.desired) > 1e-9) {
 				t.Errorf("Desired = %v, want %v", latencyShow(o.Desired), latencyShow(tt.desired))
 			}
@@ -85,6 +100,33 @@ func TestLatencyOpinion(t *testing.T) {
 			}
 			if o.Detail != "detail" {
 				t.Errorf("Detail = %v, want carried through", o.Detail)
+			}
+		})
+	}
+}
+
+func TestLatencyEvidenceThatIsNotAReadingIsAnError(t *testing.T) {
+	tests := []struct {
+		name    string
+		e       LatencyEvidence
+		wantErr string
+	}{
+		{"An infinite P95 is not a latency", LatencyEvidence{P95: math.Inf(1), CurrentReplicas: 1},
+			"P95 +Inf s is not a latency (want seconds ≥ 0, or NaN when nothing was served)"},
+		{"A negative P95 is not a latency", LatencyEvidence{P95: -0.5, CurrentReplicas: 1},
+			"P95 -0.5 s is not a latency (want seconds ≥ 0, or NaN when nothing was served)"},
+		{"Unknown current replicas are not a count", LatencyEvidence{P95: 1, CurrentReplicas: math.NaN()},
+			"current replicas NaN is not a replica count from 0 to 10000"},
+		{"Current replicas beyond the ceiling are not a count", LatencyEvidence{P95: 1, CurrentReplicas: 1e9},
+			"current replicas 1000000000 is not a replica count from 0 to 10000"},
+		{"Negative current replicas are not a count", LatencyEvidence{P95: 1, CurrentReplicas: -1},
+			"current replicas -1 is not a replica count from 0 to 10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := LatencyOpinion(tt.e, 500*time.Millisecond, nil)
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("error %v (opinion %+v), want %q", err, o, tt.wantErr)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package forecast
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -81,7 +84,15 @@ func (s *Store) Write(ctx context.Context, bucket time.Time, d Demand, now time.
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		args = append(args, k, strconv.FormatFloat(d[k], 'f', 3, 64))
+		v := d[k]
+		if !(v >= 0) || math.IsInf(v, 1) {
+			// FormatFloat would write "+Inf" or "NaN", and every later
+			// read of the history would fail on it.
+			return fmt.Errorf("forecast: write history %s: %s demand %g is not a replica count: nothing written", s.key, k, v)
+		}
+		// No decision asks for more than the ceiling, so no demand is
+		// recorded above it (a read refuses one).
+		args = append(args, k, strconv.FormatFloat(min(v, decide.Ceiling), 'f', 3, 64))
 	}
 	if err := writeScript.Run(ctx, s.c, []string{s.key, s.idx}, args...).Err(); err != nil {
 		return fmt.Errorf("forecast: write history %s: %w", s.key, err)
@@ -132,8 +143,8 @@ func (s *Store) parse(m map[string]string, now time.Time) (*History, error) {
 		bs, comp, ok := strings.Cut(f, ":")
 		b, err1 := strconv.ParseInt(bs, 10, 64)
 		x, err2 := strconv.ParseFloat(v, 64)
-		if !ok || err1 != nil || err2 != nil || x < 0 {
-			return nil, fmt.Errorf("forecast: read history %s: field %q = %q is not <unix>:<component> = replicas", s.key, f, v)
+		if !ok || err1 != nil || err2 != nil || decide.CheckReplicas(x) != nil {
+			return nil, fmt.Errorf("forecast: read history %s: field %q = %q is not <unix>:<component> = replicas from 0 to %d", s.key, meta.Clip(f, 100), meta.Clip(v, 100), decide.Ceiling)
 		}
 		if b < cutoff {
 			continue

@@ -2,6 +2,8 @@ package forecast
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"testing"
@@ -266,5 +268,50 @@ func TestAWatchKeepingFewerWeeksDoesNotTrimAnotherWatchsHistory(t *testing.T) {
 	}
 	if _, n, _ := got.Estimate(target, Params{Weeks: 8}); n != 7 {
 		t.Errorf("the 8-week watch's estimate uses %d weeks, want 7", n)
+	}
+}
+
+func TestAHistoryNeverHoldsADemandThatIsNotAReplicaCount(t *testing.T) {
+	r := servers.StartRedis(t)
+	c := client(t, r)
+	at := monday.Add(18 * time.Hour)
+	field := strconv.FormatInt(BucketOf(at.Add(-Week)).Unix(), 10) + ":" + KindDemand
+
+	t.Run("a demand above the ceiling is written as the ceiling", func(t *testing.T) {
+		s := NewStore(c, "media", "above", 4)
+		if err := s.Write(t.Context(), at.Add(-Week), Demand{KindDemand: 1.25e17}, at); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.HGet(t.Context(), s.Key(), field).Val(); got != "10000.000" {
+			t.Errorf("stored %q, want 10000.000", got)
+		}
+	})
+	for _, v := range []float64{math.Inf(1), math.NaN(), -1} {
+		t.Run(fmt.Sprintf("a demand of %g is refused and nothing is written", v), func(t *testing.T) {
+			s := NewStore(c, "media", "refused", 4)
+			err := s.Write(t.Context(), at.Add(-Week), Demand{KindDemand: v}, at)
+			want := fmt.Sprintf("forecast: write history %s: %s demand %g is not a replica count: nothing written", s.Key(), KindDemand, v)
+			if err == nil || err.Error() != want {
+				t.Errorf("error %v, want %q", err, want)
+			}
+			if n := c.Exists(t.Context(), s.Key()).Val(); n != 0 {
+				t.Errorf("the history exists after a refused write")
+			}
+		})
+	}
+	// A broker's hash is anyone's to write: what an older version, another
+	// tool or a hand wrote is read only when it is a replica count.
+	for _, stored := range []string{"+Inf", "inf", "NaN", "1e308", "10000.001", "-0.5"} {
+		t.Run("a stored "+stored+" fails the read naming the field", func(t *testing.T) {
+			s := NewStore(c, "media", "stored-"+stored, 4)
+			if err := c.HSet(t.Context(), s.Key(), field, stored).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.Read(t.Context(), at)
+			want := fmt.Sprintf("forecast: read history %s: field %q = %q is not <unix>:<component> = replicas from 0 to 10000", s.Key(), field, stored)
+			if err == nil || err.Error() != want {
+				t.Errorf("error %v, want %q", err, want)
+			}
+		})
 	}
 }

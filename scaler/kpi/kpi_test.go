@@ -149,7 +149,7 @@ func TestClientErrorsSayWhatWentWrong(t *testing.T) {
 		t.Errorf("closed port: %v, want an *UnreachableError naming the redacted URL", err)
 	}
 	c, _ = NewClient(html.URL, nil, 5*time.Second)
-	if _, err := c.Query(t.Context(), "up", until); err == nil || !strings.Contains(err.Error(), "HTTP 404, not the Prometheus API") {
+	if _, err := c.Query(t.Context(), "up", until); err == nil || !strings.Contains(err.Error(), "HTTP 404 (not a Prometheus API answer)") {
 		t.Errorf("an HTML page: %v", err)
 	}
 	c, _ = NewClient(apiErr.URL, nil, 5*time.Second)
@@ -169,6 +169,38 @@ func TestPlotStepGivesAboutSevenHundredPoints(t *testing.T) {
 	} {
 		if got := plotStep(tc.w); got != tc.want {
 			t.Errorf("plotStep(%s) = %s, want %s", tc.w, got, tc.want)
+		}
+	}
+}
+
+// report's Prometheus is named by its operator, but what answers there may
+// not be Prometheus: a body that is not the query API's own JSON is never
+// quoted (status and a short reason only); Prometheus's own error is.
+func TestABodyThatIsNotThePrometheusAPIsIsNeverQuoted(t *testing.T) {
+	const hostile = "db_password=hunter2; aws_key=AKIAHOSTILE0EXAMPLE"
+	for _, tc := range []struct {
+		code int
+		body string
+		want string
+	}{
+		{403, hostile, "HTTP 403 (not a Prometheus API answer): is the URL the server's base URL?"},
+		{200, "<html>" + hostile + "</html>", "HTTP 200 (not a Prometheus API answer): is the URL the server's base URL?"},
+		{200, `{"status":"` + hostile + `"}`, "HTTP 200 (not a Prometheus API answer): is the URL the server's base URL?"},
+		{400, `{"status":"error","errorType":"` + hostile + `"}`, "HTTP 400 (not a Prometheus API answer): is the URL the server's base URL?"},
+		{302, hostile, "HTTP 302 (a redirect, not followed: give the server's own address)"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.code == 302 {
+				w.Header().Set("Location", "/elsewhere")
+			}
+			w.WriteHeader(tc.code)
+			fmt.Fprint(w, tc.body)
+		}))
+		c, _ := NewClient(srv.URL, nil, 5*time.Second)
+		_, err := c.Query(t.Context(), "up", until)
+		srv.Close()
+		if want := "prometheus " + srv.URL + ": " + tc.want; err == nil || err.Error() != want {
+			t.Errorf("HTTP %d %q:\n got %v\nwant %s", tc.code, tc.body, err, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // maxBody caps one Prometheus answer: a day of a few series at 15 s steps is
@@ -62,17 +63,31 @@ type Client struct {
 }
 
 // NewClient checks rawURL (http or https, a host, no query) and returns a
-// client whose every query has the given timeout.
+// client whose every query has the given timeout. A bad URL's error quotes
+// it with its credentials hidden (a host:port without its scheme whole,
+// with the URL meant).
 func NewClient(rawURL string, hc *http.Client, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("prometheus URL %q: want http(s)://host[:port][/path], the server's base URL", meta.Redact(rawURL))
+		shown, hint := meta.Redact(rawURL), ""
+		if !strings.Contains(rawURL, "://") {
+			// host:port without its scheme: show it (credentials hidden)
+			// and what to type.
+			if v, err := url.Parse("http://" + rawURL); err == nil && v.Hostname() != "" && v.RawQuery == "" && v.Fragment == "" {
+				withScheme := meta.Redact("http://" + rawURL)
+				shown, hint = strings.TrimPrefix(withScheme, "http://"), ", like "+withScheme
+			}
+		}
+		// The caller names where the value came from (report: --prometheus).
+		return nil, fmt.Errorf("%q: want http(s)://host[:port][/path], the server's base URL%s", shown, hint)
 	}
 	if timeout <= 0 {
 		return nil, fmt.Errorf("prometheus timeout %s: want above 0", timeout)
 	}
 	if hc == nil {
-		hc = &http.Client{}
+		// The query API never redirects: a redirect is reported, not
+		// followed wherever it points.
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	return &Client{base: strings.TrimRight(rawURL, "/"), shown: meta.Redact(rawURL), http: hc, timeout: timeout}, nil
 }
@@ -160,9 +175,15 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is shown redacted instead
 		}
+		if wrongport.SpeaksGRPC(err) {
+			return queryData{}, fmt.Errorf("prometheus %s: %w", c.shown, wrongport.GRPCNotHTTP("Prometheus's HTTP API"))
+		}
 		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d (a redirect, not followed: give the server's own address)", c.shown, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return queryData{}, &UnreachableError{URL: c.shown, Err: err}
@@ -170,13 +191,15 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 	if len(body) > maxBody {
 		return queryData{}, fmt.Errorf("prometheus %s: query %s: answer over %d MiB", c.shown, short(q), maxBody>>20)
 	}
+	// Only the API's own answer is quoted: any other body (a login page,
+	// another service's secrets) is said to be there, never shown.
 	var r apiResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d, not the Prometheus API (%s): is the URL the server's base URL?",
-			c.shown, resp.StatusCode, short(string(body)))
+	if err := json.Unmarshal(body, &r); err != nil || !(r.Status == "success" || r.Status == "error" && r.ErrorType != "" && r.Error != "") {
+		return queryData{}, fmt.Errorf("prometheus %s: HTTP %d (not a Prometheus API answer): is the URL the server's base URL?",
+			c.shown, resp.StatusCode)
 	}
 	if r.Status != "success" {
-		return queryData{}, fmt.Errorf("prometheus %s: query %s: %s: %s", c.shown, short(q), r.ErrorType, r.Error)
+		return queryData{}, fmt.Errorf("prometheus %s: query %s: %s: %s", c.shown, short(q), meta.Clip(r.ErrorType, 100), meta.Clip(r.Error, 200))
 	}
 	var d queryData
 	if err := json.Unmarshal(r.Data, &d); err != nil {

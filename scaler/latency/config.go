@@ -151,7 +151,7 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 
 	replay := m.Replay()
 	if hasProm && !replay {
-		if c.PrometheusURL, err = checkURL("prometheusURL", promURL); err != nil {
+		if c.PrometheusURL, err = checkPrometheusURL(promURL); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +168,7 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
 		}
 		for _, u := range c.MetricsURLs {
-			if _, err := checkURL("metricsURLs", u); err != nil && !replay {
+			if err := checkMetricsURL(u); err != nil && !replay {
 				return nil, err
 			}
 		}
@@ -218,12 +218,55 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 
 // checkURL accepts an http(s) URL with a host; its error shows the value
 // redacted, as every URL-valued key's.
-func checkURL(key, v string) (string, error) {
+func checkURL(key, v string) (*url.URL, error) {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", &meta.Error{Key: key, Value: meta.Redact(v), Allowed: "an http:// or https:// URL with a host"}
+		return nil, &meta.Error{Key: key, Value: meta.Redact(v), Allowed: "an http:// or https:// URL with a host"}
 	}
-	return strings.TrimSuffix(v, "/"), nil
+	return u, nil
+}
+
+// prometheusURLAllowed says what prometheusURL may be.
+const prometheusURLAllowed = "the Prometheus server's base URL: http(s)://host[:port] and an optional path prefix such as /prometheus (the scaler appends /api/v1/query), without a query string, fragment, %-escape or . or .. segment"
+
+// checkPrometheusURL accepts the server's base URL, to which the API path
+// is appended: a query string or a fragment would swallow that path and
+// send the request wherever the rest points, and an escape or a dot
+// segment would let the path mean something else to the server than here.
+// It returns the base without a trailing slash.
+func checkPrometheusURL(v string) (string, error) {
+	u, err := checkURL("prometheusURL", v)
+	if err != nil {
+		return "", err
+	}
+	bad := func(allowed string) error {
+		return &meta.Error{Key: "prometheusURL", Value: meta.Redact(v), Allowed: allowed}
+	}
+	p := u.EscapedPath()
+	if strings.ContainsAny(v, "?#") || strings.Contains(p, "%") {
+		return "", bad(prometheusURLAllowed)
+	}
+	if trimmed := strings.Trim(p, "/"); trimmed != "" {
+		for seg := range strings.SplitSeq(trimmed, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				return "", bad(prometheusURLAllowed)
+			}
+		}
+	}
+	if strings.HasSuffix(strings.TrimSuffix(p, "/"), "/api/v1") || strings.Contains(p, "/api/v1/") {
+		return "", bad("the server's base URL without /api/v1/…: the scaler appends /api/v1/query")
+	}
+	return strings.TrimRight(v, "/"), nil
+}
+
+// checkMetricsURL accepts a pod's metrics URL, used as given: parameters
+// are allowed (exporters take some), a fragment is not (never sent, so
+// never meant).
+func checkMetricsURL(v string) error {
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(v, "#") {
+		return &meta.Error{Key: "metricsURLs", Value: meta.Redact(v), Allowed: "an http:// or https:// URL with a host and no fragment"}
+	}
+	return nil
 }
 
 // secrets are what no text quoted from an upstream may repeat: the URLs'

@@ -83,6 +83,9 @@ func ParseExposition(r io.Reader, family string) (*PodHistogram, error) {
 		if hist.SampleCountFloat != nil {
 			n = hist.GetSampleCountFloat()
 		}
+		if !isCount(n) {
+			return nil, fmt.Errorf("histogram %s: _count %g is not a count", family, n)
+		}
 		h.Count += n
 		hasInf := false
 		for _, b := range hist.GetBucket() {
@@ -92,6 +95,14 @@ func ParseExposition(r io.Reader, family string) (*PodHistogram, error) {
 			}
 			if math.IsNaN(b.GetUpperBound()) || math.IsNaN(c) {
 				return nil, fmt.Errorf("histogram %s: NaN bucket", family)
+			}
+			// A count that is not one, or a -Inf bound, would make the
+			// quantile +Inf, -Inf or NaN, and NaN reads as "no requests".
+			if !isCount(c) {
+				return nil, fmt.Errorf("histogram %s: bucket le=%q count %g is not a count", family, formatBound(b.GetUpperBound()), c)
+			}
+			if math.IsInf(b.GetUpperBound(), -1) {
+				return nil, fmt.Errorf("histogram %s: bucket le=\"-Inf\" is not an upper bound", family)
 			}
 			hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
 			h.Buckets[b.GetUpperBound()] += c
@@ -124,3 +135,6 @@ func lineMetric(line []byte) (string, bool) {
 	}
 	return string(line[:end]), true
 }
+
+// isCount reports whether c is an observation count: finite and ≥ 0.
+func isCount(c float64) bool { return c >= 0 && !math.IsInf(c, 1) }

@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -32,9 +34,10 @@ type HubOptions struct {
 	// Replicas is the Kubernetes lookup (in cluster) or a FixedReplicas
 	// override; nil: none, replicasQuery is then required.
 	Replicas ReplicaLookup
-	// HTTPClient is the base client for Prometheus and scrapes; nil: a new
-	// one per upstream. Its Timeout should be 0: latencyTimeout applies.
-	HTTPClient *http.Client
+	// Policy is the address policy of prometheusURL and metricsURLs
+	// (--allow-host); nil: netpolicy.Upstreams(nil), loopback and private
+	// open, link-local and cloud metadata refused before dialling.
+	Policy *netpolicy.Policy
 	// Resolver finds the pods behind a single metricsURLs name; nil:
 	// net.DefaultResolver.
 	Resolver Resolver
@@ -45,8 +48,12 @@ type HubOptions struct {
 
 // Hub runs one poller per distinct upstream and shares it among Watches.
 type Hub struct {
-	o   HubOptions
-	hub *poll.Hub[watchKey, watchSpec, Reading, Reading]
+	o HubOptions
+	// client dials through the policy and follows no redirect (neither
+	// the query API nor a /metrics endpoint redirects; following would
+	// send the credentials and the scaler wherever the answer says).
+	client *http.Client
+	hub    *poll.Hub[watchKey, watchSpec, Reading, Reading]
 }
 
 type watchKey struct {
@@ -76,7 +83,12 @@ func NewHub(o HubOptions) *Hub {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
-	h := &Hub{o: o}
+	if o.Policy == nil {
+		o.Policy = netpolicy.Upstreams(nil)
+	}
+	// latencyTimeout bounds each call through its context; the client
+	// has no timeout of its own.
+	h := &Hub{o: o, client: &http.Client{Transport: o.Policy.Transport(30 * time.Second), CheckRedirect: netpolicy.NoRedirects}}
 	h.hub = poll.NewHub(h.start)
 	return h
 }
@@ -115,17 +127,13 @@ func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error
-		if prom, err = newPromClient(c, h.o.HTTPClient); err != nil {
+		if prom, err = newPromClient(c, h.client); err != nil {
 			return nil, err
 		}
 	}
 	var scr *scraper
 	if c.Mode == ModeScrape {
-		client := h.o.HTTPClient
-		if client == nil {
-			client = &http.Client{}
-		}
-		scr = &scraper{cfg: c, client: client, resolver: h.o.Resolver, now: h.o.Now, interval: h.o.Interval}
+		scr = &scraper{cfg: c, client: h.client, resolver: h.o.Resolver, now: h.o.Now, interval: h.o.Interval}
 	}
 	return func(ctx context.Context) (Reading, error) {
 		r, err := h.read(ctx, spec, prom, scr)
@@ -174,14 +182,22 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 				r.Warnings = append(r.Warnings, NoSeriesWarning)
 				return nil
 			}
-			if math.IsInf(v.Value, 0) || v.Value < 0 {
-				return fmt.Errorf("latencyQuery %q returned %g, want a latency in seconds", c.Query, v.Value)
+			if err := decide.CheckP95(v.Value); err != nil {
+				return fmt.Errorf("latencyQuery %q: %w", c.Query, err)
 			}
 			r.P95 = v.Value
 		case ModeScrape:
 			s, err := scr.read(gctx)
 			if err != nil {
 				return err
+			}
+			if err := decide.CheckP95(s.P95); err != nil {
+				return fmt.Errorf("histogram %s over latencyWindow %s: %w", c.Histogram, c.Window, err)
+			}
+			if math.IsInf(s.Observations, 0) {
+				// A pod's counts summed past float64: no quantile of
+				// them means anything.
+				return fmt.Errorf("histogram %s over latencyWindow %s: %g observations is not a count", c.Histogram, c.Window, s.Observations)
 			}
 			r.Histogram, r.Window, r.Pods, r.Observations = c.Histogram, c.Window, s.Pods, s.Observations
 			r.P95, r.AtLeast = s.P95, s.AtLeast
@@ -219,6 +235,9 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 					return fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
 				}
 				return fmt.Errorf("current replicas: %w", err)
+			}
+			if err := decide.CheckReplicas(float64(n)); err != nil {
+				return fmt.Errorf("current replicas from %s: %w", src, err)
 			}
 			r.CurrentReplicas, r.ReplicasSource = n, src
 		default:

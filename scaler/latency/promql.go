@@ -17,7 +17,10 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // maxPromBody caps a Prometheus answer; a single-series result is tiny.
@@ -123,15 +126,21 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 		if errors.As(err, &ue) {
 			err = ue.Err // its text repeats the URL, which may hold secrets
 		}
+		if errors.Is(err, netpolicy.ErrRefused) {
+			return promValue{}, fmt.Errorf("prometheusURL %s: %w", p.shown, err)
+		}
 		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
 			return promValue{}, fmt.Errorf("prometheus %s: no answer within latencyTimeout %s: %w", p.shown, p.timeout, err)
 		}
-		if speaksGRPC(err) {
-			err = errPromIsGRPC
+		if wrongport.SpeaksGRPC(err) {
+			err = wrongport.GRPCNotHTTP("Prometheus's HTTP API")
 		}
 		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
 	}
 	defer resp.Body.Close()
+	if isRedirect(resp.StatusCode) {
+		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d (a redirect, not followed: set prometheusURL to the server's own address)", p.shown, resp.StatusCode)
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPromBody+1))
 	if err != nil {
 		return promValue{}, fmt.Errorf("prometheus %s: reading the answer: %w", p.shown, err)
@@ -139,18 +148,15 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	if len(body) > maxPromBody {
 		return promValue{}, fmt.Errorf("prometheus %s: answer to %s larger than the %d MiB limit", p.shown, what, maxPromBody>>20)
 	}
-	var ar apiResponse
-	jerr := json.Unmarshal(body, &ar)
-	if resp.StatusCode >= 500 || jerr != nil {
-		msg := meta.Clip(strings.TrimSpace(string(body)), maxShownBody)
-		if jerr == nil && ar.Error != "" {
-			msg = meta.Clip(ar.ErrorType+": "+ar.Error, maxShownBody)
-		}
-		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d for %s: %s", p.shown, resp.StatusCode, what, msg)
+	// Only the API's own answer is quoted: any other body (a login page,
+	// another service's secrets) is said to be there, never shown.
+	ar, ok := decodeAPIResponse(body)
+	if !ok {
+		return promValue{}, fmt.Errorf("prometheus %s: HTTP %d (%s)", p.shown, resp.StatusCode, notAPIAnswer)
 	}
 	if ar.Status != "success" {
 		return promValue{}, fmt.Errorf("prometheus %s: %s %q failed (HTTP %d, status %q): %s", p.shown, what, q, resp.StatusCode,
-			meta.Clip(ar.Status, maxShownBody), meta.Clip(ar.ErrorType+": "+ar.Error, maxShownBody))
+			ar.Status, meta.Clip(ar.ErrorType+": "+ar.Error, maxShownBody))
 	}
 	v, err := decodeResult(ar.Data, what, q)
 	if err != nil {
@@ -160,8 +166,32 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	return v, nil
 }
 
-// maxShownBody bounds how much of an upstream's error body or message is
-// repeated in an error.
+// notAPIAnswer is what an error says of a body that is not Prometheus's
+// own JSON answer, instead of quoting it.
+const notAPIAnswer = "not a Prometheus API answer"
+
+// decodeAPIResponse reads body as the query API's envelope: a JSON object
+// whose status is "success", or "error" with an errorType and an error.
+// Anything else is not the API's answer (ok false).
+func decodeAPIResponse(body []byte) (apiResponse, bool) {
+	var ar apiResponse
+	if err := json.Unmarshal(body, &ar); err != nil {
+		return apiResponse{}, false
+	}
+	switch ar.Status {
+	case "success":
+		return ar, true
+	case "error":
+		return ar, ar.ErrorType != "" && ar.Error != ""
+	}
+	return apiResponse{}, false
+}
+
+// isRedirect reports a status the clients answer without following.
+func isRedirect(code int) bool { return code >= 300 && code < 400 && code != http.StatusNotModified }
+
+// maxShownBody bounds how much of an upstream's error message is repeated
+// in an error.
 const maxShownBody = 200
 
 func clipAll(ss []string) []string {
@@ -301,7 +331,9 @@ func orNone(t model.ValueType) string {
 	return t.String()
 }
 
-// replicas reads replicasQuery: it must give one finite, non-negative number.
+// replicas reads replicasQuery: it must give one number from 0 to
+// decide.Ceiling (rounded to a whole one). More is not this Deployment's
+// pods: the query counts something else.
 func (p *promClient) replicas(ctx context.Context, q string) (int32, []string, error) {
 	v, err := p.query(ctx, "replicasQuery", q)
 	if err != nil {
@@ -310,8 +342,8 @@ func (p *promClient) replicas(ctx context.Context, q string) (int32, []string, e
 	if v.Empty {
 		return 0, nil, fmt.Errorf("replicasQuery %q matched nothing: the current replicas are unknown", q)
 	}
-	if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) || v.Value < 0 || v.Value > math.MaxInt32 {
-		return 0, nil, fmt.Errorf("replicasQuery %q returned %g, want a replica count", q, v.Value)
+	if err := decide.CheckReplicas(v.Value); err != nil {
+		return 0, nil, fmt.Errorf("replicasQuery %q: %w", q, err)
 	}
 	return int32(math.Round(v.Value)), append(v.Warnings, v.Infos...), nil
 }

@@ -101,6 +101,12 @@ func TestParseExpositionLimits(t *testing.T) {
 			"exposition line longer than the 64 KiB limit"},
 		{"A broken line", "# TYPE h histogram\nh_bucket{le=\"1\" 1\n",
 			`parsing histogram h: text format parsing error in line 2: unexpected end of label value "1"`},
+		{"An infinite bucket count is not a count", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} +Inf\nh_count 2\n",
+			`histogram h: bucket le="+Inf" count +Inf is not a count`},
+		{"An infinite _count is not a count", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count +Inf\n",
+			`histogram h: _count +Inf is not a count`},
+		{"A -Inf bound is not an upper bound", "# TYPE h histogram\nh_bucket{le=\"-Inf\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",
+			`histogram h: bucket le="-Inf" is not an upper bound`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,13 +45,20 @@ func (r Reading) Evidence() decide.LatencyEvidence {
 }
 
 // Opinion is decide.LatencyOpinion of this reading, the reading as detail.
-func (r Reading) Opinion() decide.Opinion {
-	return decide.LatencyOpinion(r.Evidence(), r.Target, r)
+// A reading the hub let through is always judged; the error is the second
+// line of defence (a P95 or replica count that is not a reading).
+func (r Reading) Opinion() (decide.Opinion, error) {
+	o, err := decide.LatencyOpinion(r.Evidence(), r.Target, r)
+	if err != nil {
+		return decide.Opinion{}, fmt.Errorf("latency: %w", err)
+	}
+	return o, nil
 }
 
 // Opinion is the latency component's ask for a reading: current × p95 /
-// latencyTarget while the P95 is above target, else no opinion.
-func Opinion(r Reading, _ time.Time) (decide.Opinion, error) { return r.Opinion(), nil }
+// latencyTarget while the P95 is above target (at most decide.Ceiling),
+// else no opinion.
+func Opinion(r Reading, _ time.Time) (decide.Opinion, error) { return r.Opinion() }
 
 // Explanation says in one sentence what the reading means.
 func (r Reading) Explanation() string {
@@ -66,9 +73,15 @@ func (r Reading) Explanation() string {
 	case r.P95 <= r.Target.Seconds():
 		return fmt.Sprintf("P95 %s from %s is within target %s: no opinion; %s", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps)
 	}
-	o := r.Opinion()
-	if o.Desired == nil {
+	o, err := r.Opinion()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("P95 %s from %s is not a reading: %v; %s", fmtSeconds(r.P95, r.AtLeast), src, err, reps)
+	case o.Desired == nil:
 		return fmt.Sprintf("P95 %s from %s is above target %s but gives no opinion; %s", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps)
+	case float64(max(r.CurrentReplicas, 1))*(r.P95/r.Target.Seconds()) > decide.Ceiling:
+		return fmt.Sprintf("P95 %s from %s is above target %s: %s ask for more than the ceiling, so %d replicas", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps,
+			decide.Ceiling)
 	}
 	return fmt.Sprintf("P95 %s from %s is above target %s: %s × %s = %s replicas", fmtSeconds(r.P95, r.AtLeast), src, r.Target, reps,
 		decide.FormatReplicas(r.P95/r.Target.Seconds()), decide.FormatReplicas(*o.Desired))

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+
+	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // ReplicaLookup tells the scale target's current replicas.
@@ -81,6 +83,10 @@ func (k *KubeReplicas) scale(ctx context.Context, gvr schema.GroupVersionResourc
 			return 0, nil
 		}
 		return 0, fmt.Errorf("kubernetes: scale of %s %s/%s has no status.replicas", gvr.Resource, namespace, name)
+	}
+	if err := decide.CheckReplicas(float64(n)); err != nil {
+		// Checked before int32 cuts it: 2^32 + 3 would read as 3.
+		return 0, fmt.Errorf("kubernetes: scale of %s %s/%s: status.replicas %w", gvr.Resource, namespace, name, err)
 	}
 	return int32(n), nil
 }

@@ -51,7 +51,11 @@ func fakeKube(t *testing.T, scales map[string]int64, objs ...runtime.Object) *Ku
 }
 
 func TestKubeReplicas(t *testing.T) {
-	k := fakeKube(t, map[string]int64{"deployments/montage-api": 3, "statefulsets/db": 2, "rollouts/canary": 5, "deployments/idle": 0},
+	k := fakeKube(t, map[string]int64{"deployments/montage-api": 3, "statefulsets/db": 2, "rollouts/canary": 5, "deployments/idle": 0,
+		"deployments/wraps": 1<<32 + 3, "deployments/huge": 20000, "deployments/negative": -1},
+		scaledObject("montage", "wraps", map[string]any{"scaleTargetRef": map[string]any{"name": "wraps"}}, nil),
+		scaledObject("montage", "huge", map[string]any{"scaleTargetRef": map[string]any{"name": "huge"}}, nil),
+		scaledObject("montage", "negative", map[string]any{"scaleTargetRef": map[string]any{"name": "negative"}}, nil),
 		scaledObject("montage", "api", map[string]any{"scaleTargetRef": map[string]any{"name": "montage-api"}}, nil),
 		scaledObject("montage", "db", map[string]any{"scaleTargetRef": map[string]any{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"}}, nil),
 		scaledObject("montage", "canary", map[string]any{"scaleTargetRef": map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "canary"}},
@@ -71,6 +75,9 @@ func TestKubeReplicas(t *testing.T) {
 		{"Zero replicas are zero", "idle", 0, "kubernetes deployments/idle scale", ""},
 		{"A missing ScaledObject is an error naming it", "gone", 0, "", `kubernetes: ScaledObject montage/gone: scaledobjects.keda.sh "gone" not found`},
 		{"A ScaledObject without a target name is an error", "noname", 0, "", "kubernetes: ScaledObject montage/noname has no spec.scaleTargetRef.name"},
+		{"A count int32 would cut to 3 is an error, not 3", "wraps", 0, "", "kubernetes: scale of deployments montage/wraps: status.replicas 4294967299 is not a replica count from 0 to 10000"},
+		{"A count beyond the ceiling is an error naming the target", "huge", 0, "", "kubernetes: scale of deployments montage/huge: status.replicas 20000 is not a replica count from 0 to 10000"},
+		{"A negative count is an error", "negative", 0, "", "kubernetes: scale of deployments montage/negative: status.replicas -1 is not a replica count from 0 to 10000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
+	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
 // Limits of one pod's exposition. A hostile or broken /metrics must cost
@@ -137,8 +139,11 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if speaksGRPC(err) {
-			err = errScrapeIsGRPC
+		if errors.Is(err, netpolicy.ErrRefused) {
+			return nil, fmt.Errorf("metricsURLs: %w", err)
+		}
+		if wrongport.SpeaksGRPC(err) {
+			err = wrongport.GRPCNotHTTP("a /metrics endpoint")
 		}
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, fmt.Errorf("no answer within latencyTimeout %s: %w", s.cfg.Timeout, err)
@@ -146,6 +151,11 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		return nil, err
 	}
 	defer resp.Body.Close()
+	// A body that is not an exposition is never quoted: the status says
+	// enough, and the target may not be a pod at all.
+	if isRedirect(resp.StatusCode) {
+		return nil, fmt.Errorf("HTTP %d (a redirect, not followed: list the pod's own /metrics URL)", resp.StatusCode)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}

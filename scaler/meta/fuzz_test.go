@@ -18,6 +18,7 @@ func FuzzRedact(f *testing.F) {
 	f.Add("https://cal.example/calendar/ical/creator%40gmail.com/private-0a1b2c3d/basic.ics?token=abc")
 	f.Add("ftp:///s3cr3tT0ken1234/x#frag")
 	f.Add("user:pass@host")
+	f.Add("https://cloud.example.org/remote.php/dav/public-calendars/kRXDqcCzfcZbYjSj?export")
 	f.Add("\xff\xfe://\x00")
 	f.Fuzz(func(t *testing.T, v string) {
 		r := Redact(v)
@@ -26,6 +27,17 @@ func FuzzRedact(f *testing.F) {
 		}
 		if c := Clip(v, 50); !utf8.ValidString(c) || len(c) > 50+len("…(1234567890 bytes)") {
 			t.Fatalf("Clip(%q) = %q", v, c)
+		}
+		// A feed's address keeps no path segment but its file name,
+		// whatever the segment looks like.
+		if u, err := url.Parse(strings.TrimSpace(v)); err == nil && u.Opaque == "" && u.RawPath == "" {
+			segs := strings.Split(u.Path, "/")
+			r := RedactFeed(v)
+			for _, seg := range segs[:len(segs)-1] {
+				if alnum.MatchString(seg) && strings.Count(v, seg) == 1 && strings.Contains(r, seg) {
+					t.Fatalf("RedactFeed(%q) = %q shows the path segment %q", v, r, seg)
+				}
+			}
 		}
 		u, err := url.Parse(strings.TrimSpace(v))
 		if err != nil || u.User == nil {

@@ -181,11 +181,17 @@ func (m *Map) String(key, def string) string {
 // resolves it first). Setting both is an error. found is false when neither
 // gives a value.
 func (m *Map) FromEnv(key string, secret bool) (value string, found bool, err error) {
+	return m.FromEnvRedacted(key, func(v string) string { return redactIf(v, secret) })
+}
+
+// FromEnvRedacted is FromEnv for a value that redact hides in its error
+// (RedactFeed for a calendar feed's address).
+func (m *Map) FromEnvRedacted(key string, redact func(string) string) (value string, found bool, err error) {
 	envKey := key + "FromEnv"
 	v, ok := m.Lookup(key)
 	ev, eok := m.Lookup(envKey)
 	if ok && eok {
-		return "", false, &Error{Key: key, Value: redactIf(v, secret), Allowed: fmt.Sprintf("set %q or %q, not both", key, envKey)}
+		return "", false, &Error{Key: key, Value: redact(v), Allowed: fmt.Sprintf("set %q or %q, not both", key, envKey)}
 	}
 	if ok {
 		return v, true, nil

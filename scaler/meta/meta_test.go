@@ -34,6 +34,27 @@ func TestRedactHidesCredentials(t *testing.T) {
 	}
 }
 
+func TestRedactFeedHidesEveryPathSegmentButTheFileName(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"a Nextcloud share token of letters only", "https://cloud.example.org/remote.php/dav/public-calendars/kRXDqcCzfcZbYjSj?export",
+			"https://cloud.example.org/xxxxx/xxxxx/xxxxx/xxxxx?export=xxxxx"},
+		{"a Google secret address keeps only basic.ics", "https://calendar.google.com/calendar/ical/me%40gmail.com/private-0a1b2c3d/basic.ics",
+			"https://calendar.google.com/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics"},
+		{"a file name that looks secret goes too", "https://cal.example/f/private-abc.ics", "https://cal.example/xxxxx/xxxxx"},
+		{"a last segment without an extension is no file name", "http://cal.example/published/2/abcdefgh", "http://cal.example/xxxxx/xxxxx/xxxxx"},
+		{"the user name, every query value and the fragment go", "ftp://me:pw@cal.example/x.ics?lang=en#top", "ftp://xxxxx:xxxxx@cal.example/x.ics?lang=xxxxx#xxxxx"},
+		{"an opaque address goes whole", "webcal:cal.example/abc", "webcal:<redacted>"},
+		{"a value that is no URL goes whole", "cal.example/kRXDqcCzfcZbYjSj", "<redacted>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RedactFeed(tc.in); got != tc.want {
+				t.Errorf("RedactFeed(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestDurationAcceptsGoSyntaxAndBareSeconds(t *testing.T) {
 	m := New(map[string]string{"a": "90s", "b": "120", "c": "1.5", "d": "-1s", "e": "0", "f": "soon", "g": "1e300"})
 	for key, want := range map[string]time.Duration{"a": 90 * time.Second, "b": 2 * time.Minute, "c": 1500 * time.Millisecond, "missing": time.Hour} {

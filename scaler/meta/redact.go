@@ -20,17 +20,28 @@ func redactIf(v string, secret bool) string {
 // address, a token in a Prometheus path), an opaque part and a fragment. A
 // value that does not parse as a URL with a scheme is hidden whole. The
 // result is clipped (see Clip).
-func Redact(v string) string {
+func Redact(v string) string { return redact(v, false) }
+
+// RedactFeed is Redact for a calendar feed's address (calendarURL), where
+// the whole path may be the secret and need not look like one: a
+// Nextcloud share token is letters only, a Google address is an account
+// and a private-… token. Every path segment but the file name (the last
+// segment, when it has an extension and does not itself look secret, as
+// basic.ics) is hidden, and so are the user name, every query value and
+// the fragment.
+func RedactFeed(v string) string { return redact(v, true) }
+
+func redact(v string, feed bool) string {
 	u, err := url.Parse(strings.TrimSpace(v))
 	if err != nil || u.Scheme == "" {
 		return "<redacted>"
 	}
-	if u.Opaque != "" && LooksSecret(u.Opaque) {
+	if u.Opaque != "" && (feed || LooksSecret(u.Opaque)) {
 		return Clip(u.Scheme+":<redacted>", clipValue) // user:pass@host without the //
 	}
 	if u.User != nil {
 		name := u.User.Username()
-		if LooksSecret(name) {
+		if feed || LooksSecret(name) {
 			name = "xxxxx"
 		}
 		if _, has := u.User.Password(); has {
@@ -43,7 +54,7 @@ func Redact(v string) string {
 		q := u.Query()
 		for k, vs := range q {
 			for i, qv := range vs {
-				if secretName(k) || LooksSecret(qv) {
+				if feed || secretName(k) || LooksSecret(qv) {
 					vs[i] = "xxxxx"
 				}
 			}
@@ -52,7 +63,8 @@ func Redact(v string) string {
 	}
 	segs := strings.Split(u.Path, "/")
 	for i, s := range segs {
-		if LooksSecret(s) {
+		last := i == len(segs)-1
+		if LooksSecret(s) || (feed && s != "" && !(last && isFileName(s))) {
 			segs[i] = "xxxxx"
 		}
 	}
@@ -61,6 +73,21 @@ func Redact(v string) string {
 		u.Fragment, u.RawFragment = "xxxxx", ""
 	}
 	return Clip(u.String(), clipValue)
+}
+
+// isFileName reports whether a path segment is a file name: a name and an
+// extension of one to eight letters or digits (basic.ics, calendar.ics).
+func isFileName(s string) bool {
+	dot := strings.LastIndexByte(s, '.')
+	if dot <= 0 || len(s)-dot-1 < 1 || len(s)-dot-1 > 8 {
+		return false
+	}
+	for _, r := range s[dot+1:] {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // URLSecrets returns the parts of a URL that Redact hides — the password,

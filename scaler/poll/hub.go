@@ -243,34 +243,47 @@ func (w *Watch[T]) Close() {
 
 // Parts is the value of a poll that reads one part per holder of a key (a
 // broker's queue layouts, a broker's histories): each holder's part by an
-// id of its own, or the error of that part alone.
+// id of its own, or the error of that part alone. A part that failed alone
+// may keep its last good value in Of, with the time it was read in At and
+// its error in Errs: its holder goes on with it, held, as with a failed
+// poll.
 type Parts[T any] struct {
 	Of   map[string]T
 	Errs map[string]error
+	// At is when a part of Of was read, for a part read before this poll
+	// (held); a part without it was read at the snapshot's GoodAt.
+	At map[string]time.Time
 }
 
 // NewParts returns empty Parts.
 func NewParts[T any]() Parts[T] {
-	return Parts[T]{Of: map[string]T{}, Errs: map[string]error{}}
+	return Parts[T]{Of: map[string]T{}, Errs: map[string]error{}, At: map[string]time.Time{}}
 }
 
-// Part is the view of holder id: its part, read at the snapshot's GoodAt;
-// else the error of its part alone (a reading, as a failed poll is, unless
-// pending says the part is not read yet: First then keeps waiting); else,
-// when the poll worked without its part (the holder joined since), no
-// reading yet. A failed poll reaches every part, which keeps its last good
-// value.
+// Part is the view of holder id: its part, read at the snapshot's GoodAt
+// (or at its own At, when held), with the error of the poll or of its part
+// alone; else the error of its part alone (a reading, as a failed poll is,
+// unless pending says the part is not read yet: First then keeps waiting);
+// else, when the poll worked without its part (the holder joined since),
+// no reading yet. A failed poll reaches every part, which keeps its last
+// good value.
 func Part[T any](s Snapshot[Parts[T]], id string, pending bool) Snapshot[T] {
 	out := Snapshot[T]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
+	err, failed := s.Value.Errs[id]
 	if v, ok := s.Value.Of[id]; ok {
 		out.Value, out.GoodAt = v, s.GoodAt
+		if at, held := s.Value.At[id]; held {
+			out.GoodAt = at
+		}
+		if out.Err == nil && failed {
+			out.Err = err
+		}
 		return out
 	}
 	if s.Err != nil {
 		return out
 	}
-	err, ok := s.Value.Errs[id]
-	if !ok || pending {
+	if !failed || pending {
 		out.TriedAt, out.Attempts = time.Time{}, 0
 	}
 	out.Err = err

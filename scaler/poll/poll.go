@@ -45,6 +45,13 @@ type Options struct {
 	// Logger, if set, receives the poller's failures as they start and
 	// end (see Poller); give it the upstream's attributes, redacted.
 	Logger *slog.Logger
+	// MaxBackoff, when above Interval, spaces the attempts after failures:
+	// Interval after the first, then twice the last pause, up to
+	// MaxBackoff, until an attempt succeeds (a Poke still starts one at
+	// once). A source that is down is then asked at most once per
+	// MaxBackoff, and its recovery is seen within MaxBackoff plus one
+	// attempt.
+	MaxBackoff time.Duration
 }
 
 // Poller calls a Func in its own goroutine every Interval and keeps the latest
@@ -68,9 +75,11 @@ type Poller[T any] struct {
 	tick      chan struct{}
 
 	// Owned by the loop goroutine.
-	failures  int
-	failingAt time.Time
-	lastErr   error
+	failures   int
+	failingAt  time.Time
+	lastErr    error
+	pause      time.Duration // before the next attempt
+	maxBackoff time.Duration
 
 	mu       sync.Mutex
 	snap     Snapshot[T]
@@ -93,17 +102,18 @@ func Start[T any](fn Func[T], opts Options) *Poller[T] {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Poller[T]{
-		fn:        fn,
-		now:       opts.Now,
-		onAttempt: opts.OnAttempt,
-		onStop:    opts.OnStop,
-		log:       opts.Logger,
-		tick:      make(chan struct{}, 1),
-		changed:   make(chan struct{}),
-		interval:  opts.Interval,
-		timeout:   opts.Timeout,
-		cancel:    cancel,
-		done:      make(chan struct{}),
+		fn:         fn,
+		now:        opts.Now,
+		onAttempt:  opts.OnAttempt,
+		onStop:     opts.OnStop,
+		log:        opts.Logger,
+		tick:       make(chan struct{}, 1),
+		changed:    make(chan struct{}),
+		interval:   opts.Interval,
+		timeout:    opts.Timeout,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		maxBackoff: opts.MaxBackoff,
 	}
 	go p.loop(ctx)
 	return p
@@ -130,10 +140,7 @@ func (p *Poller[T]) loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		p.mu.Lock()
-		next := p.interval
-		p.mu.Unlock()
-		timer.Reset(next)
+		timer.Reset(p.pause)
 	}
 }
 
@@ -158,8 +165,13 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 	}
 	close(p.changed)
 	p.changed = make(chan struct{})
-	goodAt, next := p.snap.GoodAt, p.interval
+	goodAt, interval := p.snap.GoodAt, p.interval
 	p.mu.Unlock()
+	next := interval
+	if err != nil && p.failures > 0 && p.maxBackoff > interval {
+		next = min(max(2*p.pause, interval), p.maxBackoff)
+	}
+	p.pause = next
 	if p.onAttempt != nil {
 		p.onAttempt(err)
 	}

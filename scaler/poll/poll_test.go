@@ -180,3 +180,43 @@ level=INFO msg="read recovered" component=celery failures=1 err="dial tcp 127.0.
 		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A source that keeps failing is asked again after a pause that doubles
+// from the interval up to MaxBackoff (the log's retryIn says each), and
+// the first success brings the interval back. Attempts are started by
+// Poke, so the test reads the schedule without waiting for it.
+func TestFailuresBackOffUpToMaxBackoffAndASuccessEndsIt(t *testing.T) {
+	var calls atomic.Int64
+	var buf servers.LogBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key != "retryIn" && a.Key != slog.MessageKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	// attempts: five failures, a success, a failure
+	p := Start(func(ctx context.Context) (int, error) {
+		if n := calls.Add(1); n <= 5 || n == 7 {
+			return 0, fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused (%d)", n)
+		}
+		return 1, nil
+	}, Options{Interval: time.Hour, MaxBackoff: 5 * time.Hour, Logger: log})
+	defer p.Stop()
+	for n := uint64(1); n <= 7; n++ {
+		waitAttempts(t, p, n)
+		if n < 7 {
+			p.Poke()
+		}
+	}
+	want := `msg="read failing; no good reading yet" retryIn=1h0m0s
+msg="read failing; no good reading yet" retryIn=2h0m0s
+msg="read failing; no good reading yet" retryIn=4h0m0s
+msg="read failing; no good reading yet" retryIn=5h0m0s
+msg="read failing; no good reading yet" retryIn=5h0m0s
+msg="read recovered"
+msg="read failing; keeping the last good reading" retryIn=1h0m0s
+`
+	if got := buf.String(); got != want {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want)
+	}
+}

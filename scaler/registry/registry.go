@@ -33,9 +33,12 @@ type Source interface {
 }
 
 // Factory makes the sources of one ScaledObject's spec. A source may use
-// the ones made before it: the registry closes them in reverse order.
+// the ones made before it: the registry closes them in reverse order, then
+// calls release (nil: nothing to give back). A Factory may refuse a new
+// watch (a process-wide limit): it then makes nothing, and the registry
+// answers the error and keeps no watch; running watches are untouched.
 type Factory interface {
-	Sources(namespace, name string, s *spec.Spec) []Source
+	Sources(namespace, name string, s *spec.Spec) (sources []Source, release func(), err error)
 }
 
 // Options configure a Registry.
@@ -67,6 +70,7 @@ type Watch struct {
 	key      watchKey
 	spec     *spec.Spec
 	sources  []Source
+	release  func()
 	logger   *slog.Logger
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32
@@ -163,7 +167,9 @@ func (r *Registry) reject(k string, p *parsedSpec) {
 
 // Get returns the watch for a ScaledObject, creating it on first use. A new
 // watch's first answer waits (at most FirstWait, and never past ctx) for its
-// sources; later calls never wait.
+// sources; later calls never wait. A new watch the Factory refuses is its
+// error, and is asked for again on the next call (the limit may have room
+// by then).
 func (r *Registry) Get(ctx context.Context, namespace, name string, md map[string]string) (*Watch, error) {
 	if err := spec.CheckLimits(md); err != nil {
 		return nil, err
@@ -177,7 +183,11 @@ func (r *Registry) Get(ctx context.Context, namespace, name string, md map[strin
 			r.mu.Unlock()
 			return nil, err
 		}
-		w = r.newWatch(key, spec)
+		if w, err = r.newWatch(key, spec); err != nil {
+			r.mu.Unlock()
+			r.o.Logger.Warn("watch refused", "scaledObject", meta.ObjectRef(namespace, name), "err", err)
+			return nil, err
+		}
 		r.watches[key] = w
 		for _, warning := range spec.Warnings {
 			w.logger.Warn(warning)
@@ -194,13 +204,18 @@ func (r *Registry) Get(ctx context.Context, namespace, name string, md map[strin
 	return w, nil
 }
 
-func (r *Registry) newWatch(key watchKey, s *spec.Spec) *Watch {
+func (r *Registry) newWatch(key watchKey, s *spec.Spec) (*Watch, error) {
+	sources, release, err := r.o.Sources.Sources(key.namespace, key.name, s)
+	if err != nil {
+		return nil, err
+	}
 	w := &Watch{
 		key:     key,
 		spec:    s,
 		logger:  r.o.Logger.With("scaledObject", meta.ObjectRef(key.namespace, key.name)),
 		ready:   make(chan struct{}),
-		sources: r.o.Sources.Sources(key.namespace, key.name, s),
+		sources: sources,
+		release: release,
 	}
 	go func() {
 		defer close(w.ready)
@@ -210,12 +225,12 @@ func (r *Registry) newWatch(key watchKey, s *spec.Spec) *Watch {
 			_ = src.First(ctx) // a source still silent after FirstWait reads as "no reading yet"
 		}
 	}()
-	return w
+	return w, nil
 }
 
 // Decide returns the decision for a ScaledObject's metadata, creating its
-// watch if needed. The error is for bad metadata only; a failing source is in
-// the decision.
+// watch if needed. The error is for bad metadata, or a new watch the
+// Factory refused; a failing source is in the decision.
 func (r *Registry) Decide(ctx context.Context, namespace, name string, md map[string]string) (decide.Decision, error) {
 	w, err := r.Get(ctx, namespace, name, md)
 	if err != nil {
@@ -295,20 +310,28 @@ func (r *Registry) closeWatch(w *Watch, last bool) {
 	for i := len(w.sources) - 1; i >= 0; i-- {
 		w.sources[i].Close()
 	}
+	if w.release != nil {
+		w.release()
+	}
 	if last && r.o.OnDrop != nil {
 		r.o.OnDrop(w.key.namespace, w.key.name)
 	}
 }
 
-// Close closes every watch and its sources (Run does it when its ctx ends).
+// Close closes every watch and its sources (Run does it when its ctx
+// ends), the watches side by side: a source may take a while to close (its
+// poller waits for the read in flight, a subscriber for its reconnect), and
+// one behind the other, hundreds of brokers outlasted serve's shutdown.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	ws := r.watches
 	r.watches = map[watchKey]*Watch{}
 	r.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, w := range ws {
-		r.closeWatch(w, true) // every watch goes: forgetting twice is harmless
+		wg.Go(func() { r.closeWatch(w, true) }) // every watch goes: forgetting twice is harmless
 	}
+	wg.Wait()
 }
 
 // Each calls fn for every watch, outside the lock.

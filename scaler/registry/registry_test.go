@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,6 +187,36 @@ func TestRunClosesEveryWatchLastSourceFirstWhenItsContextEnds(t *testing.T) {
 	}
 }
 
+// Closing a source may take a while (a poller waits for its read in
+// flight): the watches close side by side, none waits behind another.
+// Each source here finishes closing only once every one has started to.
+func TestCloseClosesTheWatchesSideBySide(t *testing.T) {
+	const watches = 20
+	var started sync.WaitGroup
+	started.Add(watches)
+	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
+		s := registrytest.NewSource(decide.Celery)
+		s.OnClose = func() { started.Done(); started.Wait() }
+		return []*registrytest.Source{s}
+	}}
+	r := registry.New(registry.Options{Sources: f, Now: registrytest.NewClock(t0).Now, FirstWait: time.Millisecond, Parse: spec.Options{StaleAfter: time.Minute}})
+	for i := range watches {
+		if _, err := r.Get(t.Context(), "media", fmt.Sprintf("worker-%d", i), md()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still runs after 30s: the watches close one after the other")
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d watches left after Close", r.Len())
+	}
+}
+
 func TestChangesWakeOnANewReadingSinceTakenATickOrDone(t *testing.T) {
 	clock := registrytest.NewClock(t0)
 	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond})
@@ -284,5 +315,41 @@ func TestManyUnknownKeysAreOneWarnLine(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `"level":"WARN"`); n != 1 || !strings.Contains(logs.String(), "90 unknown metadata keys ignored") {
 		t.Fatalf("%d WARN lines:\n%s", n, logs.String())
+	}
+}
+
+// A Factory's refusal (a process-wide limit) is the caller's error: no
+// watch is kept, the running watches are untouched, and the next call
+// asks again, so that a slot freed meanwhile is taken.
+func TestARefusedWatchIsTheCallersErrorAndIsAskedForAgain(t *testing.T) {
+	clock := registrytest.NewClock(t0)
+	r, f := newRegistry(t, clock, registry.Options{FirstWait: time.Millisecond, IdleAfter: time.Minute})
+	full := errors.New("resource exhausted: no room")
+	var refuse atomic.Bool
+	f.Refuse = func(namespace, _ string, _ *spec.Spec) error {
+		if refuse.Load() && namespace == "newcomer" {
+			return full
+		}
+		return nil
+	}
+	running, err := r.Get(t.Context(), "media", "worker", md())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse.Store(true)
+	for range 2 {
+		if _, err := r.Get(t.Context(), "newcomer", "worker", md()); !errors.Is(err, full) {
+			t.Fatalf("err = %v, want the refusal", err)
+		}
+	}
+	if r.Len() != 1 || len(f.Made("newcomer", "worker")) != 0 {
+		t.Fatalf("%d watches, %d source sets for the newcomer; want the running one only", r.Len(), len(f.Made("newcomer", "worker")))
+	}
+	if again, err := r.Get(t.Context(), "media", "worker", md()); err != nil || again != running {
+		t.Fatalf("the running watch: %v, same %t", err, again == running)
+	}
+	refuse.Store(false)
+	if _, err := r.Get(t.Context(), "newcomer", "worker", md()); err != nil {
+		t.Fatalf("once there is room: %v", err)
 	}
 }

@@ -2,7 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -14,8 +14,11 @@ import (
 
 // ToProto converts a decision to the Inspector's Explanation. Every text
 // is made valid UTF-8 (proto strings must be): errors and warnings quote
-// upstreams, whose bodies may be cut inside a character or binary.
-func ToProto(d decide.Decision) (*scalerv1.Explanation, error) {
+// upstreams, whose bodies may be cut inside a character or binary. A
+// component's detail that JSON cannot write (a non-finite number the
+// component let through) is left out with a warning saying why: the
+// decision is still explained, and `check` still prints it.
+func ToProto(d decide.Decision) *scalerv1.Explanation {
 	e := &scalerv1.Explanation{
 		DesiredReplicas: d.Desired,
 		Active:          d.Active,
@@ -25,23 +28,25 @@ func ToProto(d decide.Decision) (*scalerv1.Explanation, error) {
 		At:              timestamppb.New(d.At),
 	}
 	for _, c := range d.Components {
+		warnings := c.Warnings
 		detail, err := toStruct(c.Detail)
 		if err != nil {
-			return nil, fmt.Errorf("explain %s detail: %w", c.Name, err)
+			warnings = append(slices.Clip(warnings), "detail not shown: "+err.Error())
+			detail = nil
 		}
 		e.Components = append(e.Components, &scalerv1.Component{
 			Name:            strings.ToValidUTF8(c.Name, "\ufffd"),
 			DesiredReplicas: c.Desired,
 			Active:          c.Active,
 			Error:           strings.ToValidUTF8(c.Error, "\ufffd"),
-			Warnings:        validUTF8(c.Warnings),
+			Warnings:        validUTF8(warnings),
 			ObservedAt:      timestamppb.New(c.ObservedAt),
 			Detail:          detail,
 			Held:            c.Held,
 			Stale:           c.Stale,
 		})
 	}
-	return e, nil
+	return e
 }
 
 func validUTF8(ss []string) []string {

@@ -20,6 +20,7 @@ import (
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 )
 
@@ -91,6 +92,9 @@ func toStatus(err error) error {
 	switch {
 	case meta.IsError(err):
 		return status.Error(codes.InvalidArgument, msg)
+	case errors.Is(err, quota.ErrExhausted):
+		// A process-wide limit refused a new watch; the running ones go on.
+		return status.Error(codes.ResourceExhausted, msg)
 	case errors.Is(err, decide.ErrNoDecision):
 		return status.Error(codes.Unavailable, msg)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -246,9 +250,5 @@ func (s *Server) Explain(ctx context.Context, req *scalerv1.ExplainRequest) (*sc
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	e, err := ToProto(s.decision(w))
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return e, nil
+	return ToProto(s.decision(w)), nil
 }

@@ -23,6 +23,7 @@ import (
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/registry/registrytest"
 	"github.com/montage/montage-scaler/scaler/server"
@@ -656,4 +657,39 @@ montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="thumbs",scale
 		t.Fatalf("IsActive past staleAfter = %v", err)
 	}
 	expect("stale", "")
+}
+
+// A new ScaledObject beyond a process-wide limit is ResourceExhausted on
+// every RPC, with the refusal's text; its running neighbour is untouched.
+func TestAWatchBeyondAProcessLimitIsResourceExhaustedOnEveryRPC(t *testing.T) {
+	f := newFixture(t)
+	refusal := &quota.Error{Kind: quota.Brokers, Limit: quota.Limit{Max: 1, Flag: "--max-brokers"}, Scope: "the process", Shown: "redis://fake.invalid:6379/1", Have: 1, Would: 2}
+	f.sources.Refuse = func(_, name string, _ *spec.Spec) error {
+		if name == "newcomer" {
+			return refusal
+		}
+		return nil
+	}
+	running := ref("running")
+	f.source(t, running, decide.Celery).Set(opinion(2, true), t0, nil)
+	r := ref("newcomer", "brokerURL", "redis://fake.invalid:6379/1")
+	stream, err := f.ks.StreamIsActive(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, streamErr := stream.Recv()
+	calls := map[string]error{"StreamIsActive": streamErr}
+	_, calls["GetMetricSpec"] = f.ks.GetMetricSpec(t.Context(), r)
+	_, calls["GetMetrics"] = f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: "montage-desired-replicas"})
+	_, calls["IsActive"] = f.ks.IsActive(t.Context(), r)
+	_, calls["Explain"] = f.insp.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: r.Namespace, Name: r.Name, ScalerMetadata: r.ScalerMetadata})
+	for call, err := range calls {
+		if status.Code(err) != codes.ResourceExhausted || status.Convert(err).Message() != refusal.Error() {
+			t.Errorf("%s: %v, want ResourceExhausted %q", call, err, refusal.Error())
+		}
+	}
+	resp, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: running, MetricName: "montage-desired-replicas"})
+	if err != nil || resp.MetricValues[0].MetricValueFloat != 2 {
+		t.Fatalf("the running neighbour: %v, %v", resp, err)
+	}
 }

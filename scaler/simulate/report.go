@@ -126,7 +126,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "trace %s to %s (%s, step %s): %d video tasks, %d calendar events\n",
 		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.End.Sub(r.Start), r.Step, arrived, len(r.Events))
-	fmt.Fprintf(&b, "ScaledObject settings: %s\n", r.Settings.Source)
+	fmt.Fprintf(&b, "ScaledObject: %s\n", r.Settings)
 	if p := r.Peak; p != nil {
 		fmt.Fprintf(&b, "weekly peak: the %d slots of the week (%s) with at least half the busiest slot's mean arrivals, from %s\n",
 			p.Slots, p.Zone, p.From.In(p.Zone).Format("Mon 2006-01-02"))

@@ -32,6 +32,24 @@ type KEDASettings struct {
 	Source string
 }
 
+// String says where the settings come from and what they are, as
+// simulate's table prints them.
+func (k KEDASettings) String() string {
+	trigger := "external"
+	if k.Push {
+		trigger = "external-push"
+	}
+	s := fmt.Sprintf("%s: replicas %d–%d, cooldown %s, polling %s, %s", k.Source, k.MinReplicaCount, k.MaxReplicaCount,
+		k.Cooldown, k.PollingInterval, trigger)
+	if k.CPU != nil {
+		s += fmt.Sprintf(", cpu %g %%", *k.CPU)
+	}
+	if k.Memory != nil {
+		s += fmt.Sprintf(", memory %g %%", *k.Memory)
+	}
+	return s
+}
+
 // DeploySettings are deploy/'s ScaledObject around a flat metadata map:
 // cpu 65 %, memory 70 %, cooldown 300 s, external-push, and its behavior.
 func DeploySettings() KEDASettings {
@@ -44,7 +62,7 @@ func DeploySettings() KEDASettings {
 	}).Behavior()
 	cpu, mem := 65.0, 70.0
 	return KEDASettings{MinReplicaCount: 1, MaxReplicaCount: 8, Cooldown: 300 * time.Second, PollingInterval: 30 * time.Second,
-		Push: true, Behavior: b, CPU: &cpu, Memory: &mem, Source: "deploy/ defaults (flat metadata map)"}
+		Push: true, Behavior: b, CPU: &cpu, Memory: &mem, Source: "deploy/'s, around the flat metadata map"}
 }
 
 type scaledObjectDoc struct {
@@ -182,7 +200,7 @@ func kedaSettings(mf *metafile.File, p decide.Policy) (KEDASettings, error) {
 	}
 	sp := doc.Spec
 	k := KEDASettings{MinReplicaCount: 0, MaxReplicaCount: 100, Cooldown: 300 * time.Second,
-		PollingInterval: 30 * time.Second, Push: mf.Push, Source: "the ScaledObject"}
+		PollingInterval: 30 * time.Second, Push: mf.Push, Source: meta.ObjectRef(mf.Namespace, mf.Name) + ", as the file sets it"}
 	if sp.MinReplicaCount != nil {
 		k.MinReplicaCount = *sp.MinReplicaCount
 	}

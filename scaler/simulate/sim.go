@@ -283,8 +283,16 @@ func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []dec
 			Opinion: decide.CeleryWaitOpinion(b, p.s.TasksPerReplica, p.s.QueueWaitTarget, nil)})
 	}
 	if p.s.Latency != nil {
-		rs = append(rs, decide.Reading{Name: decide.Latency, GoodAt: now,
-			Opinion: decide.LatencyOpinion(decide.LatencyEvidence{P95: o.p95, CurrentReplicas: float64(current)}, p.s.Latency.Target, nil)})
+		// The model's P95 is finite (capped by the workload's latency cap);
+		// evidence that is not a reading is a failed read, as on a server.
+		r := decide.Reading{Name: decide.Latency}
+		op, err := decide.LatencyOpinion(decide.LatencyEvidence{P95: o.p95, CurrentReplicas: float64(current)}, p.s.Latency.Target, nil)
+		if err != nil {
+			r.Err = fmt.Errorf("latency: %w", err)
+		} else {
+			r.Opinion, r.GoodAt = op, now
+		}
+		rs = append(rs, r)
 	}
 	if p.s.Calendar != nil {
 		rs = append(rs, decide.Reading{Name: decide.Calendar, GoodAt: now, NoExpiry: true,

@@ -12,7 +12,9 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
+	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -29,6 +31,9 @@ type Options struct {
 
 	// PollInterval is how often each broker is polled (250ms).
 	PollInterval time.Duration
+	// PollMaxBackoff is the longest pause between the polls of a broker
+	// whose polls fail (2s).
+	PollMaxBackoff time.Duration
 	// RedisTimeout bounds each Redis dial, read and write (2s).
 	RedisTimeout time.Duration
 	// LatencyInterval is how often each Prometheus query or set of pods is
@@ -40,16 +45,23 @@ type Options struct {
 	Replicas latency.ReplicaLookup
 	// Calendar are the feed limits and network policy.
 	Calendar calendar.Limits
+	// Policy is the address policy of brokerURL, prometheusURL and
+	// metricsURLs (--allow-host); nil: netpolicy.Upstreams(nil).
+	Policy *netpolicy.Policy
 	// ForecastSample is how often the forecast samples the broker's counts
 	// and the latency ask (15s).
 	ForecastSample time.Duration
 	// ReadOnly reads the forecast's history and records nothing (check).
 	ReadOnly bool
+	// Limits bound what the watches hold in the whole process (see
+	// LimitFlags and package quota); nil: the defaults of LimitFlags.
+	Limits map[quota.Kind]quota.Limits
 }
 
 // Set owns one hub per component: every ScaledObject's sources share its
 // pollers. It is the one place where sources are made.
 type Set struct {
+	ledger   *quota.Ledger
 	celery   *celery.Hub
 	latency  *latency.Hub
 	calendar *calendar.Hub
@@ -70,21 +82,32 @@ func New(o Options) *Set {
 		return func(err error) { o.OnRead(component, err) }
 	}
 	log := func(component string) *slog.Logger { return o.Logger.With("component", component) }
+	if o.Limits == nil {
+		o.Limits = Limits(nil)
+	}
 	return &Set{
+		ledger: quota.New(o.Limits),
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
-			PollInterval: o.PollInterval, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout}),
+			PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
 		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
-			Interval: o.LatencyInterval, Replicas: o.Replicas}),
+			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
 			Limits: o.Calendar}),
 		forecast: forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
-			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly}),
+			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy}),
 	}
 }
 
 // Sources makes one ScaledObject's sources from its spec, in the order
-// explanations list them. A fifth component is one more line here.
-func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
+// explanations list them. A fifth component is one more line here (and
+// one in claims). What the watch holds is reserved first, all or nothing:
+// beyond a limit nothing is made and the error (quota.ErrExhausted) names
+// the limit and the upstream; release gives the reservation back.
+func (s *Set) Sources(namespace, name string, sp *spec.Spec) (_ []registry.Source, release func(), _ error) {
+	release, err := s.ledger.Reserve(namespace, claims(sp))
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []registry.Source
 	var tasks *poll.Watch[celery.Backlog]
 	if c := sp.Celery; c != nil {
@@ -105,11 +128,29 @@ func (s *Set) Sources(namespace, name string, sp *spec.Spec) []registry.Source {
 		sample := reactiveSample(tasks, sp.Celery, slices.Clone(out), sp.Policy.StaleAfter)
 		out = append(out, Of(decide.Forecast, s.forecast.Watch(c, namespace, name, sample), forecast.NewOpinion(c).Of, true))
 	}
-	return out
+	return out, release, nil
 }
 
-// Collector exports the components' own metrics (the calendar copies' age).
-func (s *Set) Collector() prometheus.Collector { return s.calendar.Collector() }
+// Collector exports the components' own metrics (the calendar copies' age,
+// the celery brokers' queue-wait warnings).
+func (s *Set) Collector() prometheus.Collector {
+	return collectors{s.calendar.Collector(), s.celery.Collector()}
+}
+
+// collectors is several collectors registered as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
 
 // Close stops every poller and closes every client. Close the sources
 // first (the registry does): a forecast source writes its open bucket.

@@ -18,6 +18,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/suggest"
 )
 
 // DefaultMetricName is the metric KEDA asks for unless metricName says otherwise.
@@ -151,10 +152,10 @@ func parse(m *meta.Map, o Options) (*Spec, error) {
 		}
 	}
 	var err error
-	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, 10000); err != nil {
+	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, decide.Ceiling); err != nil {
 		return nil, err
 	}
-	if max, ok, err := m.OptFloat("maxReplicas", 0, 10000); err != nil {
+	if max, ok, err := m.OptFloat("maxReplicas", 0, decide.Ceiling); err != nil {
 		return nil, err
 	} else if ok {
 		if max < s.Policy.Min {
@@ -195,41 +196,14 @@ func UnknownKeyWarning(k string) string {
 }
 
 // Nearest returns the known key (or xFromEnv form) closest to k by edit
-// distance, ignoring case, when it is within a typo's reach of k: at most
-// 2 edits, or a fifth of k's length for long keys. Otherwise "".
+// distance, ignoring case, when it is within a typo's reach of k (see
+// suggest.Nearest). Otherwise "".
 func Nearest(k string) string {
 	var candidates []string
 	for _, c := range KnownKeys() {
 		candidates = append(candidates, c, c+"FromEnv")
 	}
-	best, bestD := "", max(2, len(k)/5)+1
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(k), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Nearest(k, candidates)
 }
 
 // maxNamedUnknown is how many unknown keys one warning names.

@@ -7,15 +7,19 @@
 //   - push activation: LPUSH into an empty queue to `true` on StreamIsActive
 //     (goal: p50 ≤ 250 ms, p99 ≤ 1 s);
 //   - Redis round trips per poll with 500 ScaledObjects on one broker
-//     (goal: constant), counted by a loopback proxy that sees every turn of
-//     the conversation;
+//     (goal: one more per round of 1,000 lists), counted by a loopback
+//     proxy that sees every turn of the conversation;
 //   - RSS and goroutines with 500 ScaledObjects at the start and the end of
 //     --soak of polling and KEDA-like calls (goal: flat within 5 %);
 //   - RPC abuse on a scaler of its own: RSS, heap and goroutines before,
 //     during and 30 s and 150 s after (goal: goroutines back to the
 //     baseline, RSS within 25 % of it);
 //   - log volume at --log-level debug during a --flap of the broker (down
-//     and up every 3 s), in bytes per minute, with the largest messages.
+//     and up every 3 s), in bytes per minute, with the largest messages;
+//   - upstreams: goroutines, open files, the broker's clients, RSS and heap
+//     with --brokers ScaledObjects naming distinct brokers (one Redis db
+//     each), then with --bigs at the per-object limits beside a small one
+//     on one broker, and how many the process-wide limits refused.
 //
 // --only picks sections.
 //
@@ -60,7 +64,9 @@ func run() error {
 	trials := flag.Int("push-trials", 40, "push activation trials")
 	soak := flag.Duration("soak", 10*time.Minute, "polling time between the first and the last RSS and goroutine readings")
 	flapFor := flag.Duration("flap", time.Minute, "how long the broker flaps while the log volume is measured")
-	only := flag.String("only", "rpc,abuse,flap,soak", "sections to run: rpc (latency, round trips, push), abuse, flap, soak")
+	brokers := flag.Int("brokers", 2000, "ScaledObjects with distinct brokers, for the upstreams figures")
+	bigs := flag.Int("bigs", 600, "ScaledObjects at the per-object limits on one broker, for the upstreams figures")
+	only := flag.String("only", "rpc,abuse,flap,soak,upstreams", "sections to run: rpc (latency, round trips, push), abuse, flap, soak, upstreams")
 	flag.Parse()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,6 +107,11 @@ func run() error {
 	}
 	if sections["flap"] {
 		if err := flap(ctx, *bin, dir, 20, *flapFor); err != nil {
+			return err
+		}
+	}
+	if sections["upstreams"] {
+		if err := upstreams(ctx, *bin, dir, *brokers, *bigs); err != nil {
 			return err
 		}
 	}

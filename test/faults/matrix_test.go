@@ -19,6 +19,7 @@ import (
 const (
 	staleAfter           = 10 * time.Second       // serve --stale-after
 	pollInterval         = time.Second            // serve --poll-interval: the broker
+	pollMaxBackoff       = 2 * time.Second        // serve --poll-max-backoff: a failing broker is asked at most this far apart
 	redisTimeout         = 500 * time.Millisecond // serve --redis-timeout
 	latencyInterval      = time.Second            // serve --latency-interval
 	latencyTimeout       = time.Second            // metadata latencyTimeout

@@ -69,7 +69,7 @@ func startScaler(t *testing.T, bin string) *scaler {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath,
-		"--stale-after", staleAfter.String(), "--poll-interval", pollInterval.String(),
+		"--stale-after", staleAfter.String(), "--poll-interval", pollInterval.String(), "--poll-max-backoff", pollMaxBackoff.String(),
 		"--redis-timeout", redisTimeout.String(), "--latency-interval", latencyInterval.String(),
 		"--calendar-allow-private", "--calendar-fetch-timeout", calendarFetchTimeout.String(),
 		"--log-format", "text", "--log-level", "debug")

@@ -25,7 +25,7 @@ type source struct {
 	component string            // the name the scaler's errors give it
 	metadata  map[string]string // the trigger metadata that reads it
 	good      float64           // the decision while it is good
-	interval  time.Duration     // how often the scaler reads it (a calendar: the retry after a failure)
+	interval  time.Duration     // how long the scaler may wait between reads during a fault (a broker: its backoff's cap; a calendar: the retry after a failure)
 	timeout   time.Duration     // the bound of one read
 	expires   bool              // past staleAfter its reading is no longer used (not a calendar's)
 	// lastRead, if set, says when the source last served a read (the
@@ -67,7 +67,7 @@ func startRedis(t *testing.T, viaProxy bool) *redisSource {
 		proxy = servers.StartProxy(t, addr)
 		addr = proxy.Addr()
 	}
-	rs.src = &source{component: "celery", good: 2.4, interval: pollInterval, timeout: redisTimeout, expires: true, proxy: proxy,
+	rs.src = &source{component: "celery", good: 2.4, interval: pollMaxBackoff, timeout: redisTimeout, expires: true, proxy: proxy,
 		metadata: map[string]string{"brokerURL": "redis://" + addr + "/0", "queues": "celery", "tasksPerReplica": "5"}}
 	return rs
 }

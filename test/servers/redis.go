@@ -104,9 +104,12 @@ func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 // RunRedis starts a private redis-server in dir with no persistence, on a
 // free 127.0.0.1 port, for a harness that is not a test (test/bench); the
 // caller stops it.
-func RunRedis(dir string) (*Redis, error) {
+func RunRedis(dir string) (*Redis, error) { return RunRedisWith(dir, RedisOptions{}) }
+
+// RunRedisWith is RunRedis with options (Args only).
+func RunRedisWith(dir string, o RedisOptions) (*Redis, error) {
 	r := &Redis{dir: dir}
-	if err := r.launch(nil, RedisOptions{}); err != nil {
+	if err := r.launch(nil, RedisOptions{Args: o.Args}); err != nil {
 		return nil, err
 	}
 	return r, nil

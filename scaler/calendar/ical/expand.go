@@ -65,8 +65,10 @@ type occurrence struct {
 	start, end time.Time
 }
 
-// Expand is Windows with the warnings and the work done. It fails when the
-// work exceeds the calendar's step limit (ErrTooManySteps).
+// Expand is Windows with the warnings and the work done. The recurrence
+// work is bounded per event (Limits.MaxEventSteps) and for the whole
+// calendar (Limits.MaxSteps): an event beyond either is skipped with a
+// warning naming it and the limit, and the other events are kept.
 func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 	out := Expansion{Windows: []Window{}, Warnings: []string{}}
 	if cal == nil {
@@ -79,10 +81,8 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
-	budget := &steps{left: cal.maxSteps}
-	if budget.left <= 0 {
-		budget.left = DefaultLimits().MaxSteps
-	}
+	l := cal.limits.withDefaults() // a Calendar not made by Parse has none
+	feed := &steps{left: l.MaxSteps}
 
 	// Overrides (RECURRENCE-ID) by UID; their originals leave the series.
 	overridden := map[string]map[time.Time]bool{}
@@ -120,12 +120,15 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 		if ev.transparent && !o.IncludeTransparent {
 			continue
 		}
+		// One event's recurrence cannot spend what the others need: it
+		// gets its own budget, out of what is left of the calendar's.
+		budget := &steps{left: min(l.MaxEventSteps, feed.left)}
 		occ, err := ev.occurrences(tz, from.Add(-o.Hold), to.Add(o.LeadTime), overridden[ev.uid], budget)
+		feed.spend(budget.used)
+		if errors.Is(err, ErrTooManySteps) {
+			err = stepLimitError{perEvent: l.MaxEventSteps, feed: l.MaxSteps, feedSpent: l.MaxEventSteps > budget.used+budget.left}
+		}
 		if err != nil {
-			if errors.Is(err, ErrTooManySteps) {
-				out.Steps = budget.used
-				return out, fmt.Errorf("%w: at event %s", err, eventName(ev.uid, ev.summary))
-			}
 			out.Warnings = append(out.Warnings, fmt.Sprintf("event %s: %v; skipped", eventName(ev.uid, ev.summary), err))
 			continue
 		}
@@ -134,7 +137,7 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 		}
 		spans = append(spans, span{ev, occ})
 	}
-	out.Steps = budget.used
+	out.Steps = feed.used
 
 	for _, s := range spans {
 		ev := s.ev
@@ -180,18 +183,41 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 	return out, nil
 }
 
+// steps is a budget of recurrence work: left to spend, and used.
 type steps struct {
 	left, used int
 }
 
+// take spends n steps before they are done; ErrTooManySteps, spending
+// nothing, when fewer are left.
 func (s *steps) take(n int) error {
-	s.used += n
-	s.left -= n
-	if s.left < 0 {
+	if n > s.left {
 		return ErrTooManySteps
 	}
+	s.spend(n)
 	return nil
 }
+
+func (s *steps) spend(n int) {
+	s.used += n
+	s.left -= n
+}
+
+// stepLimitError is why an event was not expanded: its own budget, or the
+// calendar's, which the events before it spent.
+type stepLimitError struct {
+	perEvent, feed int
+	feedSpent      bool
+}
+
+func (e stepLimitError) Error() string {
+	if e.feedSpent {
+		return fmt.Sprintf("recurrence not expanded: the calendar's %d steps are spent by the events before it", e.feed)
+	}
+	return fmt.Sprintf("recurrence needs more than %d steps, the limit for one event", e.perEvent)
+}
+
+func (e stepLimitError) Unwrap() error { return ErrTooManySteps }
 
 // occurrences returns the event's occurrences whose [start, end] may
 // overlap [lo, hi]: starts up to hi, ends from lo on.

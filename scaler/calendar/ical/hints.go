@@ -2,12 +2,13 @@ package ical
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
 
 	goical "github.com/emersion/go-ical"
+
+	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // Tiers are the CATEGORIES names that set replicas (the ADR's pod
@@ -34,11 +35,11 @@ func readReplicas(c *goical.Component, ev *event, name string) []string {
 	var warns []string
 	if p := c.Props.Get("X-MONTAGE-REPLICAS"); p != nil {
 		v, err := strconv.ParseFloat(strings.TrimSpace(p.Value), 64)
-		if err == nil && !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 && v <= 10000 {
+		if err == nil && decide.CheckReplicas(v) == nil {
 			ev.replicas, ev.hasReplicas, ev.source = v, true, SourceProperty
 			return nil
 		}
-		warns = append(warns, fmt.Sprintf("event %s: X-MONTAGE-REPLICAS %q is not a number from 0 to 10000; ignored", name, p.Value))
+		warns = append(warns, fmt.Sprintf("event %s: X-MONTAGE-REPLICAS %q is not a number from 0 to %d; ignored", name, p.Value, decide.Ceiling))
 	}
 	for _, src := range []struct{ prop, source string }{{goical.PropSummary, SourceSummary}, {goical.PropDescription, SourceDescription}} {
 		m := replicasRe.FindStringSubmatch(propText(c, src.prop))
@@ -46,11 +47,11 @@ func readReplicas(c *goical.Component, ev *event, name string) []string {
 			continue
 		}
 		v, err := strconv.ParseFloat(m[1], 64)
-		if err == nil && v <= 10000 {
+		if err == nil && decide.CheckReplicas(v) == nil {
 			ev.replicas, ev.hasReplicas, ev.source = v, true, src.source
 			return warns
 		}
-		warns = append(warns, fmt.Sprintf("event %s: %s replicas=%s is not a number from 0 to 10000; ignored", name, src.prop, m[1]))
+		warns = append(warns, fmt.Sprintf("event %s: %s replicas=%s is not a number from 0 to %d; ignored", name, src.prop, m[1], decide.Ceiling))
 	}
 	best := -1.0
 	tier := ""

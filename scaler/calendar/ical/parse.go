@@ -40,13 +40,19 @@ type Limits struct {
 	MaxBytes int64
 	// MaxEvents caps the VEVENTs of one calendar.
 	MaxEvents int
-	// MaxSteps caps the recurrence steps of one expansion.
+	// MaxSteps caps the recurrence steps of one expansion, all events
+	// together: once they are spent, the events not yet expanded are
+	// skipped with a warning each.
 	MaxSteps int
+	// MaxEventSteps caps the recurrence steps of one event in one
+	// expansion: an event that needs more is skipped with a warning, and
+	// the others are kept.
+	MaxEventSteps int
 }
 
 // DefaultLimits returns the limits used for zero values.
 func DefaultLimits() Limits {
-	return Limits{MaxBytes: 5 << 20, MaxEvents: 20000, MaxSteps: 500000}
+	return Limits{MaxBytes: 5 << 20, MaxEvents: 20000, MaxSteps: 500000, MaxEventSteps: 50000}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -59,6 +65,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSteps <= 0 {
 		l.MaxSteps = d.MaxSteps
+	}
+	if l.MaxEventSteps <= 0 {
+		l.MaxEventSteps = d.MaxEventSteps
 	}
 	return l
 }
@@ -111,8 +120,8 @@ type Calendar struct {
 	// Warnings are events skipped or read partly, each naming the event.
 	Warnings []string `json:"warnings"`
 
-	events   []event
-	maxSteps int
+	events []event
+	limits Limits // with defaults
 }
 
 // Parse decodes iCalendar data within the limits. It fails on input that
@@ -140,7 +149,7 @@ func Parse(data []byte, l Limits) (cal *Calendar, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ical: not valid iCalendar: %w", err)
 	}
-	cal = &Calendar{Bytes: len(data), Warnings: []string{}, maxSteps: l.MaxSteps}
+	cal = &Calendar{Bytes: len(data), Warnings: []string{}, limits: l}
 	if p := doc.Props.Get("X-WR-CALNAME"); p != nil {
 		cal.Name = unescape(p.Value)
 	}

@@ -65,9 +65,24 @@ func expandRule(ev *event, zone *time.Location, lo, hi time.Time, budget *steps,
 
 	times := timesOfDay(r, s)
 	dates := dateFilter{r: r, s: s}
+	// Periods that end before the span are skipped: at once for a rule
+	// without COUNT; for one with COUNT when each period's occurrences
+	// can be counted without listing them (no BY* parts), from which
+	// the occurrences before the span are known.
 	k := 0
-	if count == 0 {
+	switch {
+	case count == 0:
 		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
+	case !hasByParts(r):
+		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
+		before, err := periodsWithAnOccurrence(r.Freq, s, interval, k, budget)
+		if err != nil {
+			return err
+		}
+		emitted = max(before, 1) // period 0 holds DTSTART, counted above
+		if emitted >= count {
+			return nil // the series ended before the span
+		}
 	}
 	for ; !stop; k++ {
 		if err := budget.take(1); err != nil {
@@ -143,18 +158,21 @@ func applySetPos(set []time.Time, pos []int) []time.Time {
 // pyWeekday converts a time.Weekday to rrule's Monday=0 numbering.
 func pyWeekday(w time.Weekday) int { return (int(w) + 6) % 7 }
 
-// jumpTo returns the first period index worth computing for a rule without
-// COUNT: periods that end before loWall cannot matter.
+// jumpTo returns the first period index worth computing: periods that end
+// before loWall cannot matter.
 func jumpTo(freq rrule.Frequency, s, loWall time.Time, interval, wkst int) int {
 	if !loWall.After(s) {
 		return 0
 	}
+	// Whole days by Unix seconds: a time.Duration saturates at 292 years,
+	// and a DTSTART may be in year one.
+	days := int((loWall.Unix() - s.Unix()) / (24 * 60 * 60))
 	var n int
 	switch freq {
 	case rrule.DAILY:
-		n = int(loWall.Sub(s).Hours()/24) / interval
+		n = days / interval
 	case rrule.WEEKLY:
-		n = int(loWall.Sub(s).Hours()/(24*7)) / interval
+		n = days / 7 / interval
 	case rrule.MONTHLY:
 		n = ((loWall.Year()-s.Year())*12 + int(loWall.Month()) - int(s.Month())) / interval
 	case rrule.YEARLY:
@@ -292,4 +310,66 @@ func (f dateFilter) weekdayOK(d time.Time, idx, scopeLen int) bool {
 		}
 	}
 	return false
+}
+
+// hasByParts reports whether the rule has a BY* part: without one, each
+// period holds at most one occurrence, at DTSTART's time of day.
+func hasByParts(r *rrule.ROption) bool {
+	return len(r.Bysetpos) > 0 || len(r.Bymonth) > 0 || len(r.Bymonthday) > 0 || len(r.Byyearday) > 0 ||
+		len(r.Byweekno) > 0 || len(r.Byweekday) > 0 || len(r.Byhour) > 0 || len(r.Byminute) > 0 ||
+		len(r.Bysecond) > 0 || len(r.Byeaster) > 0
+}
+
+// periodsWithAnOccurrence counts, for a rule without BY* parts, the
+// periods among the first n that hold an occurrence. Every daily and
+// weekly one does; a monthly one on the 29th to 31st skips the shorter
+// months and a yearly one on 29 February the common years (RFC 5545: such
+// dates are ignored, not counted). Which periods do repeats with the
+// Gregorian calendar's 400-year cycle, so the count costs at most one
+// cycle's periods, not n.
+func periodsWithAnOccurrence(freq rrule.Frequency, s time.Time, interval, n int, budget *steps) (int, error) {
+	var cycle int // in frequency units
+	var holds func(offset int) bool
+	switch {
+	case freq == rrule.MONTHLY && s.Day() > 28:
+		cycle = 12 // the lengths of the months repeat yearly, but February's
+		if s.Day() == 29 {
+			cycle = 400 * 12
+		}
+		holds = func(offset int) bool {
+			ms := time.Date(s.Year(), s.Month()+time.Month(offset), 1, 0, 0, 0, 0, time.UTC)
+			return ms.AddDate(0, 1, -1).Day() >= s.Day()
+		}
+	case freq == rrule.YEARLY && s.Month() == time.February && s.Day() == 29:
+		cycle = 400
+		holds = func(offset int) bool {
+			return time.Date(s.Year()+offset, time.February, 29, 0, 0, 0, 0, time.UTC).Day() == 29
+		}
+	default:
+		return n, nil
+	}
+	period := cycle / gcd(cycle, interval) // periods after which the pattern repeats
+	if err := budget.take(min(n, period)); err != nil {
+		return 0, err
+	}
+	inCycle, inRest := 0, 0
+	for j := range min(n, period) {
+		if holds(j * interval) {
+			inCycle++
+			if j < n%period {
+				inRest++
+			}
+		}
+	}
+	if n <= period {
+		return inCycle, nil
+	}
+	return n/period*inCycle + inRest, nil
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

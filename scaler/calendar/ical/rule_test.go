@@ -2,10 +2,13 @@ package ical
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/teambition/rrule-go"
 )
 
 func calendarOf(events ...string) []byte {
@@ -237,7 +240,7 @@ func TestUnusableEventsAreSkippedWithAWarningNamingThem(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	t.Run("a COUNT series from year one runs into the step limit", func(t *testing.T) {
+	t.Run("a COUNT series from year one has ended long before the span and costs a few steps", func(t *testing.T) {
 		cal, err := Parse(calendarOf(`UID:old
 			SUMMARY:Ancient
 			DTSTART:00010101T100000Z
@@ -245,9 +248,21 @@ func TestLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = cal.Windows(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
-		if !errors.Is(err, ErrTooManySteps) || !strings.Contains(err.Error(), `at event "Ancient" (UID "old")`) {
-			t.Errorf("err = %v, want ErrTooManySteps naming the event", err)
+		e, err := cal.Expand(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-08T00:00:00Z"))
+		if err != nil || len(e.Windows) != 0 || len(e.Warnings) != 0 || e.Steps > 10 {
+			t.Errorf("windows %d, warnings %q, steps %d, err %v; want none, none, a few, nil", len(e.Windows), e.Warnings, e.Steps, err)
+		}
+	})
+	t.Run("a daily series from year one without COUNT lands on the span in a few steps", func(t *testing.T) {
+		cal, err := Parse(calendarOf(`UID:old
+			DTSTART:00010101T100000Z
+			RRULE:FREQ=DAILY`), Limits{MaxSteps: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := cal.Expand(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-03T00:00:00Z"))
+		if got := startsOf(e.Windows); err != nil || !slices.Equal(got, []string{"2025-03-01T10:00Z", "2025-03-02T10:00Z"}) || e.Steps > 20 {
+			t.Errorf("starts %q, steps %d, err %v", got, e.Steps, err)
 		}
 	})
 	t.Run("a rule that never matches costs no more than the span", func(t *testing.T) {
@@ -306,6 +321,150 @@ func TestResolveFollowsRFC5545(t *testing.T) {
 			}
 			if got := resolve(w, zone(t, tc.zone)).Format(time.RFC3339); got != tc.want {
 				t.Errorf("resolve = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The fault probe's feed: valid daily series with COUNT started in 1800
+// made the whole feed fail ("expansion exceeds the step limit"), so an
+// edit beside them was never applied.
+func TestLongCountSeriesJumpToTheSpanAndKeepTheRestOfTheFeed(t *testing.T) {
+	var events []string
+	for i := range 4 {
+		events = append(events, fmt.Sprintf(`UID:daily-%d
+			SUMMARY:Daily render %d
+			DTSTART:18000101T0%d0000Z
+			DURATION:PT30M
+			RRULE:FREQ=DAILY;COUNT=100000`, i, i, i))
+	}
+	events = append(events, `UID:launch
+		SUMMARY:Launch replicas=7
+		DTSTART:20250301T110000Z
+		DTEND:20250301T130000Z`)
+	cal, err := Parse(calendarOf(events...), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := cal.Expand(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-01T23:00:00Z"))
+	if err != nil || len(e.Warnings) != 0 {
+		t.Fatalf("err %v, warnings %q", err, e.Warnings)
+	}
+	// 1800-01-01 + 100,000 days is in 2073: the series still run.
+	want := []string{"2025-03-01T00:00Z", "2025-03-01T01:00Z", "2025-03-01T02:00Z", "2025-03-01T03:00Z", "2025-03-01T11:00Z"}
+	if got := startsOf(e.Windows); !slices.Equal(got, want) || e.Windows[4].Replicas != 7 {
+		t.Errorf("starts %q (last asks %v), want %q (7)", got, e.Windows[len(e.Windows)-1].Replicas, want)
+	}
+	if e.Steps > 100 {
+		t.Errorf("%d steps for five events, want the jump to the span (a few each)", e.Steps)
+	}
+}
+
+// Rules without BY* parts jump to the span however long their COUNT; the
+// occurrences they skip are counted, not listed: the result must be what a
+// full expansion gives (rrule-go's, the reference here), the months and
+// years that lack the date included.
+func TestCountRulesWithoutByPartsAgreeWithAFullExpansion(t *testing.T) {
+	tests := []struct {
+		name, rule string
+		dtstart    time.Time
+		from, to   string
+	}{
+		{"daily every third day", "FREQ=DAILY;INTERVAL=3;COUNT=90000", time.Date(1850, 6, 1, 9, 0, 0, 0, time.UTC), "2025-03-01T00:00:00Z", "2025-03-20T00:00:00Z"},
+		{"weekly every other week", "FREQ=WEEKLY;INTERVAL=2;COUNT=9000", time.Date(1801, 1, 5, 18, 0, 0, 0, time.UTC), "2025-03-01T00:00:00Z", "2025-04-01T00:00:00Z"},
+		{"monthly on the 31st skips the shorter months", "FREQ=MONTHLY;COUNT=2800", time.Date(1800, 1, 31, 12, 0, 0, 0, time.UTC), "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z"},
+		{"monthly on the 30th every five months", "FREQ=MONTHLY;INTERVAL=5;COUNT=600", time.Date(1800, 1, 30, 12, 0, 0, 0, time.UTC), "2025-01-01T00:00:00Z", "2027-12-31T00:00:00Z"},
+		{"monthly on the 29th skips common Februaries", "FREQ=MONTHLY;COUNT=2790", time.Date(1800, 1, 29, 12, 0, 0, 0, time.UTC), "2031-01-01T00:00:00Z", "2033-12-31T00:00:00Z"},
+		{"yearly on 29 February occurs in leap years only", "FREQ=YEARLY;COUNT=58", time.Date(1804, 2, 29, 8, 0, 0, 0, time.UTC), "2000-01-01T00:00:00Z", "2040-12-31T00:00:00Z"},
+		{"yearly on 29 February every third year", "FREQ=YEARLY;INTERVAL=3;COUNT=20", time.Date(1804, 2, 29, 8, 0, 0, 0, time.UTC), "1900-01-01T00:00:00Z", "2200-12-31T00:00:00Z"},
+		{"a series that ended before the span has no window", "FREQ=MONTHLY;COUNT=12", time.Date(1900, 1, 31, 12, 0, 0, 0, time.UTC), "2025-01-01T00:00:00Z", "2025-12-31T00:00:00Z"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cal, err := Parse(calendarOf("UID:a\nDTSTART:"+tc.dtstart.Format("20060102T150405Z")+"\nRRULE:"+tc.rule), Limits{MaxEventSteps: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, to := ts(t, tc.from), ts(t, tc.to)
+			e, err := cal.Expand(Options{Zone: time.UTC, DefaultReplicas: 4}, from, to)
+			if err != nil || len(e.Warnings) != 0 {
+				t.Fatalf("err %v, warnings %q", err, e.Warnings)
+			}
+			opt, err := rrule.StrToROption(tc.rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt.Dtstart = tc.dtstart
+			ref, err := rrule.NewRRule(*opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{}
+			for _, at := range ref.Between(from, to, true) {
+				want = append(want, at.Format("2006-01-02T15:04Z07:00"))
+			}
+			if got := startsOf(e.Windows); !slices.Equal(got, want) {
+				t.Errorf("starts = %q\nwant     %q", got, want)
+			}
+		})
+	}
+}
+
+func TestRecurrenceBudgetsArePerEventWithATotalPerCalendar(t *testing.T) {
+	// BYHOUR leaves no closed form: such a series is walked from its
+	// DTSTART, a step a day.
+	walked := func(uid string) string {
+		return "UID:" + uid + "\nSUMMARY:Walked " + uid + "\nDTSTART:20240101T100000Z\nRRULE:FREQ=DAILY;BYHOUR=10;COUNT=1000"
+	}
+	const launch = "UID:launch\nSUMMARY:Launch replicas=7\nDTSTART:20250301T110000Z\nDTEND:20250301T130000Z"
+	tests := []struct {
+		name      string
+		limits    Limits
+		events    []string
+		starts    []string
+		warnings  []string
+		stepsUpTo int
+	}{
+		{
+			name:   "an event beyond its own budget is skipped with a warning and the others are kept",
+			limits: Limits{MaxEventSteps: 5000},
+			events: []string{"UID:old\nSUMMARY:Ancient\nDTSTART:18000101T100000Z\nRRULE:FREQ=DAILY;BYHOUR=10;COUNT=100000", walked("a"), launch},
+			starts: []string{"2025-03-01T10:00Z", "2025-03-01T11:00Z"},
+			warnings: []string{
+				`event "Ancient" (UID "old"): recurrence needs more than 5000 steps, the limit for one event; skipped`,
+			},
+			stepsUpTo: 5000 + 1000,
+		},
+		{
+			name:   "once the calendar's total is spent the events left are skipped, each with a warning, and single events are kept",
+			limits: Limits{MaxEventSteps: 5000, MaxSteps: 1500},
+			events: []string{walked("a"), walked("b"), walked("c"), launch},
+			starts: []string{"2025-03-01T10:00Z", "2025-03-01T11:00Z"},
+			warnings: []string{
+				`event "Walked b" (UID "b"): recurrence not expanded: the calendar's 1500 steps are spent by the events before it; skipped`,
+				`event "Walked c" (UID "c"): recurrence not expanded: the calendar's 1500 steps are spent by the events before it; skipped`,
+			},
+			stepsUpTo: 1500,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cal, err := Parse(calendarOf(tc.events...), tc.limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := cal.Expand(opts(time.UTC), ts(t, "2025-03-01T00:00:00Z"), ts(t, "2025-03-01T23:00:00Z"))
+			if err != nil {
+				t.Fatalf("err %v, want the feed kept", err)
+			}
+			if got := startsOf(e.Windows); !slices.Equal(got, tc.starts) {
+				t.Errorf("starts = %q, want %q", got, tc.starts)
+			}
+			if !slices.Equal(e.Warnings, tc.warnings) {
+				t.Errorf("warnings =\n %q\nwant\n %q", e.Warnings, tc.warnings)
+			}
+			if e.Steps > tc.stepsUpTo {
+				t.Errorf("%d steps, want at most %d", e.Steps, tc.stepsUpTo)
 			}
 		})
 	}

@@ -131,6 +131,8 @@ func (s *Source) Close() {
 // ScaledObject, in the order made.
 type Factory struct {
 	Make func(namespace, name string, s *spec.Spec) []*Source
+	// Refuse, if set, may refuse a new watch before Make is called.
+	Refuse func(namespace, name string, s *spec.Spec) error
 
 	mu   sync.Mutex
 	made map[string][][]*Source
@@ -138,8 +140,14 @@ type Factory struct {
 
 var _ registry.Factory = (*Factory)(nil)
 
-// Sources implements registry.Factory.
-func (f *Factory) Sources(namespace, name string, s *spec.Spec) []registry.Source {
+// Sources implements registry.Factory; it never refuses unless Refuse
+// says so.
+func (f *Factory) Sources(namespace, name string, s *spec.Spec) ([]registry.Source, func(), error) {
+	if f.Refuse != nil {
+		if err := f.Refuse(namespace, name, s); err != nil {
+			return nil, nil, err
+		}
+	}
 	srcs := f.Make(namespace, name, s)
 	f.mu.Lock()
 	if f.made == nil {
@@ -151,7 +159,7 @@ func (f *Factory) Sources(namespace, name string, s *spec.Spec) []registry.Sourc
 	for i, s := range srcs {
 		out[i] = s
 	}
-	return out
+	return out, nil, nil
 }
 
 // Made returns the source sets made for namespace/name, oldest first.
