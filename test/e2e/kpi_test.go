@@ -100,7 +100,7 @@ func scenarioKPIs(t *testing.T, e *env, k kpiRun) {
 	window := time.Since(first.Add(-time.Minute)).Round(time.Minute) + time.Minute
 	window = max(window, 5*time.Minute)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	out, err := run(ctx, e.scalerBin, "report", "--prometheus", k.prom.URL, "--namespace", k.s.ns,
+	out, err := runStdout(ctx, e.scalerBin, "report", "--prometheus", k.prom.URL, "--namespace", k.s.ns,
 		"--deployment", "montage", "--since", window.String(), "--format", "json")
 	cancel()
 	if err != nil {

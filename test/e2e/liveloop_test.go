@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -285,7 +286,7 @@ func (s *scenario) waitHeartbeats(t *testing.T, sc *scalerProc, brokerURL string
 	waitUntil(t, time.Minute, 500*time.Millisecond, fmt.Sprintf("the scaler hears %d workers' heartbeats", n), func() (bool, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		out, err := run(ctx, s.e.scalerBin, "explain", "--addr", sc.grpcAddr, "--metadata", file)
+		out, err := runStdout(ctx, s.e.scalerBin, "explain", "--addr", sc.grpcAddr, "--metadata", file, "--format", "json")
 		if err != nil {
 			return false, err
 		}
@@ -307,6 +308,20 @@ func (s *scenario) waitHeartbeats(t *testing.T, sc *scalerProc, brokerURL string
 		}
 		return false, fmt.Errorf("no celery component: %s", out)
 	})
+}
+
+// runStdout runs a command and returns its standard output alone (what it
+// prints for people on stderr stays out of the JSON), with stderr in the
+// error.
+func runStdout(ctx context.Context, argv ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, stderr.String())
+	}
+	return string(out), nil
 }
 
 // processedCounter reads the scaler's processed-task counter for the
