@@ -102,10 +102,12 @@ image:
 	$(ENGINE) build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
 
 # End to end under a real control plane (etcd, kube-apiserver,
-# kube-controller-manager) and KEDA, built from their Go modules into a cache
-# outside the repository (test/e2e/build/build.sh; cold about 60 min on 2
-# cores, then reused). Needs root (the metrics adapter runs in a network
-# namespace). E2E_RUN picks scenarios (a go test -run pattern).
+# kube-controller-manager, kube-scheduler), KEDA, and the live loop's KWOK,
+# metrics-server and kube-state-metrics, built from their Go modules into a
+# cache outside the repository (test/e2e/build/build.sh; cold about 2 hours
+# on 2 cores, then reused). Needs root (the metrics adapter runs in a network
+# namespace). E2E_RUN picks scenarios (a go test -run pattern). -parallel 12:
+# the seven scenarios and the live loop's two run side by side.
 E2E_CACHE ?= $(or $(MONTAGE_E2E_CACHE),$(HOME)/.cache/montage-scaler-e2e)
 E2E_RUN   ?= .
 .PHONY: e2e e2e-build
@@ -113,4 +115,4 @@ e2e-build:
 	MONTAGE_E2E_CACHE='$(E2E_CACHE)' bash test/e2e/build/build.sh
 
 e2e: e2e-build
-	MONTAGE_E2E_CACHE='$(E2E_CACHE)' $(GO) test -tags e2e -count=1 -timeout 45m -parallel 8 -v -run 'TestE2E/$(E2E_RUN)' ./test/e2e/
+	MONTAGE_E2E_CACHE='$(E2E_CACHE)' $(GO) test -tags e2e -count=1 -timeout 45m -parallel 12 -v -run 'TestE2E/$(E2E_RUN)' ./test/e2e/

@@ -31,6 +31,10 @@ func TestE2E(t *testing.T) {
 	t.Run("latency from Prometheus scales up", func(t *testing.T) { t.Parallel(); scenarioLatency(t, e) })
 	t.Run("mTLS through a TriggerAuthentication", func(t *testing.T) { t.Parallel(); scenarioMTLS(t, e) })
 	t.Run("two scaler replicas behind one DNS name survive kills and a rolling restart", func(t *testing.T) { t.Parallel(); scenarioTwoReplicas(t, e) })
+	// The live loop (kube-scheduler, KWOK, metrics-server,
+	// kube-state-metrics, a Celery worker per Ready pod) runs its own
+	// scenarios side by side with these.
+	t.Run("live loop", func(t *testing.T) { t.Parallel(); scenarioLiveLoop(t, e) })
 }
 
 // env is what the scenarios share.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,9 +32,23 @@ const (
 
 // Task names of the fixture app.
 const (
-	BlockTask = "montage.block" // args: [key]; waits for ReleaseKeyPrefix+key
-	NoopTask  = "montage.noop"
+	BlockTask  = "montage.block" // args: [key]; waits for ReleaseKeyPrefix+key
+	NoopTask   = "montage.noop"
+	RenderTask = "montage.render" // args: [key, seconds, cpuMillis]; sleeps, records on RendersKey
 )
+
+// RendersKey is a list on the control Redis: the render task RPUSHes a
+// RenderEvent (JSON) when it starts and when it ends.
+const RendersKey = "montage:renders"
+
+// RenderEvent is one entry of RendersKey.
+type RenderEvent struct {
+	Key       string  `json:"key"`
+	Event     string  `json:"event"` // start or end
+	Host      string  `json:"host"`  // the worker's node name, name@host
+	CPUMillis int     `json:"cpuMillis"`
+	At        float64 `json:"at"` // Unix seconds, the worker's clock
+}
 
 //go:embed testdata/*.py
 var pyFiles embed.FS
@@ -49,6 +64,8 @@ type WorkerOptions struct {
 	VisibilityTimeout time.Duration // kombu visibility_timeout; 0 keeps kombu's 1h
 	ControlURL        string        // Redis for the block task's keys; default BrokerURL
 	Name              string        // node name before @; default unique
+	Host              string        // node name after @; default montage-test
+	Pool              string        // -P: prefork (Celery's default), threads, solo
 }
 
 // Worker is a running `python3 -m celery worker`.
@@ -75,16 +92,24 @@ func RequireCelery(t testing.TB) {
 func appDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
+	if err := writeApp(dir); err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	return dir
+}
+
+// writeApp writes the fixture app and producer into dir.
+func writeApp(dir string) error {
 	for _, name := range []string{"montage_celery_app.py", "montage_send_tasks.py"} {
 		b, err := pyFiles.ReadFile("testdata/" + name)
 		if err != nil {
-			t.Fatalf("servers: %v", err)
+			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatalf("servers: %v", err)
+			return err
 		}
 	}
-	return dir
+	return nil
 }
 
 func appEnv(dir, broker, prefix, control string, vt time.Duration) []string {
@@ -106,6 +131,38 @@ func StartCeleryWorker(t testing.TB, o WorkerOptions) *Worker {
 	if o.BrokerURL == "" {
 		t.Fatalf("servers: WorkerOptions.BrokerURL is required")
 	}
+	w, err := LaunchCeleryWorker(t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	ready := waitFor(context.Background(), 60*time.Second, func() bool {
+		select {
+		case <-w.done:
+			return true
+		default:
+		}
+		return w.Ready()
+	})
+	select {
+	case <-w.done:
+		t.Fatalf("servers: celery worker exited at start:\n%s", w.Log())
+	default:
+	}
+	if !ready {
+		t.Fatalf("servers: celery worker not ready after 60s:\n%s", w.Log())
+	}
+	return w
+}
+
+// LaunchCeleryWorker starts a worker with the fixture app written to dir
+// and returns at once, without waiting until it is ready (Ready says when)
+// and without a cleanup: the caller stops it. It does not need the test's
+// goroutine, so a harness can start workers as pods come and go.
+func LaunchCeleryWorker(dir string, o WorkerOptions) (*Worker, error) {
+	if o.BrokerURL == "" {
+		return nil, fmt.Errorf("WorkerOptions.BrokerURL is required")
+	}
 	if len(o.Queues) == 0 {
 		o.Queues = []string{"celery"}
 	}
@@ -121,16 +178,25 @@ func StartCeleryWorker(t testing.TB, o WorkerOptions) *Worker {
 	if o.Name == "" {
 		o.Name = "w" + rand.Text()[:10]
 	}
-	dir := appDir(t)
-	w := &Worker{Name: o.Name + "@montage-test", logPath: filepath.Join(dir, "worker.log"), done: make(chan struct{})}
+	if o.Host == "" {
+		o.Host = "montage-test"
+	}
+	if err := writeApp(dir); err != nil {
+		return nil, err
+	}
+	w := &Worker{Name: o.Name + "@" + o.Host, logPath: filepath.Join(dir, "worker.log"), done: make(chan struct{})}
 	logf, err := os.Create(w.logPath)
 	if err != nil {
-		t.Fatalf("servers: %v", err)
+		return nil, err
 	}
-	w.cmd = exec.Command(Python, "-m", "celery", "-A", "montage_celery_app", "worker",
+	args := []string{"-m", "celery", "-A", "montage_celery_app", "worker",
 		"-Q", strings.Join(o.Queues, ","), "-c", strconv.Itoa(o.Concurrency),
 		"--prefetch-multiplier", strconv.Itoa(o.Prefetch), "-n", w.Name,
-		"-l", "info", "--without-mingle", "--without-gossip")
+		"-l", "info", "--without-mingle", "--without-gossip"}
+	if o.Pool != "" {
+		args = append(args, "-P", o.Pool)
+	}
+	w.cmd = exec.Command(Python, args...)
 	w.cmd.Dir = dir
 	acks := "0"
 	if o.AcksLate {
@@ -139,31 +205,26 @@ func StartCeleryWorker(t testing.TB, o WorkerOptions) *Worker {
 	w.cmd.Env = append(appEnv(dir, o.BrokerURL, o.KeyPrefix, o.ControlURL, o.VisibilityTimeout),
 		"MONTAGE_ACKS_LATE="+acks, "MONTAGE_PREFETCH="+strconv.Itoa(o.Prefetch))
 	w.cmd.Stdout, w.cmd.Stderr = logf, logf
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that dies takes its workers with it.
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := w.cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("servers: start celery worker: %v", err)
+		return nil, fmt.Errorf("start celery worker: %w", err)
 	}
 	go func() { _ = w.cmd.Wait(); logf.Close(); close(w.done) }()
-	t.Cleanup(w.Stop)
-	ready := waitFor(context.Background(), 60*time.Second, func() bool {
-		select {
-		case <-w.done:
-			return true
-		default:
-		}
-		return strings.Contains(w.Log(), " ready.")
-	})
-	select {
-	case <-w.done:
-		t.Fatalf("servers: celery worker exited at start:\n%s", w.Log())
-	default:
-	}
-	if !ready {
-		t.Fatalf("servers: celery worker not ready after 60s:\n%s", w.Log())
-	}
-	return w
+	return w, nil
 }
+
+// Ready reports whether the worker has said it is ready (it consumes).
+func (w *Worker) Ready() bool { return strings.Contains(w.Log(), " ready.") }
+
+// Done is closed when the worker process has exited.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Terminate asks for Celery's warm shutdown (SIGTERM to the worker and its
+// pool) and returns at once: the worker finishes the tasks it runs, then
+// exits (Done). Kill still ends it at once.
+func (w *Worker) Terminate() { _ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGTERM) }
 
 // Log returns what the worker printed so far.
 func (w *Worker) Log() string {
@@ -206,6 +267,12 @@ type Task struct {
 // Block is a BlockTask on queue that waits for ReleaseKeyPrefix+key.
 func Block(key, queue string) Task {
 	return Task{Name: BlockTask, Args: []any{key}, Queue: queue}
+}
+
+// Render is a RenderTask on queue: it runs for d and, by the test's account,
+// uses cpuMillis of CPU meanwhile.
+func Render(key, queue string, d time.Duration, cpuMillis int) Task {
+	return Task{Name: RenderTask, Args: []any{key, d.Seconds(), cpuMillis}, Queue: queue}
 }
 
 // WithPriority returns t with a priority.

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -74,6 +75,53 @@ func TestCeleryWorkerRunsABlockTaskUntilReleased(t *testing.T) {
 	}
 	if !waitFor(ctx, 60*time.Second, func() bool { n, _ := c.HLen(ctx, "unacked").Result(); return n == 0 }) {
 		t.Fatalf("unacked not emptied after release; worker log:\n%s", w.Log())
+	}
+}
+
+// A render on a threads worker named after a pod is recorded where it ran,
+// and a warm shutdown (SIGTERM) lets it finish before the worker exits: what
+// the e2e suite's worker bridge relies on when a pod is deleted.
+func TestARenderFinishesThroughAWarmShutdown(t *testing.T) {
+	RequireCelery(t)
+	r := StartRedis(t)
+	w, err := LaunchCeleryWorker(t.TempDir(), WorkerOptions{BrokerURL: r.URL(0), Queues: []string{"video"},
+		AcksLate: true, Concurrency: 5, Pool: "threads", Name: "celery", Host: "montage-abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Kill)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	if !waitFor(ctx, 60*time.Second, w.Ready) {
+		t.Fatalf("worker not ready:\n%s", w.Log())
+	}
+	SendTasks(t, ProducerOptions{BrokerURL: r.URL(0)}, Render("r1", "video", 3*time.Second, 150))
+	if !waitFor(ctx, 30*time.Second, func() bool { n, _ := c.LLen(ctx, RendersKey).Result(); return n == 1 }) {
+		t.Fatalf("the render did not start:\n%s", w.Log())
+	}
+	w.Terminate()
+	select {
+	case <-w.Done():
+	case <-ctx.Done():
+		t.Fatalf("the worker did not exit after SIGTERM:\n%s", w.Log())
+	}
+	raw, err := c.LRange(ctx, RendersKey, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range raw {
+		var ev RenderEvent
+		if err := json.Unmarshal([]byte(r), &ev); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.Key+" "+ev.Event+" "+ev.Host+" "+strconv.Itoa(ev.CPUMillis))
+	}
+	want := []string{"r1 start celery@montage-abc 150", "r1 end celery@montage-abc 150"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("records %q, want %q; log:\n%s", got, want, w.Log())
 	}
 }
 

@@ -6,7 +6,9 @@ MONTAGE_VISIBILITY_TIMEOUT (seconds, optional), MONTAGE_PREFETCH,
 MONTAGE_CONTROL_URL (Redis URL for the block task's control keys),
 MONTAGE_MASTER_NAME (the sentinel master, for a sentinel:// broker).
 """
+import json
 import os
+import time
 
 import redis
 from celery import Celery
@@ -27,6 +29,7 @@ app.conf.task_default_queue = "celery"
 
 STARTED = "montage:started"
 RELEASE = "montage:release:"
+RENDERS = "montage:renders"
 
 
 def control():
@@ -45,3 +48,21 @@ def block(key):
 @app.task(name="montage.noop")
 def noop():
     return None
+
+
+@app.task(name="montage.render", bind=True)
+def render(self, key, seconds, cpu_millis=0):
+    """A render that takes seconds (it sleeps) and, by the test's account,
+    cpu_millis of CPU while it runs: it records its start and end, with the
+    worker's hostname, on the RENDERS list (JSON), so the test knows every
+    task's fate and where it ran."""
+    r = control()
+
+    def record(event):
+        r.rpush(RENDERS, json.dumps({"key": key, "event": event, "host": self.request.hostname,
+                                     "cpuMillis": cpu_millis, "at": time.time()}))
+
+    record("start")
+    time.sleep(seconds)
+    record("end")
+    return key
