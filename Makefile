@@ -84,7 +84,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./scaler/meta/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./scaler/latency/
 
+# Regenerates proto/ from inspector.proto. Needs protoc (Debian's
+# protobuf-compiler, which no test needs, so make test does not install it);
+# installs the two Go plugins itself.
 proto:
+	@command -v protoc >/dev/null || { echo "make proto: needs protoc: apt-get install protobuf-compiler" >&2; exit 1; }
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	PATH="$(GOBIN):$$PATH" protoc -I proto \
