@@ -84,7 +84,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./scaler/meta/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./scaler/latency/
 
+# Regenerates proto/ from inspector.proto. Needs protoc (Debian's
+# protobuf-compiler, which no test needs, so make test does not install it);
+# installs the two Go plugins itself.
 proto:
+	@command -v protoc >/dev/null || { echo "make proto: needs protoc: apt-get install protobuf-compiler" >&2; exit 1; }
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	PATH="$(GOBIN):$$PATH" protoc -I proto \
@@ -92,14 +96,18 @@ proto:
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/montage/scaler/v1/inspector.proto
 
-# Container image (Dockerfile: static binary on distroless nonroot). Needs a
-# container engine; nothing else in this Makefile or the tests does.
-#   make image [IMAGE=ghcr.io/montage/montage-scaler] [ENGINE=docker|podman]
+# Container image (Dockerfile: static binary on distroless nonroot), tagged
+# IMAGE:VERSION, VERSION being git describe as for the binary. deploy/base
+# names it in its images: field; README's install writes there what was
+# built (kustomize edit set image). Needs a container engine; nothing else in
+# this Makefile or the tests does.
+#   make image [IMAGE=ghcr.io/montage/montage-scaler] [VERSION=...] [ENGINE=docker|podman]
 IMAGE  ?= ghcr.io/montage/montage-scaler
 ENGINE ?= docker
 .PHONY: image
 image:
 	$(ENGINE) build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	@echo "built $(IMAGE):$(VERSION): push it, then (cd deploy/base && kustomize edit set image montage-scaler=$(IMAGE):$(VERSION))"
 
 # End to end under a real control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler), KEDA, and the live loop's KWOK,

@@ -13,8 +13,8 @@ import (
 // repoRoot is the repository, seen from this package.
 const repoRoot = "../.."
 
-// docFiles returns README.md, deploy/README.md and every Markdown and YAML
-// file under examples/.
+// docFiles returns README.md, docs/*.md, deploy/README.md and every
+// Markdown and YAML file under examples/.
 func docFiles(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -25,7 +25,9 @@ func docFiles(t *testing.T) map[string]string {
 		}
 		out[rel] = string(b)
 	}
-	read("README.md")
+	for _, rel := range userDocs(t) {
+		read(rel)
+	}
 	read("deploy/README.md")
 	err := filepath.WalkDir(filepath.Join(repoRoot, "examples"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

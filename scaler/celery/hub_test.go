@@ -46,7 +46,7 @@ type kombuView struct {
 	Queued, InFlight, ETAWaiting int64
 }
 
-// readKombu reads the lists and the unacked hash the way kombu lays them out, as README defines
+// readKombu reads the lists and the unacked hash the way kombu lays them out, as docs/celery.md defines
 // the counts, independently of the package under test.
 func readKombu(ctx context.Context, t *testing.T, c *redis.Client, prefix string, vt time.Duration, queues ...string) kombuView {
 	t.Helper()

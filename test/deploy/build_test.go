@@ -169,7 +169,13 @@ func build(t *testing.T, mem filesys.FileSystem, dir string) objects {
 // unknown or misspelt field (names are case-sensitive), a duplicate field or
 // a kind without a Go type is an error.
 func buildErr(mem filesys.FileSystem, dir string) (objects, error) {
-	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, filepath.Join("/deploy", dir))
+	return buildPath(mem, filepath.Join("/deploy", dir), dir)
+}
+
+// buildPath is buildErr on a kustomization at path in fsys; dir names it in
+// errors (relative to deploy/).
+func buildPath(fsys filesys.FileSystem, path, dir string) (objects, error) {
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build deploy/%s: %w", dir, err)
 	}

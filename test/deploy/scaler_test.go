@@ -59,7 +59,7 @@ func TestScalerDeploymentIsRedundantHardenedAndProbedOverHTTP(t *testing.T) {
 		t.Fatalf("%d containers, want 1", len(pod.Containers))
 	}
 	c := pod.Containers[0]
-	if c.Image != "ghcr.io/montage/montage-scaler:0.1.0" {
+	if c.Image != "ghcr.io/montage/montage-scaler:dev" {
 		t.Errorf("image = %q", c.Image)
 	}
 	if want := []string{"serve", "--grpc-addr=:9090", "--http-addr=:8080", "--log-format=json"}; !slices.Equal(c.Args, want) {
