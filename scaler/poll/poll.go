@@ -156,6 +156,23 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 	}
 	now := p.now()
 	p.mu.Lock()
+	goodAt, interval := p.snap.GoodAt, p.interval
+	p.mu.Unlock()
+	if err == nil {
+		goodAt = now
+	}
+	next := interval
+	if err != nil && p.failures > 0 && p.maxBackoff > interval {
+		next = min(max(2*p.pause, interval), p.maxBackoff)
+	}
+	p.pause = next
+	// Counted and logged before it is published: whoever sees the reading
+	// (an RPC, a test) finds its counter and its log line already there.
+	if p.onAttempt != nil {
+		p.onAttempt(err)
+	}
+	p.logAttempt(err, now, goodAt, next)
+	p.mu.Lock()
 	p.snap.TriedAt = now
 	p.snap.Attempts++
 	p.snap.Err = err
@@ -165,17 +182,7 @@ func (p *Poller[T]) attempt(ctx context.Context) {
 	}
 	close(p.changed)
 	p.changed = make(chan struct{})
-	goodAt, interval := p.snap.GoodAt, p.interval
 	p.mu.Unlock()
-	next := interval
-	if err != nil && p.failures > 0 && p.maxBackoff > interval {
-		next = min(max(2*p.pause, interval), p.maxBackoff)
-	}
-	p.pause = next
-	if p.onAttempt != nil {
-		p.onAttempt(err)
-	}
-	p.logAttempt(err, now, goodAt, next)
 }
 
 // logAttempt logs a failure as it happens and the recovery that ends a
