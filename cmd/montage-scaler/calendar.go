@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -82,25 +82,26 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 	}
 	// Only the calendar: the other components' settings are neither read
 	// nor demanded, and their variables need not be set.
-	sp, code := specFromFile(mdf, "calendar", spec.Options{StaleAfter: time.Minute, Components: []string{decide.Calendar}}, e)
+	sp, code := specFromFile(mdf, "calendar", spec.Options{Table: components.Pure(), StaleAfter: time.Minute, Only: []string{calendar.Name}}, e)
 	if sp == nil {
 		return code
 	}
-	if sp.Calendar == nil {
+	cal, ok := spec.Find[*calendar.Config](sp)
+	if !ok {
 		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
 		return exitUsage
 	}
 	limits := nf.calendar(cf.Limits())
-	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
+	if err := calendar.CheckURL(ctx, cal.URL, limits); err != nil {
 		complain(e, "calendar", err)
 		return exitUsage
 	}
-	feed, err := calendar.FetchOnce(ctx, sp.Calendar, limits, nil)
+	feed, err := calendar.FetchOnce(ctx, cal, limits, nil)
 	if err != nil {
 		complain(e, "calendar", err)
 		return exitNoDecision
 	}
-	l, err := calendar.List(feed, sp.Calendar, now, *days)
+	l, err := calendar.List(feed, cal, now, *days)
 	if err != nil {
 		complain(e, "calendar", err)
 		return exitNoDecision
@@ -110,7 +111,7 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(l)
 	} else {
-		err = calendar.RenderTable(e.stdout, l, sp.Calendar.Timezone)
+		err = calendar.RenderTable(e.stdout, l, cal.Timezone)
 	}
 	if err != nil {
 		complain(e, "calendar", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
@@ -59,7 +60,7 @@ func check(ctx context.Context, args []string, e env) int {
 		}
 		replicas = latency.FixedReplicas(*currentReplicas)
 	}
-	parse := spec.Options{StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}
+	parse := spec.Options{Table: components.Pure(), StaleAfter: *staleAfter, ReplicaLookup: replicas != nil}
 	l, code := loadMetadata(mdf, "check", parse, e)
 	if l == nil {
 		return code
@@ -74,7 +75,8 @@ func check(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "montage-scaler check: --strict: %d unknown metadata key(s)\n", len(sp.Unknown))
 		return exitUsage
 	}
-	scrape := sp.Latency != nil && sp.Latency.Mode == latency.ModeScrape
+	lat, _ := spec.Find[*latency.Config](sp)
+	scrape := lat != nil && lat.Mode == latency.ModeScrape
 	var latencyInterval time.Duration
 	if *waitWindow {
 		switch {
@@ -86,7 +88,7 @@ func check(ctx context.Context, args []string, e env) int {
 			return exitUsage
 		}
 		// The first scrape now, the second one window later.
-		latencyInterval = sp.Latency.Window
+		latencyInterval = lat.Window
 	}
 	limits := nf.calendar(cf.Limits())
 	if err := checkAddresses(ctx, sp, nf.policy(), limits); err != nil {
@@ -105,7 +107,7 @@ func check(ctx context.Context, args []string, e env) int {
 	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	// The same sources as serve, reading once at the pinned instant; the
 	// forecast reads its history and records nothing.
-	sources := source.New(source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: nf.policy(), ReadOnly: true, LatencyInterval: latencyInterval})
+	sources := source.New(components.Table(), source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: nf.policy(), ReadOnly: true, LatencyInterval: latencyInterval})
 	defer sources.Close()
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: *timeout, Logger: logger})
 	defer reg.Close()
@@ -118,8 +120,8 @@ func check(ctx context.Context, args []string, e env) int {
 	if *waitWindow {
 		// The second scrape starts a window after the first and takes at
 		// most latencyTimeout.
-		wait := sp.Latency.Window + sp.Latency.Timeout + time.Second
-		fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", sp.Latency.Window, wait)
+		wait := lat.Window + lat.Timeout + time.Second
+		fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", lat.Window, wait)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
@@ -132,7 +134,7 @@ func check(ctx context.Context, args []string, e env) int {
 	}
 	code = printDecision(e, "check", d, *format)
 	if scrape && !*waitWindow {
-		fmt.Fprintf(e.stderr, "note: a direct-scrape latency needs two scrapes latencyWindow (%s) apart and check took one: give --wait-window, or ask a running serve (explain)\n", sp.Latency.Window)
+		fmt.Fprintf(e.stderr, "note: a direct-scrape latency needs two scrapes latencyWindow (%s) apart and check took one: give --wait-window, or ask a running serve (explain)\n", lat.Window)
 	}
 	// Last, where a person reads: serve only warns (KEDA must not break on
 	// a key the scaler does not know); check says it plainly.
@@ -143,7 +145,7 @@ func check(ctx context.Context, args []string, e env) int {
 // warnUnknown prints a line per unknown key of sp on stderr.
 func warnUnknown(e env, sp *spec.Spec) {
 	for _, k := range sp.Unknown {
-		fmt.Fprintf(e.stderr, "warning: %s\n", spec.UnknownKeyWarning(k))
+		fmt.Fprintf(e.stderr, "warning: %s\n", spec.UnknownKeyWarning(components.Pure(), k))
 	}
 }
 

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/latency"
 )
 
 // evidenceOf is a component's detail for people (`--format text`): short
@@ -22,13 +26,13 @@ func evidenceOf(component string, detail any) (words, notes []string) {
 	}
 	var w wordList
 	switch component {
-	case decide.Celery:
+	case celery.Name:
 		celeryWords(&w, m)
-	case decide.Latency:
+	case latency.Name:
 		latencyWords(&w, m)
-	case decide.Calendar:
+	case calendar.Name:
 		calendarWords(&w, m)
-	case decide.Forecast:
+	case forecast.Name:
 		forecastWords(&w, m)
 	default:
 		genericWords(&w, m)

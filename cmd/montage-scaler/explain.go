@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/server"
 	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/scaler/tlsconfig"
@@ -48,7 +49,7 @@ func explain(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	// The server reads every component: resolve every xFromEnv key.
-	l, code := loadMetadata(mdf, "explain", spec.Options{}, e)
+	l, code := loadMetadata(mdf, "explain", spec.Options{Table: components.Pure()}, e)
 	if l == nil {
 		return code
 	}

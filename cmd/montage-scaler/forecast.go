@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/simulate"
@@ -79,14 +81,14 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		}
 		h, params, source = replay.History, replay.Params, "trace "+*tracePath+" replayed under montage-scaler"
 		mode = decide.ForecastEnabled
-		if s.Spec.Forecast != nil {
-			mode = s.Spec.Forecast.Mode
+		if s.Forecast != nil {
+			mode = s.Forecast.Mode
 		}
 		now = tr.End()
 	} else {
 		// The history lives in the celery component's broker; the other
 		// components are not read.
-		o := spec.Options{StaleAfter: 2 * time.Minute, Components: []string{decide.Celery, decide.Forecast}}
+		o := spec.Options{Table: components.Pure(), StaleAfter: 2 * time.Minute, Only: []string{celery.Name, forecast.Name}}
 		l, code := loadMetadata(mdf, "forecast", o, e)
 		if l == nil {
 			return code
@@ -95,14 +97,14 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		if err != nil {
 			return fail(exitUsage, err)
 		}
-		if sp.Forecast == nil {
+		c, ok := spec.Find[*forecast.Config](sp)
+		if !ok {
 			return fail(exitUsage, fmt.Errorf("metadata %q is disabled: no history is recorded; set it to dry-run (or give --trace)", forecast.KeyMode))
 		}
 		ns, n := first(*namespace, l.file.Namespace), first(*name, l.file.Name)
 		if ns == "" || n == "" {
 			return fail(exitUsage, errors.New("--namespace and --name are required (the history is kept per ScaledObject) unless the file is a ScaledObject with both"))
 		}
-		c := sp.Forecast
 		// As serve and check: go-redis's pool chatter stays out of the way;
 		// a failed read is reported once, below.
 		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/test/servers"
@@ -177,7 +178,7 @@ spec:
 	if err := json.Unmarshal(cout.Bytes(), &d); err != nil || code != exitOK {
 		t.Fatalf("check: exit %d %v\n%s%s", code, err, cout.String(), cerr.String())
 	}
-	if d.Desired == nil || *d.Desired != 3.4 || !d.Active || len(d.Components) != 2 || d.Components[1].Name != decide.Forecast {
+	if d.Desired == nil || *d.Desired != 3.4 || !d.Active || len(d.Components) != 2 || d.Components[1].Name != forecast.Name {
 		t.Errorf("check: %s", cout.String())
 	}
 	if n := rc.HLen(t.Context(), store.Key()).Val(); n != fields {
@@ -229,7 +230,7 @@ func TestServeExplainsADryRunForecastExportsItAndRecordsTheHistory(t *testing.T)
 	store := forecast.NewStore(rdb, "media", "worker", 4)
 	now := time.Now()
 	for b := forecast.BucketOf(now.Add(-3 * forecast.Week)); b.Before(forecast.BucketOf(now)); b = b.Add(forecast.Bucket) {
-		if err := store.Write(t.Context(), b, forecast.Demand{decide.Celery: 2.5}, b); err != nil {
+		if err := store.Write(t.Context(), b, forecast.Demand{celery.Name: 2.5}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +264,7 @@ spec:
 	// dry-run: shown and exported, the decision is celery's 2.
 	f := d.Components[1]
 	det, _ := f.Detail.(map[string]any)
-	if *d.Desired != 2 || f.Name != decide.Forecast || f.Desired == nil || *f.Desired != 2.5 || det["acting"] != false || det["samples"] != 3.0 {
+	if *d.Desired != 2 || f.Name != forecast.Name || f.Desired == nil || *f.Desired != 2.5 || det["acting"] != false || det["samples"] != 3.0 {
 		t.Fatalf("decision %v, forecast component %+v", *d.Desired, f)
 	}
 	eventually(t, "the forecast gauge", func() error {

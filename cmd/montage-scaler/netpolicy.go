@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -64,8 +66,8 @@ func (n *netFlags) calendar(l calendar.Limits) calendar.Limits {
 // Prometheus name that does not resolve here (a cluster name, from a
 // laptop) is left for its source to report, as a failed read.
 func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, feeds calendar.Limits) error {
-	if sp.Calendar != nil {
-		if err := calendar.CheckURL(ctx, sp.Calendar.URL, feeds); err != nil {
+	if cal, ok := spec.Find[*calendar.Config](sp); ok {
+		if err := calendar.CheckURL(ctx, cal.URL, feeds); err != nil {
 			return err
 		}
 	}
@@ -75,8 +77,8 @@ func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, fee
 		}
 		return nil
 	}
-	if sp.Celery != nil {
-		if err := refused(sp.Celery.Broker.CheckAddresses(ctx, p)); err != nil {
+	if cel, ok := spec.Find[*celery.Config](sp); ok {
+		if err := refused(cel.Broker.CheckAddresses(ctx, p)); err != nil {
 			return err
 		}
 	}
@@ -90,7 +92,7 @@ func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, fee
 		}
 		return nil
 	}
-	if c := sp.Latency; c != nil {
+	if c, ok := spec.Find[*latency.Config](sp); ok {
 		if c.PrometheusURL != "" {
 			if err := check("prometheusURL", c.PrometheusURL); err != nil {
 				return err

@@ -26,7 +26,7 @@ func TestTextRoundsEveryReplicaCountOneWayAndJSONKeepsThemWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := decide.Decide(now, decide.Policy{Max: decide.Ptr(5), StaleAfter: time.Minute},
-		[]decide.Reading{{Name: decide.Latency, Opinion: o, GoodAt: now}})
+		[]decide.Reading{{Name: "latency", Opinion: o, GoodAt: now}})
 
 	var text bytes.Buffer
 	if err := writeText(&text, d); err != nil {
@@ -66,10 +66,10 @@ func TestTextShowsEachComponentsEvidenceAsWords(t *testing.T) {
 	cal := decide.CalendarOpinion(now, []decide.CalendarWindow{{Summary: "Live stream", From: now.Add(-time.Hour), Until: now.Add(time.Hour), Replicas: 4},
 		{Summary: "Launch", From: now.Add(24 * time.Hour), Until: now.Add(26 * time.Hour), Replicas: 6}}, 42*time.Second)
 	d := decide.Decide(now, decide.Policy{Min: 1, Max: decide.Ptr(8), StaleAfter: time.Minute}, []decide.Reading{
-		{Name: decide.Celery, Opinion: decide.Opinion{Desired: decide.Ptr(5.4), Active: true, Detail: backlog}, GoodAt: now.Add(-time.Minute),
+		{Name: "celery", Opinion: decide.Opinion{Desired: decide.Ptr(5.4), Active: true, Detail: backlog}, GoodAt: now.Add(-time.Minute),
 			Err: errors.New("celery: poll redis://127.0.0.1:6379/0: i/o timeout")},
-		{Name: decide.Latency, Opinion: latOpinion, GoodAt: now},
-		{Name: decide.Calendar, Opinion: cal, GoodAt: now},
+		{Name: "latency", Opinion: latOpinion, GoodAt: now},
+		{Name: "calendar", Opinion: cal, GoodAt: now},
 	})
 
 	var local, remote bytes.Buffer

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -46,7 +47,7 @@ func fences(md, info string) []string {
 // components' internals.
 func TestREADMEMetadataTableNamesEveryKnownKey(t *testing.T) {
 	section := readmeSection(t, "Trigger metadata")
-	for _, k := range spec.KnownKeys() {
+	for _, k := range spec.KnownKeys(components.Pure()) {
 		if !strings.Contains(section, "`"+k+"`") {
 			t.Errorf("README.md's Trigger metadata section does not name `%s`", k)
 		}

@@ -68,7 +68,7 @@ func TestACalendarFailingAtStartLeavesTheOtherComponentsDeciding(t *testing.T) {
 		t.Fatal(err)
 	}
 	cal := e.GetComponents()[1]
-	if cal.GetName() != decide.Calendar || cal.DesiredReplicas != nil || cal.GetStale() || !strings.Contains(cal.GetError(), "HTTP status 404") ||
+	if cal.GetName() != "calendar" || cal.DesiredReplicas != nil || cal.GetStale() || !strings.Contains(cal.GetError(), "HTTP status 404") ||
 		strings.Join(cal.GetWarnings(), "|") != decide.NoGoodReadingWarning {
 		t.Fatalf("calendar component = %v", cal)
 	}

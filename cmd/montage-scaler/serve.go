@@ -30,6 +30,7 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/addrfile"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
@@ -213,7 +214,7 @@ func closeWithin(deadline time.Time, logger *slog.Logger, closeAll func()) {
 func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
 	replicas := replicaLookup(logger)
 	limits, _ := f.limits.values() // checked by serve
-	sources := source.New(source.Options{
+	sources := source.New(components.Table(), source.Options{
 		Logger:          logger,
 		OnRead:          metrics.SourceRead,
 		PollInterval:    f.pollInterval,
@@ -229,7 +230,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	promReg.MustRegister(sources.Collector())
 	reg := registry.New(registry.Options{
 		Sources:   sources,
-		Parse:     spec.Options{StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
+		Parse:     spec.Options{Table: components.Pure(), StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil},
 		IdleAfter: f.idleAfter,
 		FirstWait: f.firstAnswerWait,
 		Logger:    logger,

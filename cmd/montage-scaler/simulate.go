@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/simulate"
 )
 
@@ -128,7 +129,7 @@ func prepareReplay(mdf metadataFlags, calPath string, tr simulate.Trace, cmd str
 			return nil, exitUsage
 		}
 	}
-	setup, err := simulate.Prepare(mf, ics, tr)
+	setup, err := simulate.Prepare(components.Pure(), mf, ics, tr)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata %s: %v\n", cmd, mdf.file, err)
 		return nil, exitUsage

@@ -123,7 +123,7 @@ func TestAMasterDemotedToAReplicaKeepsItsLastGoodReadingNeverItsNewContents(t *t
 
 	// The held reading decides until staleAfter, then the source is
 	// unavailable, naming the replica.
-	src := source.Of(decide.Celery, w, (&celery.Config{TasksPerReplica: 5}).Opinion, false)
+	src := source.Of(celery.Component, w, (&celery.Config{TasksPerReplica: 5}).Opinion)
 	p := decide.Policy{StaleAfter: 2 * time.Minute}
 	at := goodAt.Add(time.Minute)
 	if d := decide.Decide(at, p, []decide.Reading{src.Reading(at)}); d.Desired == nil || *d.Desired != 2 || !d.Components[0].Held {

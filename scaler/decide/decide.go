@@ -7,20 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 )
-
-// Component names, in the order explanations list them.
-const (
-	Celery   = "celery"
-	Latency  = "latency"
-	Calendar = "calendar"
-	Forecast = "forecast"
-)
-
-var order = []string{Celery, Latency, Calendar, Forecast}
 
 // Ceiling is the most replicas a decision ever asks for, and the largest
 // replica count the scaler accepts anywhere (minReplicas, maxReplicas,
@@ -133,7 +122,8 @@ func (d Decision) Err() error {
 	return fmt.Errorf("%w: %s", ErrNoDecision, d.Error)
 }
 
-// Decide folds readings into a decision. A source with no good reading yet, or
+// Decide folds readings into a decision, listing the components in the
+// readings' order (the table's: see package components). A source with no good reading yet, or
 // whose last good reading is older than StaleAfter while it fails, makes the
 // decision unavailable: a made-up 0 would scale the workload down at its
 // busiest. An Optional source without a good reading yet is the exception:
@@ -149,8 +139,6 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 		Warnings:   []string{},
 		At:         now,
 	}
-	readings = slices.Clone(readings)
-	slices.SortStableFunc(readings, func(a, b Reading) int { return rank(a.Name) - rank(b.Name) })
 
 	var failed []string
 	best := math.Inf(-1)
@@ -265,13 +253,6 @@ func formatMax(m *float64) string {
 		return "none"
 	}
 	return FormatReplicas(*m)
-}
-
-func rank(name string) int {
-	if i := slices.Index(order, name); i >= 0 {
-		return i
-	}
-	return len(order)
 }
 
 // Ptr returns a pointer to v, for optional replicas.

@@ -328,3 +328,13 @@ func TestFormatReplicasRoundsHalvesAwayFromZeroToMilli(t *testing.T) {
 		}
 	}
 }
+
+// The components' names, as the tests' readings name them.
+const (
+	Celery   = "celery"
+	Latency  = "latency"
+	Calendar = "calendar"
+	Forecast = "forecast"
+)
+
+var order = []string{Celery, Latency, Calendar, Forecast}

@@ -13,7 +13,7 @@ func fourWeeks() *History {
 	h := NewHistory()
 	fill(h, 4, 0.2, 9, nil)
 	for t := monday; t.Before(monday.Add(4 * Week)); t = t.Add(Bucket) {
-		h.Observe(t, Demand{decide.Latency: habit(t) / 2})
+		h.Observe(t, Demand{KindLatency: habit(t) / 2})
 	}
 	return h
 }
@@ -85,7 +85,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 	s := NewStore(c, "media", "worker", 4)
 	at := monday
 	for b.Loop() {
-		if err := s.Write(b.Context(), at, Demand{decide.Celery: 1.5, decide.Latency: 0.5}, at); err != nil {
+		if err := s.Write(b.Context(), at, Demand{KindLegacyAsk: 1.5, KindLatency: 0.5}, at); err != nil {
 			b.Fatal(err)
 		}
 		at = at.Add(Bucket) // past four weeks each write also trims one bucket

@@ -2,8 +2,6 @@ package forecast
 
 import (
 	"time"
-
-	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // What a bucket's fields record, by name (the Demand's keys, and the
@@ -13,11 +11,11 @@ const (
 	// replicas that would have served the bucket's arrivals as they came.
 	KindDemand = "celery-demand"
 	// KindLatency is the latency component's largest ask, as asked.
-	KindLatency = decide.Latency
+	KindLatency = "latency"
 	// KindLegacyAsk is what the history held for celery before KindDemand:
 	// the component's largest ask, backlog included. It is read, never
 	// written, and a bucket that has KindDemand ignores it.
-	KindLegacyAsk = decide.Celery
+	KindLegacyAsk = "celery"
 )
 
 // Sample is what the forecast's recorder reads from the reactive components

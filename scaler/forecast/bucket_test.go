@@ -3,8 +3,6 @@ package forecast
 import (
 	"testing"
 	"time"
-
-	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 func TestBucketerClosesEachBucketIntoItsDemand(t *testing.T) {
@@ -71,7 +69,7 @@ func TestALegacyCeleryAskCountsOnlyWhereTheBucketHasNoDemand(t *testing.T) {
 		{"a legacy bucket is its ask", Demand{KindLegacyAsk: 8, KindLatency: 1}, 8, true},
 		{"the demand replaces the legacy ask", Demand{KindLegacyAsk: 8, KindDemand: 2.7, KindLatency: 1}, 2.7, false},
 		{"latency above the demand wins", Demand{KindDemand: 2.7, KindLatency: 3}, 3, false},
-		{"a latency-only bucket", Demand{decide.Latency: 0.4}, 0.4, false},
+		{"a latency-only bucket", Demand{KindLatency: 0.4}, 0.4, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,9 @@ type Config struct {
 	Zone *time.Location
 	// Broker holds the history (the Celery broker of the same metadata).
 	Broker celery.Broker
+	// TasksPerReplica is the celery component's divisor, by which the
+	// recorder turns task counts into demand.
+	TasksPerReplica float64
 }
 
 // Params returns the estimator's parameters of c.
@@ -116,7 +119,7 @@ func ParseConfig(m *meta.Map, cel *celery.Config, calZone *time.Location) (*Conf
 			Allowed: "needs brokerURL (or brokerURLFromEnv): the forecast's history is kept in the Celery broker"}
 	}
 	if cel != nil {
-		c.Broker = cel.Broker
+		c.Broker, c.TasksPerReplica = cel.Broker, cel.TasksPerReplica
 	}
 	return c, nil
 }

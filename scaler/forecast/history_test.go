@@ -30,7 +30,7 @@ func fill(h *History, weeks int, noise float64, seed uint64, f func(time.Time, f
 		if f != nil {
 			v = f(t, v)
 		}
-		h.Observe(t, Demand{decide.Celery: v})
+		h.Observe(t, Demand{KindLegacyAsk: v})
 	}
 }
 
@@ -56,7 +56,7 @@ func TestEstimate(t *testing.T) {
 			h := NewHistory()
 			for k, v := range tc.values {
 				if v >= 0 {
-					h.Observe(target.Add(-time.Duration(k+1)*Week), Demand{decide.Celery: v})
+					h.Observe(target.Add(-time.Duration(k+1)*Week), Demand{KindLegacyAsk: v})
 				}
 			}
 			v, n, ok := h.Estimate(target.Add(2*time.Minute), Params{Weeks: 4})
@@ -70,11 +70,11 @@ func TestEstimate(t *testing.T) {
 func TestObserveKeepsTheMaxPerComponentAndTotalIsTheLargestAsk(t *testing.T) {
 	h := NewHistory()
 	at := monday.Add(18*time.Hour + time.Minute)
-	h.Observe(at, Demand{decide.Celery: 2})
-	h.Observe(at.Add(3*time.Minute), Demand{decide.Celery: 1, decide.Latency: 3})
-	h.Observe(at.Add(4*time.Minute), Demand{decide.Latency: 2.5})
+	h.Observe(at, Demand{KindLegacyAsk: 2})
+	h.Observe(at.Add(3*time.Minute), Demand{KindLegacyAsk: 1, KindLatency: 3})
+	h.Observe(at.Add(4*time.Minute), Demand{KindLatency: 2.5})
 	d, ok := h.Demand(monday.Add(18 * time.Hour))
-	if !ok || len(d) != 2 || d[decide.Celery] != 2 || d[decide.Latency] != 3 {
+	if !ok || len(d) != 2 || d[KindLegacyAsk] != 2 || d[KindLatency] != 3 {
 		t.Fatalf("bucket %v %t, want celery 2 latency 3", d, ok)
 	}
 	if v, ok := d.Total(); v != 3 || !ok {
@@ -174,12 +174,12 @@ func TestEvaluate(t *testing.T) {
 func TestErrorsCountsUnderMinutesAndExtraPodHours(t *testing.T) {
 	h := NewHistory()
 	at := monday.Add(18 * time.Hour)
-	h.Observe(at, Demand{decide.Celery: 4})
-	h.Observe(at.Add(Week), Demand{decide.Celery: 4})
-	h.Observe(at.Add(2*Week), Demand{decide.Celery: 2})             // forecast 4: over by 2
-	h.Observe(at.Add(2*Week+Bucket), Demand{decide.Celery: 1})      // no estimate: not counted
-	h.Observe(at.Add(-Week), Demand{decide.Celery: 4})              // makes 3 weeks deep
-	h.Observe(at.Add(2*Week-Week+Bucket), Demand{decide.Celery: 0}) // one week of the next slot
+	h.Observe(at, Demand{KindLegacyAsk: 4})
+	h.Observe(at.Add(Week), Demand{KindLegacyAsk: 4})
+	h.Observe(at.Add(2*Week), Demand{KindLegacyAsk: 2})             // forecast 4: over by 2
+	h.Observe(at.Add(2*Week+Bucket), Demand{KindLegacyAsk: 1})      // no estimate: not counted
+	h.Observe(at.Add(-Week), Demand{KindLegacyAsk: 4})              // makes 3 weeks deep
+	h.Observe(at.Add(2*Week-Week+Bucket), Demand{KindLegacyAsk: 0}) // one week of the next slot
 	e := h.Errors(at.Add(2*Week), at.Add(2*Week+2*Bucket), Params{Weeks: 4, MinWeeks: 2})
 	if e == nil || e.Buckets != 1 || e.MeanError != 2 || e.UnderMinutes != 0 || e.ExtraPodHours != 2*Bucket.Hours() || e.Relative != 1 {
 		t.Fatalf("errors %+v, want 1 bucket over by 2", e)

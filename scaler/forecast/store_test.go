@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/celery"
-	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -70,9 +69,9 @@ func TestStoreWritesTheMaxPerBucketAndReadsItBack(t *testing.T) {
 		s *Store
 		d Demand
 	}{
-		{a, Demand{decide.Celery: 2.5}},
-		{b, Demand{decide.Celery: 3, decide.Latency: 1}},
-		{a, Demand{decide.Celery: 1, decide.Latency: 0.5}},
+		{a, Demand{KindLegacyAsk: 2.5}},
+		{b, Demand{KindLegacyAsk: 3, KindLatency: 1}},
+		{a, Demand{KindLegacyAsk: 1, KindLatency: 0.5}},
 	}
 	for _, w := range writes {
 		if err := w.s.Write(ctx, at, w.d, at); err != nil {
@@ -85,7 +84,7 @@ func TestStoreWritesTheMaxPerBucketAndReadsItBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, ok := h.Demand(at)
-		if h.Len() != 1 || !ok || d[decide.Celery] != 3 || d[decide.Latency] != 1 {
+		if h.Len() != 1 || !ok || d[KindLegacyAsk] != 3 || d[KindLatency] != 1 {
 			t.Fatalf("history %v, want one bucket celery 3 latency 1", d)
 		}
 	}
@@ -103,7 +102,7 @@ func TestStoreDropsBucketsAfterTheRetention(t *testing.T) {
 	s := NewStore(client(t, r), "media", "worker", 2)
 	first := monday.Add(18 * time.Hour)
 	for _, at := range []time.Time{first, first.Add(Week), first.Add(2*Week - Bucket)} {
-		if err := s.Write(ctx, at, Demand{decide.Celery: 1}, at); err != nil {
+		if err := s.Write(ctx, at, Demand{KindLegacyAsk: 1}, at); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,7 +111,7 @@ func TestStoreDropsBucketsAfterTheRetention(t *testing.T) {
 	}
 	// Two weeks after the first bucket, a write trims it.
 	later := first.Add(2*Week + Bucket)
-	if err := s.Write(ctx, later, Demand{decide.Celery: 2}, later); err != nil {
+	if err := s.Write(ctx, later, Demand{KindLegacyAsk: 2}, later); err != nil {
 		t.Fatal(err)
 	}
 	h, err := s.Read(ctx, later)

@@ -215,7 +215,7 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 		if !strings.HasPrefix(s.Err.Error(), "latency: prometheus "+prom.URL+": ") || s.Value.P95 != good.Value.P95 || s.GoodAt.IsZero() {
 			t.Errorf("snapshot = P95 %v goodAt %v err %v", s.Value.P95, s.GoodAt, s.Err)
 		}
-		r := decide.Reading{Name: decide.Latency, Opinion: mustOpinion(t, s.Value), GoodAt: s.GoodAt, Err: s.Err}
+		r := decide.Reading{Name: "latency", Opinion: mustOpinion(t, s.Value), GoodAt: s.GoodAt, Err: s.Err}
 		p := decide.Policy{StaleAfter: 2 * time.Minute}
 		held := decide.Decide(s.GoodAt.Add(time.Minute), p, []decide.Reading{r})
 		if held.Desired == nil || math.Abs(*held.Desired-14.0625) > 0.001 || !held.Components[0].Held {

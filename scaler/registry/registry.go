@@ -20,7 +20,7 @@ import (
 
 // Source is one component's shared evidence as one watch sees it.
 type Source interface {
-	// Name is the component's name (decide.Celery, …).
+	// Name is the component's name ("celery", …).
 	Name() string
 	// Reading returns the latest evidence at now without waiting on I/O.
 	Reading(now time.Time) decide.Reading

@@ -33,9 +33,9 @@ func md(kv ...string) map[string]string {
 func newRegistry(t *testing.T, clock *registrytest.Clock, o registry.Options) (*registry.Registry, *registrytest.Factory) {
 	t.Helper()
 	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
-		return []*registrytest.Source{registrytest.NewSource(decide.Celery)}
+		return []*registrytest.Source{registrytest.NewSource("celery")}
 	}}
-	o.Sources, o.Now = f, clock.Now
+	o.Sources, o.Now, o.Parse.Table = f, clock.Now, registrytest.Table()
 	if o.Parse.StaleAfter == 0 {
 		o.Parse.StaleAfter = 2 * time.Minute
 	}
@@ -167,14 +167,14 @@ func TestRunClosesEveryWatchLastSourceFirstWhenItsContextEnds(t *testing.T) {
 	var closed []string
 	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
 		var out []*registrytest.Source
-		for _, n := range []string{decide.Celery, decide.Latency, decide.Forecast} {
+		for _, n := range []string{"celery", "latency", "forecast"} {
 			s := registrytest.NewSource(n)
 			s.OnClose = func() { closed = append(closed, n) }
 			out = append(out, s)
 		}
 		return out
 	}}
-	r := registry.New(registry.Options{Sources: f, Now: clock.Now, FirstWait: time.Millisecond, Parse: spec.Options{StaleAfter: time.Minute}})
+	r := registry.New(registry.Options{Sources: f, Now: clock.Now, FirstWait: time.Millisecond, Parse: spec.Options{Table: registrytest.Table(), StaleAfter: time.Minute}})
 	if _, err := r.Get(t.Context(), "media", "worker", md()); err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +195,11 @@ func TestCloseClosesTheWatchesSideBySide(t *testing.T) {
 	var started sync.WaitGroup
 	started.Add(watches)
 	f := &registrytest.Factory{Make: func(string, string, *spec.Spec) []*registrytest.Source {
-		s := registrytest.NewSource(decide.Celery)
+		s := registrytest.NewSource("celery")
 		s.OnClose = func() { started.Done(); started.Wait() }
 		return []*registrytest.Source{s}
 	}}
-	r := registry.New(registry.Options{Sources: f, Now: registrytest.NewClock(t0).Now, FirstWait: time.Millisecond, Parse: spec.Options{StaleAfter: time.Minute}})
+	r := registry.New(registry.Options{Sources: f, Now: registrytest.NewClock(t0).Now, FirstWait: time.Millisecond, Parse: spec.Options{Table: registrytest.Table(), StaleAfter: time.Minute}})
 	for i := range watches {
 		if _, err := r.Get(t.Context(), "media", fmt.Sprintf("worker-%d", i), md()); err != nil {
 			t.Fatal(err)

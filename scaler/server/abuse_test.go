@@ -16,8 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/montage/montage-scaler/scaler/decide"
 )
 
 // usage is the process's goroutines and live heap after a full GC.
@@ -63,7 +61,7 @@ func TestRPCAbuseLeavesGoroutinesAndMemoryAtTheirBaseline(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-runDone })
 	// Warm the client connection and the server's first watch path.
 	warm := ref("warm")
-	f.source(t, warm, decide.Celery).Set(opinion(1, false), t0, nil)
+	f.source(t, warm, "celery").Set(opinion(1, false), t0, nil)
 	if _, err := f.ks.IsActive(t.Context(), warm); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +111,7 @@ func TestRPCAbuseLeavesGoroutinesAndMemoryAtTheirBaseline(t *testing.T) {
 	}
 	// 2,000 StreamIsActive opened and closed at once.
 	quick := ref("quick")
-	f.source(t, quick, decide.Celery).Set(opinion(2, true), t0, nil)
+	f.source(t, quick, "celery").Set(opinion(2, true), t0, nil)
 	for i := range 2000 {
 		sctx, scancel := context.WithCancel(t.Context())
 		stream, err := f.ks.StreamIsActive(sctx, quick)
@@ -144,7 +142,7 @@ func TestRPCAbuseLeavesGoroutinesAndMemoryAtTheirBaseline(t *testing.T) {
 		})
 	}
 	for i := range 200 {
-		f.source(t, ref(fmt.Sprintf("stream-%d", i)), decide.Celery).Set(opinion(3, true), t0, nil)
+		f.source(t, ref(fmt.Sprintf("stream-%d", i)), "celery").Set(opinion(3, true), t0, nil)
 	}
 	wg.Wait()
 	close(errs)

@@ -53,7 +53,7 @@ func TestGetMetricsIsAFiniteNumberWhoseTwoFieldsAgreeOrUnavailable(t *testing.T)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.source(t, tc.ref, decide.Celery).Set(opinion(tc.ask, true), t0, nil)
+			f.source(t, tc.ref, "celery").Set(opinion(tc.ask, true), t0, nil)
 			m, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: tc.ref, MetricName: spec.DefaultMetricName})
 			if tc.wantCode != codes.OK {
 				if status.Code(err) != tc.wantCode || status.Convert(err).Message() != tc.wantErr {
@@ -105,7 +105,7 @@ func gaugeValue(t *testing.T, f *fixture, name string) float64 {
 // detail, not the explanation: check and explain still print the decision.
 func TestExplainLeavesOutADetailJSONCannotWriteAndSaysWhy(t *testing.T) {
 	d := decide.Decision{Desired: decide.Ptr(2), Components: []decide.ComponentResult{{
-		Name: decide.Latency, Desired: decide.Ptr(2), Warnings: []string{}, Detail: map[string]float64{"p95Seconds": math.Inf(1)},
+		Name: "latency", Desired: decide.Ptr(2), Warnings: []string{}, Detail: map[string]float64{"p95Seconds": math.Inf(1)},
 	}}, Warnings: []string{}}
 	got := server.FromProto(server.ToProto(d))
 	if _, err := json.Marshal(got); err != nil {

@@ -144,10 +144,10 @@ func (m *Metrics) record(ns, name string, d decide.Decision) {
 			m.component.DeleteLabelValues(ns, name, c.Name)
 		}
 		switch c.Name {
-		case decide.Forecast:
+		case "forecast":
 			forecast = true
 			m.forecastReplicas(ns, name, c)
-		case decide.Celery:
+		case "celery":
 			celery, _ = c.Detail.(celeryEvidence)
 		}
 	}

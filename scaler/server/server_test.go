@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/quota"
@@ -51,15 +52,15 @@ func newFixture(t *testing.T) *fixture {
 	// Every ScaledObject gets a celery source and, when it names a
 	// calendarURL, a calendar source that never expires.
 	f.sources = &registrytest.Factory{Make: func(_, _ string, s *spec.Spec) []*registrytest.Source {
-		out := []*registrytest.Source{registrytest.NewSource(decide.Celery)}
-		if s.Calendar != nil {
-			out = append(out, registrytest.NewSource(decide.Calendar).NoExpiry().Optional())
+		out := []*registrytest.Source{registrytest.NewSource("celery")}
+		if _, ok := spec.Find[*calendar.Config](s); ok {
+			out = append(out, registrytest.NewSource("calendar").NoExpiry().Optional())
 		}
 		return out
 	}}
 	metrics := server.NewMetrics(f.prom)
 	f.reg = registry.New(registry.Options{Sources: f.sources, Now: f.clock.Now, FirstWait: 50 * time.Millisecond,
-		IdleAfter: time.Second, Parse: spec.Options{StaleAfter: 2 * time.Minute}, OnDrop: metrics.Forget})
+		IdleAfter: time.Second, Parse: spec.Options{Table: registrytest.Table(), StaleAfter: 2 * time.Minute}, OnDrop: metrics.Forget})
 	f.prom.MustRegister(server.SourceAges(f.reg, f.clock.Now))
 	f.srv = server.New(server.Options{Registry: f.reg, Metrics: metrics, Now: f.clock.Now, StreamTick: time.Hour})
 
@@ -221,9 +222,9 @@ func TestGetMetricsAndIsActiveFollowTheReadings(t *testing.T) {
 			if tc.set != nil {
 				var cal *registrytest.Source
 				if r.ScalerMetadata["calendarURL"] != "" {
-					cal = f.source(t, r, decide.Calendar)
+					cal = f.source(t, r, "calendar")
 				}
-				tc.set(f, f.source(t, r, decide.Celery), cal)
+				tc.set(f, f.source(t, r, "celery"), cal)
 			}
 			m, mErr := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r, MetricName: spec.DefaultMetricName})
 			a, aErr := f.ks.IsActive(t.Context(), r)
@@ -296,7 +297,7 @@ func (f *fixture) streamWithin(t *testing.T, r *pb.ScaledObjectRef, d time.Durat
 func TestStreamIsActiveSendsTheStateThenOnlyChangesAndEndsCleanly(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
-	c := f.source(t, r, decide.Celery)
+	c := f.source(t, r, "celery")
 	c.Set(opinion(0, false), t0, nil)
 	recv, stream := f.streamWithin(t, r, 10*time.Second)
 	if recv() {
@@ -334,7 +335,7 @@ func TestStreamIsActiveSendsTheStateThenOnlyChangesAndEndsCleanly(t *testing.T) 
 func TestStreamIsActiveSendsAChangeThatLandsWhileItDecides(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
-	c := f.source(t, r, decide.Celery)
+	c := f.source(t, r, "celery")
 	c.Set(opinion(0, false), t0, nil)
 	c.AfterNextRead(func() { c.Set(opinion(2, true), t0, nil) })
 	recv, _ := f.streamWithin(t, r, 10*time.Second)
@@ -349,7 +350,7 @@ func TestStreamIsActiveSendsAChangeThatLandsWhileItDecides(t *testing.T) {
 func TestExplainReportsAFailingSourceInsteadOfFailing(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
-	f.source(t, r, decide.Celery).Set(opinion(3, true), t0, errors.New("down"))
+	f.source(t, r, "celery").Set(opinion(3, true), t0, errors.New("down"))
 	f.clock.Add(time.Hour)
 	e, err := f.insp.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: r.Namespace, Name: r.Name, ScalerMetadata: r.ScalerMetadata})
 	if err != nil {
@@ -366,7 +367,7 @@ func TestErrorsThatAreNotUTF8ReachExplainAndStatusesValid(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
 	cut := "latency: prometheus http://prom: HTTP 500 for latencyQuery: " + strings.Repeat("a", 198) + "\xe2\x82"
-	src := f.source(t, r, decide.Celery)
+	src := f.source(t, r, "celery")
 	src.Set(decide.Opinion{Desired: decide.Ptr(3), Warnings: []string{"binary \xff\xfe"}}, t0, errors.New(cut))
 	e, err := f.insp.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: r.Namespace, Name: r.Name, ScalerMetadata: r.ScalerMetadata})
 	if err != nil {
@@ -386,7 +387,7 @@ func TestErrorsThatAreNotUTF8ReachExplainAndStatusesValid(t *testing.T) {
 func TestMetricsFollowTheDecisionsAndForgetADroppedScaledObject(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
-	f.source(t, r, decide.Celery).Set(opinion(2.5, true), t0, nil)
+	f.source(t, r, "celery").Set(opinion(2.5, true), t0, nil)
 	if _, err := f.ks.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: r}); err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +429,7 @@ montage_scaler_source_age_seconds{component="celery"} 30
 func TestTheDecisionMetricIsDroppedWhileThereIsNoDecision(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker")
-	src := f.source(t, r, decide.Celery)
+	src := f.source(t, r, "celery")
 	src.Set(opinion(6, true), t0, nil)
 	series := func() string {
 		t.Helper()
@@ -525,7 +526,7 @@ func TestCeleryMetricsCountProcessedTasksOnceAcrossWatchesAndForgetThem(t *testi
 			series("montage_scaler_celery_tasks_processed_total", p)
 	}
 
-	c := f.source(t, r, decide.Celery)
+	c := f.source(t, r, "celery")
 	// The first sight of the poller's counter is the baseline: 500 tasks
 	// done before this ScaledObject was watched are not its own.
 	c.Set(backlog(3, 2, 500, "poller-1/"), t0, nil)
@@ -591,8 +592,8 @@ func TestCeleryMetricsCountProcessedTasksOnceAcrossWatchesAndForgetThem(t *testi
 func TestComponentSeriesFollowTheLatestMetadata(t *testing.T) {
 	f := newFixture(t)
 	old := ref("worker", "calendarURL", "https://cal.example.com/a.ics")
-	f.source(t, old, decide.Celery).Set(opinion(1, true), t0, nil)
-	f.source(t, old, decide.Calendar).Set(opinion(4, true), t0, nil)
+	f.source(t, old, "celery").Set(opinion(1, true), t0, nil)
+	f.source(t, old, "calendar").Set(opinion(4, true), t0, nil)
 	if _, err := f.ks.IsActive(t.Context(), old); err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +620,7 @@ montage_scaler_component_replicas{component="celery",namespace="media",scaledobj
 func TestOldestWaitSeriesFollowTheQueuesOfTheLatestDecision(t *testing.T) {
 	f := newFixture(t)
 	r := ref("worker", "queues", "render,thumbs", "queueWaitTarget", "60s")
-	c := f.source(t, r, decide.Celery)
+	c := f.source(t, r, "celery")
 	wait := func(v float64) *float64 { return &v }
 	set := func(queues ...celery.QueueBacklog) {
 		t.Helper()
@@ -671,7 +672,7 @@ func TestAWatchBeyondAProcessLimitIsResourceExhaustedOnEveryRPC(t *testing.T) {
 		return nil
 	}
 	running := ref("running")
-	f.source(t, running, decide.Celery).Set(opinion(2, true), t0, nil)
+	f.source(t, running, "celery").Set(opinion(2, true), t0, nil)
 	r := ref("newcomer", "brokerURL", "redis://fake.invalid:6379/1")
 	stream, err := f.ks.StreamIsActive(t.Context(), r)
 	if err != nil {

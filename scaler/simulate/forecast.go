@@ -6,6 +6,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/simulate/hpa"
 )
 
@@ -45,7 +46,7 @@ type forecaster struct {
 func newForecaster(p *kedaPolicy) *forecaster {
 	params := forecast.Params{Weeks: forecast.DefaultWeeks, LeadTime: forecast.DefaultLeadTime,
 		MinWeeks: forecast.MinWeeks, MaxError: forecast.DefaultMaxError}
-	if c := p.s.Spec.Forecast; c != nil {
+	if c := p.s.Forecast; c != nil {
 		params = c.Params()
 	}
 	return &forecaster{p: p, h: forecast.NewHistory(), params: params}
@@ -69,7 +70,7 @@ func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Me
 	}
 	e := forecast.Evidence(f.h, now, decide.ForecastEnabled, f.params)
 	e.LastWeek = f.lastWeek
-	rs = append(rs, decide.Reading{Name: decide.Forecast, GoodAt: now, NoExpiry: true, Opinion: decide.ForecastOpinion(e)})
+	rs = append(rs, decide.Reading{Name: forecast.Name, GoodAt: now, NoExpiry: true, Opinion: decide.ForecastOpinion(e)})
 	return f.p.decide(now, rs)
 }
 
@@ -77,11 +78,11 @@ func (f *forecaster) eval(now time.Time, o observation, current int32) ([]hpa.Me
 // counts (the simulator knows them exactly) and the latency ask.
 func (f *forecaster) sample(now time.Time, o observation, rs []decide.Reading) forecast.Sample {
 	s := forecast.Sample{TasksPerReplica: f.p.s.TasksPerReplica, Asks: forecast.Demand{}}
-	if f.p.s.Spec.Celery != nil {
+	if f.p.s.Celery != nil {
 		s.Tasks = &forecast.TaskSample{At: now, Backlog: int64(o.queued + o.running), InFlight: int64(o.running), Completed: int64(o.completed)}
 	}
 	for _, r := range rs {
-		if r.Name == decide.Latency {
+		if r.Name == latency.Name {
 			s.Asks[forecast.KindLatency] = 0
 			if r.Opinion.Desired != nil {
 				s.Asks[forecast.KindLatency] = *r.Opinion.Desired

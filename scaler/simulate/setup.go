@@ -9,7 +9,10 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/metafile"
@@ -90,9 +93,17 @@ type Setup struct {
 	// File is the metadata file the setup was read from.
 	File *metafile.File
 	Spec *spec.Spec
-	// Latency and Calendar are nil when the metadata configures none.
+	// Celery, Latency and Forecast are the spec's configs, nil when the
+	// metadata configures none.
+	Celery   *celery.Config
 	Latency  *latency.Config
+	Forecast *forecast.Config
+	// Calendar is the metadata's calendar config, or the default one for a
+	// feed file given to a metadata without one; nil without a feed file.
 	Calendar *calendar.Config
+	// parts are the components the montage policy replays: the spec's,
+	// and the calendar for a feed file the metadata does not configure.
+	parts []spec.Part
 	// Windows are the calendar's windows over the trace.
 	Windows []decide.CalendarWindow
 	KEDA    KEDASettings
@@ -108,7 +119,7 @@ type Setup struct {
 
 // NoCalendarNote is the line a command prints for a run without a feed file.
 func (s *Setup) NoCalendarNote() string {
-	if s.Spec.Calendar != nil {
+	if _, ok := spec.Find[*calendar.Config](s.Spec); ok {
 		return "no --calendar: simulating without calendar events (the metadata's feed is never fetched)"
 	}
 	return "no --calendar: simulating without calendar events"
@@ -118,31 +129,43 @@ func (s *Setup) NoCalendarNote() string {
 // .ics feed (nil: none) for a simulation over tr. The trace and the feed
 // are the sources: the metadata is read as a replay (spec.Options.Replay),
 // so it needs no address and none of its addresses is read.
-func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
+//
+// table are the components the scaler knows (package components' pure
+// halves); the simulator replays those that have a Replay.
+func Prepare(table []component.Component, mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
 	s := &Setup{File: mf}
 	var err error
 	// ReplicaLookup: the model knows the current replicas, as a cluster's
 	// lookup would.
-	if s.Spec, err = spec.Parse(mf.Metadata, spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true, Replay: true}); err != nil {
+	if s.Spec, err = spec.Parse(mf.Metadata, spec.Options{Table: table, StaleAfter: 2 * time.Minute, ReplicaLookup: true, Replay: true}); err != nil {
 		return nil, err
 	}
-	s.Latency = s.Spec.Latency
+	s.Celery, _ = spec.Find[*celery.Config](s.Spec)
+	s.Latency, _ = spec.Find[*latency.Config](s.Spec)
+	s.Forecast, _ = spec.Find[*forecast.Config](s.Spec)
+	cal, hasCal := spec.Find[*calendar.Config](s.Spec)
+	for _, p := range s.Spec.Parts {
+		if p.Component.Replay != nil && (ics != nil || p.Component.Name != calendar.Name) {
+			s.parts = append(s.parts, p)
+		}
+	}
 	switch {
 	case ics == nil:
 		s.NoCalendar = true
-	case s.Spec.Calendar != nil:
-		s.Calendar = s.Spec.Calendar
+	case hasCal:
+		s.Calendar = cal
 	default:
 		s.Calendar = calendar.DefaultConfig()
 		s.Calendar.MaxReplicas = s.Spec.Policy.Max
+		s.parts = append(s.parts, spec.Part{Component: calendar.Component, Config: s.Calendar})
 	}
-	if s.Spec.Celery == nil && s.Latency == nil && s.Calendar == nil {
+	if s.Celery == nil && s.Latency == nil && s.Calendar == nil {
 		return nil, fmt.Errorf("the metadata configures no component to simulate: set a celery key (tasksPerReplica, queues, brokerURL), a latency key (latencyTarget, latencyQuery, metricsURLs), or give --calendar")
 	}
 	s.Warnings = append(s.Warnings, s.Spec.Warnings...)
-	if s.Spec.Celery != nil {
-		s.TasksPerReplica = s.Spec.Celery.TasksPerReplica
-		s.QueueWaitTarget = s.Spec.Celery.QueueWaitTarget
+	if s.Celery != nil {
+		s.TasksPerReplica = s.Celery.TasksPerReplica
+		s.QueueWaitTarget = s.Celery.QueueWaitTarget
 	}
 
 	if s.KEDA, err = kedaSettings(mf, s.Spec.Policy); err != nil {
@@ -167,8 +190,8 @@ func Prepare(mf *metafile.File, ics []byte, tr Trace) (*Setup, error) {
 // Zone is the zone of the forecast's slots of the week (UTC without a
 // forecast).
 func (s *Setup) Zone() *time.Location {
-	if s.Spec.Forecast != nil && s.Spec.Forecast.Zone != nil {
-		return s.Spec.Forecast.Zone
+	if s.Forecast != nil && s.Forecast.Zone != nil {
+		return s.Forecast.Zone
 	}
 	return time.UTC
 }

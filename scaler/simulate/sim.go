@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/simulate/hpa"
@@ -144,7 +145,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	ids := o.Policies
 	if len(ids) == 0 {
 		ids = Policies()
-		if s.Spec.Forecast != nil {
+		if s.Forecast != nil {
 			ids = append(ids, MontageForecast)
 		}
 	}
@@ -271,32 +272,24 @@ func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa
 	return p.decide(now, p.readings(now, o, current))
 }
 
-// readings are the components' fresh readings at now.
+// readings are the components' fresh readings at now, each replayed by its
+// own component on the model's world; evidence that is not a reading (the
+// model's P95 is finite, capped by the workload's latency cap) is a failed
+// read, as on a server.
 func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []decide.Reading {
+	w := component.World{Now: now, Queued: o.queued, Running: o.running,
+		OldestWait: time.Duration(o.oldestWait * float64(time.Second)), Ready: o.ready,
+		Current: float64(current), P95: o.p95, Windows: p.s.Windows}
 	var rs []decide.Reading
-	if p.s.Spec.Celery != nil {
-		// The broker's view: the queue's head age (as a publish stamp gives
-		// it) and the live workers (one per ready pod).
-		b := decide.CeleryBacklog{Queued: int64(o.queued), InFlight: int64(o.running),
-			OldestWait: time.Duration(o.oldestWait * float64(time.Second)), Workers: o.ready}
-		rs = append(rs, decide.Reading{Name: decide.Celery, GoodAt: now,
-			Opinion: decide.CeleryWaitOpinion(b, p.s.TasksPerReplica, p.s.QueueWaitTarget, nil)})
-	}
-	if p.s.Latency != nil {
-		// The model's P95 is finite (capped by the workload's latency cap);
-		// evidence that is not a reading is a failed read, as on a server.
-		r := decide.Reading{Name: decide.Latency}
-		op, err := decide.LatencyOpinion(decide.LatencyEvidence{P95: o.p95, CurrentReplicas: float64(current)}, p.s.Latency.Target, nil)
-		if err != nil {
-			r.Err = fmt.Errorf("latency: %w", err)
+	for _, part := range p.s.parts {
+		c := part.Component
+		r := decide.Reading{Name: c.Name, NoExpiry: c.Expiry == component.NeverExpires, Optional: c.Optional}
+		if op, err := c.Replay(part.Config, w); err != nil {
+			r.Err = fmt.Errorf("%s: %w", c.Name, err)
 		} else {
 			r.Opinion, r.GoodAt = op, now
 		}
 		rs = append(rs, r)
-	}
-	if p.s.Calendar != nil {
-		rs = append(rs, decide.Reading{Name: decide.Calendar, GoodAt: now, NoExpiry: true,
-			Opinion: decide.CalendarOpinion(now, p.s.Windows, 0)})
 	}
 	return rs
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/metafile"
+	"github.com/montage/montage-scaler/scaler/registry/registrytest"
 )
 
 var examples = []string{"weekday-evening", "weekend-batch", "live-session", "idle-night"}
@@ -207,7 +208,7 @@ func prepare(md, ics []byte, tr Trace) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Prepare(f, ics, tr)
+	return Prepare(registrytest.Table(), f, ics, tr)
 }
 
 func BenchmarkReplayAWeekdayForEveryPolicy(b *testing.B) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 )
 
 // ScrapeInterval is how often the Timeline samples the cluster: the
@@ -146,7 +147,7 @@ func (r *recorder) sample(sec int, spec int32, queued, running int, wait float64
 				asks = map[string]float64{}
 			}
 			asks[cr.Name] = *cr.Desired
-			if fd, ok := cr.Detail.(decide.ForecastDetail); ok && cr.Name == decide.Forecast {
+			if fd, ok := cr.Detail.(decide.ForecastDetail); ok && cr.Name == forecast.Name {
 				fc = map[string]float64{fd.Mode: *cr.Desired}
 			}
 		}

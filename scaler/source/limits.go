@@ -64,17 +64,8 @@ func Limits(values map[string]int) map[quota.Kind]quota.Limits {
 // claims are everything a watch of sp holds in the process.
 func claims(sp *spec.Spec) []quota.Claim {
 	var out []quota.Claim
-	if c := sp.Celery; c != nil {
-		out = append(out, c.Claims()...)
-	}
-	if c := sp.Latency; c != nil {
-		out = append(out, c.Claims()...)
-	}
-	if c := sp.Calendar; c != nil {
-		out = append(out, c.Claims()...)
-	}
-	if c := sp.Forecast; c != nil {
-		out = append(out, c.Claims()...)
+	for _, p := range sp.Parts {
+		out = append(out, p.Config.Claims()...)
 	}
 	return out
 }

@@ -2,18 +2,15 @@ package source
 
 import (
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
-	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -25,8 +22,9 @@ type Options struct {
 	// it); nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// OnRead, if set, is called after every read of every upstream with
-	// the component's name and the read's error (nil on success).
+	// OnRead, if set, is called after every read of every upstream (and
+	// every write of the forecast's history) with the component's name and
+	// the error (nil on success).
 	OnRead func(component string, err error)
 
 	// PollInterval is how often each broker is polled (250ms).
@@ -58,83 +56,120 @@ type Options struct {
 	Limits map[quota.Kind]quota.Limits
 }
 
+// LoggerOf is the log of the named component.
+func (o Options) LoggerOf(name string) *slog.Logger { return o.Logger.With("component", name) }
+
+// ReadHook is the OnRead hook of the named component; nil without OnRead.
+func (o Options) ReadHook(name string) func(error) {
+	if o.OnRead == nil {
+		return nil
+	}
+	return func(err error) { o.OnRead(name, err) }
+}
+
+// Component is a component's whole descriptor: its pure half and how it
+// becomes a source. The binary's table of them is package components'.
+type Component struct {
+	component.Component
+	// NewHub starts the component's I/O half: the pollers every
+	// ScaledObject's source of it shares. A Set calls it once.
+	NewHub func(o Options) Hub
+}
+
+// Pure returns the pure halves of table, for the packages that parse,
+// decide and replay (spec, simulate).
+func Pure(table []Component) []component.Component {
+	out := make([]component.Component, len(table))
+	for i, c := range table {
+		out[i] = c.Component
+	}
+	return out
+}
+
+// Hub is a component's I/O half as a Set holds it. A Hub that is also a
+// prometheus.Collector exports its own metrics, built at scrape time.
+type Hub interface {
+	// Source makes one ScaledObject's source from its config.
+	Source(r Request) registry.Source
+	// Close stops every poller and closes every client. The Set closes
+	// its hubs after the registry closed their sources.
+	Close()
+}
+
+// Request is one ScaledObject's ask for a component's source.
+type Request struct {
+	Namespace, Name string
+	Config          component.Config
+	Policy          decide.Policy
+	// Observed are the latest readings of the ScaledObject's sources
+	// made before this one, in the table's order: a component that learns
+	// from the others (the forecast) observes them through it, without
+	// knowing their names.
+	Observed func(now time.Time) []decide.Reading
+}
+
 // Set owns one hub per component: every ScaledObject's sources share its
 // pollers. It is the one place where sources are made.
 type Set struct {
-	ledger   *quota.Ledger
-	celery   *celery.Hub
-	latency  *latency.Hub
-	calendar *calendar.Hub
-	forecast *forecast.Hub
+	ledger *quota.Ledger
+	hubs   map[string]Hub
+	order  []string
 }
 
 var _ registry.Factory = (*Set)(nil)
 
-// New returns a Set; Close it when done.
-func New(o Options) *Set {
+// New returns a Set of table's components; Close it when done.
+func New(table []Component, o Options) *Set {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	onRead := func(component string) func(error) {
-		if o.OnRead == nil {
-			return nil
-		}
-		return func(err error) { o.OnRead(component, err) }
-	}
-	log := func(component string) *slog.Logger { return o.Logger.With("component", component) }
 	if o.Limits == nil {
 		o.Limits = Limits(nil)
 	}
-	return &Set{
-		ledger: quota.New(o.Limits),
-		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
-			PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
-		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
-			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
-		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
-			Limits: o.Calendar}),
-		forecast: forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
-			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy}),
+	s := &Set{ledger: quota.New(o.Limits), hubs: map[string]Hub{}}
+	for _, c := range table {
+		s.hubs[c.Name] = c.NewHub(o)
+		s.order = append(s.order, c.Name)
 	}
+	return s
 }
 
-// Sources makes one ScaledObject's sources from its spec, in the order
-// explanations list them. A fifth component is one more line here (and
-// one in claims). What the watch holds is reserved first, all or nothing:
-// beyond a limit nothing is made and the error (quota.ErrExhausted) names
-// the limit and the upstream; release gives the reservation back.
+// Sources makes one ScaledObject's sources from its spec, in the spec's
+// (the table's) order. What the watch holds is reserved first, all or
+// nothing: beyond a limit nothing is made and the error
+// (quota.ErrExhausted) names the limit and the upstream; release gives the
+// reservation back.
 func (s *Set) Sources(namespace, name string, sp *spec.Spec) (_ []registry.Source, release func(), _ error) {
 	release, err := s.ledger.Reserve(namespace, claims(sp))
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []registry.Source
-	var tasks *poll.Watch[celery.Backlog]
-	if c := sp.Celery; c != nil {
-		tasks = s.celery.Watch(c.Broker, c.Layout)
-		out = append(out, Of(decide.Celery, tasks, c.Opinion, false))
-	}
-	if c := sp.Latency; c != nil {
-		out = append(out, Of(decide.Latency, s.latency.Watch(namespace, name, c), latency.Opinion, false))
-	}
-	if c := sp.Calendar; c != nil {
-		// A feed that has never been read is no opinion, never a reason
-		// to withhold the others' decision; its copy is then kept forever.
-		out = append(out, Of(decide.Calendar, s.calendar.Watch(c), calendar.NewOpinion(c).Of, true).Optional())
-	}
-	if c := sp.Forecast; c != nil {
-		// Weeks of history do not go stale in minutes, and the forecast
-		// only ever raises the decision: held like a calendar.
-		sample := reactiveSample(tasks, sp.Celery, slices.Clone(out), sp.Policy.StaleAfter)
-		out = append(out, Of(decide.Forecast, s.forecast.Watch(c, namespace, name, sample), forecast.NewOpinion(c).Of, true))
+	for _, p := range sp.Parts {
+		made := out[:len(out):len(out)] // the sources before this one, never appended to
+		observed := func(now time.Time) []decide.Reading {
+			rs := make([]decide.Reading, len(made))
+			for i, src := range made {
+				rs[i] = src.Reading(now)
+			}
+			return rs
+		}
+		out = append(out, s.hubs[p.Component.Name].Source(Request{
+			Namespace: namespace, Name: name, Config: p.Config, Policy: sp.Policy, Observed: observed}))
 	}
 	return out, release, nil
 }
 
-// Collector exports the components' own metrics (the calendar copies' age,
-// the celery brokers' queue-wait warnings).
+// Collector exports the metrics of the components whose hubs export their
+// own.
 func (s *Set) Collector() prometheus.Collector {
-	return collectors{s.calendar.Collector(), s.celery.Collector()}
+	var cs collectors
+	for _, n := range s.order {
+		if c, ok := s.hubs[n].(prometheus.Collector); ok {
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }
 
 // collectors is several collectors registered as one.
@@ -152,46 +187,10 @@ func (cs collectors) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Close stops every poller and closes every client. Close the sources
-// first (the registry does): a forecast source writes its open bucket.
+// Close stops every hub, last made first. The registry closes the sources
+// before (each source releases its hold on its hub's pollers).
 func (s *Set) Close() {
-	s.forecast.Close()
-	s.calendar.Close()
-	s.latency.Close()
-	s.celery.Close()
-}
-
-// reactiveSample returns what the forecast's recorder samples at now: the
-// broker's counts from the celery watch (the forecast records the demand
-// they show, see forecast.EstimateDemand) and the latency component's ask
-// (recorded as asked; a fresh reading without an opinion is a 0). A failing
-// or stale reading is left out (no invented 0).
-func reactiveSample(tasks *poll.Watch[celery.Backlog], cel *celery.Config, sources []registry.Source, staleAfter time.Duration) func(time.Time) forecast.Sample {
-	fresh := func(goodAt time.Time, err error, now time.Time) bool {
-		return err == nil && !goodAt.IsZero() && now.Sub(goodAt) <= staleAfter
-	}
-	return func(now time.Time) forecast.Sample {
-		s := forecast.Sample{Asks: forecast.Demand{}}
-		if tasks != nil {
-			if snap := tasks.Latest(); fresh(snap.GoodAt, snap.Err, now) {
-				b := snap.Value
-				s.Tasks = &forecast.TaskSample{At: now, Backlog: b.Queued + b.InFlight, InFlight: b.InFlight, Completed: b.Completed}
-				s.TasksPerReplica = cel.TasksPerReplica
-			}
-		}
-		for _, src := range sources {
-			if src.Name() != decide.Latency {
-				continue
-			}
-			r := src.Reading(now)
-			if !fresh(r.GoodAt, r.Err, now) {
-				continue
-			}
-			s.Asks[forecast.KindLatency] = 0
-			if r.Opinion.Desired != nil {
-				s.Asks[forecast.KindLatency] = *r.Opinion.Desired
-			}
-		}
-		return s
+	for i := len(s.order) - 1; i >= 0; i-- {
+		s.hubs[s.order[i]].Close()
 	}
 }

@@ -1,13 +1,15 @@
 // Package source turns the components' shared pollers into the sources a
-// registry watch decides from: one generic adapter (Of) from a poll.Watch
-// and an opinion function to a registry.Source, and the Set that owns every
-// component's hub and makes a ScaledObject's sources from its spec.
+// registry watch decides from: the seam a component's I/O half implements
+// (Hub), one generic adapter (Of) from a poll.Watch and an opinion
+// function to a registry.Source, and the Set that owns every component's
+// hub and makes a ScaledObject's sources from its spec.
 package source
 
 import (
 	"context"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/registry"
@@ -29,38 +31,29 @@ type OpinionFunc[T any] func(v T, now time.Time) (decide.Opinion, error)
 
 // Adapter is a component's Watch seen as a registry.Source.
 type Adapter[T any] struct {
-	name     string
-	w        Watch[T]
-	opinion  OpinionFunc[T]
-	noExpiry bool
-	optional bool
+	c       component.Component
+	w       Watch[T]
+	opinion OpinionFunc[T]
 }
 
 var _ registry.Source = (*Adapter[int])(nil)
 
-// Of adapts w under the component name; opinion judges each good value.
-// noExpiry marks evidence that stays valid however old (a calendar's events,
-// a forecast's weeks of history): decide then never calls it stale.
-func Of[T any](name string, w Watch[T], opinion OpinionFunc[T], noExpiry bool) *Adapter[T] {
-	return &Adapter[T]{name: name, w: w, opinion: opinion, noExpiry: noExpiry}
-}
-
-// Optional marks the component as one whose absence never withholds the
-// decision: until its first good value it has no opinion, with a warning
-// (see decide.Reading.Optional). It returns a for chaining.
-func (a *Adapter[T]) Optional() *Adapter[T] {
-	a.optional = true
-	return a
+// Of adapts w as component c's source; opinion judges each good value. The
+// descriptor says how long a reading counts (c.Expiry) and whether the
+// component's absence withholds the decision (c.Optional).
+func Of[T any](c component.Component, w Watch[T], opinion OpinionFunc[T]) *Adapter[T] {
+	return &Adapter[T]{c: c, w: w, opinion: opinion}
 }
 
 // Name is the component's name.
-func (a *Adapter[T]) Name() string { return a.name }
+func (a *Adapter[T]) Name() string { return a.c.Name }
 
 // Reading is the component's latest evidence at now: its last good value's
 // opinion, when it was read, and the latest refresh's error.
 func (a *Adapter[T]) Reading(now time.Time) decide.Reading {
 	s := a.w.Latest()
-	r := decide.Reading{Name: a.name, GoodAt: s.GoodAt, Err: s.Err, NoExpiry: a.noExpiry, Optional: a.optional}
+	r := decide.Reading{Name: a.c.Name, GoodAt: s.GoodAt, Err: s.Err,
+		NoExpiry: a.c.Expiry == component.NeverExpires, Optional: a.c.Optional}
 	if s.GoodAt.IsZero() {
 		return r
 	}

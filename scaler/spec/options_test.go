@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
@@ -25,12 +24,12 @@ func deployTrigger() map[string]string {
 func TestAComponentsCommandNeverJudgesTheOthers(t *testing.T) {
 	md := deployTrigger()
 	md["prometheusBearerTokenFromEnv"] = "PROMETHEUS_TOKEN" // unresolved: the calendar never asks
-	o := Options{StaleAfter: time.Minute, Components: []string{decide.Calendar}}
+	o := Options{Table: table, StaleAfter: time.Minute, Only: []string{"calendar"}}
 	s, err := Parse(md, o)
 	if err != nil {
 		t.Fatalf("calendar only: %v", err)
 	}
-	if s.Calendar == nil || s.Celery != nil || s.Latency != nil || s.Forecast != nil {
+	if s.Calendar() == nil || s.Celery() != nil || s.Latency() != nil || s.Forecast() != nil {
 		t.Fatalf("calendar only parsed %+v", s)
 	}
 	if len(s.Warnings) != 0 {
@@ -40,11 +39,11 @@ func TestAComponentsCommandNeverJudgesTheOthers(t *testing.T) {
 	// and is no error: the command says what it misses.
 	delete(md, "calendarURL")
 	delete(md, "calendarLeadTime")
-	if s, err := Parse(md, o); err != nil || s.Calendar != nil {
+	if s, err := Parse(md, o); err != nil || s.Calendar() != nil {
 		t.Fatalf("no calendar keys: %+v, %v", s, err)
 	}
 	// Read whole, the same trigger needs replicasQuery outside a cluster.
-	if _, err := Parse(deployTrigger(), Options{StaleAfter: time.Minute}); err == nil || !strings.Contains(err.Error(), `"replicasQuery"`) {
+	if _, err := Parse(deployTrigger(), Options{Table: table, StaleAfter: time.Minute}); err == nil || !strings.Contains(err.Error(), `"replicasQuery"`) {
 		t.Fatalf("all components: err = %v, want replicasQuery demanded", err)
 	}
 }
@@ -56,27 +55,29 @@ func TestAReplayNeedsNoAddress(t *testing.T) {
 		want func(*Spec) bool
 	}{
 		{"a flat map with tasksPerReplica only configures celery", map[string]string{"tasksPerReplica": "2.5"},
-			func(s *Spec) bool { return s.Celery != nil && s.Celery.TasksPerReplica == 2.5 && s.Latency == nil }},
+			func(s *Spec) bool {
+				return s.Celery() != nil && s.Celery().TasksPerReplica == 2.5 && s.Latency() == nil
+			}},
 		{"xFromEnv addresses are never resolved", map[string]string{"brokerURLFromEnv": "CELERY_BROKER_URL",
 			"calendarURLFromEnv": "MONTAGE_CALENDAR_URL", "calendarLeadTime": "15m", "prometheusBearerTokenFromEnv": "T", "latencyTarget": "100ms"},
 			func(s *Spec) bool {
-				return s.Celery != nil && s.Calendar != nil && s.Calendar.LeadTime == 15*time.Minute && s.Calendar.URL.IsZero() &&
-					s.Latency != nil && s.Latency.Target == 100*time.Millisecond
+				return s.Celery() != nil && s.Calendar() != nil && s.Calendar().LeadTime == 15*time.Minute && s.Calendar().URL.IsZero() &&
+					s.Latency() != nil && s.Latency().Target == 100*time.Millisecond
 			}},
 		{"latencyQuery without prometheusURL is a PromQL latency", map[string]string{"latencyQuery": "x"},
 			func(s *Spec) bool {
-				return s.Latency != nil && s.Latency.Mode == "promql" && s.Latency.PrometheusURL == ""
+				return s.Latency() != nil && s.Latency().Mode == "promql" && s.Latency().PrometheusURL == ""
 			}},
 		{"a forecast needs no broker", map[string]string{"latencyTarget": "80ms", "forecastMode": "dry-run"},
-			func(s *Spec) bool { return s.Forecast != nil && s.Celery == nil }},
+			func(s *Spec) bool { return s.Forecast() != nil && s.Celery() == nil }},
 		{"an unparsable broker URL is not read", map[string]string{"brokerURL": "not a url"},
-			func(s *Spec) bool { return s.Celery != nil }},
+			func(s *Spec) bool { return s.Celery() != nil }},
 		{"no component is no error: the replay says what it misses", map[string]string{"minReplicas": "1"},
-			func(s *Spec) bool { return s.Celery == nil && s.Latency == nil && s.Calendar == nil }},
+			func(s *Spec) bool { return s.Celery() == nil && s.Latency() == nil && s.Calendar() == nil }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Parse(tc.md, Options{StaleAfter: time.Minute, ReplicaLookup: true, Replay: true})
+			s, err := Parse(tc.md, Options{Table: table, StaleAfter: time.Minute, ReplicaLookup: true, Replay: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,16 +90,16 @@ func TestAReplayNeedsNoAddress(t *testing.T) {
 		})
 	}
 	// Settings are still judged.
-	_, err := Parse(map[string]string{"tasksPerReplica": "five"}, Options{Replay: true, StaleAfter: time.Minute})
+	_, err := Parse(map[string]string{"tasksPerReplica": "five"}, Options{Table: table, Replay: true, StaleAfter: time.Minute})
 	if err == nil || err.Error() != `metadata "tasksPerReplica": bad value "five": a number from 0.001 to 1e+06` {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestWantsSaysWhichKeysACommandResolves(t *testing.T) {
-	cal := Options{Components: []string{decide.Calendar}}
-	replay := Options{Replay: true}
-	all := Options{}
+	cal := Options{Table: table, Only: []string{"calendar"}}
+	replay := Options{Table: table, Replay: true}
+	all := Options{Table: table}
 	cases := []struct {
 		key                string
 		all, cal, replayed bool
@@ -127,10 +128,10 @@ func TestKnownKeysListEveryKeyTheParsersRead(t *testing.T) {
 	md["replicasQuery"] = "1"
 	md["forecastMode"] = "dry-run"
 	m := meta.New(md)
-	if _, err := parse(m, Options{StaleAfter: time.Minute}); err != nil {
+	if _, err := parse(m, Options{Table: table, StaleAfter: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	known := KnownKeys()
+	known := KnownKeys(table)
 	for _, k := range m.Asked() {
 		base, _ := strings.CutSuffix(k, "FromEnv")
 		if !slices.Contains(known, base) {
@@ -146,19 +147,19 @@ func TestTheForecastZoneDefaultsToCalendarTimezoneWhereverItIsRead(t *testing.T)
 	md := map[string]string{"brokerURL": "redis://b:6379/0", "forecastMode": "dry-run", "calendarTimezone": "W. Europe Standard Time",
 		"calendarURL": "https://cal.example.com/a.ics"}
 	for name, o := range map[string]Options{
-		"every component":          {StaleAfter: time.Minute},
-		"celery and forecast only": {StaleAfter: time.Minute, Components: []string{decide.Celery, decide.Forecast}},
+		"every component":          {Table: table, StaleAfter: time.Minute},
+		"celery and forecast only": {Table: table, StaleAfter: time.Minute, Only: []string{"celery", "forecast"}},
 	} {
 		s, err := Parse(md, o)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if z := s.Forecast.Zone.String(); z != "Europe/Berlin" {
+		if z := s.Forecast().Zone.String(); z != "Europe/Berlin" {
 			t.Errorf("%s: forecast zone %s, want Europe/Berlin", name, z)
 		}
 	}
 	_, err := Parse(map[string]string{"brokerURL": "redis://b:6379/0", "forecastMode": "dry-run", "calendarTimezone": "Mars/Olympus"},
-		Options{StaleAfter: time.Minute, Components: []string{decide.Celery, decide.Forecast}})
+		Options{Table: table, StaleAfter: time.Minute, Only: []string{"celery", "forecast"}})
 	if err == nil || !strings.Contains(err.Error(), `metadata "calendarTimezone": bad value "Mars/Olympus"`) {
 		t.Errorf("a bad calendarTimezone read for the forecast: %v", err)
 	}

@@ -12,11 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/forecast"
-	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/suggest"
 )
@@ -26,10 +23,8 @@ const DefaultMetricName = "montage-desired-replicas"
 
 // Spec is a ScaledObject's trigger metadata, parsed and validated once.
 type Spec struct {
-	Celery     *celery.Config
-	Latency    *latency.Config
-	Calendar   *calendar.Config
-	Forecast   *forecast.Config
+	// Parts are the configured components, in the table's order.
+	Parts      []Part
 	Policy     decide.Policy
 	MetricName string
 	// Warnings name unknown keys (likely typos).
@@ -40,55 +35,50 @@ type Spec struct {
 	Unknown []string
 }
 
-// Options say how a command reads the metadata: with which defaults, which
-// components it looks at, and whether it reads the sources at all.
+// Part is one configured component of a Spec.
+type Part struct {
+	Component component.Component
+	Config    component.Config
+}
+
+// Find returns the config of type T among s's parts (a component's own
+// packages ask for their config this way).
+func Find[T component.Config](s *Spec) (T, bool) {
+	return component.Find[T](s.Configs())
+}
+
+// Configs are the parts' configs, in order.
+func (s *Spec) Configs() []component.Config {
+	out := make([]component.Config, len(s.Parts))
+	for i, p := range s.Parts {
+		out[i] = p.Config
+	}
+	return out
+}
+
+// Options say how a command reads the metadata: with which components,
+// which defaults, which of them it looks at, and whether it reads the
+// sources at all.
 type Options struct {
+	// Table are the components the scaler knows, in the order
+	// explanations list them (a component may read the configs of those
+	// before it). The binary's table is package components'.
+	Table []component.Component
 	// StaleAfter is the serve flag's default for the staleAfter key.
 	StaleAfter time.Duration
 	// ReplicaLookup says the current replicas can be found without
 	// replicasQuery: serve runs in a cluster, or check got --current-replicas.
 	ReplicaLookup bool
-	// Components names the components the command looks at (decide.Celery,
-	// decide.Latency, decide.Calendar, decide.Forecast); nil means all of
+	// Only names the components the command looks at; nil means all of
 	// them. The others' keys are known but neither read nor judged, and no
 	// component is then demanded: `calendar` never asks for the latency
 	// settings, and checks its own component is there.
-	Components []string
+	Only []string
 	// Replay says the command replays a trace instead of reading the
 	// sources (simulate, forecast --trace): no address or credential is
 	// required, read or resolved (see meta.Map.Replay), any key of a
 	// component configures it, and no component is demanded.
 	Replay bool
-}
-
-// components are the sources of evidence, in decide's order (the forecast
-// reads the celery component's broker), with the keys each reads and how
-// it fills its part of a Spec.
-var components = []struct {
-	name  string
-	keys  func() []string
-	parse func(m *meta.Map, o Options, s *Spec) (err error)
-}{
-	{decide.Celery, celery.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
-		s.Celery, err = celery.ParseConfig(m)
-		return err
-	}},
-	{decide.Latency, latency.Keys, func(m *meta.Map, o Options, s *Spec) (err error) {
-		s.Latency, err = latency.ParseConfig(m, o.ReplicaLookup)
-		return err
-	}},
-	{decide.Calendar, calendar.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
-		s.Calendar, err = calendar.ParseConfig(m)
-		return err
-	}},
-	{decide.Forecast, forecast.Keys, func(m *meta.Map, _ Options, s *Spec) (err error) {
-		zone, err := calendarZone(m, s)
-		if err != nil {
-			return err
-		}
-		s.Forecast, err = forecast.ParseConfig(m, s.Celery, zone)
-		return err
-	}},
 }
 
 // policyKeys are the keys of the decision itself.
@@ -104,20 +94,24 @@ func (o Options) Wants(key string) bool {
 	if fromEnv && o.Replay {
 		return false
 	}
-	for _, c := range components {
-		if slices.Contains(c.keys(), base) {
-			return o.Components == nil || slices.Contains(o.Components, c.name)
+	for _, c := range o.Table {
+		if slices.Contains(c.Keys, base) {
+			return o.looksAt(c.Name)
 		}
 	}
 	return true
 }
 
+func (o Options) looksAt(name string) bool {
+	return o.Only == nil || slices.Contains(o.Only, name)
+}
+
 // KnownKeys returns every key the scaler reads, sorted: the components',
 // the decision's and KEDA's own. xFromEnv forms are not listed.
-func KnownKeys() []string {
+func KnownKeys(table []component.Component) []string {
 	out := append(slices.Clone(policyKeys), meta.KEDAKeys...)
-	for _, c := range components {
-		out = append(out, c.keys()...)
+	for _, c := range table {
+		out = append(out, c.Keys...)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -142,54 +136,109 @@ func Parse(md map[string]string, o Options) (*Spec, error) {
 
 func parse(m *meta.Map, o Options) (*Spec, error) {
 	s := &Spec{}
-	for _, c := range components {
-		if o.Components != nil && !slices.Contains(o.Components, c.name) {
-			m.Skip(c.keys()...)
+	var err error
+	if s.Policy, err = parsePolicy(m, o); err != nil {
+		return nil, err
+	}
+	ctx := component.Context{ReplicaLookup: o.ReplicaLookup, Policy: s.Policy}
+	for _, c := range o.Table {
+		if !o.looksAt(c.Name) {
+			m.Skip(c.Keys...)
 			continue
 		}
-		if err := c.parse(m, o, s); err != nil {
+		cfg, err := c.Parse(m, ctx)
+		if err != nil {
 			return nil, err
 		}
-	}
-	var err error
-	if s.Policy.Min, err = m.Float("minReplicas", 0, 0, decide.Ceiling); err != nil {
-		return nil, err
-	}
-	if max, ok, err := m.OptFloat("maxReplicas", 0, decide.Ceiling); err != nil {
-		return nil, err
-	} else if ok {
-		if max < s.Policy.Min {
-			return nil, &meta.Error{Key: "maxReplicas", Value: m.String("maxReplicas", ""),
-				Allowed: fmt.Sprintf("must not be below minReplicas (%g)", s.Policy.Min)}
+		ctx.Parsed = append(ctx.Parsed, cfg)
+		if cfg != nil {
+			s.Parts = append(s.Parts, Part{Component: c, Config: cfg})
 		}
-		s.Policy.Max = &max
 	}
-	if s.Policy.StaleAfter, err = m.Duration("staleAfter", o.StaleAfter, false); err != nil {
+	if s.MetricName, err = parseMetricName(m); err != nil {
 		return nil, err
 	}
-	s.MetricName = m.String("metricName", DefaultMetricName)
-	if !metricNameRE.MatchString(s.MetricName) {
-		return nil, &meta.Error{Key: "metricName", Value: s.MetricName,
-			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
-	}
-	if s.Celery == nil && s.Latency == nil && s.Calendar == nil && o.Components == nil && !o.Replay {
-		return nil, &meta.Error{Key: "brokerURL",
-			Allowed: "no source is configured: set brokerURL (or brokerURLFromEnv), prometheusURL or metricsURLs, or calendarURL (or calendarURLFromEnv); KEDA drops a xFromEnv key when the container's variable is empty"}
-	}
-	if s.Calendar != nil {
-		s.Calendar.MaxReplicas = s.Policy.Max // a hint above maxReplicas is clamped, and said so
+	if err := o.demandASource(s); err != nil {
+		return nil, err
 	}
 	if unknown := m.Unknown(); len(unknown) > 0 {
 		s.Unknown = unknown
-		s.Warnings = append(s.Warnings, unknownWarning(unknown))
+		s.Warnings = append(s.Warnings, unknownWarning(o.Table, unknown))
 	}
 	return s, nil
 }
 
+// parsePolicy reads the decision's clamp and staleness.
+func parsePolicy(m *meta.Map, o Options) (p decide.Policy, err error) {
+	if p.Min, err = m.Float("minReplicas", 0, 0, decide.Ceiling); err != nil {
+		return p, err
+	}
+	if max, ok, err := m.OptFloat("maxReplicas", 0, decide.Ceiling); err != nil {
+		return p, err
+	} else if ok {
+		if max < p.Min {
+			return p, &meta.Error{Key: "maxReplicas", Value: m.String("maxReplicas", ""),
+				Allowed: fmt.Sprintf("must not be below minReplicas (%g)", p.Min)}
+		}
+		p.Max = &max
+	}
+	p.StaleAfter, err = m.Duration("staleAfter", o.StaleAfter, false)
+	return p, err
+}
+
+func parseMetricName(m *meta.Map) (string, error) {
+	name := m.String("metricName", DefaultMetricName)
+	if !metricNameRE.MatchString(name) {
+		return "", &meta.Error{Key: "metricName", Value: name,
+			Allowed: "letters, digits, '-', '_' and '.', starting and ending with a letter or digit, at most 182 characters"}
+	}
+	return name, nil
+}
+
+// demandASource refuses metadata that configures no source of its own
+// (a forecast alone refines nothing), unless the command looks at some
+// components only or replays a trace.
+func (o Options) demandASource(s *Spec) error {
+	if o.Only != nil || o.Replay {
+		return nil
+	}
+	var hints []string
+	for _, c := range o.Table {
+		if c.Configures == "" {
+			continue
+		}
+		hints = append(hints, c.Configures)
+		for _, p := range s.Parts {
+			if p.Component.Name == c.Name {
+				return nil
+			}
+		}
+	}
+	key := ""
+	if len(o.Table) > 0 && len(o.Table[0].Keys) > 0 {
+		key = o.Table[0].Keys[0]
+	}
+	return &meta.Error{Key: key,
+		Allowed: "no source is configured: set " + orList(hints) + "; KEDA drops a xFromEnv key when the container's variable is empty"}
+}
+
+// orList joins "a", "b", "c" as "a, b, or c".
+func orList(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return "a component's keys"
+	case 1:
+		return xs[0]
+	case 2:
+		return xs[0] + " or " + xs[1]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + ", or " + xs[len(xs)-1]
+}
+
 // UnknownKeyWarning is the warning for a key no component reads, with the
 // nearest known key when one is close enough to be the intended one.
-func UnknownKeyWarning(k string) string {
-	if near := Nearest(k); near != "" {
+func UnknownKeyWarning(table []component.Component, k string) string {
+	if near := Nearest(table, k); near != "" {
 		return fmt.Sprintf("unknown key %q (did you mean %q?)", k, near)
 	}
 	return fmt.Sprintf("unknown key %q (no component reads it; ignored)", k)
@@ -198,9 +247,9 @@ func UnknownKeyWarning(k string) string {
 // Nearest returns the known key (or xFromEnv form) closest to k by edit
 // distance, ignoring case, when it is within a typo's reach of k (see
 // suggest.Nearest). Otherwise "".
-func Nearest(k string) string {
+func Nearest(table []component.Component, k string) string {
 	var candidates []string
-	for _, c := range KnownKeys() {
+	for _, c := range KnownKeys(table) {
 		candidates = append(candidates, c, c+"FromEnv")
 	}
 	return suggest.Nearest(k, candidates)
@@ -211,12 +260,12 @@ const maxNamedUnknown = 10
 
 // unknownWarning is one warning for every unknown key (likely typos): a
 // trigger with many sends one line to the log and to Explain, not many.
-func unknownWarning(keys []string) string {
+func unknownWarning(table []component.Component, keys []string) string {
 	switch len(keys) {
 	case 0:
 		return ""
 	case 1:
-		return UnknownKeyWarning(meta.Clip(keys[0], MaxKeyBytes))
+		return UnknownKeyWarning(table, meta.Clip(keys[0], MaxKeyBytes))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d unknown metadata keys ignored (typos?):", len(keys))
@@ -253,14 +302,4 @@ func Key(md map[string]string) string {
 		field(md[k])
 	}
 	return string(h.Sum(nil))
-}
-
-// calendarZone is the calendar's zone, forecastTimezone's default: the
-// parsed calendar's, else calendarTimezone's own value (a command that does
-// not look at the calendar, or a trigger with no feed), else nil.
-func calendarZone(m *meta.Map, s *Spec) (*time.Location, error) {
-	if s.Calendar != nil {
-		return s.Calendar.Timezone, nil
-	}
-	return calendar.Timezone(m)
 }

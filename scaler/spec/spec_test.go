@@ -10,7 +10,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/meta"
 )
 
-var parseOpts = Options{StaleAfter: 2 * time.Minute}
+var parseOpts = Options{Table: table, StaleAfter: 2 * time.Minute}
 
 func TestParseSpecDefaults(t *testing.T) {
 	s, err := Parse(map[string]string{"brokerURL": "redis://10.0.0.5:6379/2", "scalerAddress": "x:9090"}, parseOpts)
@@ -20,9 +20,9 @@ func TestParseSpecDefaults(t *testing.T) {
 	if s.MetricName != "montage-desired-replicas" || s.Policy.Min != 0 || s.Policy.Max != nil || s.Policy.StaleAfter != 2*time.Minute {
 		t.Fatalf("defaults: %+v", s)
 	}
-	l := s.Celery.Layout
-	if strings.Join(l.Queues, ",") != "celery" || s.Celery.TasksPerReplica != 5 || !l.AcksLate || l.VisibilityTimeout != time.Hour || l.Separator != "\x06\x16" {
-		t.Fatalf("celery defaults: %+v, tasksPerReplica %v", l, s.Celery.TasksPerReplica)
+	l := s.Celery().Layout
+	if strings.Join(l.Queues, ",") != "celery" || s.Celery().TasksPerReplica != 5 || !l.AcksLate || l.VisibilityTimeout != time.Hour || l.Separator != "\x06\x16" {
+		t.Fatalf("celery defaults: %+v, tasksPerReplica %v", l, s.Celery().TasksPerReplica)
 	}
 	if len(s.Warnings) != 0 {
 		t.Fatalf("KEDA's own scalerAddress must not warn: %q", s.Warnings)
@@ -41,8 +41,8 @@ func TestParseSpecReadsEveryKey(t *testing.T) {
 	if s.Policy.Min != 1 || *s.Policy.Max != 8 || s.Policy.StaleAfter != 90*time.Second || s.MetricName != "montage-jobs" {
 		t.Fatalf("policy: %+v %q", s.Policy, s.MetricName)
 	}
-	l := s.Celery.Layout
-	if strings.Join(l.Queues, ",") != "celery,video" || l.AcksLate || l.KeyPrefix != "montage:" || l.VisibilityTimeout != 30*time.Minute || s.Celery.TasksPerReplica != 2.5 {
+	l := s.Celery().Layout
+	if strings.Join(l.Queues, ",") != "celery,video" || l.AcksLate || l.KeyPrefix != "montage:" || l.VisibilityTimeout != 30*time.Minute || s.Celery().TasksPerReplica != 2.5 {
 		t.Fatalf("layout: %+v", l)
 	}
 }
@@ -212,7 +212,7 @@ func FuzzParseSpec(f *testing.F) {
 			}
 			return
 		}
-		if s.Celery == nil || s.Celery.TasksPerReplica <= 0 || s.Policy.StaleAfter <= 0 {
+		if s.Celery() == nil || s.Celery().TasksPerReplica <= 0 || s.Policy.StaleAfter <= 0 {
 			t.Fatalf("accepted a spec that cannot work: %+v", s)
 		}
 		if s.Policy.Max != nil && *s.Policy.Max < s.Policy.Min {
@@ -317,7 +317,7 @@ func TestTheForecastsWeeksFollowTheCalendarsZoneUnlessTold(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := s.Forecast.Zone.String(); got != tc.want || len(s.Warnings) != 0 {
+			if got := s.Forecast().Zone.String(); got != tc.want || len(s.Warnings) != 0 {
 				t.Errorf("zone %s (warnings %q), want %s", got, s.Warnings, tc.want)
 			}
 		})

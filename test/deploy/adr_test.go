@@ -12,6 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/components"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -223,7 +227,7 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 
 	// As under serve in the cluster: the current replicas come from the
 	// scale subresource (deploy/base/rbac.yaml), so replicasQuery is not needed.
-	opts := spec.Options{StaleAfter: 2 * time.Minute, ReplicaLookup: true}
+	opts := spec.Options{Table: components.Pure(), StaleAfter: 2 * time.Minute, ReplicaLookup: true}
 	sp, err := spec.Parse(md, opts)
 	if err != nil {
 		t.Fatalf("spec.Parse: %v", err)
@@ -231,7 +235,10 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 	if len(sp.Warnings) != 0 {
 		t.Errorf("spec.Parse warnings %q: a key of the ScaledObject is unknown to the scaler", sp.Warnings)
 	}
-	if sp.Celery == nil {
+	cel, _ := spec.Find[*celery.Config](sp)
+	cal, _ := spec.Find[*calendar.Config](sp)
+	lat, _ := spec.Find[*latency.Config](sp)
+	if cel == nil {
 		t.Fatal("no celery source parsed")
 	}
 	if sp.Policy.Min != adrMinReplicas || sp.Policy.Max == nil || *sp.Policy.Max != adrMaxReplicas {
@@ -243,17 +250,17 @@ func TestScaledObjectMetadataParsesWithTheScalersOwnParser(t *testing.T) {
 	if sp.MetricName != spec.DefaultMetricName {
 		t.Errorf("metricName = %q, want %q", sp.MetricName, spec.DefaultMetricName)
 	}
-	if sp.Calendar == nil {
+	if cal == nil {
 		t.Error("no calendar source parsed: the ScaledObject configures calendarURLFromEnv")
 	}
-	if sp.Latency == nil {
+	if lat == nil {
 		t.Fatal("no latency source parsed: the ScaledObject configures prometheusURL + latencyQuery")
 	}
-	if sp.Latency.Target != adrLatencyTarget {
-		t.Errorf("latency target = %v, want %v", sp.Latency.Target, adrLatencyTarget)
+	if lat.Target != adrLatencyTarget {
+		t.Errorf("latency target = %v, want %v", lat.Target, adrLatencyTarget)
 	}
-	if sp.Latency.Query != "montage:http_request_duration_seconds:p95" {
-		t.Errorf("latency query = %q", sp.Latency.Query)
+	if lat.Query != "montage:http_request_duration_seconds:p95" {
+		t.Errorf("latency query = %q", lat.Query)
 	}
 }
 

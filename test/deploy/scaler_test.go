@@ -23,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/server"
 )
 
@@ -309,7 +308,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 		"MontageScalerSourceFailing":    {`sum by (component) (rate(montage_scaler_source_errors_total[5m])) / sum by (component) (rate(montage_scaler_source_reads_total[5m])) > 0.5`, "5m"},
 		"MontageScalerNoDecision":       {`montage_scaler_decision_available == 0`, "5m"},
 		"MontageScalerPinnedAtMax":      {`montage_scaler_decision_replicas{namespace="montage", scaledobject="montage"} >= 8`, "30m"},
-		"MontageScalerCalendarStale":    {`montage_scaler_source_age_seconds{component="` + decide.Calendar + `"} > 3600`, "15m"},
+		"MontageScalerCalendarStale":    {`montage_scaler_source_age_seconds{component="` + "calendar" + `"} > 3600`, "15m"},
 		"MontageScalerCalendarNoCopy":   {`montage_scaler_calendar_has_copy == 0`, "5m"},
 		"MontageScalerCalendarWarnings": {`montage_scaler_calendar_warnings > 0`, "15m"},
 		// ADR-0002's KPIs; their cases are in testdata/promtool.

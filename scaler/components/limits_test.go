@@ -1,4 +1,4 @@
-package source
+package components_test
 
 import (
 	"context"
@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/registry/registrytest"
+	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -24,16 +26,16 @@ const nowhere = "127.0.0.1:1"
 func limitedRegistry(t *testing.T, clock *registrytest.Clock, values map[string]int) *registry.Registry {
 	t.Helper()
 	all := map[string]int{}
-	for _, f := range LimitFlags() {
+	for _, f := range source.LimitFlags() {
 		all[f.Flag] = 0
 	}
 	for k, v := range values {
 		all[k] = v
 	}
-	set := New(Options{Limits: Limits(all), RedisTimeout: 100 * time.Millisecond})
+	set := source.New(components.Table(), source.Options{Limits: source.Limits(all), RedisTimeout: 100 * time.Millisecond})
 	t.Cleanup(set.Close)
 	reg := registry.New(registry.Options{Sources: set, Now: clock.Now, IdleAfter: time.Second,
-		Parse: spec.Options{StaleAfter: time.Minute}, FirstWait: time.Millisecond})
+		Parse: spec.Options{Table: components.Pure(), StaleAfter: time.Minute}, FirstWait: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); reg.Run(ctx) }()

@@ -1,4 +1,4 @@
-package source
+package components_test
 
 import (
 	"strconv"
@@ -10,10 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
+	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/scaler/spec"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -36,7 +38,7 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 		if b.Weekday() == time.Monday && b.Hour() >= 18 && b.Hour() < 21 {
 			v = 3.4
 		}
-		if err := store.Write(t.Context(), b, forecast.Demand{decide.Celery: v}, b); err != nil {
+		if err := store.Write(t.Context(), b, forecast.Demand{"celery": v}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,10 +52,10 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 		{mode: "dry-run", want: 1, wantActive: false},
 	} {
 		t.Run("a forecast in "+tc.mode+" mode", func(t *testing.T) {
-			set := New(Options{Now: clock, ReadOnly: true})
+			set := source.New(components.Table(), source.Options{Now: clock, ReadOnly: true})
 			t.Cleanup(set.Close)
 			reg := registry.New(registry.Options{Sources: set, Now: clock,
-				Parse: spec.Options{StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
+				Parse: spec.Options{Table: components.Pure(), StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
 			t.Cleanup(reg.Close)
 			promReg := prometheus.NewRegistry()
 			srv := server.New(server.Options{Registry: reg, Metrics: server.NewMetrics(promReg), Now: clock})
@@ -71,7 +73,7 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 				t.Fatalf("decision %v active %t (%s), want %g %t", d.Desired, d.Active, d.Error, tc.want, tc.wantActive)
 			}
 			c := d.Components[len(d.Components)-1]
-			if c.Name != decide.Forecast || c.Desired == nil || *c.Desired != 3.4 {
+			if c.Name != "forecast" || c.Desired == nil || *c.Desired != 3.4 {
 				t.Fatalf("forecast component %+v, want 3.4", c)
 			}
 			det := c.Detail.(decide.ForecastDetail)
