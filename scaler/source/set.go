@@ -11,6 +11,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -65,7 +66,7 @@ type Set struct {
 	celery   *celery.Hub
 	latency  *latency.Hub
 	calendar *calendar.Hub
-	forecast *forecast.Hub
+	forecast *forecaststore.Hub
 }
 
 var _ registry.Factory = (*Set)(nil)
@@ -93,7 +94,7 @@ func New(o Options) *Set {
 			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
 			Limits: o.Calendar}),
-		forecast: forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
+		forecast: forecaststore.NewHub(forecaststore.HubOptions{Now: o.Now, Logger: log(decide.Forecast), OnRead: onRead(decide.Forecast),
 			DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy}),
 	}
 }
@@ -152,8 +153,8 @@ func (cs collectors) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Close stops every poller and closes every client. Close the sources
-// first (the registry does): a forecast source writes its open bucket.
+// Close stops every poller and closes every client; a forecast source
+// still open writes its open bucket first.
 func (s *Set) Close() {
 	s.forecast.Close()
 	s.calendar.Close()
