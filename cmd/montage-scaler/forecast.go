@@ -20,6 +20,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/simulate"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -114,13 +115,13 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		}
 		defer rc.Close()
 		now = at.clock()()
-		store := forecast.NewStore(rc, ns, n, c.Weeks)
+		history := store.New(rc, ns, n, c.Weeks)
 		rctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		if h, err = store.Read(rctx, now); err != nil {
+		if h, err = history.Read(rctx, now); err != nil {
 			return fail(exitNoDecision, fmt.Errorf("broker %s: %w", c.Broker.Redacted(), err))
 		}
-		params, mode, source = c.Params(), c.Mode, fmt.Sprintf("history %s in %s", store.Key(), c.Broker.Redacted())
+		params, mode, source = c.Params(), c.Mode, fmt.Sprintf("history %s in %s", history.Key(), c.Broker.Redacted())
 	}
 	if at.t != nil {
 		now = *at.t

@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -116,14 +116,14 @@ func TestForecastReadsTheStoredHistory(t *testing.T) {
 	t.Cleanup(func() { rc.Close() })
 	monday := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	end := monday.Add(3 * forecast.Week)
-	store := forecast.NewStore(rc, "media", "worker", 4)
+	history := store.New(rc, "media", "worker", 4)
 	for b := monday; b.Before(end); b = b.Add(forecast.Bucket) {
 		v := 0.0
 		if b.Weekday() == time.Monday && b.Hour() >= 18 && b.Hour() < 21 {
 			v = 3.4
 		}
 		// In the previous format (the celery component's asks): it loads.
-		if err := store.Write(t.Context(), b, forecast.Demand{forecast.KindLegacyAsk: v}, b); err != nil {
+		if err := history.Write(t.Context(), b, forecast.Demand{forecast.KindLegacyAsk: v}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +170,7 @@ spec:
 	}
 
 	// check shows the same forecast in the decision, and writes nothing.
-	fields := rc.HLen(t.Context(), store.Key()).Val()
+	fields := rc.HLen(t.Context(), history.Key()).Val()
 	var cout, cerr bytes.Buffer
 	code = run(t.Context(), []string{"check", "--metadata", so, "--at", "2026-11-23T17:55:00Z"},
 		env{stdout: &cout, stderr: &cerr, getenv: func(string) (string, bool) { return "", false }})
@@ -181,7 +181,7 @@ spec:
 	if d.Desired == nil || *d.Desired != 3.4 || !d.Active || len(d.Components) != 2 || d.Components[1].Name != forecast.Name {
 		t.Errorf("check: %s", cout.String())
 	}
-	if n := rc.HLen(t.Context(), store.Key()).Val(); n != fields {
+	if n := rc.HLen(t.Context(), history.Key()).Val(); n != fields {
 		t.Errorf("check wrote to the history: %d fields, had %d", n, fields)
 	}
 
@@ -227,10 +227,10 @@ func TestServeExplainsADryRunForecastExportsItAndRecordsTheHistory(t *testing.T)
 	rs := servers.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	store := forecast.NewStore(rdb, "media", "worker", 4)
+	history := store.New(rdb, "media", "worker", 4)
 	now := time.Now()
 	for b := forecast.BucketOf(now.Add(-3 * forecast.Week)); b.Before(forecast.BucketOf(now)); b = b.Add(forecast.Bucket) {
-		if err := store.Write(t.Context(), b, forecast.Demand{celery.Name: 2.5}, b); err != nil {
+		if err := history.Write(t.Context(), b, forecast.Demand{forecast.KindLegacyAsk: 2.5}, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -284,7 +284,7 @@ spec:
 	if code := p.stop(t); code != exitOK {
 		t.Fatalf("serve exit %d", code)
 	}
-	h, err := store.Read(t.Context(), time.Now())
+	h, err := history.Read(t.Context(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,16 +4,17 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/forecast"
+	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 )
 
 var forecastComponent = source.Component{Component: forecast.Component, NewHub: newForecastHub}
 
-type forecastHub struct{ *forecast.Hub }
+type forecastHub struct{ *forecaststore.Hub }
 
 func newForecastHub(o source.Options) source.Hub {
-	return forecastHub{forecast.NewHub(forecast.HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnRead: o.ReadHook(forecast.Name),
+	return forecastHub{forecaststore.NewHub(forecaststore.HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnRead: o.ReadHook(forecast.Name),
 		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
+	"github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
 	"github.com/montage/montage-scaler/scaler/source"
@@ -32,13 +33,13 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 
 	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { rc.Close() })
-	store := forecast.NewStore(rc, "media", "worker", 4)
+	history := store.New(rc, "media", "worker", 4)
 	for b := monday; b.Before(now); b = b.Add(forecast.Bucket) {
 		v := 0.0
 		if b.Weekday() == time.Monday && b.Hour() >= 18 && b.Hour() < 21 {
 			v = 3.4
 		}
-		if err := store.Write(t.Context(), b, forecast.Demand{"celery": v}, b); err != nil {
+		if err := history.Write(t.Context(), b, forecast.Demand{forecast.KindLegacyAsk: v}, b); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,7 +9,8 @@
 // prefix, so that every scaler replica shares it and a restart loses
 // nothing. A recorder closes each bucket (Bucketer) and writes it in one
 // round trip (a Lua max per field, so replicas writing the same bucket
-// agree); a shared poller reads the history back; Evaluate turns it into
+// agree); a shared poller reads the history back (both in package store,
+// this package's I/O half); Evaluate turns it into
 // decide.ForecastEvidence without I/O. Histories written before demand was
 // recorded (the celery component's asks) still load: a bucket's legacy ask
 // counts only where the bucket has no demand, and ages out.

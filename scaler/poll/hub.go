@@ -39,6 +39,7 @@ type Hub[K comparable, C any, R any, T any] struct {
 
 type entry[C any, R any, T any] struct {
 	poller  *Poller[R]
+	first   C // the config the Poller was started with
 	members map[*Watch[T]]C
 }
 
@@ -59,16 +60,25 @@ func NewViewHub[K comparable, C any, R any, T any](start StartFunc[K, C, R], vie
 // the key is new. Close the Watch when done. On a closed Hub the Watch is
 // born closed.
 func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *Watch[T] {
+	w, _ := h.AcquireFirst(key, cfg)
+	return w
+}
+
+// AcquireFirst is Acquire that also returns the config key's Poller was
+// started with: cfg itself when the key is new, the zero C on a closed Hub.
+// What start keeps in it (C a pointer: a client the poll owns) so reaches
+// every holder, and stays good while the holder's Watch is open.
+func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
 	w := &Watch[T]{}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		w.closed, w.last.Err = true, ErrClosed
-		return w
+		return w, first
 	}
 	e, joined := h.entries[key]
 	if !joined {
-		e = &entry[C, R, T]{members: map[*Watch[T]]C{w: cfg}}
+		e = &entry[C, R, T]{first: cfg, members: map[*Watch[T]]C{w: cfg}}
 		h.entries[key] = e
 		// members takes the lock: start must not call it, only its poll.
 		e.poller = h.start(key, cfg, func() []C { return h.members(e) })
@@ -80,11 +90,12 @@ func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *Watch[T] {
 	w.changed = p.Changed
 	w.poke = p.Poke
 	w.release = func() { h.release(key, e, w) }
+	first = e.first
 	h.mu.Unlock()
 	if joined && h.pokeOnJoin {
 		p.Poke()
 	}
-	return w
+	return w, first
 }
 
 func (h *Hub[K, C, R, T]) members(e *entry[C, R, T]) []C {

@@ -196,3 +196,29 @@ func TestPartIsOneHoldersViewOfAPollOfParts(t *testing.T) {
 		})
 	}
 }
+
+// TestAcquireFirstHandsEveryHolderWhatStartMadeForTheFirst: a poll that owns
+// a client keeps it in its first holder's config, and every later holder of
+// the key reaches it there, whoever of them has left since.
+func TestAcquireFirstHandsEveryHolderWhatStartMadeForTheFirst(t *testing.T) {
+	type holder struct{ conn string }
+	h := NewHub(func(key string, first *holder, _ func() []*holder) *Poller[string] {
+		first.conn = "client of " + key
+		return Start(func(ctx context.Context) (string, error) { return key, nil }, Options{Interval: time.Hour})
+	})
+	a, firstA := h.AcquireFirst("redis://a", &holder{})
+	b, firstB := h.AcquireFirst("redis://a", &holder{})
+	a.Close()
+	c, firstC := h.AcquireFirst("redis://a", &holder{})
+	for _, f := range []*holder{firstA, firstB, firstC} {
+		if f == nil || f.conn != "client of redis://a" {
+			t.Fatalf("first = %+v, want the holder start was given", f)
+		}
+	}
+	b.Close()
+	c.Close()
+	h.Close()
+	if w, first := h.AcquireFirst("redis://a", &holder{}); first != nil || !errors.Is(w.Latest().Err, ErrClosed) {
+		t.Fatalf("on a closed hub: first %+v, err %v; want nil, ErrClosed", first, w.Latest().Err)
+	}
+}

@@ -187,8 +187,8 @@ func (cs collectors) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Close stops every hub, last made first. The registry closes the sources
-// before (each source releases its hold on its hub's pollers).
+// Close stops every hub, last made first; a forecast source still open
+// writes its open bucket first (its poller owns its recorders).
 func (s *Set) Close() {
 	for i := len(s.order) - 1; i >= 0; i-- {
 		s.hubs[s.order[i]].Close()

@@ -1,4 +1,9 @@
-package forecast
+// Package store keeps the forecast's history in the broker's Redis and
+// records into it: a Store reads and writes one ScaledObject's history, and
+// a Hub runs one history poller per broker, which owns the broker's client
+// and the recorders writing through it (see package forecast for what the
+// history holds and how it is read into a forecast).
+package store
 
 import (
 	"context"
@@ -12,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
@@ -61,11 +67,11 @@ type Store struct {
 	retention time.Duration
 }
 
-// NewStore returns the store of namespace/name keeping weeks of history.
+// New returns the store of namespace/name keeping weeks of history.
 // The hash tag keeps both keys in one Redis Cluster slot.
-func NewStore(c Client, namespace, name string, weeks int) *Store {
+func New(c Client, namespace, name string, weeks int) *Store {
 	k := KeyPrefix + "{" + namespace + "/" + name + "}"
-	return &Store{c: c, key: k, idx: k + ":index", retention: time.Duration(weeks) * Week}
+	return &Store{c: c, key: k, idx: k + ":index", retention: time.Duration(weeks) * forecast.Week}
 }
 
 // Key is the history's hash key.
@@ -73,11 +79,11 @@ func (s *Store) Key() string { return s.key }
 
 // Write merges d into bucket (max per component) and drops buckets older
 // than the retention before now. One round trip.
-func (s *Store) Write(ctx context.Context, bucket time.Time, d Demand, now time.Time) error {
+func (s *Store) Write(ctx context.Context, bucket time.Time, d forecast.Demand, now time.Time) error {
 	if len(d) == 0 {
 		return nil
 	}
-	args := []any{BucketOf(bucket).Unix(), now.Add(-s.retention).Unix(), int64((s.retention + Week) / time.Second)}
+	args := []any{forecast.BucketOf(bucket).Unix(), now.Add(-s.retention).Unix(), int64((s.retention + forecast.Week) / time.Second)}
 	names := make([]string, 0, len(d))
 	for k := range d {
 		names = append(names, k)
@@ -101,7 +107,7 @@ func (s *Store) Write(ctx context.Context, bucket time.Time, d Demand, now time.
 }
 
 // Read returns the history within the retention before now. One round trip.
-func (s *Store) Read(ctx context.Context, now time.Time) (*History, error) {
+func (s *Store) Read(ctx context.Context, now time.Time) (*forecast.History, error) {
 	m, err := s.c.HGetAll(ctx, s.key).Result()
 	if err != nil {
 		return nil, fmt.Errorf("forecast: read history %s: %w", s.key, err)
@@ -112,7 +118,7 @@ func (s *Store) Read(ctx context.Context, now time.Time) (*History, error) {
 // readAll reads every store's history in one pipeline: a failed round
 // trip fails them all, a malformed history only its own entry.
 func readAll(ctx context.Context, c *redis.Client, stores map[string]*Store, now time.Time) (histories, error) {
-	out := poll.NewParts[*History]()
+	out := poll.NewParts[*forecast.History]()
 	if len(stores) == 0 {
 		return out, nil
 	}
@@ -136,9 +142,9 @@ func readAll(ctx context.Context, c *redis.Client, stores map[string]*Store, now
 }
 
 // parse turns the hash's fields into the history within the retention.
-func (s *Store) parse(m map[string]string, now time.Time) (*History, error) {
+func (s *Store) parse(m map[string]string, now time.Time) (*forecast.History, error) {
 	cutoff := now.Add(-s.retention).Unix()
-	h := NewHistory()
+	h := forecast.NewHistory()
 	for f, v := range m {
 		bs, comp, ok := strings.Cut(f, ":")
 		b, err1 := strconv.ParseInt(bs, 10, 64)
@@ -149,7 +155,7 @@ func (s *Store) parse(m map[string]string, now time.Time) (*History, error) {
 		if b < cutoff {
 			continue
 		}
-		h.Observe(time.Unix(b, 0), Demand{comp: x})
+		h.Observe(time.Unix(b, 0), forecast.Demand{comp: x})
 	}
 	return h, nil
 }
