@@ -6,6 +6,7 @@ package components
 
 import (
 	"github.com/montage/montage-scaler/scaler/component"
+	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/source"
 )
 
@@ -15,7 +16,7 @@ func Table() []source.Component {
 		celeryComponent,
 		latencyComponent,
 		calendarComponent,
-		forecastComponent,
+		forecaststore.Component,
 	}
 }
 
