@@ -17,7 +17,7 @@ import (
 // kubeName is a Kubernetes object name (DNS subdomain).
 var kubeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
-// reportCmd measures ADR-0002's KPIs of a Deployment from Prometheus over a
+// reportCmd measures ADR-0002's KPIs (docs/adr-0002.md) of a Deployment from Prometheus over a
 // window, in simulate's columns, and can plot replicas, queue and P95.
 func reportCmd(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)

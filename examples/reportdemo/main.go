@@ -7,7 +7,7 @@
 //  2. promtool backfills them into a TSDB;
 //  3. prometheus serves that TSDB on a port it picks itself (127.0.0.1:0)
 //     and names in its log;
-//  4. report measures ADR-0002's KPIs from it, and plots the day.
+//  4. report measures ADR-0002's KPIs (docs/adr-0002.md) from it, and plots the day.
 //
 // Each step is printed as the command a person would type; README's
 // recipe is the same commands (a test holds them together).

@@ -6,7 +6,7 @@ import (
 )
 
 // MaxWaitFactor bounds the queue-wait rule: one decision asks for at most
-// twice the replicas at work, as ADR-0002's scale-up policy adds at most
+// twice the replicas at work, as ADR-0002's scale-up policy (docs/adr-0002.md) adds at most
 // 100 % a minute anyway. A wait many times the target says more about a
 // stuck task than about throughput.
 const MaxWaitFactor = 2

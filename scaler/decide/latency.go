@@ -34,7 +34,7 @@ func CheckP95(p95 float64) error {
 }
 
 // LatencyOpinion asks for current × p95 / target while p95 is above target
-// (ADR-0002: scale UP on latency) and is active then; otherwise it has no
+// (ADR-0002, docs/adr-0002.md: scale UP on latency) and is active then; otherwise it has no
 // opinion. A P95 above target with zero current replicas still asks for the
 // ratio of one replica: requests are being served slowly by someone. The
 // ask is capped at Ceiling (a P95 of 1e308 s would overflow it to +Inf).

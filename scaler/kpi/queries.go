@@ -1,4 +1,4 @@
-// Package kpi measures ADR-0002's KPIs of one Deployment from Prometheus,
+// Package kpi measures ADR-0002's KPIs (docs/adr-0002.md) of one Deployment from Prometheus,
 // over any window: the same definitions as the recording rules of
 // deploy/monitoring/prometheusrule.yaml (montage:*), which fix the window
 // (1 h, 24 h), computed here from the raw series — kube-state-metrics v2,

@@ -20,7 +20,7 @@ import (
 )
 
 // ADR-0002's numbers, each asserted against the field that holds it
-// (deploy/README.md has the same table).
+// (docs/adr-0002.md has the same table, with each number's test).
 const (
 	adrMinReplicas        = 1
 	adrMaxReplicas        = 8

@@ -311,7 +311,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 		"MontageScalerCalendarStale":    {`montage_scaler_source_age_seconds{component="` + "calendar" + `"} > 3600`, "15m"},
 		"MontageScalerCalendarNoCopy":   {`montage_scaler_calendar_has_copy == 0`, "5m"},
 		"MontageScalerCalendarWarnings": {`montage_scaler_calendar_warnings > 0`, "15m"},
-		// ADR-0002's KPIs; their cases are in testdata/promtool.
+		// ADR-0002's KPIs (docs/adr-0002.md); their cases are in testdata/promtool.
 		"MontagePodStartupSlow":      {`montage:pod_startup_seconds:p95_24h > 300`, "15m"},
 		"MontageCostPerVideoDoubled": {`montage:cost_per_video:pod_hours_24h > 2 * (montage:cost_per_video:pod_hours_24h offset 1w)`, "1h"},
 	}

@@ -39,7 +39,7 @@ var kpiRecords = []string{
 	"montage:videos_processed:increase24h", "montage:cost_per_video:pod_hours_24h",
 }
 
-// scenarioKPIs (issue 23, 3): ADR-0002's KPIs from the burst's real series
+// scenarioKPIs (issue 23, 3): ADR-0002's KPIs (docs/adr-0002.md) from the burst's real series
 // (kube-state-metrics, the scaler's processed-task counter, the pods' API
 // histograms), through deploy/monitoring's recording rules as Prometheus
 // evaluates them and through `montage-scaler report`, against what the

@@ -24,7 +24,7 @@ const phase1NS = "phase1"
 // scenarioPhase1 (issue 23, 2): resource metrics from KWOK through
 // metrics-server, under the real HPA controller.
 //
-//  1. ADR-0002's phase 1 (deploy/overlays/phase1-hpa: a plain CPU HPA, 1–4
+//  1. ADR-0002's phase 1 (docs/adr-0002.md; deploy/overlays/phase1-hpa: a plain CPU HPA, 1–4
 //     at 65 %; its default 300 s scale-down window compressed to 75 s): 20
 //     renders of 45 s at 150m each keep busy worker slots (5 on a pod:
 //     770m, 154 % of 500m), the HPA scales on CPU alone to its maximum 4,
