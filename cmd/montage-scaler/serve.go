@@ -60,7 +60,7 @@ type serveFlags struct {
 	limits              limitFlags
 }
 
-func serveFlagSet(f *serveFlags) *flag.FlagSet {
+func (f *serveFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":9090", "gRPC listen address (ExternalScaler, Inspector, health, reflection)")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
@@ -88,34 +88,34 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	return fs
 }
 
-func serve(ctx context.Context, args []string, e env) int {
-	var f serveFlags
-	fs := serveFlagSet(&f)
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "serve", err)
-		return exitUsage
-	}
+// build checks serve's flags and makes its logger.
+func (f *serveFlags) build(_ context.Context, e env) (runner, error) {
 	logger, err := newLogger(e.stderr, f.logLevel, resolveLogFormat(f.logFormat, e))
 	if err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+		return nil, usageError(err)
 	}
-	if err := checkTLSFlags(f); err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+	if err := checkTLSFlags(*f); err != nil {
+		return nil, usageError(err)
 	}
 	if _, err := f.limits.values(); err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+		return nil, usageError(err)
 	}
-	if err := serveRun(ctx, f, logger, e); err != nil {
-		logger.Error("serve failed", "err", err)
-		return 1
+	return &serveCmd{f: *f, logger: logger}, nil
+}
+
+// serveCmd is a built serve: its flags, checked, and its logger, which
+// says why it could not serve (exit status 1).
+type serveCmd struct {
+	f      serveFlags
+	logger *slog.Logger
+}
+
+func (c *serveCmd) run(ctx context.Context, e env) error {
+	if err := serveRun(ctx, c.f, c.logger, e); err != nil {
+		c.logger.Error("serve failed", "err", err)
+		return exitWith(exitNoDecision)
 	}
-	return exitOK
+	return nil
 }
 
 // redisLog sends go-redis's own messages (reconnects, dial failures) to our
