@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,71 +50,73 @@ func (c *calendarFlags) Limits() calendar.Limits {
 	return l
 }
 
-// calendarCmd prints the coming windows of a ScaledObject's feed.
-func calendarCmd(ctx context.Context, args []string, e env) int {
+// calendarListFlags are the calendar command's flags: it prints the
+// coming windows of a ScaledObject's feed.
+type calendarListFlags struct {
+	md     metadataFlags
+	at     instant
+	days   int
+	format string
+	cal    calendarFlags
+	net    netFlags
+}
+
+func (f *calendarListFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("calendar", flag.ContinueOnError)
-	var mdf metadataFlags
-	mdf.register(fs)
-	var at instant
-	fs.Var(&at, "at", "list from this instant (RFC3339); default now")
-	days := fs.Int("days", 7, "how many days ahead to list (1 to 7)")
-	format := fs.String("format", "text", "text (a table) or json")
-	var cf calendarFlags
-	cf.register(fs)
-	var nf netFlags
-	nf.register(fs)
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "calendar", err)
-		return exitUsage
+	f.md.register(fs)
+	fs.Var(&f.at, "at", "list from this instant (RFC3339); default now")
+	fs.IntVar(&f.days, "days", 7, "how many days ahead to list (1 to 7)")
+	fs.StringVar(&f.format, "format", "text", "text (a table) or json")
+	f.cal.register(fs)
+	f.net.register(fs)
+	return fs
+}
+
+// calendarList is a built calendar command: the feed's settings and
+// limits, and the instant to list from.
+type calendarList struct {
+	f      *calendarListFlags
+	now    time.Time
+	c      *calendar.Config
+	limits calendar.Limits
+}
+
+func (f *calendarListFlags) build(ctx context.Context, e env) (runner, error) {
+	now := f.at.clock()()
+	if f.days < 1 || f.days > 7 {
+		return nil, usageError(fmt.Errorf("--days %d: want 1 to 7 (the scaler looks 7 days ahead)", f.days))
 	}
-	now := at.clock()()
-	if *days < 1 || *days > 7 {
-		fmt.Fprintf(e.stderr, "montage-scaler calendar: --days %d: want 1 to 7 (the scaler looks 7 days ahead)\n", *days)
-		return exitUsage
-	}
-	if err := checkFormat(*format); err != nil {
-		complain(e, "calendar", err)
-		return exitUsage
+	if err := oneOf("--format", f.format, "json", "text"); err != nil {
+		return nil, usageError(err)
 	}
 	// Only the calendar: the other components' settings are neither read
 	// nor demanded, and their variables need not be set.
-	sp, code := specFromFile(mdf, "calendar", spec.Options{Table: components.Pure(), StaleAfter: time.Minute, Only: []string{calendar.Name}}, e)
-	if sp == nil {
-		return code
+	sp, err := specFromFile(f.md, "calendar", spec.Options{Table: components.Pure(), StaleAfter: time.Minute, Only: []string{calendar.Name}}, e)
+	if err != nil {
+		return nil, err
 	}
 	cal, ok := spec.Find[*calendar.Config](sp)
 	if !ok {
-		fmt.Fprintln(e.stderr, "montage-scaler calendar: the metadata names no calendarURL or calendarURLFromEnv")
-		return exitUsage
+		return nil, usageError(errors.New("the metadata names no calendarURL or calendarURLFromEnv"))
 	}
-	limits := nf.calendar(cf.Limits())
+	limits := f.net.calendar(f.cal.Limits())
 	if err := calendar.CheckURL(ctx, cal.URL, limits); err != nil {
-		complain(e, "calendar", err)
-		return exitUsage
+		return nil, usageError(err)
 	}
-	feed, err := calendar.FetchOnce(ctx, cal, limits, nil)
+	return &calendarList{f: f, now: now, c: cal, limits: limits}, nil
+}
+
+func (c *calendarList) run(ctx context.Context, e env) error {
+	feed, err := calendar.FetchOnce(ctx, c.c, c.limits, nil)
 	if err != nil {
-		complain(e, "calendar", err)
-		return exitNoDecision
+		return err
 	}
-	l, err := calendar.List(feed, cal, now, *days)
+	l, err := calendar.List(feed, c.c, c.now, c.f.days)
 	if err != nil {
-		complain(e, "calendar", err)
-		return exitNoDecision
+		return err
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(l)
-	} else {
-		err = calendar.RenderTable(e.stdout, l, cal.Timezone)
+	if c.f.format == "json" {
+		return writeJSONValue(e.stdout, l)
 	}
-	if err != nil {
-		complain(e, "calendar", err)
-		return exitNoDecision
-	}
-	return exitOK
+	return calendar.RenderTable(e.stdout, l, c.c.Timezone)
 }

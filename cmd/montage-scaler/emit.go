@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/montage/montage-scaler/scaler/simulate"
 )
@@ -28,13 +28,5 @@ func writeOpenMetrics(path string, rep *simulate.Report, n simulate.Names) error
 	if tl == nil {
 		return fmt.Errorf("the --emit-policy was not among the policies run (--policies)")
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = simulate.WriteOpenMetrics(f, tl, n)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeFileWith(path, func(w io.Writer) error { return simulate.WriteOpenMetrics(w, tl, n) })
 }

@@ -51,7 +51,7 @@ func docFiles(t *testing.T) map[string]string {
 // scaler's port (check would then talk HTTP/1 to gRPC).
 func TestExamplesKeepPrometheusOffTheScalersGRPCPort(t *testing.T) {
 	var f serveFlags
-	_, grpcPort, err := net.SplitHostPort(serveFlagSet(&f).Lookup("grpc-addr").DefValue)
+	_, grpcPort, err := net.SplitHostPort(f.flagSet().Lookup("grpc-addr").DefValue)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,75 +22,80 @@ import (
 	"github.com/montage/montage-scaler/scaler/wrongport"
 )
 
-// explain asks a running server (Inspector/Explain) for its decision on a
-// metadata file and prints it as check does.
-func explain(ctx context.Context, args []string, e env) int {
+// explainFlags are explain's flags: explain asks a running server
+// (Inspector/Explain) for its decision on a metadata file and prints it as
+// check does.
+type explainFlags struct {
+	addr                string
+	md                  metadataFlags
+	obj                 objectFlags
+	format              string
+	timeout             time.Duration
+	caFile, certFile    string
+	keyFile, serverName string
+}
+
+func (f *explainFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:9090", "address of a running montage-scaler serve")
-	var mdf metadataFlags
-	mdf.register(fs)
-	name := fs.String("name", "", "ScaledObject name (default: from the ScaledObject file, else \"explain\")")
-	namespace := fs.String("namespace", "", "ScaledObject namespace (default: from the ScaledObject file, else \"default\")")
-	format := fs.String("format", "json", "json or text")
-	timeout := fs.Duration("timeout", 10*time.Second, "RPC deadline")
-	caFile := fs.String("tls-ca", "", "PEM CA that signed the server's certificate: talk TLS to a serve --tls-cert")
-	certFile := fs.String("tls-cert", "", "PEM client certificate, for a serve --tls-client-ca (mutual TLS)")
-	keyFile := fs.String("tls-key", "", "PEM key of --tls-cert")
-	serverName := fs.String("tls-server-name", "", "name the server's certificate must carry, when --addr is not it (as grpcurl's -authority)")
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "explain", err)
-		return exitUsage
-	}
-	if err := checkFormat(*format); err != nil {
-		complain(e, "explain", err)
-		return exitUsage
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:9090", "address of a running montage-scaler serve")
+	f.md.register(fs)
+	f.obj.register(fs, "default", "explain")
+	fs.StringVar(&f.format, "format", "json", "json or text")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "RPC deadline")
+	fs.StringVar(&f.caFile, "tls-ca", "", "PEM CA that signed the server's certificate: talk TLS to a serve --tls-cert")
+	fs.StringVar(&f.certFile, "tls-cert", "", "PEM client certificate, for a serve --tls-client-ca (mutual TLS)")
+	fs.StringVar(&f.keyFile, "tls-key", "", "PEM key of --tls-cert")
+	fs.StringVar(&f.serverName, "tls-server-name", "", "name the server's certificate must carry, when --addr is not it (as grpcurl's -authority)")
+	return fs
+}
+
+// explainRun is a built explain: the request and the connection to send
+// it on.
+type explainRun struct {
+	f      *explainFlags
+	req    *scalerv1.ExplainRequest
+	conn   *grpc.ClientConn
+	useTLS bool
+}
+
+func (f *explainFlags) build(_ context.Context, e env) (runner, error) {
+	if err := oneOf("--format", f.format, "json", "text"); err != nil {
+		return nil, usageError(err)
 	}
 	// The server reads every component: resolve every xFromEnv key.
-	l, code := loadMetadata(mdf, "explain", spec.Options{Table: components.Pure()}, e)
-	if l == nil {
-		return code
-	}
-	req := &scalerv1.ExplainRequest{Name: firstNonEmpty(*name, l.file.Name, "explain"), Namespace: firstNonEmpty(*namespace, l.file.Namespace, "default"), ScalerMetadata: l.md}
-
-	tc, err := tlsconfig.Client(*caFile, *certFile, *keyFile, *serverName)
+	l, err := loadMetadata(f.md, "explain", spec.Options{Table: components.Pure()}, e)
 	if err != nil {
-		complain(e, "explain", err)
-		return exitUsage
+		return nil, err
+	}
+	ns, name := f.obj.of(l.file)
+	req := &scalerv1.ExplainRequest{Name: name, Namespace: ns, ScalerMetadata: l.md}
+	tc, err := tlsconfig.Client(f.caFile, f.certFile, f.keyFile, f.serverName)
+	if err != nil {
+		return nil, usageError(err)
 	}
 	creds := insecure.NewCredentials()
 	if tc != nil {
 		creds = credentials.NewTLS(tc)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler explain: --addr %q: %v\n", *addr, err)
-		return exitUsage
+		return nil, usageError(fmt.Errorf("--addr %q: %v", f.addr, err))
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	resp, err := scalerv1.NewInspectorClient(conn).Explain(ctx, req, grpc.WaitForReady(false))
-	if err != nil {
-		if status.Code(err) == codes.InvalidArgument {
-			complain(e, "explain", errors.New(status.Convert(err).Message()))
-			return exitUsage
-		}
-		complain(e, "explain", fmt.Errorf("--addr %s: %w", *addr, callError(err, *timeout, tc != nil, *certFile != "")))
-		return exitNoDecision
-	}
-	return printDecision(e, "explain", server.FromProto(resp), *format)
+	return &explainRun{f: f, req: req, conn: conn, useTLS: tc != nil}, nil
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
+func (r *explainRun) run(ctx context.Context, e env) error {
+	defer r.conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, r.f.timeout)
+	defer cancel()
+	resp, err := scalerv1.NewInspectorClient(r.conn).Explain(ctx, r.req, grpc.WaitForReady(false))
+	if err != nil {
+		if status.Code(err) == codes.InvalidArgument {
+			return usageError(errors.New(status.Convert(err).Message()))
 		}
+		return fmt.Errorf("--addr %s: %w", r.f.addr, callError(err, r.f.timeout, r.useTLS, r.f.certFile != ""))
 	}
-	return ""
+	return exitWith(printDecision(e, "explain", server.FromProto(resp), r.f.format))
 }
 
 // callError says why an Explain call failed in the words of explain's

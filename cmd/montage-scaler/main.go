@@ -4,7 +4,9 @@
 // its decision; `calendar` lists a feed's coming windows; `simulate` replays
 // a load trace through the decision code and an HPA model; `forecast` shows
 // or backtests the learned weekly pattern. This package only parses flags
-// and wires the scaler/... packages together (see docs/architecture.md).
+// and wires the scaler/... packages together (see docs/architecture.md):
+// each command is its flags, a build step that checks them and makes what
+// it needs, and a run step (command.go).
 package main
 
 import (
@@ -76,6 +78,28 @@ commands:
 Run "montage-scaler <command> -h" for a command's flags.
 `
 
+// newCommand is the command of that name with its flags unset; nil for
+// none (version and help are run's own).
+func newCommand(name string) command {
+	switch name {
+	case "serve":
+		return new(serveFlags)
+	case "check":
+		return new(checkFlags)
+	case "explain":
+		return new(explainFlags)
+	case "calendar":
+		return new(calendarListFlags)
+	case "simulate":
+		return new(simulateFlags)
+	case "forecast":
+		return new(forecastFlags)
+	case "report":
+		return new(reportFlags)
+	}
+	return nil
+}
+
 // commands are the command names, for a mistyped one.
 var commands = []string{"serve", "check", "explain", "calendar", "simulate", "forecast", "report", "version", "help"}
 
@@ -87,21 +111,10 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprint(e.stderr, usage)
 		return exitUsage
 	}
+	if c := newCommand(args[0]); c != nil {
+		return runCommand(ctx, c, args[1:], e)
+	}
 	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], e)
-	case "check":
-		return check(ctx, args[1:], e)
-	case "explain":
-		return explain(ctx, args[1:], e)
-	case "calendar":
-		return calendarCmd(ctx, args[1:], e)
-	case "simulate":
-		return simulateCmd(args[1:], e)
-	case "forecast":
-		return forecastCmd(ctx, args[1:], e)
-	case "report":
-		return reportCmd(ctx, args[1:], e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, version)
 		return exitOK
@@ -241,12 +254,6 @@ func flagWants(f *flag.Flag) string {
 // envName is the environment variable of a flag.
 func envName(flag string) string {
 	return "MONTAGE_SCALER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// complain prints err for people as "montage-scaler CMD: message", without
-// saying CMD twice when the message starts with it (a package's prefix).
-func complain(e env, cmd string, err error) {
-	fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, strings.TrimPrefix(err.Error(), cmd+": "))
 }
 
 // logFormatAuto is --log-format's default: text for a person at a

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,14 +13,6 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/server"
 )
-
-// checkFormat validates the --format of check and explain.
-func checkFormat(format string) error {
-	if format != "json" && format != "text" {
-		return fmt.Errorf("--format %q: want json or text", format)
-	}
-	return nil
-}
 
 // printDecision writes d in the chosen format and returns the exit status:
 // 0 with a decision from every component, 3 with a decision that some
@@ -68,9 +62,39 @@ func observed(c decide.ComponentResult) bool {
 // writeJSON prints a decision as check and explain both do: check's local
 // decision goes through the Inspector's wire form too, so both print alike.
 func writeJSON(w io.Writer, d decide.Decision) error {
+	return writeJSONValue(w, server.FromProto(server.ToProto(d)))
+}
+
+// writeJSONValue prints v as every command's --format json does: indented
+// by two spaces, a newline after it.
+func writeJSONValue(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(server.FromProto(server.ToProto(d)))
+	return enc.Encode(v)
+}
+
+// writeFileWith creates path and writes it with write; the file's close error
+// counts as write's.
+func writeFileWith(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// plotExt is the extension of a --plot file, which says its format;
+// "" without one.
+func plotExt(path string) (string, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if path != "" && ext != ".svg" && ext != ".png" {
+		return "", fmt.Errorf("--plot %q: want a file name ending in .svg or .png", path)
+	}
+	return ext, nil
 }
 
 // writeText prints a decision for people: every replica count rounded as
@@ -78,6 +102,14 @@ func writeJSON(w io.Writer, d decide.Decision) error {
 // component's evidence as key=value words, and its error and warnings on
 // lines of their own under its row.
 func writeText(w io.Writer, d decide.Decision) error {
+	if err := writeTextHeader(w, d); err != nil {
+		return err
+	}
+	return writeTextComponents(w, d.Components)
+}
+
+// writeTextHeader is the decision, its instant and its warnings.
+func writeTextHeader(w io.Writer, d decide.Decision) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	max := "none"
 	if d.Bounds.Max != nil {
@@ -92,17 +124,19 @@ func writeText(w io.Writer, d decide.Decision) error {
 	for _, warn := range d.Warnings {
 		fmt.Fprintf(tw, "warning:\t%s\n", warn)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	return tw.Flush()
+}
 
-	// The table, aligned on its own; then each component's notes go under
-	// its row, indented to the second column.
+// writeTextComponents is the table of the components, aligned on its own;
+// each component's notes go under its row, indented to the second column.
+func writeTextComponents(w io.Writer, components []decide.ComponentResult) error {
 	var table strings.Builder
-	tw = tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tASKS FOR\tACTIVE\tOBSERVED\tEVIDENCE")
-	notes := make([][]string, len(d.Components))
-	for i, c := range d.Components {
+	notes := make([][]string, len(components))
+	for i, c := range components {
+		var words []string
+		words, notes[i] = componentText(c)
 		asks := "no opinion"
 		if c.Desired != nil {
 			asks = decide.FormatReplicas(*c.Desired)
@@ -111,18 +145,7 @@ func writeText(w io.Writer, d decide.Decision) error {
 		if observed(c) {
 			seen = c.ObservedAt.UTC().Format(time.RFC3339)
 		}
-		words, more := evidenceOf(c.Name, c.Detail)
-		if len(words) == 0 {
-			words = []string{"-"}
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", c.Name, asks, c.Active, seen, strings.Join(words, " "))
-		if c.Error != "" {
-			notes[i] = append(notes[i], "error: "+withoutPrefix(c.Name, c.Error))
-		}
-		for _, warn := range c.Warnings {
-			notes[i] = append(notes[i], "warning: "+warn)
-		}
-		notes[i] = append(notes[i], more...)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -139,4 +162,20 @@ func writeText(w io.Writer, d decide.Decision) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// componentText is a component's evidence words ("-" for none) and the
+// notes under its row: its error, its warnings, what a word cannot say.
+func componentText(c decide.ComponentResult) (words, notes []string) {
+	words, more := evidenceOf(c.Name, c.Detail)
+	if len(words) == 0 {
+		words = []string{"-"}
+	}
+	if c.Error != "" {
+		notes = append(notes, "error: "+withoutPrefix(c.Name, c.Error))
+	}
+	for _, warn := range c.Warnings {
+		notes = append(notes, "warning: "+warn)
+	}
+	return words, append(notes, more...)
 }

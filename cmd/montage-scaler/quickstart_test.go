@@ -70,7 +70,7 @@ func TestREADMEQuickstartRunsAsWritten(t *testing.T) {
 		t.Fatal("make build does not write bin/montage-scaler")
 	}
 	var f serveFlags
-	_, grpcPort, err := net.SplitHostPort(serveFlagSet(&f).Lookup("grpc-addr").DefValue)
+	_, grpcPort, err := net.SplitHostPort(f.flagSet().Lookup("grpc-addr").DefValue)
 	if err != nil {
 		t.Fatal(err)
 	}

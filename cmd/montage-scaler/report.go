@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/kpi"
@@ -17,106 +15,127 @@ import (
 // kubeName is a Kubernetes object name (DNS subdomain).
 var kubeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
-// reportCmd measures ADR-0002's KPIs (docs/adr-0002.md) of a Deployment from Prometheus over a
-// window, in simulate's columns, and can plot replicas, queue and P95.
-func reportCmd(ctx context.Context, args []string, e env) int {
+// reportFlags are report's flags: report measures ADR-0002's KPIs of a
+// Deployment from Prometheus over a window, in simulate's columns, and can
+// plot replicas, queue and P95.
+type reportFlags struct {
+	prometheus             string
+	namespace, deployment  string
+	scaledObject           string
+	since                  time.Duration
+	until                  instant
+	format, plot           string
+	latencyTarget, timeout time.Duration
+}
+
+func (f *reportFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	promURL := fs.String("prometheus", "", "Prometheus base URL, like http://prometheus-operated.monitoring.svc:9090")
-	namespace := fs.String("namespace", "montage", "namespace of the Deployment and its ScaledObject")
-	deployment := fs.String("deployment", "montage", "the Deployment measured")
-	scaledObject := fs.String("scaledobject", "", "the ScaledObject scaling it, whose processed-task counter counts the videos (default: the Deployment's name)")
-	since := fs.Duration("since", 24*time.Hour, "length of the window, ending at --until")
-	var until instant
-	fs.Var(&until, "until", "end of the window, RFC3339 (default now)")
-	format := fs.String("format", "table", "table or json")
-	plot := fs.String("plot", "", "also draw replicas, queue and P95 over the window to FILE.svg or FILE.png")
-	target := fs.Duration("latency-target", 80*time.Millisecond, "the trigger's latencyTarget, for the minutes with the P95 above it")
-	timeout := fs.Duration("timeout", 30*time.Second, "limit on each Prometheus query")
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "report", err)
-		return exitUsage
+	fs.StringVar(&f.prometheus, "prometheus", "", "Prometheus base URL, like http://prometheus-operated.monitoring.svc:9090")
+	fs.StringVar(&f.namespace, "namespace", "montage", "namespace of the Deployment and its ScaledObject")
+	fs.StringVar(&f.deployment, "deployment", "montage", "the Deployment measured")
+	fs.StringVar(&f.scaledObject, "scaledobject", "", "the ScaledObject scaling it, whose processed-task counter counts the videos (default: the Deployment's name)")
+	fs.DurationVar(&f.since, "since", 24*time.Hour, "length of the window, ending at --until")
+	fs.Var(&f.until, "until", "end of the window, RFC3339 (default now)")
+	fs.StringVar(&f.format, "format", "table", "table or json")
+	fs.StringVar(&f.plot, "plot", "", "also draw replicas, queue and P95 over the window to FILE.svg or FILE.png")
+	fs.DurationVar(&f.latencyTarget, "latency-target", 80*time.Millisecond, "the trigger's latencyTarget, for the minutes with the P95 above it")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "limit on each Prometheus query")
+	return fs
+}
+
+// reportRun is a built report: the Prometheus client and what to ask it.
+type reportRun struct {
+	f       *reportFlags
+	plotExt string
+	client  *kpi.Client
+	req     kpi.Request
+}
+
+func (f *reportFlags) build(context.Context, env) (runner, error) {
+	if f.scaledObject == "" {
+		f.scaledObject = f.deployment
 	}
-	fail := func(code int, err error) int {
-		complain(e, "report", err)
-		return code
-	}
-	if *scaledObject == "" {
-		*scaledObject = *deployment
-	}
-	ext := strings.ToLower(filepath.Ext(*plot))
-	switch {
-	case *promURL == "":
-		return fail(exitUsage, errors.New("--prometheus URL is required"))
-	case !kubeName.MatchString(*namespace):
-		return fail(exitUsage, fmt.Errorf("--namespace %q: want a Kubernetes name (lowercase letters, digits, '-', '.')", *namespace))
-	case !kubeName.MatchString(*deployment):
-		return fail(exitUsage, fmt.Errorf("--deployment %q: want a Kubernetes name (lowercase letters, digits, '-', '.')", *deployment))
-	case !kubeName.MatchString(*scaledObject):
-		return fail(exitUsage, fmt.Errorf("--scaledobject %q: want a Kubernetes name (lowercase letters, digits, '-', '.')", *scaledObject))
-	case *format != "table" && *format != "json":
-		return fail(exitUsage, fmt.Errorf("--format %q: want table or json", *format))
-	case *plot != "" && ext != ".svg" && ext != ".png":
-		return fail(exitUsage, fmt.Errorf("--plot %q: want a file name ending in .svg or .png", *plot))
-	case *since < 5*time.Minute || *since > 2160*time.Hour || *since%time.Second != 0:
-		return fail(exitUsage, fmt.Errorf("--since %s: want whole seconds from 5m to 2160h (90 days)", *since))
-	case *target <= 0:
-		return fail(exitUsage, fmt.Errorf("--latency-target %s: want above 0", *target))
-	}
-	client, err := kpi.NewClient(*promURL, nil, *timeout)
+	ext, err := f.check()
 	if err != nil {
-		return fail(exitUsage, fmt.Errorf("--prometheus %w", err))
+		return nil, usageError(err)
+	}
+	client, err := kpi.NewClient(f.prometheus, nil, f.timeout)
+	if err != nil {
+		return nil, usageError(fmt.Errorf("--prometheus %w", err))
 	}
 	req := kpi.Request{
-		Target: kpi.Target{Namespace: *namespace, Deployment: *deployment, ScaledObject: *scaledObject},
-		Until:  until.clock()().Truncate(time.Millisecond), Since: *since, LatencyTarget: *target, Plot: *plot != "",
+		Target: kpi.Target{Namespace: f.namespace, Deployment: f.deployment, ScaledObject: f.scaledObject},
+		Until:  f.until.clock()().Truncate(time.Millisecond), Since: f.since, LatencyTarget: f.latencyTarget, Plot: f.plot != "",
 	}
 	if err := req.Validate(); err != nil {
-		return fail(exitUsage, err)
+		return nil, usageError(err)
 	}
-	rep, err := kpi.Measure(ctx, client, client.String(), req)
+	return &reportRun{f: f, plotExt: ext, client: client, req: req}, nil
+}
+
+// check checks the flags, in the order they are listed here, and returns
+// the --plot file's extension.
+func (f *reportFlags) check() (plotExtension string, err error) {
+	if f.prometheus == "" {
+		return "", errors.New("--prometheus URL is required")
+	}
+	for _, name := range []struct{ flag, value string }{{"--namespace", f.namespace}, {"--deployment", f.deployment}, {"--scaledobject", f.scaledObject}} {
+		if !kubeName.MatchString(name.value) {
+			return "", fmt.Errorf("%s %q: want a Kubernetes name (lowercase letters, digits, '-', '.')", name.flag, name.value)
+		}
+	}
+	if err := oneOf("--format", f.format, "table", "json"); err != nil {
+		return "", err
+	}
+	ext, err := plotExt(f.plot)
+	switch {
+	case err != nil:
+		return "", err
+	case f.since < 5*time.Minute || f.since > 2160*time.Hour || f.since%time.Second != 0:
+		return "", fmt.Errorf("--since %s: want whole seconds from 5m to 2160h (90 days)", f.since)
+	case f.latencyTarget <= 0:
+		return "", fmt.Errorf("--latency-target %s: want above 0", f.latencyTarget)
+	}
+	return ext, nil
+}
+
+func (r *reportRun) run(ctx context.Context, e env) error {
+	rep, err := kpi.Measure(ctx, r.client, r.client.String(), r.req)
 	var missing *kpi.MissingError
-	if errors.As(err, &missing) && until.t == nil {
+	if errors.As(err, &missing) && r.f.until.t == nil {
 		err = fmt.Errorf("%w\n(the window ends now, --until's default: for a day backfilled or past, give --until its end, as make report-demo does)", err)
 	}
 	if err != nil {
-		return fail(exitNoDecision, err)
+		return err
 	}
-	if *format == "json" {
+	if r.f.format == "json" {
 		err = rep.WriteJSON(e.stdout)
 	} else {
 		err = rep.WriteTable(e.stdout)
 	}
 	if err != nil {
-		return fail(exitNoDecision, err)
+		return err
 	}
-	if *plot != "" {
-		if err := writeReportPlot(*plot, ext, rep); err != nil {
-			return fail(exitNoDecision, fmt.Errorf("--plot: %w", err))
+	if r.f.plot != "" {
+		if err := writeReportPlot(r.f.plot, r.plotExt, rep); err != nil {
+			return fmt.Errorf("--plot: %w", err)
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler report: wrote %s\n", *plot)
+		fmt.Fprintf(e.stderr, "montage-scaler report: wrote %s\n", r.f.plot)
 	}
-	return exitOK
+	return nil
 }
 
+// writeReportPlot draws rep's chart to path, an SVG or a PNG by its
+// extension.
 func writeReportPlot(path, ext string, rep *kpi.Report) error {
 	c, err := rep.Chart()
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if ext == ".png" {
-		err = c.WritePNG(f)
-	} else {
-		err = c.WriteSVG(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeFileWith(path, func(w io.Writer) error {
+		if ext == ".png" {
+			return c.WritePNG(w)
+		}
+		return c.WriteSVG(w)
+	})
 }

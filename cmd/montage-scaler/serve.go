@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -61,7 +62,7 @@ type serveFlags struct {
 	limits              limitFlags
 }
 
-func serveFlagSet(f *serveFlags) *flag.FlagSet {
+func (f *serveFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":9090", "gRPC listen address (ExternalScaler, Inspector, health, reflection)")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
@@ -89,34 +90,34 @@ func serveFlagSet(f *serveFlags) *flag.FlagSet {
 	return fs
 }
 
-func serve(ctx context.Context, args []string, e env) int {
-	var f serveFlags
-	fs := serveFlagSet(&f)
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "serve", err)
-		return exitUsage
-	}
+// build checks serve's flags and makes its logger.
+func (f *serveFlags) build(_ context.Context, e env) (runner, error) {
 	logger, err := newLogger(e.stderr, f.logLevel, resolveLogFormat(f.logFormat, e))
 	if err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+		return nil, usageError(err)
 	}
-	if err := checkTLSFlags(f); err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+	if err := checkTLSFlags(*f); err != nil {
+		return nil, usageError(err)
 	}
 	if _, err := f.limits.values(); err != nil {
-		complain(e, "serve", err)
-		return exitUsage
+		return nil, usageError(err)
 	}
-	if err := serveRun(ctx, f, logger, e); err != nil {
-		logger.Error("serve failed", "err", err)
-		return 1
+	return &serveCmd{f: *f, logger: logger}, nil
+}
+
+// serveCmd is a built serve: its flags, checked, and its logger, which
+// says why it could not serve (exit status 1).
+type serveCmd struct {
+	f      serveFlags
+	logger *slog.Logger
+}
+
+func (c *serveCmd) run(ctx context.Context, e env) error {
+	if err := serveRun(ctx, c.f, c.logger, e); err != nil {
+		c.logger.Error("serve failed", "err", err)
+		return exitWith(exitNoDecision)
 	}
-	return exitOK
+	return nil
 }
 
 // redisLog sends go-redis's own messages (reconnects, dial failures) to our
@@ -138,53 +139,134 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(promReg)
 	sources, reg := newWatches(f, logger, promReg, metrics)
-	srv := server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})
-	gs, health, reloadTLS, err := newGRPCServer(f, srv, logger, promReg)
-	if err != nil {
+	s := &serverSet{logger: logger, grace: f.shutdownGrace, addrFile: f.addrFile, reg: reg, sources: sources,
+		scaler: server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})}
+	if err := s.open(f, promReg); err != nil {
 		sources.Close()
 		return err
 	}
-	var serving atomic.Bool
-	hs := newHTTPServer(promReg, &serving)
-	grpcLis, httpLis, err := listen(f)
-	if err != nil {
-		sources.Close()
-		return err
-	}
+	return s.run(ctx, e)
+}
 
+// serverSet is what serve runs: the gRPC server (ExternalScaler and
+// Inspector on scaler, health, reflection) and the HTTP server on their
+// listeners, and the registry and sources behind them, which shutdown
+// closes after the servers stopped.
+type serverSet struct {
+	logger       *slog.Logger
+	grace        time.Duration // --shutdown-grace
+	addrFile     string        // --addr-file; "" for none
+	scaler       *server.Server
+	grpcServer   *grpc.Server
+	healthServer *health.Server
+	reloadTLS    func(context.Context)
+	httpServer   *http.Server
+	serving      atomic.Bool // what /readyz says
+	grpcLis      net.Listener
+	httpLis      net.Listener
+	reg          *registry.Registry
+	sources      *source.Set
+}
+
+// open builds the gRPC and HTTP servers around s.scaler and opens their
+// listeners.
+func (s *serverSet) open(f serveFlags, promReg *prometheus.Registry) (err error) {
+	if s.grpcServer, s.healthServer, s.reloadTLS, err = newGRPCServer(f, s.scaler, s.logger, promReg); err != nil {
+		return err
+	}
+	s.httpServer = newHTTPServer(promReg, &s.serving)
+	s.grpcLis, s.httpLis, err = listen(f)
+	return err
+}
+
+// run serves gRPC and HTTP, says it is ready once both serve, and shuts
+// down in order when ctx ends (nil) or a server fails (its error). The
+// registry runs beside the servers until shutdown closes it, within the
+// shutdown's bound.
+func (s *serverSet) run(ctx context.Context, e env) error {
 	bg, stopBG := context.WithCancel(context.Background())
-	bgDone := make(chan struct{})
-	go func() { defer close(bgDone); reg.Run(bg) }() // closes every watch when bg ends
-	go reloadTLS(bg)
-	runErr := runServers(ctx, logger, gs, grpcLis, hs, httpLis, func() error {
-		serving.Store(true)
-		health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		addrs := addrfile.Addrs{GRPC: grpcLis.Addr().String(), HTTP: httpLis.Addr().String()}
-		logger.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "version", version)
-		if f.addrFile != "" {
-			if err := addrfile.Write(f.addrFile, addrs); err != nil {
-				return fmt.Errorf("--addr-file: %w", err)
+	defer stopBG()
+	regDone := make(chan struct{})
+	go func() { defer close(regDone); s.reg.Run(bg) }() // closes every watch when bg ends
+	closeSources := func() {
+		stopBG()
+		<-regDone // the registry closes every watch, and so the pollers
+		s.sources.Close()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.reloadTLS(bg); return nil })
+	g.Go(func() error { return s.failed(s.serveGRPC()) })
+	g.Go(func() error { return s.failed(s.serveHTTP()) })
+	g.Go(func() error {
+		err := s.ready(e)
+		if err != nil {
+			s.logger.Error("shutting down", "err", err)
+		} else {
+			<-gctx.Done() // ctx ended, or a server failed and said so
+			if ctx.Err() != nil {
+				s.logger.Info("shutting down", "reason", context.Cause(ctx).Error()) // the signal, from main
 			}
 		}
-		if e.onListen != nil {
-			e.onListen(addrs.GRPC, addrs.HTTP)
-		}
-		return nil
+		s.shutdown(closeSources)
+		return err
 	})
+	return g.Wait()
+}
+
+// serveGRPC serves gRPC until shutdown stops it (nil) or it fails.
+func (s *serverSet) serveGRPC() error {
+	if err := s.grpcServer.Serve(s.grpcLis); !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil // stopped before it served
+}
+
+// serveHTTP serves HTTP until shutdown stops it (nil) or it fails.
+func (s *serverSet) serveHTTP() error {
+	if err := s.httpServer.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// failed logs a server's failure, which shuts serve down; nil is none.
+func (s *serverSet) failed(err error) error {
+	if err != nil {
+		s.logger.Error("server failed, shutting down", "err", err)
+	}
+	return err
+}
+
+// ready marks the servers ready (health SERVING, /readyz 200), says where
+// they listen (the log, --addr-file, the test's onListen).
+func (s *serverSet) ready(e env) error {
+	s.serving.Store(true)
+	s.healthServer.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	addrs := addrfile.Addrs{GRPC: s.grpcLis.Addr().String(), HTTP: s.httpLis.Addr().String()}
+	s.logger.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "version", version)
+	if s.addrFile != "" {
+		if err := addrfile.Write(s.addrFile, addrs); err != nil {
+			return fmt.Errorf("--addr-file: %w", err)
+		}
+	}
+	if e.onListen != nil {
+		e.onListen(addrs.GRPC, addrs.HTTP)
+	}
+	return nil
+}
+
+// shutdown stops the servers (stopServers), then closes the sources with
+// closeSources in what is left of the grace and shutdownMargin.
+func (s *serverSet) shutdown(closeSources func()) {
 	begin := time.Now()
-	if f.addrFile != "" {
+	if s.addrFile != "" {
 		// Gone while shutting down: whoever reads it next must not take
 		// these addresses for a live server's.
-		_ = os.Remove(f.addrFile)
+		_ = os.Remove(s.addrFile)
 	}
-	shutdown(f.shutdownGrace, logger, &serving, health, srv, gs, hs)
-	closeWithin(begin.Add(f.shutdownGrace+shutdownMargin), logger, func() {
-		stopBG()
-		<-bgDone // the registry closes every watch, and so the pollers
-		sources.Close()
-	})
-	logger.Info("shut down", "took", time.Since(begin).Round(time.Millisecond))
-	return runErr
+	s.stopServers()
+	closeWithin(begin.Add(s.grace+shutdownMargin), s.logger, closeSources)
+	s.logger.Info("shut down", "took", time.Since(begin).Round(time.Millisecond))
 }
 
 // shutdownMargin is how much longer than --shutdown-grace serve's exit may
@@ -240,30 +322,6 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	return sources, reg
 }
 
-// runServers serves gRPC and HTTP, calls ready once both serve, and returns
-// when ctx ends (nil) or a server fails (its error).
-func runServers(ctx context.Context, logger *slog.Logger, gs *grpc.Server, grpcLis net.Listener, hs *http.Server, httpLis net.Listener, ready func() error) error {
-	errc := make(chan error, 2)
-	go func() { errc <- gs.Serve(grpcLis) }()
-	go func() {
-		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
-	if err := ready(); err != nil {
-		logger.Error("shutting down", "err", err)
-		return err
-	}
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "reason", context.Cause(ctx).Error()) // the signal, from main
-		return nil
-	case err := <-errc:
-		logger.Error("server failed, shutting down", "err", err)
-		return err
-	}
-}
-
 // replicaLookup is how the latency component finds current replicas: the
 // Kubernetes API in a cluster, else only a ScaledObject's replicasQuery.
 func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
@@ -280,7 +338,7 @@ func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
 // newGRPCServer builds the gRPC server: ExternalScaler and Inspector on
 // srv, health, reflection, keepalive pings, and the metrics, logging and
 // recovery interceptors. reloadTLS runs until its ctx ends.
-func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promReg *prometheus.Registry) (gs *grpc.Server, hs *health.Server, reloadTLS func(context.Context), err error) {
+func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promReg *prometheus.Registry) (grpcServer *grpc.Server, healthServer *health.Server, reloadTLS func(context.Context), err error) {
 	grpcMetrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	promReg.MustRegister(grpcMetrics)
 	grpcLogger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
@@ -303,7 +361,7 @@ func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promRe
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("grpc credentials: %w", err)
 	}
-	gs = grpc.NewServer(
+	grpcServer = grpc.NewServer(
 		grpc.Creds(creds),
 		// Metadata that is not UTF-8 is InvalidArgument naming the key,
 		// not gRPC's Internal decoding error.
@@ -321,13 +379,13 @@ func newGRPCServer(f serveFlags, srv *server.Server, logger *slog.Logger, promRe
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
 	)
-	pb.RegisterExternalScalerServer(gs, srv)
-	scalerv1.RegisterInspectorServer(gs, srv)
-	hs = health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
-	grpcMetrics.InitializeMetrics(gs)
-	return gs, hs, reloadTLS, nil
+	pb.RegisterExternalScalerServer(grpcServer, srv)
+	scalerv1.RegisterInspectorServer(grpcServer, srv)
+	healthServer = health.NewServer()
+	healthpb.RegisterHealthServer(grpcServer, healthServer)
+	reflection.Register(grpcServer)
+	grpcMetrics.InitializeMetrics(grpcServer)
+	return grpcServer, healthServer, reloadTLS, nil
 }
 
 // newHTTPServer serves /metrics, /healthz and /readyz. Readiness says
@@ -359,26 +417,26 @@ func listen(f serveFlags) (grpcLis, httpLis net.Listener, err error) {
 	return grpcLis, httpLis, nil
 }
 
-// shutdown stops in the order that matters: stop advertising (health
+// stopServers stops in the order that matters: stop advertising (health
 // NOT_SERVING, /readyz 503), end push streams cleanly (KEDA resets its
 // reconnect backoff only on a clean end), drain with GracefulStop, stopping
-// hard after grace, then the HTTP server, within what is left of grace.
-func shutdown(grace time.Duration, logger *slog.Logger, serving *atomic.Bool, health *health.Server, srv *server.Server, gs *grpc.Server, hs *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+// hard after the grace, then the HTTP server, within what is left of it.
+func (s *serverSet) stopServers() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
-	serving.Store(false)
-	health.Shutdown()
-	srv.EndStreams()
+	s.serving.Store(false)
+	s.healthServer.Shutdown()
+	s.scaler.EndStreams()
 	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
+	go func() { s.grpcServer.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-ctx.Done():
-		logger.Warn("graceful stop timed out; stopping hard", "after", grace)
-		gs.Stop()
+		s.logger.Warn("graceful stop timed out; stopping hard", "after", s.grace)
+		s.grpcServer.Stop()
 		<-stopped
 	}
-	if err := hs.Shutdown(ctx); err != nil {
-		_ = hs.Close() // a scrape still running at the grace's end is cut
+	if err := s.httpServer.Shutdown(ctx); err != nil {
+		_ = s.httpServer.Close() // a scrape still running at the grace's end is cut
 	}
 }

@@ -1,157 +1,160 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/simulate"
 )
 
-// simulateCmd replays a load trace through the real decision code and the
-// HPA model, beside the alternatives, and prints one row per policy.
-func simulateCmd(args []string, e env) int {
+// simulateFlags are simulate's flags: simulate replays a load trace
+// through the real decision code and the HPA model, beside the
+// alternatives, and prints one row per policy.
+type simulateFlags struct {
+	trace            string
+	md               metadataFlags
+	calendar         string
+	format, plot     string
+	policies         string
+	workload         simulate.Workload
+	emit, emitPolicy string
+}
+
+func (f *simulateFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	tracePath := fs.String("trace", "", "load trace CSV: time,tasks,requests[,service_seconds]")
-	var mdf metadataFlags
-	mdf.register(fs)
-	calPath := fs.String("calendar", "", "iCalendar file (.ics) standing in for calendarURL")
-	format := fs.String("format", "table", "table, markdown (the table alone, as README.md shows it), json or csv")
-	plot := fs.String("plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
-	policies := fs.String("policies", "", "comma-separated policies to run (default "+strings.Join(simulate.Policies(), ",")+
+	fs.StringVar(&f.trace, "trace", "", "load trace CSV: time,tasks,requests[,service_seconds]")
+	f.md.register(fs)
+	fs.StringVar(&f.calendar, "calendar", "", "iCalendar file (.ics) standing in for calendarURL")
+	fs.StringVar(&f.format, "format", "table", "table, markdown (the table alone, as README.md shows it), json or csv")
+	fs.StringVar(&f.plot, "plot", "", "write load, replicas and queue wait over time to FILE.svg or FILE.png")
+	fs.StringVar(&f.policies, "policies", "", "comma-separated policies to run (default "+strings.Join(simulate.Policies(), ",")+
 		", and "+simulate.MontageForecast+" when forecastMode is set)")
-	w := simulate.DefaultWorkload()
+	f.workload = simulate.DefaultWorkload()
+	w := &f.workload
 	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
 	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving")
-	emit := fs.String("emit-openmetrics", "", "write the series the cluster would have exported under --emit-policy to FILE (OpenMetrics text, for promtool tsdb create-blocks-from openmetrics)")
-	emitPolicy := fs.String("emit-policy", simulate.MontageScaler, "the policy --emit-openmetrics records: "+simulate.MontageScaler+" or "+simulate.MontageForecast)
-	if err := parseFlags(fs, args, e); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		complain(e, "simulate", err)
-		return exitUsage
-	}
-	fail := func(err error) int {
-		complain(e, "simulate", err)
-		return exitUsage
-	}
-	switch {
-	case *tracePath == "":
-		return fail(errors.New("--trace FILE.csv is required"))
-	case *format != "table" && *format != "markdown" && *format != "json" && *format != "csv":
-		return fail(fmt.Errorf("--format %q: want table, markdown, json or csv", *format))
-	}
-	ext := strings.ToLower(filepath.Ext(*plot))
-	if *plot != "" && ext != ".svg" && ext != ".png" {
-		return fail(fmt.Errorf("--plot %q: want a file name ending in .svg or .png", *plot))
-	}
-	var ids []string
-	for _, p := range strings.Split(*policies, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			ids = append(ids, p)
-		}
-	}
+	fs.StringVar(&f.emit, "emit-openmetrics", "", "write the series the cluster would have exported under --emit-policy to FILE (OpenMetrics text, for promtool tsdb create-blocks-from openmetrics)")
+	fs.StringVar(&f.emitPolicy, "emit-policy", simulate.MontageScaler, "the policy --emit-openmetrics records: "+simulate.MontageScaler+" or "+simulate.MontageForecast)
+	return fs
+}
 
-	tf, err := os.Open(*tracePath)
+// simulateRun is a built simulate: the trace and its setup, and the
+// options of the run.
+type simulateRun struct {
+	f       *simulateFlags
+	plotExt string
+	tr      simulate.Trace
+	setup   *simulate.Setup
+	opts    simulate.Options
+}
+
+func (f *simulateFlags) build(_ context.Context, e env) (runner, error) {
+	if f.trace == "" {
+		return nil, usageError(errors.New("--trace FILE.csv is required"))
+	}
+	if err := oneOf("--format", f.format, "table", "markdown", "json", "csv"); err != nil {
+		return nil, usageError(err)
+	}
+	ext, err := plotExt(f.plot)
 	if err != nil {
-		return fail(fmt.Errorf("--trace: %w", err))
+		return nil, usageError(err)
 	}
-	tr, err := simulate.ReadTrace(tf)
-	tf.Close()
-	if err != nil {
-		return fail(fmt.Errorf("--trace %s: %w", *tracePath, err))
-	}
-	setup, code := prepareReplay(mdf, *calPath, tr, "simulate", e)
-	if setup == nil {
-		return code
-	}
-	opts := simulate.Options{Workload: w, Policies: ids}
-	if *emit != "" {
-		if opts.Record, err = emitted(*emitPolicy); err != nil {
-			return fail(err)
+	opts := simulate.Options{Workload: f.workload}
+	for _, p := range strings.Split(f.policies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			opts.Policies = append(opts.Policies, p)
 		}
 	}
-	rep, err := simulate.Run(tr, setup, opts)
+	tr, err := readTraceFile(f.trace)
 	if err != nil {
-		return fail(err)
+		return nil, usageError(err)
 	}
-	switch *format {
-	case "json":
-		err = simulate.WriteJSON(e.stdout, rep)
-	case "csv":
-		err = simulate.WriteCSV(e.stdout, rep)
-	case "markdown":
-		err = simulate.WriteMarkdown(e.stdout, rep)
-	default:
-		err = simulate.WriteTable(e.stdout, rep)
-	}
+	setup, err := prepareReplay(f.md, f.calendar, tr, "simulate", e)
 	if err != nil {
-		complain(e, "simulate", err)
-		return exitNoDecision
+		return nil, err
 	}
-	if *emit != "" {
-		if err := writeOpenMetrics(*emit, rep, simulate.NamesOf(setup.File.Bytes)); err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler simulate: --emit-openmetrics: %v\n", err)
-			return exitNoDecision
+	if f.emit != "" {
+		if opts.Record, err = emitted(f.emitPolicy); err != nil {
+			return nil, usageError(err)
 		}
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s (OpenMetrics of %s)\n", *emit, *emitPolicy)
 	}
-	if *plot != "" {
-		if err := writePlot(*plot, ext, rep); err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler simulate: --plot: %v\n", err)
-			return exitNoDecision
+	return &simulateRun{f: f, plotExt: ext, tr: tr, setup: setup, opts: opts}, nil
+}
+
+func (r *simulateRun) run(_ context.Context, e env) error {
+	rep, err := simulate.Run(r.tr, r.setup, r.opts)
+	if err != nil {
+		return usageError(err)
+	}
+	if err := writeReport(e.stdout, r.f.format, rep); err != nil {
+		return err
+	}
+	if r.f.emit != "" {
+		if err := writeOpenMetrics(r.f.emit, rep, simulate.NamesOf(r.setup.File.Bytes)); err != nil {
+			return fmt.Errorf("--emit-openmetrics: %v", err)
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s (OpenMetrics of %s)\n", r.f.emit, r.f.emitPolicy)
+	}
+	if r.f.plot != "" {
+		if err := writePlot(r.f.plot, r.plotExt, rep); err != nil {
+			return fmt.Errorf("--plot: %v", err)
 		}
 		// On stderr: stdout is the table, JSON or CSV.
-		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s\n", *plot)
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s\n", r.f.plot)
 	}
-	return exitOK
+	return nil
+}
+
+// writeReport prints rep in the --format asked for.
+func writeReport(w io.Writer, format string, rep *simulate.Report) error {
+	switch format {
+	case "json":
+		return simulate.WriteJSON(w, rep)
+	case "csv":
+		return simulate.WriteCSV(w, rep)
+	case "markdown":
+		return simulate.WriteMarkdown(w, rep)
+	}
+	return simulate.WriteTable(w, rep)
 }
 
 // prepareReplay reads the metadata file (as a replay: no address needed)
-// and the --calendar feed for a run over tr; a nil result comes with the
-// exit status (the message is on stderr). Without a feed it says, in one
-// line on stderr, that the run has no calendar events.
-func prepareReplay(mdf metadataFlags, calPath string, tr simulate.Trace, cmd string, e env) (*simulate.Setup, int) {
-	mf, code := mdf.read(cmd, e)
-	if mf == nil {
-		return nil, code
+// and the --calendar feed for a run over tr; its error is a usage error.
+// Without a feed it says, in one line on stderr, that the run has no
+// calendar events.
+func prepareReplay(mdf metadataFlags, calPath string, tr simulate.Trace, cmd string, e env) (*simulate.Setup, error) {
+	mf, err := mdf.read(cmd, e)
+	if err != nil {
+		return nil, err
 	}
 	var ics []byte
 	if calPath != "" {
-		var err error
 		if ics, err = os.ReadFile(calPath); err != nil {
-			fmt.Fprintf(e.stderr, "montage-scaler %s: --calendar: %v\n", cmd, err)
-			return nil, exitUsage
+			return nil, usageError(fmt.Errorf("--calendar: %v", err))
 		}
 	}
 	setup, err := simulate.Prepare(components.Pure(), mf, ics, tr)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "montage-scaler %s: --metadata %s: %v\n", cmd, mdf.file, err)
-		return nil, exitUsage
+		return nil, usageError(fmt.Errorf("--metadata %s: %v", mdf.file, err))
 	}
 	if setup.NoCalendar {
 		fmt.Fprintf(e.stderr, "montage-scaler %s: %s\n", cmd, setup.NoCalendarNote())
 	}
-	return setup, exitOK
+	return setup, nil
 }
 
+// writePlot draws rep to path, an SVG or a PNG by its extension.
 func writePlot(path, ext string, rep *simulate.Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if ext == ".png" {
-		err = simulate.WritePNG(f, rep)
-	} else {
-		err = simulate.WriteSVG(f, rep)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeFileWith(path, func(w io.Writer) error {
+		if ext == ".png" {
+			return simulate.WritePNG(w, rep)
+		}
+		return simulate.WriteSVG(w, rep)
+	})
 }

@@ -16,7 +16,7 @@ const readingLine = "montage-scaler simulate: reading spec.triggers[0] (external
 func runSimulate(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := simulateCmd(args, env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
+	code := run(t.Context(), append([]string{"simulate"}, args...), env{stdout: &out, stderr: &errb, getenv: func(string) (string, bool) { return "", false }})
 	return code, out.String(), errb.String()
 }
 

@@ -61,60 +61,106 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer rb.stop()
-
-	// The scaler binds ports of its own choosing and names them in its
-	// --addr-file once it serves.
-	addrPath := filepath.Join(dir, "scaler-addrs.json")
-	cmd := exec.Command(*bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath,
-		"--log-format", "text", "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s (run `make build` first): %w", *bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	}()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	addrs, err := addrfile.Wait(wctx, addrPath, exited)
-	cancel()
+	sc, err := startScaler(ctx, *bin, dir)
 	if err != nil {
-		return fmt.Errorf("montage-scaler serve: %w", err)
+		return err
 	}
-	grpcAddr := addrs.GRPC
-	fmt.Fprintf(out, "montage-scaler serving gRPC on %s (HTTP %s)\n", addrs.GRPC, addrs.HTTP)
+	defer sc.stop()
+	fmt.Fprintf(out, "montage-scaler serving gRPC on %s (HTTP %s)\n", sc.addrs.GRPC, sc.addrs.HTTP)
 
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(sc.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ks := pb.NewExternalScalerClient(conn)
-	insp := scalerv1.NewInspectorClient(conn)
-	ref := &pb.ScaledObjectRef{Name: "montage", Namespace: "demo", ScalerMetadata: map[string]string{
-		"brokerURL":       rb.url,
+	d := &demo{out: out, ks: pb.NewExternalScalerClient(conn), insp: scalerv1.NewInspectorClient(conn), ref: demoObject(rb.url)}
+	fmt.Fprintf(out, "ScaledObject demo/montage: queues celery,video, 5 tasks per replica, 1..8 replicas\n\n")
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	if err := d.watch(streamCtx); err != nil {
+		return err
+	}
+	d.rdb = redis.NewClient(rb.opts)
+	defer d.rdb.Close()
+	if done, err := d.play(ctx); !done || err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept the trigger active, and it fell back to minReplicas 1 when idle.")
+	if err := d.explain(ctx, *bin, dir, sc.addrs.GRPC); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%s", nextSteps)
+	return nil
+}
+
+// scalerProc is the demo's montage-scaler serve: where it listens, and how
+// to stop it.
+type scalerProc struct {
+	addrs addrfile.Addrs
+	stop  func()
+}
+
+// startScaler starts `montage-scaler serve` on ports of its own choosing,
+// which it names in its --addr-file once it serves.
+func startScaler(ctx context.Context, bin, dir string) (*scalerProc, error) {
+	addrPath := filepath.Join(dir, "scaler-addrs.json")
+	cmd := exec.Command(bin, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--addr-file", addrPath,
+		"--log-format", "text", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run `make build` first): %w", bin, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	addrs, err := addrfile.Wait(wctx, addrPath, exited)
+	cancel()
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("montage-scaler serve: %w", err)
+	}
+	return &scalerProc{addrs: addrs, stop: stop}, nil
+}
+
+// demoObject is the ScaledObject the demo asks about, as KEDA would.
+func demoObject(brokerURL string) *pb.ScaledObjectRef {
+	return &pb.ScaledObjectRef{Name: "montage", Namespace: "demo", ScalerMetadata: map[string]string{
+		"brokerURL":       brokerURL,
 		"queues":          "celery,video",
 		"tasksPerReplica": "5",
 		"minReplicas":     "1",
 		"maxReplicas":     "8",
 	}}
-	fmt.Fprintf(out, "ScaledObject demo/montage: queues celery,video, 5 tasks per replica, 1..8 replicas\n\n")
+}
 
+// demo is the running demo: the scaler's clients, the ScaledObject asked
+// about and its metric, and the broker's client the tasks go through.
+type demo struct {
+	out    io.Writer
+	ks     pb.ExternalScalerClient
+	insp   scalerv1.InspectorClient
+	ref    *pb.ScaledObjectRef
+	metric string
+	rdb    *redis.Client
+}
+
+// watch asks for the metric spec, then follows KEDA's push path: every
+// state the stream sends is printed until ctx ends.
+func (d *demo) watch(ctx context.Context) error {
 	// The server serves once its addr file is there: no retry needed.
-	cctx, cancelSpec := context.WithTimeout(ctx, 3*time.Second)
-	spec, err := ks.GetMetricSpec(cctx, ref)
-	cancelSpec()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	spec, err := d.ks.GetMetricSpec(cctx, d.ref)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("GetMetricSpec: %w", err)
 	}
-	fmt.Fprintf(out, "GetMetricSpec: metric %q, targetSizeFloat %g\n", spec.MetricSpecs[0].MetricName, spec.MetricSpecs[0].TargetSizeFloat)
-
-	// KEDA's push path: print every state the stream sends.
-	streamCtx, cancelStream := context.WithCancel(ctx)
-	defer cancelStream()
-	stream, err := ks.StreamIsActive(streamCtx, ref)
+	d.metric = spec.MetricSpecs[0].MetricName
+	fmt.Fprintf(d.out, "GetMetricSpec: metric %q, targetSizeFloat %g\n", d.metric, spec.MetricSpecs[0].TargetSizeFloat)
+	stream, err := d.ks.StreamIsActive(ctx, d.ref)
 	if err != nil {
 		return err
 	}
@@ -124,44 +170,24 @@ func run(ctx context.Context, out io.Writer) error {
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(out, "  >> StreamIsActive pushed active=%t\n", r.Result)
+			fmt.Fprintf(d.out, "  >> StreamIsActive pushed active=%t\n", r.Result)
 		}
 	}()
+	return nil
+}
 
-	rdb := redis.NewClient(rb.opts)
-	defer rdb.Close()
-	w := &worker{rdb: rdb, queues: []string{"celery", "video"}}
-
-	show := func(label string) error {
-		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		m, err := ks.GetMetrics(cctx, &pb.GetMetricsRequest{ScaledObjectRef: ref, MetricName: spec.MetricSpecs[0].MetricName})
-		if err != nil {
-			fmt.Fprintf(out, "%-38s GetMetrics error: %v\n", label, err)
-			return nil
-		}
-		e, err := insp.Explain(cctx, &scalerv1.ExplainRequest{Name: ref.Name, Namespace: ref.Namespace, ScalerMetadata: ref.ScalerMetadata})
-		if err != nil {
-			return err
-		}
-		var queued, inFlight any
-		for _, c := range e.Components {
-			if c.Name == "celery" && c.Detail != nil {
-				queued, inFlight = c.Detail.AsMap()["queued"], c.Detail.AsMap()["inFlight"]
-			}
-		}
-		fmt.Fprintf(out, "%-38s queued=%-4v inFlight=%-3v -> desired %.1f replicas (HPA: %d), active=%t\n",
-			label, queued, inFlight, m.MetricValues[0].MetricValueFloat, int(ceil(m.MetricValues[0].MetricValueFloat)), e.GetActive())
-		return nil
-	}
-
+// play runs the story: tasks queued, taken and finished by a simulated
+// worker, and after each step what KEDA is told. done is false when ctx
+// ended first.
+func (d *demo) play(ctx context.Context) (done bool, err error) {
+	w := &worker{rdb: d.rdb, queues: []string{"celery", "video"}}
 	steps := []struct {
 		label string
 		do    func() error
 	}{
 		{"idle", func() error { return nil }},
-		{"creator uploads 23 videos", func() error { return enqueue(ctx, rdb, "celery", 23, 0) }},
-		{"5 urgent thumbnails (priority 0)", func() error { return enqueue(ctx, rdb, "video", 5, 0) }},
+		{"creator uploads 23 videos", func() error { return enqueue(ctx, d.rdb, "celery", 23, 0) }},
+		{"5 urgent thumbnails (priority 0)", func() error { return enqueue(ctx, d.rdb, "video", 5, 0) }},
 		{"4 workers take tasks (acks_late)", func() error { return w.take(ctx, 4) }},
 		{"workers finish 4, take 4", func() error { w.finish(ctx, 4); return w.take(ctx, 4) }},
 		{"workers finish 4, take 4", func() error { w.finish(ctx, 4); return w.take(ctx, 4) }},
@@ -172,37 +198,65 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
-			return err
+			return false, err
 		}
 		// One poll (250 ms) and a margin, then ask as KEDA would.
 		select {
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case <-time.After(1200 * time.Millisecond):
 		}
-		if err := show(s.label); err != nil {
-			return err
+		if err := d.show(ctx, s.label); err != nil {
+			return false, err
 		}
 	}
-	fmt.Fprintln(out, "\ndone: the decision followed the backlog, running tasks kept the trigger active, and it fell back to minReplicas 1 when idle.")
+	return true, nil
+}
 
-	// explain, as a person asks the running server, on the same metadata.
+// show prints what KEDA is told after a step: the metric, the HPA's
+// replicas and whether the trigger is active, beside the backlog the
+// Inspector explains it by.
+func (d *demo) show(ctx context.Context, label string) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	m, err := d.ks.GetMetrics(cctx, &pb.GetMetricsRequest{ScaledObjectRef: d.ref, MetricName: d.metric})
+	if err != nil {
+		fmt.Fprintf(d.out, "%-38s GetMetrics error: %v\n", label, err)
+		return nil
+	}
+	e, err := d.insp.Explain(cctx, &scalerv1.ExplainRequest{Name: d.ref.Name, Namespace: d.ref.Namespace, ScalerMetadata: d.ref.ScalerMetadata})
+	if err != nil {
+		return err
+	}
+	var queued, inFlight any
+	for _, c := range e.Components {
+		if c.Name == "celery" && c.Detail != nil {
+			queued, inFlight = c.Detail.AsMap()["queued"], c.Detail.AsMap()["inFlight"]
+		}
+	}
+	fmt.Fprintf(d.out, "%-38s queued=%-4v inFlight=%-3v -> desired %.1f replicas (HPA: %d), active=%t\n",
+		label, queued, inFlight, m.MetricValues[0].MetricValueFloat, int(ceil(m.MetricValues[0].MetricValueFloat)), e.GetActive())
+	return nil
+}
+
+// explain runs `montage-scaler explain` as a person asks the running
+// server, on the same metadata, written to a file in dir.
+func (d *demo) explain(ctx context.Context, bin, dir, grpcAddr string) error {
 	mdPath := filepath.Join(dir, "demo.yaml")
 	var md strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(ref.ScalerMetadata)) {
-		fmt.Fprintf(&md, "%s: %q\n", k, ref.ScalerMetadata[k])
+	for _, k := range slices.Sorted(maps.Keys(d.ref.ScalerMetadata)) {
+		fmt.Fprintf(&md, "%s: %q\n", k, d.ref.ScalerMetadata[k])
 	}
 	if err := os.WriteFile(mdPath, []byte(md.String()), 0o600); err != nil {
 		return err
 	}
-	explain := []string{*bin, "explain", "--addr", grpcAddr, "--metadata", mdPath, "--namespace", ref.Namespace, "--name", ref.Name, "--format", "text"}
-	fmt.Fprintf(out, "\n$ %s\n", strings.Join(explain, " "))
+	explain := []string{bin, "explain", "--addr", grpcAddr, "--metadata", mdPath, "--namespace", d.ref.Namespace, "--name", d.ref.Name, "--format", "text"}
+	fmt.Fprintf(d.out, "\n$ %s\n", strings.Join(explain, " "))
 	ex := exec.CommandContext(ctx, explain[0], explain[1:]...)
-	ex.Stdout, ex.Stderr = out, out
+	ex.Stdout, ex.Stderr = d.out, d.out
 	if err := ex.Run(); err != nil {
-		fmt.Fprintf(out, "(explain: %v)\n", err)
+		fmt.Fprintf(d.out, "(explain: %v)\n", err)
 	}
-	fmt.Fprintf(out, "\n%s", nextSteps)
 	return nil
 }
 
