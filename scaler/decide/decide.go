@@ -143,67 +143,20 @@ func Decide(now time.Time, p Policy, readings []Reading) Decision {
 	var failed []string
 	best := math.Inf(-1)
 	for _, r := range readings {
-		c := ComponentResult{Name: r.Name, Warnings: []string{}, ObservedAt: r.GoodAt}
-		if r.Err != nil {
-			c.Error = r.Err.Error()
+		c, failure, warning := judge(now, p, r)
+		if failure != "" {
+			failed = append(failed, failure)
 		}
-		switch {
-		case r.GoodAt.IsZero() && r.Optional:
-			why := "its first read is under way"
-			if c.Error != "" {
-				why = c.Error
-			}
-			c.Warnings = append(c.Warnings, NoGoodReadingWarning)
-			d.Warnings = append(d.Warnings, fmt.Sprintf("%s has no good reading yet (%s): decided without it", r.Name, why))
-			d.Components = append(d.Components, c)
-			continue
-		case r.GoodAt.IsZero():
-			c.Stale = true
-			if c.Error == "" {
-				c.Error = "no reading yet"
-			}
-			failed = append(failed, r.Name+": "+strings.TrimPrefix(c.Error, r.Name+": "))
-		case r.Err != nil && !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
-			c.Stale = true
-			failed = append(failed, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
-				r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, strings.TrimPrefix(c.Error, r.Name+": ")))
+		if warning != "" {
+			d.Warnings = append(d.Warnings, warning)
 		}
-		if !c.Stale {
-			o := r.Opinion
-			c.Held = r.Err != nil
-			if o.Desired != nil && !finite(*o.Desired) {
-				// An ask that is not a number of replicas is an error
-				// naming its component, never a number: KEDA reads +Inf
-				// as 0. (A finite ask above the ceiling is clamped below.)
-				msg := fmt.Sprintf("asks for %s replicas: not a finite number ≥ 0", FormatReplicas(*o.Desired))
-				c.Error = joinErr(c.Error, msg)
-				c.Detail = o.Detail
-				c.Warnings = append(c.Warnings, o.Warnings...)
-				if o.Advisory {
-					c.Warnings = append(c.Warnings, "advisory (dry-run): "+msg)
-				} else {
-					failed = append(failed, r.Name+": "+msg)
-				}
-				d.Components = append(d.Components, c)
-				continue
+		if c.counts {
+			if c.Desired != nil && *c.Desired > best {
+				best = *c.Desired
 			}
-			c.Desired = o.Desired
-			c.Active = o.Active
-			c.Detail = o.Detail
-			c.Warnings = append(c.Warnings, o.Warnings...)
-			if c.Held {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("refresh failing; using the reading of %s", r.GoodAt.UTC().Format(time.RFC3339)))
-			}
-			if o.Advisory {
-				c.Warnings = append(c.Warnings, "advisory (dry-run): shown, not part of the decision")
-			} else {
-				if o.Desired != nil && *o.Desired > best {
-					best = *o.Desired
-				}
-				d.Active = d.Active || o.Active
-			}
+			d.Active = d.Active || c.Active
 		}
-		d.Components = append(d.Components, c)
+		d.Components = append(d.Components, c.ComponentResult)
 	}
 	if len(failed) > 0 {
 		d.Active = false
@@ -280,4 +233,67 @@ func CeleryOpinion(b CeleryBacklog, tasksPerReplica float64, detail any) Opinion
 		Active:  work > 0,
 		Detail:  detail,
 	}
+}
+
+// judged is one component's part of a decision, and whether its opinion
+// takes part in max() and in active.
+type judged struct {
+	ComponentResult
+	counts bool
+}
+
+// judge is one reading's part of a decision at now: its result, why it
+// withholds the decision ("" when it does not), and the decision's warning
+// about it ("" for none).
+func judge(now time.Time, p Policy, r Reading) (c judged, failure, warning string) {
+	c.ComponentResult = ComponentResult{Name: r.Name, Warnings: []string{}, ObservedAt: r.GoodAt}
+	if r.Err != nil {
+		c.Error = r.Err.Error()
+	}
+	switch {
+	case r.GoodAt.IsZero() && r.Optional:
+		why := "its first read is under way"
+		if c.Error != "" {
+			why = c.Error
+		}
+		c.Warnings = append(c.Warnings, NoGoodReadingWarning)
+		return c, "", fmt.Sprintf("%s has no good reading yet (%s): decided without it", r.Name, why)
+	case r.GoodAt.IsZero():
+		c.Stale = true
+		if c.Error == "" {
+			c.Error = "no reading yet"
+		}
+		return c, r.Name + ": " + strings.TrimPrefix(c.Error, r.Name+": "), ""
+	case r.Err != nil && !r.NoExpiry && now.Sub(r.GoodAt) > p.StaleAfter:
+		c.Stale = true
+		return c, fmt.Sprintf("%s: last good reading %s old (staleAfter %s): %s",
+			r.Name, now.Sub(r.GoodAt).Round(time.Second), p.StaleAfter, strings.TrimPrefix(c.Error, r.Name+": ")), ""
+	}
+	o := r.Opinion
+	c.Held = r.Err != nil
+	c.Detail = o.Detail
+	c.Warnings = append(c.Warnings, o.Warnings...)
+	if o.Desired != nil && !finite(*o.Desired) {
+		// An ask that is not a number of replicas is an error naming its
+		// component, never a number: KEDA reads +Inf as 0. (A finite ask
+		// above the ceiling is clamped by Decide.)
+		msg := fmt.Sprintf("asks for %s replicas: not a finite number ≥ 0", FormatReplicas(*o.Desired))
+		c.Error = joinErr(c.Error, msg)
+		if o.Advisory {
+			c.Warnings = append(c.Warnings, "advisory (dry-run): "+msg)
+			return c, "", ""
+		}
+		return c, r.Name + ": " + msg, ""
+	}
+	c.Desired = o.Desired
+	c.Active = o.Active
+	if c.Held {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("refresh failing; using the reading of %s", r.GoodAt.UTC().Format(time.RFC3339)))
+	}
+	if o.Advisory {
+		c.Warnings = append(c.Warnings, "advisory (dry-run): shown, not part of the decision")
+		return c, "", ""
+	}
+	c.counts = true
+	return c, "", ""
 }
