@@ -1,6 +1,8 @@
-// Package latency reads the API's P95 latency, from Prometheus (PromQL) or from
-// a direct scrape of the pods' histograms, together with the scale target's
-// current replicas, and keeps the latest reading fresh in the background.
+// Package latency is the latency component's pure half: its metadata keys
+// and Config, the Reading of the API's P95 and the scale target's current
+// replicas, the quantile of a histogram, the component's opinion and its
+// quota claims. It does no I/O: package latency/prom reads the P95 from
+// Prometheus or the pods and keeps it fresh; package kube reads replicas.
 package latency
 
 import (
@@ -269,10 +271,10 @@ func checkMetricsURL(v string) error {
 	return nil
 }
 
-// secrets are what no text quoted from an upstream may repeat: the URLs'
+// Secrets are what no text quoted from an upstream may repeat: the URLs'
 // secret parts, the bearer token, the password, header values that look
 // secret.
-func (c *Config) secrets() []string {
+func (c *Config) Secrets() []string {
 	out := meta.URLSecrets(c.PrometheusURL)
 	for _, u := range c.MetricsURLs {
 		out = append(out, meta.URLSecrets(u)...)
@@ -298,9 +300,9 @@ func isSecretHeader(name string) bool {
 	return false
 }
 
-// shown names the upstream for logs: the Prometheus URL or the scrape
+// Shown names the upstream for logs: the Prometheus URL or the scrape
 // URLs, redacted.
-func (c *Config) shown() string {
+func (c *Config) Shown() string {
 	if c.Mode == ModeScrape {
 		return redactList(c.MetricsURLs)
 	}
@@ -385,9 +387,10 @@ func parseAuth(m *meta.Map) (Auth, error) {
 	return a, nil
 }
 
-// upstreamKey identifies what the P95 is read from, secrets included, hashed
-// so that map keys hold no credentials.
-func (c *Config) upstreamKey() string {
+// UpstreamKey identifies what the P95 is read from, secrets included,
+// hashed so that map keys hold no credentials: two configs with the same
+// key can share one poller.
+func (c *Config) UpstreamKey() string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
 	field(string(c.Mode))

@@ -12,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/scaler/quota"
@@ -63,7 +64,7 @@ type Options struct {
 type Set struct {
 	ledger   *quota.Ledger
 	celery   *celery.Hub
-	latency  *latency.Hub
+	latency  *prom.Hub
 	calendar *calendar.Hub
 	forecast *forecast.Hub
 }
@@ -89,7 +90,7 @@ func New(o Options) *Set {
 		ledger: quota.New(o.Limits),
 		celery: celery.NewHub(celery.HubOptions{Now: o.Now, Logger: log(decide.Celery), OnPoll: onRead(decide.Celery),
 			PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}),
-		latency: latency.NewHub(latency.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
+		latency: prom.NewHub(prom.HubOptions{Now: o.Now, Logger: log(decide.Latency), OnPoll: onRead(decide.Latency),
 			Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy}),
 		calendar: calendar.NewHub(calendar.HubOptions{Now: o.Now, Logger: log(decide.Calendar), OnFetch: onRead(decide.Calendar),
 			Limits: o.Calendar}),

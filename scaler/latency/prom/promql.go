@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/wrongport"
@@ -26,14 +27,11 @@ import (
 // maxPromBody caps a Prometheus answer; a single-series result is tiny.
 const maxPromBody = 4 << 20
 
-// NoSeriesWarning is the explanation of an empty PromQL result.
-const NoSeriesWarning = "no series: the query matched nothing (a typo, or no traffic yet)"
-
 // promClient asks one Prometheus server with one set of credentials.
 type promClient struct {
 	base    string // no trailing slash
 	shown   string // base with credentials redacted
-	auth    Auth
+	auth    latency.Auth
 	client  *http.Client
 	timeout time.Duration
 }
@@ -49,7 +47,7 @@ type promValue struct {
 
 // newPromClient builds a client whose transport carries the config's TLS
 // material; base is cloned so connection pools are per credential set.
-func newPromClient(c *Config, base *http.Client) (*promClient, error) {
+func newPromClient(c *latency.Config, base *http.Client) (*promClient, error) {
 	if base == nil {
 		base = &http.Client{}
 	}

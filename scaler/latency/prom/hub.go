@@ -1,4 +1,9 @@
-package latency
+// Package prom is the latency component's I/O half: it reads the API's P95
+// from Prometheus's query API (PromQL) or from a direct scrape of the pods'
+// histogram exposition, together with the scale target's current replicas,
+// and keeps the latest reading fresh in the background, one poller per
+// upstream shared by every watch of it (the Hub).
+package prom
 
 import (
 	"context"
@@ -13,14 +18,16 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
-// describedLookup is a ReplicaLookup that names where its answer came from.
+// describedLookup is a latency.ReplicaLookup that names where its answer
+// came from (package kube's client is one).
 type describedLookup interface {
-	Lookup(ctx context.Context, namespace, scaledObject string) (int32, string, error)
+	LookupReplicas(ctx context.Context, namespace, scaledObject string) (int32, string, error)
 }
 
 // HubOptions are the Hub's collaborators.
@@ -31,9 +38,10 @@ type HubOptions struct {
 	Logger *slog.Logger
 	// Interval between reads of one upstream; 0 means 15s.
 	Interval time.Duration
-	// Replicas is the Kubernetes lookup (in cluster) or a FixedReplicas
-	// override; nil: none, replicasQuery is then required.
-	Replicas ReplicaLookup
+	// Replicas is the Kubernetes lookup (in cluster) or a
+	// latency.FixedReplicas override; nil: none, replicasQuery is then
+	// required.
+	Replicas latency.ReplicaLookup
 	// Policy is the address policy of prometheusURL and metricsURLs
 	// (--allow-host); nil: netpolicy.Upstreams(nil), loopback and private
 	// open, link-local and cloud metadata refused before dialling.
@@ -53,7 +61,7 @@ type Hub struct {
 	// the query API nor a /metrics endpoint redirects; following would
 	// send the credentials and the scaler wherever the answer says).
 	client *http.Client
-	hub    *poll.Hub[watchKey, watchSpec, Reading, Reading]
+	hub    *poll.Hub[watchKey, watchSpec, latency.Reading, latency.Reading]
 }
 
 type watchKey struct {
@@ -65,7 +73,7 @@ type watchKey struct {
 }
 
 type watchSpec struct {
-	cfg                   *Config
+	cfg                   *latency.Config
 	namespace, scaledName string
 }
 
@@ -95,9 +103,9 @@ func NewHub(o HubOptions) *Hub {
 
 // Watch starts (or joins) the poller for c on behalf of one ScaledObject.
 // Close the Watch when done (see poll.Watch for what a closed one answers).
-func (h *Hub) Watch(namespace, scaledObject string, c *Config) *poll.Watch[Reading] {
-	k := watchKey{upstream: c.upstreamKey()}
-	if _, fixed := h.o.Replicas.(FixedReplicas); !fixed && c.ReplicasQuery == "" && h.o.Replicas != nil {
+func (h *Hub) Watch(namespace, scaledObject string, c *latency.Config) *poll.Watch[latency.Reading] {
+	k := watchKey{upstream: c.UpstreamKey()}
+	if _, fixed := h.o.Replicas.(latency.FixedReplicas); !fixed && c.ReplicasQuery == "" && h.o.Replicas != nil {
 		k.replicas = namespace + "/" + scaledObject
 	}
 	return h.hub.Acquire(k, watchSpec{cfg: c, namespace: namespace, scaledName: scaledObject})
@@ -109,21 +117,21 @@ func (h *Hub) Pollers() int { return h.hub.Len() }
 // Close stops every poller.
 func (h *Hub) Close() { h.hub.Close() }
 
-func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poller[Reading] {
+func (h *Hub) start(_ watchKey, spec watchSpec, _ func() []watchSpec) *poll.Poller[latency.Reading] {
 	fn, err := h.reader(spec)
 	if err != nil {
-		fn = func(context.Context) (Reading, error) { return Reading{}, err }
+		fn = func(context.Context) (latency.Reading, error) { return latency.Reading{}, err }
 	}
 	// Prometheus and the replica lookup run side by side, each bounded by
 	// latencyTimeout; the slack lets their own deadlines report first.
-	log := h.o.Logger.With("mode", string(spec.cfg.Mode), "upstream", spec.cfg.shown())
+	log := h.o.Logger.With("mode", string(spec.cfg.Mode), "upstream", spec.cfg.Shown())
 	return poll.Start(fn, poll.Options{Interval: h.o.Interval, Timeout: spec.cfg.Timeout + time.Second, Now: h.o.Now, OnAttempt: h.o.OnPoll, Logger: log})
 }
 
 // reader builds the poll function of one upstream.
-func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
+func (h *Hub) reader(spec watchSpec) (poll.Func[latency.Reading], error) {
 	c := spec.cfg
-	secrets := c.secrets()
+	secrets := c.Secrets()
 	var prom *promClient
 	if c.PrometheusURL != "" {
 		var err error
@@ -132,15 +140,15 @@ func (h *Hub) reader(spec watchSpec) (poll.Func[Reading], error) {
 		}
 	}
 	var scr *scraper
-	if c.Mode == ModeScrape {
+	if c.Mode == latency.ModeScrape {
 		scr = &scraper{cfg: c, client: h.client, resolver: h.o.Resolver, now: h.o.Now, interval: h.o.Interval}
 	}
-	return func(ctx context.Context) (Reading, error) {
+	return func(ctx context.Context) (latency.Reading, error) {
 		r, err := h.read(ctx, spec, prom, scr)
 		if err != nil {
 			// An upstream may echo the request (an error page that
 			// quotes the path): no secret of the config leaves here.
-			return Reading{}, scrubbed{fmt.Errorf("latency: %w", err), secrets} // the poller logs it
+			return latency.Reading{}, scrubbed{fmt.Errorf("latency: %w", err), secrets} // the poller logs it
 		}
 		for _, list := range [][]string{r.Warnings, r.Infos} {
 			for i, w := range list {
@@ -163,14 +171,14 @@ type scrubbed struct {
 func (e scrubbed) Error() string { return meta.Scrub(e.err.Error(), e.secrets) }
 func (e scrubbed) Unwrap() error { return e.err }
 
-func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *scraper) (Reading, error) {
+func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *scraper) (latency.Reading, error) {
 	c := spec.cfg
-	r := Reading{Mode: c.Mode, Target: c.Target, P95: math.NaN()}
+	r := latency.Reading{Mode: c.Mode, Target: c.Target, P95: math.NaN()}
 	var replicaWarnings []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		switch c.Mode {
-		case ModePromQL:
+		case latency.ModePromQL:
 			v, err := prom.query(gctx, "latencyQuery", c.Query)
 			if err != nil {
 				return err
@@ -179,14 +187,14 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 			r.Warnings = append(r.Warnings, v.Warnings...)
 			r.Infos = append(r.Infos, v.Infos...)
 			if v.Empty {
-				r.Warnings = append(r.Warnings, NoSeriesWarning)
+				r.Warnings = append(r.Warnings, latency.NoSeriesWarning)
 				return nil
 			}
 			if err := decide.CheckP95(v.Value); err != nil {
 				return fmt.Errorf("latencyQuery %q: %w", c.Query, err)
 			}
 			r.P95 = v.Value
-		case ModeScrape:
+		case latency.ModeScrape:
 			s, err := scr.read(gctx)
 			if err != nil {
 				return err
@@ -208,7 +216,7 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 		return nil
 	})
 	g.Go(func() error {
-		fixed, isFixed := h.o.Replicas.(FixedReplicas)
+		fixed, isFixed := h.o.Replicas.(latency.FixedReplicas)
 		switch {
 		case isFixed:
 			r.CurrentReplicas, r.ReplicasSource = int32(fixed), "--current-replicas"
@@ -225,7 +233,7 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 			var src string
 			var err error
 			if d, ok := h.o.Replicas.(describedLookup); ok {
-				n, src, err = d.Lookup(lctx, spec.namespace, spec.scaledName)
+				n, src, err = d.LookupReplicas(lctx, spec.namespace, spec.scaledName)
 			} else {
 				n, err = h.o.Replicas.CurrentReplicas(lctx, spec.namespace, spec.scaledName)
 				src = "kubernetes"
@@ -246,7 +254,7 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 		return nil
 	})
 	if err := g.Wait(); err != nil {
-		return Reading{}, err
+		return latency.Reading{}, err
 	}
 	for _, w := range replicaWarnings {
 		r.Warnings = append(r.Warnings, "replicasQuery: "+w)
