@@ -171,87 +171,25 @@ type scrubbed struct {
 func (e scrubbed) Error() string { return meta.Scrub(e.err.Error(), e.secrets) }
 func (e scrubbed) Unwrap() error { return e.err }
 
+// read takes one reading: the P95 and the current replicas, side by side.
 func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *scraper) (latency.Reading, error) {
 	c := spec.cfg
 	r := latency.Reading{Mode: c.Mode, Target: c.Target, P95: math.NaN()}
 	var replicaWarnings []string
 	g, gctx := errgroup.WithContext(ctx)
+	// Each goroutine writes its own fields of r.
 	g.Go(func() error {
 		switch c.Mode {
 		case latency.ModePromQL:
-			v, err := prom.query(gctx, "latencyQuery", c.Query)
-			if err != nil {
-				return err
-			}
-			r.Query, r.Series = c.Query, v.Labels
-			r.Warnings = append(r.Warnings, v.Warnings...)
-			r.Infos = append(r.Infos, v.Infos...)
-			if v.Empty {
-				r.Warnings = append(r.Warnings, latency.NoSeriesWarning)
-				return nil
-			}
-			if err := decide.CheckP95(v.Value); err != nil {
-				return fmt.Errorf("latencyQuery %q: %w", c.Query, err)
-			}
-			r.P95 = v.Value
+			return readPromQL(gctx, c, prom, &r)
 		case latency.ModeScrape:
-			s, err := scr.read(gctx)
-			if err != nil {
-				return err
-			}
-			if err := decide.CheckP95(s.P95); err != nil {
-				return fmt.Errorf("histogram %s over latencyWindow %s: %w", c.Histogram, c.Window, err)
-			}
-			if math.IsInf(s.Observations, 0) {
-				// A pod's counts summed past float64: no quantile of
-				// them means anything.
-				return fmt.Errorf("histogram %s over latencyWindow %s: %g observations is not a count", c.Histogram, c.Window, s.Observations)
-			}
-			r.Histogram, r.Window, r.Pods, r.Observations = c.Histogram, c.Window, s.Pods, s.Observations
-			r.P95, r.AtLeast = s.P95, s.AtLeast
-			r.Warnings = append(r.Warnings, s.Warnings...)
-		default:
-			return fmt.Errorf("unknown mode %q", c.Mode)
+			return readScrape(gctx, c, scr, &r)
 		}
-		return nil
+		return fmt.Errorf("unknown mode %q", c.Mode)
 	})
-	g.Go(func() error {
-		fixed, isFixed := h.o.Replicas.(latency.FixedReplicas)
-		switch {
-		case isFixed:
-			r.CurrentReplicas, r.ReplicasSource = int32(fixed), "--current-replicas"
-		case c.ReplicasQuery != "":
-			n, w, err := prom.replicas(gctx, c.ReplicasQuery)
-			if err != nil {
-				return err
-			}
-			r.CurrentReplicas, r.ReplicasSource, replicaWarnings = n, "replicasQuery", w
-		case h.o.Replicas != nil:
-			lctx, cancel := context.WithTimeout(gctx, c.Timeout)
-			defer cancel()
-			var n int32
-			var src string
-			var err error
-			if d, ok := h.o.Replicas.(describedLookup); ok {
-				n, src, err = d.LookupReplicas(lctx, spec.namespace, spec.scaledName)
-			} else {
-				n, err = h.o.Replicas.CurrentReplicas(lctx, spec.namespace, spec.scaledName)
-				src = "kubernetes"
-			}
-			if err != nil {
-				if lctx.Err() == context.DeadlineExceeded {
-					return fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
-				}
-				return fmt.Errorf("current replicas: %w", err)
-			}
-			if err := decide.CheckReplicas(float64(n)); err != nil {
-				return fmt.Errorf("current replicas from %s: %w", src, err)
-			}
-			r.CurrentReplicas, r.ReplicasSource = n, src
-		default:
-			return errors.New(`current replicas unknown: set "replicasQuery" (no Kubernetes lookup here)`)
-		}
-		return nil
+	g.Go(func() (err error) {
+		r.CurrentReplicas, r.ReplicasSource, replicaWarnings, err = h.currentReplicas(gctx, spec, prom)
+		return err
 	})
 	if err := g.Wait(); err != nil {
 		return latency.Reading{}, err
@@ -260,4 +198,93 @@ func (h *Hub) read(ctx context.Context, spec watchSpec, prom *promClient, scr *s
 		r.Warnings = append(r.Warnings, "replicasQuery: "+w)
 	}
 	return r, nil
+}
+
+// readPromQL fills r's P95 and what explains it from latencyQuery.
+func readPromQL(ctx context.Context, c *latency.Config, prom *promClient, r *latency.Reading) error {
+	v, err := prom.query(ctx, "latencyQuery", c.Query)
+	if err != nil {
+		return err
+	}
+	r.Query, r.Series = c.Query, v.Labels
+	r.Warnings = append(r.Warnings, v.Warnings...)
+	r.Infos = append(r.Infos, v.Infos...)
+	if v.Empty {
+		r.Warnings = append(r.Warnings, latency.NoSeriesWarning)
+		return nil
+	}
+	if err := decide.CheckP95(v.Value); err != nil {
+		return fmt.Errorf("latencyQuery %q: %w", c.Query, err)
+	}
+	r.P95 = v.Value
+	return nil
+}
+
+// readScrape fills r's P95 and what explains it from a scrape of the pods.
+func readScrape(ctx context.Context, c *latency.Config, scr *scraper, r *latency.Reading) error {
+	s, err := scr.read(ctx)
+	if err != nil {
+		return err
+	}
+	if err := decide.CheckP95(s.P95); err != nil {
+		return fmt.Errorf("histogram %s over latencyWindow %s: %w", c.Histogram, c.Window, err)
+	}
+	if math.IsInf(s.Observations, 0) {
+		// A pod's counts summed past float64: no quantile of
+		// them means anything.
+		return fmt.Errorf("histogram %s over latencyWindow %s: %g observations is not a count", c.Histogram, c.Window, s.Observations)
+	}
+	r.Histogram, r.Window, r.Pods, r.Observations = c.Histogram, c.Window, s.Pods, s.Observations
+	r.P95, r.AtLeast = s.P95, s.AtLeast
+	r.Warnings = append(r.Warnings, s.Warnings...)
+	return nil
+}
+
+// currentReplicas returns the scale target's replicas, where they came
+// from, and replicasQuery's warnings: the fixed override first, then
+// replicasQuery, then the Kubernetes lookup.
+func (h *Hub) currentReplicas(ctx context.Context, spec watchSpec, prom *promClient) (n int32, source string, warnings []string, err error) {
+	c := spec.cfg
+	fixed, isFixed := h.o.Replicas.(latency.FixedReplicas)
+	switch {
+	case isFixed:
+		return int32(fixed), "--current-replicas", nil, nil
+	case c.ReplicasQuery != "":
+		n, w, err := prom.replicas(ctx, c.ReplicasQuery)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		return n, "replicasQuery", w, nil
+	case h.o.Replicas != nil:
+		n, src, err := h.lookupReplicas(ctx, spec)
+		return n, src, nil, err
+	}
+	return 0, "", nil, errors.New(`current replicas unknown: set "replicasQuery" (no Kubernetes lookup here)`)
+}
+
+// lookupReplicas asks the replica lookup (the Kubernetes API) within
+// latencyTimeout.
+func (h *Hub) lookupReplicas(ctx context.Context, spec watchSpec) (int32, string, error) {
+	c := spec.cfg
+	lctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	var n int32
+	var src string
+	var err error
+	if d, ok := h.o.Replicas.(describedLookup); ok {
+		n, src, err = d.LookupReplicas(lctx, spec.namespace, spec.scaledName)
+	} else {
+		n, err = h.o.Replicas.CurrentReplicas(lctx, spec.namespace, spec.scaledName)
+		src = "kubernetes"
+	}
+	if err != nil {
+		if lctx.Err() == context.DeadlineExceeded {
+			return 0, "", fmt.Errorf("current replicas: no answer from the Kubernetes API within latencyTimeout %s: %w", c.Timeout, err)
+		}
+		return 0, "", fmt.Errorf("current replicas: %w", err)
+	}
+	if err := decide.CheckReplicas(float64(n)); err != nil {
+		return 0, "", fmt.Errorf("current replicas from %s: %w", src, err)
+	}
+	return n, src, nil
 }
