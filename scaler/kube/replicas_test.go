@@ -52,7 +52,7 @@ func fakeKube(t *testing.T, scales map[string]int64, objs ...runtime.Object) *ku
 	return kube.New(c)
 }
 
-func TestLookupReplicas(t *testing.T) {
+func TestKubeReplicas(t *testing.T) {
 	k := fakeKube(t, map[string]int64{"deployments/montage-api": 3, "statefulsets/db": 2, "rollouts/canary": 5, "deployments/idle": 0,
 		"deployments/wraps": 1<<32 + 3, "deployments/huge": 20000, "deployments/negative": -1},
 		scaledObject("montage", "wraps", map[string]any{"scaleTargetRef": map[string]any{"name": "wraps"}}, nil),
