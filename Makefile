@@ -78,11 +78,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./scaler/spec/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBrokerURL$$' -fuzztime $(FUZZTIME) ./scaler/celery/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./scaler/celery/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExposition$$' -fuzztime $(FUZZTIME) ./scaler/latency/prom/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpand$$' -fuzztime $(FUZZTIME) ./scaler/calendar/ical/
 	$(GO) test -run '^$$' -fuzz '^FuzzRepairUTF8$$' -fuzztime $(FUZZTIME) ./scaler/server/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedact$$' -fuzztime $(FUZZTIME) ./scaler/meta/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./scaler/latency/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResult$$' -fuzztime $(FUZZTIME) ./scaler/latency/prom/
 
 # Regenerates proto/ from inspector.proto. Needs protoc (Debian's
 # protobuf-compiler, which no test needs, so make test does not install it);

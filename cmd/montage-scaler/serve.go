@@ -32,6 +32,7 @@ import (
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/addrfile"
 	"github.com/montage/montage-scaler/scaler/components"
+	"github.com/montage/montage-scaler/scaler/kube"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
@@ -138,7 +139,7 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(promReg)
-	sources, reg := newWatches(f, logger, promReg, metrics)
+	sources, reg := newWatches(f, logger, promReg, metrics, kubeClient(logger))
 	s := &serverSet{logger: logger, grace: f.shutdownGrace, addrFile: f.addrFile, reg: reg, sources: sources,
 		scaler: server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})}
 	if err := s.open(f, promReg); err != nil {
@@ -293,8 +294,11 @@ func closeWithin(deadline time.Time, logger *slog.Logger, closeAll func()) {
 
 // newWatches builds the sources (one hub per component) and the registry
 // of watches over them, exporting their metrics on promReg.
-func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics) (*source.Set, *registry.Registry) {
-	replicas := replicaLookup(logger)
+func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry, metrics *server.Metrics, kc *kube.Client) (*source.Set, *registry.Registry) {
+	var replicas latency.ReplicaLookup
+	if kc != nil {
+		replicas = kc // a nil *kube.Client would be a lookup that is not nil
+	}
 	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(components.Table(), source.Options{
 		Logger:          logger,
@@ -322,17 +326,18 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	return sources, reg
 }
 
-// replicaLookup is how the latency component finds current replicas: the
-// Kubernetes API in a cluster, else only a ScaledObject's replicasQuery.
-func replicaLookup(logger *slog.Logger) latency.ReplicaLookup {
-	kube, err := latency.NewKubeReplicasInCluster()
+// kubeClient is the process's one Kubernetes client, from the pod's
+// service account; nil outside a cluster, where the latency component finds
+// current replicas only by a ScaledObject's replicasQuery.
+func kubeClient(logger *slog.Logger) *kube.Client {
+	kc, err := kube.InCluster()
 	if err != nil {
 		// Said to whoever sets a latency trigger without replicasQuery
 		// (its InvalidArgument); as a first line it is noise.
 		logger.Debug("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
 		return nil
 	}
-	return kube
+	return kc
 }
 
 // newGRPCServer builds the gRPC server: ExternalScaler and Inspector on

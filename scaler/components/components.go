@@ -7,6 +7,7 @@ package components
 import (
 	"github.com/montage/montage-scaler/scaler/component"
 	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/source"
 )
 
@@ -14,7 +15,7 @@ import (
 func Table() []source.Component {
 	return []source.Component{
 		celeryComponent,
-		latencyComponent,
+		prom.Component,
 		calendarComponent,
 		forecaststore.Component,
 	}

@@ -1,6 +1,8 @@
-// Package latency reads the API's P95 latency, from Prometheus (PromQL) or from
-// a direct scrape of the pods' histograms, together with the scale target's
-// current replicas, and keeps the latest reading fresh in the background.
+// Package latency is the latency component's pure half: its metadata keys
+// and Config, the Reading of the API's P95 and the scale target's current
+// replicas, the quantile of a histogram, the component's opinion and its
+// quota claims. It does no I/O: package latency/prom reads the P95 from
+// Prometheus or the pods and keeps it fresh; package kube reads replicas.
 package latency
 
 import (
@@ -129,17 +131,10 @@ var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 // is required or checked and no credential is read: the Config then says
 // which mode and target the metadata asks for, and nothing to connect to.
 func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
-	present := false
-	for _, k := range keys {
-		_, ok := m.Lookup(k)
-		_, eok := m.Lookup(k + "FromEnv")
-		present = present || ok || eok
-	}
-	if !present {
+	if !anyKey(m) {
 		return nil, nil
 	}
 	c := &Config{}
-	var err error
 	promURL, hasProm, err := m.FromEnv("prometheusURL", true)
 	if err != nil {
 		return nil, err
@@ -155,65 +150,113 @@ func ParseConfig(m *meta.Map, hasKubeLookup bool) (*Config, error) {
 			return nil, err
 		}
 	}
-	switch {
-	case c.Query != "" && len(c.MetricsURLs) > 0:
-		return nil, &meta.Error{Key: "metricsURLs", Value: redactList(c.MetricsURLs), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
-	case c.Query != "":
-		if !hasProm && !replay {
-			return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
-		}
-		c.Mode = ModePromQL
-	case len(c.MetricsURLs) > 0:
-		if c.Histogram == "" {
-			return nil, &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
-		}
-		for _, u := range c.MetricsURLs {
-			if err := checkMetricsURL(u); err != nil && !replay {
-				return nil, err
-			}
-		}
-		c.Mode = ModeScrape
-	case c.Histogram != "" && !replay:
-		return nil, &meta.Error{Key: "metricsURLs", Allowed: `required with "latencyHistogram": a comma list of the pods' metrics URLs, or one URL whose DNS name lists the pods`}
-	case replay:
-		// Any latency key configures the component; the trace has the P95.
-	default:
-		return nil, &meta.Error{Key: "latencyQuery", Allowed: `required for latency: set "prometheusURL" + "latencyQuery", or "metricsURLs" + "latencyHistogram"`}
-	}
-	if c.Histogram != "" {
-		if c.Mode != ModeScrape && !replay {
-			return nil, &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: `only with "metricsURLs" (in PromQL mode the query names the histogram)`}
-		}
-		if !metricName.MatchString(c.Histogram) || strings.HasSuffix(c.Histogram, "_bucket") {
-			return nil, &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: "a metric family name without the _bucket suffix, such as http_request_duration_seconds"}
-		}
-	}
-	if c.Window, err = m.Duration("latencyWindow", DefaultWindow, false); err != nil {
+	if err := c.pickMode(hasProm, replay); err != nil {
 		return nil, err
 	}
-	if c.Target, err = m.Duration("latencyTarget", DefaultTarget, false); err != nil {
+	if err := c.checkHistogram(replay); err != nil {
 		return nil, err
 	}
-	if c.Timeout, err = m.Duration("latencyTimeout", DefaultTimeout, false); err != nil {
+	if err := c.parseDurations(m); err != nil {
 		return nil, err
 	}
 	if replay {
 		m.Skip(authKeys...)
 		return c, nil
 	}
-	if c.ReplicasQuery != "" && !hasProm {
-		return nil, &meta.Error{Key: "prometheusURL", Allowed: `required with "replicasQuery": the Prometheus that answers it`}
-	}
-	if c.ReplicasQuery == "" && !hasKubeLookup {
-		return nil, &meta.Error{Key: "replicasQuery", Allowed: "required for latency outside a cluster without --current-replicas: PromQL returning the scale target's current replicas, such as kube_deployment_status_replicas{deployment=\"montage-api\"}"}
-	}
-	if c.Auth, err = parseAuth(m); err != nil {
+	if err := c.parseAccess(m, hasProm, hasKubeLookup); err != nil {
 		return nil, err
 	}
-	if !hasProm && c.Auth.String() != "none" {
-		return nil, &meta.Error{Key: "prometheusURL", Allowed: "required when Prometheus auth keys are set (they apply to Prometheus only)"}
-	}
 	return c, nil
+}
+
+// anyKey reports whether any latency key is present, itself or its
+// FromEnv form.
+func anyKey(m *meta.Map) bool {
+	present := false
+	for _, k := range keys {
+		_, ok := m.Lookup(k)
+		_, eok := m.Lookup(k + "FromEnv")
+		present = present || ok || eok
+	}
+	return present
+}
+
+// pickMode sets the Mode from which keys are there: latencyQuery is
+// PromQL, metricsURLs a direct scrape, never both. A replay needs neither.
+func (c *Config) pickMode(hasProm, replay bool) error {
+	switch {
+	case c.Query != "" && len(c.MetricsURLs) > 0:
+		return &meta.Error{Key: "metricsURLs", Value: redactList(c.MetricsURLs), Allowed: `not together with "latencyQuery": choose PromQL or a direct scrape`}
+	case c.Query != "":
+		if !hasProm && !replay {
+			return &meta.Error{Key: "prometheusURL", Allowed: `required with "latencyQuery": the Prometheus base URL, such as http://prometheus:9090`}
+		}
+		c.Mode = ModePromQL
+	case len(c.MetricsURLs) > 0:
+		if c.Histogram == "" {
+			return &meta.Error{Key: "latencyHistogram", Allowed: `required with "metricsURLs": the histogram family name, such as http_request_duration_seconds`}
+		}
+		for _, u := range c.MetricsURLs {
+			if err := checkMetricsURL(u); err != nil && !replay {
+				return err
+			}
+		}
+		c.Mode = ModeScrape
+	case c.Histogram != "" && !replay:
+		return &meta.Error{Key: "metricsURLs", Allowed: `required with "latencyHistogram": a comma list of the pods' metrics URLs, or one URL whose DNS name lists the pods`}
+	case replay:
+		// Any latency key configures the component; the trace has the P95.
+	default:
+		return &meta.Error{Key: "latencyQuery", Allowed: `required for latency: set "prometheusURL" + "latencyQuery", or "metricsURLs" + "latencyHistogram"`}
+	}
+	return nil
+}
+
+// checkHistogram accepts latencyHistogram in scrape mode only, as a
+// family name.
+func (c *Config) checkHistogram(replay bool) error {
+	if c.Histogram == "" {
+		return nil
+	}
+	if c.Mode != ModeScrape && !replay {
+		return &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: `only with "metricsURLs" (in PromQL mode the query names the histogram)`}
+	}
+	if !metricName.MatchString(c.Histogram) || strings.HasSuffix(c.Histogram, "_bucket") {
+		return &meta.Error{Key: "latencyHistogram", Value: c.Histogram, Allowed: "a metric family name without the _bucket suffix, such as http_request_duration_seconds"}
+	}
+	return nil
+}
+
+// parseDurations reads latencyWindow, latencyTarget and latencyTimeout.
+func (c *Config) parseDurations(m *meta.Map) error {
+	var err error
+	if c.Window, err = m.Duration("latencyWindow", DefaultWindow, false); err != nil {
+		return err
+	}
+	if c.Target, err = m.Duration("latencyTarget", DefaultTarget, false); err != nil {
+		return err
+	}
+	c.Timeout, err = m.Duration("latencyTimeout", DefaultTimeout, false)
+	return err
+}
+
+// parseAccess checks where the current replicas come from and reads the
+// Prometheus credentials, which need a prometheusURL to apply to.
+func (c *Config) parseAccess(m *meta.Map, hasProm, hasKubeLookup bool) error {
+	if c.ReplicasQuery != "" && !hasProm {
+		return &meta.Error{Key: "prometheusURL", Allowed: `required with "replicasQuery": the Prometheus that answers it`}
+	}
+	if c.ReplicasQuery == "" && !hasKubeLookup {
+		return &meta.Error{Key: "replicasQuery", Allowed: "required for latency outside a cluster without --current-replicas: PromQL returning the scale target's current replicas, such as kube_deployment_status_replicas{deployment=\"montage-api\"}"}
+	}
+	var err error
+	if c.Auth, err = parseAuth(m); err != nil {
+		return err
+	}
+	if !hasProm && c.Auth.String() != "none" {
+		return &meta.Error{Key: "prometheusURL", Allowed: "required when Prometheus auth keys are set (they apply to Prometheus only)"}
+	}
+	return nil
 }
 
 // checkURL accepts an http(s) URL with a host; its error shows the value
@@ -269,10 +312,10 @@ func checkMetricsURL(v string) error {
 	return nil
 }
 
-// secrets are what no text quoted from an upstream may repeat: the URLs'
+// Secrets are what no text quoted from an upstream may repeat: the URLs'
 // secret parts, the bearer token, the password, header values that look
 // secret.
-func (c *Config) secrets() []string {
+func (c *Config) Secrets() []string {
 	out := meta.URLSecrets(c.PrometheusURL)
 	for _, u := range c.MetricsURLs {
 		out = append(out, meta.URLSecrets(u)...)
@@ -298,9 +341,9 @@ func isSecretHeader(name string) bool {
 	return false
 }
 
-// shown names the upstream for logs: the Prometheus URL or the scrape
+// Shown names the upstream for logs: the Prometheus URL or the scrape
 // URLs, redacted.
-func (c *Config) shown() string {
+func (c *Config) Shown() string {
 	if c.Mode == ModeScrape {
 		return redactList(c.MetricsURLs)
 	}
@@ -316,6 +359,8 @@ func redactList(urls []string) string {
 	return strings.Join(out, ",")
 }
 
+// parseAuth reads the Prometheus credentials: a bearer token or a user and
+// password, extra headers, and the TLS material.
 func parseAuth(m *meta.Map) (Auth, error) {
 	var a Auth
 	get := func(key string) (string, error) {
@@ -342,6 +387,17 @@ func parseAuth(m *meta.Map) (Auth, error) {
 	if err != nil {
 		return a, err
 	}
+	if a.Headers, err = parseHeaders(headers); err != nil {
+		return a, err
+	}
+	err = a.parseTLS(get)
+	return a, err
+}
+
+// parseHeaders reads prometheusHeaders: name=value pairs separated by
+// commas.
+func parseHeaders(headers string) ([][2]string, error) {
+	var out [][2]string
 	for item := range strings.SplitSeq(headers, ",") {
 		if strings.TrimSpace(item) == "" {
 			continue
@@ -349,45 +405,52 @@ func parseAuth(m *meta.Map) (Auth, error) {
 		k, v, ok := strings.Cut(item, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t:\r\n") || strings.ContainsAny(v, "\r\n") {
-			return a, &meta.Error{Key: "prometheusHeaders", Value: "<redacted>", Allowed: "name=value pairs separated by commas, such as X-Scope-OrgID=montage,X-Token=abc"}
+			return nil, &meta.Error{Key: "prometheusHeaders", Value: "<redacted>", Allowed: "name=value pairs separated by commas, such as X-Scope-OrgID=montage,X-Token=abc"}
 		}
-		a.Headers = append(a.Headers, [2]string{k, strings.TrimSpace(v)})
+		out = append(out, [2]string{k, strings.TrimSpace(v)})
 	}
+	return out, nil
+}
+
+// parseTLS reads prometheusCA and the client certificate with its key,
+// each checked to be what it says.
+func (a *Auth) parseTLS(get func(key string) (string, error)) error {
 	ca, err := get("prometheusCA")
 	if err != nil {
-		return a, err
+		return err
 	}
 	if ca != "" {
 		if !x509.NewCertPool().AppendCertsFromPEM([]byte(ca)) {
-			return a, &meta.Error{Key: "prometheusCA", Value: "<redacted>", Allowed: "PEM certificates (-----BEGIN CERTIFICATE-----)"}
+			return &meta.Error{Key: "prometheusCA", Value: "<redacted>", Allowed: "PEM certificates (-----BEGIN CERTIFICATE-----)"}
 		}
 		a.CA = []byte(ca)
 	}
 	cert, err := get("prometheusClientCert")
 	if err != nil {
-		return a, err
+		return err
 	}
 	key, err := get("prometheusClientKey")
 	if err != nil {
-		return a, err
+		return err
 	}
 	switch {
 	case cert != "" && key == "":
-		return a, &meta.Error{Key: "prometheusClientKey", Allowed: `required with "prometheusClientCert": the PEM private key`}
+		return &meta.Error{Key: "prometheusClientKey", Allowed: `required with "prometheusClientCert": the PEM private key`}
 	case cert == "" && key != "":
-		return a, &meta.Error{Key: "prometheusClientCert", Allowed: `required with "prometheusClientKey": the PEM certificate`}
+		return &meta.Error{Key: "prometheusClientCert", Allowed: `required with "prometheusClientKey": the PEM certificate`}
 	case cert != "":
 		if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
-			return a, &meta.Error{Key: "prometheusClientCert", Value: "<redacted>", Allowed: "a PEM certificate and its matching PEM key in prometheusClientKey"}
+			return &meta.Error{Key: "prometheusClientCert", Value: "<redacted>", Allowed: "a PEM certificate and its matching PEM key in prometheusClientKey"}
 		}
 		a.ClientCert, a.ClientKey = []byte(cert), []byte(key)
 	}
-	return a, nil
+	return nil
 }
 
-// upstreamKey identifies what the P95 is read from, secrets included, hashed
-// so that map keys hold no credentials.
-func (c *Config) upstreamKey() string {
+// UpstreamKey identifies what the P95 is read from, secrets included,
+// hashed so that map keys hold no credentials: two configs with the same
+// key can share one poller.
+func (c *Config) UpstreamKey() string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
 	field(string(c.Mode))

@@ -38,6 +38,17 @@ type Reading struct {
 	Infos    []string
 }
 
+// PodStatus is how one pod's scrape went.
+type PodStatus struct {
+	URL   string `json:"url"`
+	Error string `json:"error,omitempty"`
+	// Series is how many label sets of the family the pod exposes.
+	Series int `json:"series"`
+}
+
+// NoSeriesWarning is the explanation of an empty PromQL result.
+const NoSeriesWarning = "no series: the query matched nothing (a typo, or no traffic yet)"
+
 // Evidence returns the reading in decide's plain terms.
 func (r Reading) Evidence() decide.LatencyEvidence {
 	w := append(append([]string{}, r.Warnings...), r.Infos...)

@@ -1,4 +1,4 @@
-package latency_test
+package prom_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
@@ -63,20 +64,20 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 	bin := servers.BuildHistProc(t)
 	busy := servers.StartHistProc(t, bin, "h", testBuckets)
 	idle := servers.StartHistProc(t, bin, "h", testBuckets)
-	prom := servers.StartPrometheus(t, []string{busy.Addr, idle.Addr}, time.Second)
+	promServer := servers.StartPrometheus(t, []string{busy.Addr, idle.Addr}, time.Second)
 	// Both targets scraped at zero first, so rate() sees the increase whole.
-	prom.WaitFor(t, `count(h_count == 0)`, 60*time.Second, func(v float64) bool { return v == 2 })
+	promServer.WaitFor(t, `count(h_count == 0)`, 60*time.Second, func(v float64) bool { return v == 2 })
 	busy.Observe(t, 0.03, 50)
 	busy.Observe(t, 0.07, 40)
 	busy.Observe(t, 0.3, 10)
-	prom.WaitFor(t, `h_count{instance="`+busy.Addr+`"}`, 60*time.Second, func(v float64) bool { return v == 100 })
+	promServer.WaitFor(t, `h_count{instance="`+busy.Addr+`"}`, 60*time.Second, func(v float64) bool { return v == 100 })
 	// rate() of the idle target needs two of its samples in the window.
-	prom.WaitFor(t, `count_over_time(h_count{instance="`+idle.Addr+`"}[1m])`, 60*time.Second, func(v float64) bool { return v >= 2 })
+	promServer.WaitFor(t, `count_over_time(h_count{instance="`+idle.Addr+`"}[1m])`, 60*time.Second, func(v float64) bool { return v >= 2 })
 
 	p95Query := `histogram_quantile(0.95, sum by (le) (rate(h_bucket{instance="` + busy.Addr + `"}[1m])))`
-	hub := latency.NewHub(latency.HubOptions{Interval: 200 * time.Millisecond, Replicas: latency.FixedReplicas(3)})
+	hub := prom.NewHub(prom.HubOptions{Interval: 200 * time.Millisecond, Replicas: latency.FixedReplicas(3)})
 	t.Cleanup(hub.Close)
-	base := map[string]string{"prometheusURL": prom.URL, "latencyTimeout": "5s"}
+	base := map[string]string{"prometheusURL": promServer.URL, "latencyTimeout": "5s"}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -92,7 +93,7 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 		w := hub.Watch("ns", "api", parse(t, with("latencyQuery", p95Query), true))
 		defer w.Close()
 		s := waitSnap(t, w, func(s poll.Snapshot[latency.Reading]) bool { return s.Err == nil && !math.IsNaN(s.Value.P95) })
-		_, raw := prom.Query(t, p95Query)
+		_, raw := promServer.Query(t, p95Query)
 		var vec []struct {
 			Value [2]any `json:"value"`
 		}
@@ -180,7 +181,7 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 	})
 
 	t.Run("replicasQuery gives the current replicas and says so", func(t *testing.T) {
-		h2 := latency.NewHub(latency.HubOptions{Interval: 200 * time.Millisecond})
+		h2 := prom.NewHub(prom.HubOptions{Interval: 200 * time.Millisecond})
 		defer h2.Close()
 		w := h2.Watch("ns", "api", parse(t, with("latencyQuery", p95Query, "replicasQuery", "count(up)"), false))
 		defer w.Close()
@@ -210,9 +211,9 @@ func TestPromQLAgainstRealPrometheus(t *testing.T) {
 		w := hub.Watch("ns", "api", parse(t, with("latencyQuery", p95Query), true))
 		defer w.Close()
 		good := waitSnap(t, w, func(s poll.Snapshot[latency.Reading]) bool { return s.Err == nil && !math.IsNaN(s.Value.P95) })
-		prom.Stop()
+		promServer.Stop()
 		s := waitSnap(t, w, func(s poll.Snapshot[latency.Reading]) bool { return s.Err != nil })
-		if !strings.HasPrefix(s.Err.Error(), "latency: prometheus "+prom.URL+": ") || s.Value.P95 != good.Value.P95 || s.GoodAt.IsZero() {
+		if !strings.HasPrefix(s.Err.Error(), "latency: prometheus "+promServer.URL+": ") || s.Value.P95 != good.Value.P95 || s.GoodAt.IsZero() {
 			t.Errorf("snapshot = P95 %v goodAt %v err %v", s.Value.P95, s.GoodAt, s.Err)
 		}
 		r := decide.Reading{Name: "latency", Opinion: mustOpinion(t, s.Value), GoodAt: s.GoodAt, Err: s.Err}
@@ -306,7 +307,7 @@ func TestPromQLFailures(t *testing.T) {
 		{"status error on HTTP 200 is a failure", okError.URL,
 			"latency: prometheus " + okError.URL + `: latencyQuery "q" failed (HTTP 200, status "error"): execution: query timed out`},
 	}
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
 	t.Cleanup(hub.Close)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,7 +346,7 @@ func TestAnUpstreamThatEchoesTheRequestLeaksNoSecret(t *testing.T) {
 		_, _ = w.Write(b)
 	}))
 	t.Cleanup(echo.Close)
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
 	t.Cleanup(hub.Close)
 	c := parse(t, map[string]string{"prometheusURL": echo.URL + "/t/" + pathToken, "latencyQuery": "q",
 		"prometheusBearerToken": bearer, "prometheusHeaders": "X-Api-Key=" + header}, true)

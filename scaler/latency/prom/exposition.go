@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"bufio"
@@ -21,6 +21,36 @@ import (
 // parsing; bodies over MaxBodyBytes, more than MaxBuckets bucket lines and
 // lines over 64 KiB are errors that say so.
 func ParseExposition(r io.Reader, family string) (*PodHistogram, error) {
+	kept, err := familyLines(r, family)
+	if err != nil || kept.Len() == 0 {
+		return nil, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(kept)
+	if err != nil {
+		return nil, fmt.Errorf("parsing histogram %s: %w", family, err)
+	}
+	mf, ok := fams[family]
+	if !ok {
+		return nil, nil
+	}
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		return nil, fmt.Errorf("family %s is a %s, want a histogram", family, strings.ToLower(mf.GetType().String()))
+	}
+	h := &PodHistogram{Buckets: map[float64]float64{}}
+	for _, m := range mf.GetMetric() {
+		if hist := m.GetHistogram(); hist != nil {
+			if err := h.add(family, hist); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return h, nil
+}
+
+// familyLines streams r and keeps the lines about family (its samples,
+// # HELP and # TYPE), within the limits.
+func familyLines(r io.Reader, family string) (*bytes.Buffer, error) {
 	lr := &io.LimitedReader{R: r, N: MaxBodyBytes + 1}
 	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
@@ -57,62 +87,45 @@ func ParseExposition(r io.Reader, family string) (*PodHistogram, error) {
 		}
 		return nil, fmt.Errorf("reading exposition: %w", err)
 	}
-	if kept.Len() == 0 {
-		return nil, nil
+	return &kept, nil
+}
+
+// add sums one label set's histogram into h.
+func (h *PodHistogram) add(family string, hist *dto.Histogram) error {
+	h.Series++
+	n := float64(hist.GetSampleCount())
+	if hist.SampleCountFloat != nil {
+		n = hist.GetSampleCountFloat()
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(&kept)
-	if err != nil {
-		return nil, fmt.Errorf("parsing histogram %s: %w", family, err)
+	if !isCount(n) {
+		return fmt.Errorf("histogram %s: _count %g is not a count", family, n)
 	}
-	mf, ok := fams[family]
-	if !ok {
-		return nil, nil
+	h.Count += n
+	hasInf := false
+	for _, b := range hist.GetBucket() {
+		c := float64(b.GetCumulativeCount())
+		if b.CumulativeCountFloat != nil {
+			c = b.GetCumulativeCountFloat()
+		}
+		if math.IsNaN(b.GetUpperBound()) || math.IsNaN(c) {
+			return fmt.Errorf("histogram %s: NaN bucket", family)
+		}
+		// A count that is not one, or a -Inf bound, would make the
+		// quantile +Inf, -Inf or NaN, and NaN reads as "no requests".
+		if !isCount(c) {
+			return fmt.Errorf("histogram %s: bucket le=%q count %g is not a count", family, formatBound(b.GetUpperBound()), c)
+		}
+		if math.IsInf(b.GetUpperBound(), -1) {
+			return fmt.Errorf("histogram %s: bucket le=\"-Inf\" is not an upper bound", family)
+		}
+		hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
+		h.Buckets[b.GetUpperBound()] += c
 	}
-	if mf.GetType() != dto.MetricType_HISTOGRAM {
-		return nil, fmt.Errorf("family %s is a %s, want a histogram", family, strings.ToLower(mf.GetType().String()))
+	if !hasInf {
+		// _count is the +Inf bucket by definition.
+		h.Buckets[math.Inf(1)] += n
 	}
-	h := &PodHistogram{Buckets: map[float64]float64{}}
-	for _, m := range mf.GetMetric() {
-		hist := m.GetHistogram()
-		if hist == nil {
-			continue
-		}
-		h.Series++
-		n := float64(hist.GetSampleCount())
-		if hist.SampleCountFloat != nil {
-			n = hist.GetSampleCountFloat()
-		}
-		if !isCount(n) {
-			return nil, fmt.Errorf("histogram %s: _count %g is not a count", family, n)
-		}
-		h.Count += n
-		hasInf := false
-		for _, b := range hist.GetBucket() {
-			c := float64(b.GetCumulativeCount())
-			if b.CumulativeCountFloat != nil {
-				c = b.GetCumulativeCountFloat()
-			}
-			if math.IsNaN(b.GetUpperBound()) || math.IsNaN(c) {
-				return nil, fmt.Errorf("histogram %s: NaN bucket", family)
-			}
-			// A count that is not one, or a -Inf bound, would make the
-			// quantile +Inf, -Inf or NaN, and NaN reads as "no requests".
-			if !isCount(c) {
-				return nil, fmt.Errorf("histogram %s: bucket le=%q count %g is not a count", family, formatBound(b.GetUpperBound()), c)
-			}
-			if math.IsInf(b.GetUpperBound(), -1) {
-				return nil, fmt.Errorf("histogram %s: bucket le=\"-Inf\" is not an upper bound", family)
-			}
-			hasInf = hasInf || math.IsInf(b.GetUpperBound(), 1)
-			h.Buckets[b.GetUpperBound()] += c
-		}
-		if !hasInf {
-			// _count is the +Inf bucket by definition.
-			h.Buckets[math.Inf(1)] += n
-		}
-	}
-	return h, nil
+	return nil
 }
 
 // lineMetric returns the metric name a line is about: the sample's name, or

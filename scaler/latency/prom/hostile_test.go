@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/montage/montage-scaler/scaler/latency"
 )
 
 // repeatReader streams line forever (up to n bytes) without holding it all.
@@ -85,11 +87,11 @@ func FuzzParseExposition(f *testing.F) {
 		if len(h.Buckets) > MaxBuckets+h.Series {
 			t.Errorf("%d buckets, limit %d", len(h.Buckets), MaxBuckets)
 		}
-		b := make([]Bucket, 0, len(h.Buckets))
+		b := make([]latency.Bucket, 0, len(h.Buckets))
 		for le, c := range h.Buckets {
-			b = append(b, Bucket{le, c})
+			b = append(b, latency.Bucket{UpperBound: le, Count: c})
 		}
-		v, _ := Quantile(0.95, b) // must not panic
+		v, _ := latency.Quantile(0.95, b) // must not panic
 		_ = fmt.Sprint(v, math.IsNaN(v))
 	})
 }

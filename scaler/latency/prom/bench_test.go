@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkScrapeParseQuantile10Pods(b *testing.B) {
 	for i := range bodies {
 		bodies[i] = podExposition(i)
 	}
-	cfg := &Config{Mode: ModeScrape, Histogram: "http_request_duration_seconds", Window: time.Minute}
+	cfg := &latency.Config{Mode: latency.ModeScrape, Histogram: "http_request_duration_seconds", Window: time.Minute}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		s := &scraper{cfg: cfg}
@@ -72,7 +73,7 @@ func BenchmarkPromQLRoundTrip(b *testing.B) {
 	hp := servers.StartHistProc(b, bin, "h", []float64{0.05, 0.1, 0.25, 0.5, 1})
 	prom := servers.StartPrometheus(b, []string{hp.Addr}, time.Second)
 	prom.WaitFor(b, `count(h_count)`, time.Minute, func(v float64) bool { return v == 1 })
-	c, err := newPromClient(&Config{PrometheusURL: prom.URL, Timeout: 5 * time.Second}, nil)
+	c, err := newPromClient(&latency.Config{PrometheusURL: prom.URL, Timeout: 5 * time.Second}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

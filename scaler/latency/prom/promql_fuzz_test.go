@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/wrongport"
@@ -26,14 +27,11 @@ import (
 // maxPromBody caps a Prometheus answer; a single-series result is tiny.
 const maxPromBody = 4 << 20
 
-// NoSeriesWarning is the explanation of an empty PromQL result.
-const NoSeriesWarning = "no series: the query matched nothing (a typo, or no traffic yet)"
-
 // promClient asks one Prometheus server with one set of credentials.
 type promClient struct {
 	base    string // no trailing slash
 	shown   string // base with credentials redacted
-	auth    Auth
+	auth    latency.Auth
 	client  *http.Client
 	timeout time.Duration
 }
@@ -49,7 +47,7 @@ type promValue struct {
 
 // newPromClient builds a client whose transport carries the config's TLS
 // material; base is cloned so connection pools are per credential set.
-func newPromClient(c *Config, base *http.Client) (*promClient, error) {
+func newPromClient(c *latency.Config, base *http.Client) (*promClient, error) {
 	if base == nil {
 		base = &http.Client{}
 	}
@@ -104,38 +102,13 @@ type queryData struct {
 func (p *promClient) query(ctx context.Context, what, q string) (promValue, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	form := url.Values{"query": {q}, "timeout": {p.timeout.String()}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/api/v1/query", strings.NewReader(form.Encode()))
+	req, err := p.request(ctx, q)
 	if err != nil {
 		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	for _, h := range p.auth.Headers {
-		req.Header.Set(h[0], h[1])
-	}
-	switch {
-	case p.auth.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+p.auth.BearerToken)
-	case p.auth.Username != "":
-		req.SetBasicAuth(p.auth.Username, p.auth.Password)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text repeats the URL, which may hold secrets
-		}
-		if errors.Is(err, netpolicy.ErrRefused) {
-			return promValue{}, fmt.Errorf("prometheusURL %s: %w", p.shown, err)
-		}
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			return promValue{}, fmt.Errorf("prometheus %s: no answer within latencyTimeout %s: %w", p.shown, p.timeout, err)
-		}
-		if wrongport.SpeaksGRPC(err) {
-			err = wrongport.GRPCNotHTTP("Prometheus's HTTP API")
-		}
-		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
+		return promValue{}, p.callError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if isRedirect(resp.StatusCode) {
@@ -164,6 +137,47 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	}
 	v.Warnings, v.Infos = clipAll(ar.Warnings), clipAll(ar.Infos)
 	return v, nil
+}
+
+// request is the query API's POST of q with the credentials.
+func (p *promClient) request(ctx context.Context, q string) (*http.Request, error) {
+	form := url.Values{"query": {q}, "timeout": {p.timeout.String()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/api/v1/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	for _, h := range p.auth.Headers {
+		req.Header.Set(h[0], h[1])
+	}
+	switch {
+	case p.auth.BearerToken != "":
+		req.Header.Set("Authorization", "Bearer "+p.auth.BearerToken)
+	case p.auth.Username != "":
+		req.SetBasicAuth(p.auth.Username, p.auth.Password)
+	}
+	return req, nil
+}
+
+// callError says why a query got no answer: refused by the address
+// policy, no answer within latencyTimeout, a gRPC port, or the transport's
+// own error.
+func (p *promClient) callError(ctx context.Context, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // its text repeats the URL, which may hold secrets
+	}
+	if errors.Is(err, netpolicy.ErrRefused) {
+		return fmt.Errorf("prometheusURL %s: %w", p.shown, err)
+	}
+	if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("prometheus %s: no answer within latencyTimeout %s: %w", p.shown, p.timeout, err)
+	}
+	if wrongport.SpeaksGRPC(err) {
+		err = wrongport.GRPCNotHTTP("Prometheus's HTTP API")
+	}
+	return fmt.Errorf("prometheus %s: %w", p.shown, err)
 }
 
 // notAPIAnswer is what an error says of a body that is not Prometheus's
@@ -261,67 +275,64 @@ func decodeResult(data json.RawMessage, what, q string) (promValue, error) {
 	if isNull(d.Result) {
 		return promValue{}, malformedError(what, fmt.Sprintf(`"result" of the %s is null or missing`, orNone(d.ResultType)))
 	}
-	var v promValue
 	switch d.ResultType {
 	case model.ValScalar:
 		var s model.Scalar
 		if err := json.Unmarshal(d.Result, &s); err != nil {
 			return promValue{}, malformedError(what, "scalar: "+meta.Clip(err.Error(), maxShownBody))
 		}
-		v.Value = float64(s.Value)
-		v.Labels = "scalar"
+		return promValue{Value: float64(s.Value), Labels: "scalar"}, nil
 	case model.ValVector, model.ValMatrix:
-		var shapes []sampleShape
-		if err := json.Unmarshal(d.Result, &shapes); err != nil {
-			return promValue{}, malformedError(what, fmt.Sprintf("the %s is not a list of series with values", d.ResultType))
-		}
-		for _, sh := range shapes {
-			if !isNull(sh.Histogram) || !isNull(sh.Histograms) {
-				return promValue{}, fmt.Errorf("%s %q returned a native histogram, want a number (apply histogram_quantile)", what, q)
-			}
-			if !sh.hasValue(d.ResultType == model.ValMatrix) {
-				return promValue{}, malformedError(what, fmt.Sprintf("a series of the %s has no value [time, \"number\"]", d.ResultType))
-			}
-		}
-		if len(shapes) > 1 {
-			var first struct {
-				Metric model.Metric `json:"metric"`
-			}
-			var items []json.RawMessage
-			_ = json.Unmarshal(d.Result, &items)
-			_ = json.Unmarshal(items[0], &first)
-			return promValue{}, fmt.Errorf("%s %q returned %d series (first %s); aggregate them to one with sum or max", what, q, len(shapes), first.Metric)
-		}
-		if d.ResultType == model.ValVector {
-			var vec model.Vector
-			if err := json.Unmarshal(d.Result, &vec); err != nil {
-				return promValue{}, malformedError(what, "vector: "+meta.Clip(err.Error(), maxShownBody))
-			}
-			if len(vec) == 0 {
-				v.Empty = true
-				break
-			}
-			v.Value = float64(vec[0].Value)
-			v.Labels = vec[0].Metric.String()
-			break
-		}
-		var mat model.Matrix
-		if err := json.Unmarshal(d.Result, &mat); err != nil {
-			return promValue{}, malformedError(what, "matrix: "+meta.Clip(err.Error(), maxShownBody))
-		}
-		if len(mat) == 0 || len(mat[0].Values) == 0 {
-			v.Empty = true
-			break
-		}
-		// A range selector: its latest sample is the current value.
-		v.Value = float64(mat[0].Values[len(mat[0].Values)-1].Value)
-		v.Labels = mat[0].Metric.String()
+		return decodeSeries(d, what, q)
 	case model.ValNone:
 		return promValue{}, malformedError(what, `no "resultType"`)
-	default:
-		return promValue{}, fmt.Errorf("%s %q returned a %s, want a number (scalar or one series)", what, q, d.ResultType)
 	}
-	return v, nil
+	return promValue{}, fmt.Errorf("%s %q returned a %s, want a number (scalar or one series)", what, q, d.ResultType)
+}
+
+// decodeSeries reads a vector or a matrix: empty, or one float series
+// whose (latest) value is the answer.
+func decodeSeries(d queryData, what, q string) (promValue, error) {
+	var shapes []sampleShape
+	if err := json.Unmarshal(d.Result, &shapes); err != nil {
+		return promValue{}, malformedError(what, fmt.Sprintf("the %s is not a list of series with values", d.ResultType))
+	}
+	for _, sh := range shapes {
+		if !isNull(sh.Histogram) || !isNull(sh.Histograms) {
+			return promValue{}, fmt.Errorf("%s %q returned a native histogram, want a number (apply histogram_quantile)", what, q)
+		}
+		if !sh.hasValue(d.ResultType == model.ValMatrix) {
+			return promValue{}, malformedError(what, fmt.Sprintf("a series of the %s has no value [time, \"number\"]", d.ResultType))
+		}
+	}
+	if len(shapes) > 1 {
+		var first struct {
+			Metric model.Metric `json:"metric"`
+		}
+		var items []json.RawMessage
+		_ = json.Unmarshal(d.Result, &items)
+		_ = json.Unmarshal(items[0], &first)
+		return promValue{}, fmt.Errorf("%s %q returned %d series (first %s); aggregate them to one with sum or max", what, q, len(shapes), first.Metric)
+	}
+	if d.ResultType == model.ValVector {
+		var vec model.Vector
+		if err := json.Unmarshal(d.Result, &vec); err != nil {
+			return promValue{}, malformedError(what, "vector: "+meta.Clip(err.Error(), maxShownBody))
+		}
+		if len(vec) == 0 {
+			return promValue{Empty: true}, nil
+		}
+		return promValue{Value: float64(vec[0].Value), Labels: vec[0].Metric.String()}, nil
+	}
+	var mat model.Matrix
+	if err := json.Unmarshal(d.Result, &mat); err != nil {
+		return promValue{}, malformedError(what, "matrix: "+meta.Clip(err.Error(), maxShownBody))
+	}
+	if len(mat) == 0 || len(mat[0].Values) == 0 {
+		return promValue{Empty: true}, nil
+	}
+	// A range selector: its latest sample is the current value.
+	return promValue{Value: float64(mat[0].Values[len(mat[0].Values)-1].Value), Labels: mat[0].Metric.String()}, nil
 }
 
 func orNone(t model.ValueType) string {

@@ -1,4 +1,4 @@
-package latency_test
+package prom_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 )
 
 // startGRPC serves gRPC health on a free loopback port, as the scaler's
@@ -41,7 +42,7 @@ func TestAGRPCPortIsNamedForWhatItIs(t *testing.T) {
 		{"metricsURLs on a gRPC port", map[string]string{"metricsURLs": "http://" + addr + "/metrics", "latencyHistogram": "h"},
 			"this address speaks HTTP/2 gRPC, not a /metrics endpoint — is it the scaler's own port?"},
 	}
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
 	t.Cleanup(hub.Close)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +84,7 @@ func TestAPortSpeakingAnotherProtocolIsNotCalledGRPC(t *testing.T) {
 			c.Close()
 		}
 	}()
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
 	t.Cleanup(hub.Close)
 	w := hub.Watch("ns", "api", parse(t, map[string]string{"prometheusURL": "http://" + lis.Addr().String(), "latencyQuery": "q"}, true))
 	defer w.Close()

@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -22,7 +23,7 @@ func TestScrapeTwoPods(t *testing.T) {
 	a := servers.StartHistProc(t, bin, "h", buckets)
 	b := servers.StartHistProc(t, bin, "h", buckets)
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	cfg := &Config{Mode: ModeScrape, MetricsURLs: []string{a.MetricsURL, b.MetricsURL}, Histogram: "h",
+	cfg := &latency.Config{Mode: latency.ModeScrape, MetricsURLs: []string{a.MetricsURL, b.MetricsURL}, Histogram: "h",
 		Window: time.Minute, Target: 80 * time.Millisecond, Timeout: 5 * time.Second}
 	s := &scraper{cfg: cfg, client: &http.Client{}, now: func() time.Time { return now }}
 	read := func(t *testing.T, at time.Duration) ScrapeResult {
@@ -93,7 +94,7 @@ func TestScrapePlusInf(t *testing.T) {
 	bin := servers.BuildHistProc(t)
 	a := servers.StartHistProc(t, bin, "h", []float64{0.1, 0.5})
 	now := time.Unix(0, 0)
-	s := &scraper{cfg: &Config{Mode: ModeScrape, MetricsURLs: []string{a.MetricsURL}, Histogram: "h", Window: time.Minute, Timeout: 5 * time.Second},
+	s := &scraper{cfg: &latency.Config{Mode: latency.ModeScrape, MetricsURLs: []string{a.MetricsURL}, Histogram: "h", Window: time.Minute, Timeout: 5 * time.Second},
 		client: &http.Client{}, now: func() time.Time { return now }, resolver: net.DefaultResolver}
 	if _, err := s.read(t.Context()); err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestScrapePlusInf(t *testing.T) {
 	if r.P95 != 0.5 || !r.AtLeast {
 		t.Errorf("P95 = %v atLeast %v, want ≥ 0.5", r.P95, r.AtLeast)
 	}
-	rd := Reading{Mode: ModeScrape, P95: r.P95, AtLeast: r.AtLeast, Target: 100 * time.Millisecond, CurrentReplicas: 2, ReplicasSource: "--current-replicas", Window: time.Minute, Pods: r.Pods}
+	rd := latency.Reading{Mode: latency.ModeScrape, P95: r.P95, AtLeast: r.AtLeast, Target: 100 * time.Millisecond, CurrentReplicas: 2, ReplicasSource: "--current-replicas", Window: time.Minute, Pods: r.Pods}
 	want := "P95 ≥ 0.5 s (the highest bound) from a direct scrape of 1 pod(s) over 1m0s is above target 100ms: 2 current replicas (--current-replicas) × 5 = 10 replicas"
 	if got := rd.Explanation(); got != want {
 		t.Errorf("explanation\n got %s\nwant %s", got, want)
@@ -141,7 +142,7 @@ func TestScrapeTargetsFromDNS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &scraper{cfg: &Config{MetricsURLs: tt.urls}, resolver: r}
+			s := &scraper{cfg: &latency.Config{MetricsURLs: tt.urls}, resolver: r}
 			got, err := s.targets(t.Context())
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
@@ -174,7 +175,7 @@ func TestAHungPodNamesItsURLAndTheTimeout(t *testing.T) {
 		}
 	}()
 	u := "http://" + l.Addr().String() + "/metrics"
-	cfg := &Config{Mode: ModeScrape, MetricsURLs: []string{u, u + "?pod=2"}, Histogram: "h", Window: time.Minute, Timeout: 300 * time.Millisecond}
+	cfg := &latency.Config{Mode: latency.ModeScrape, MetricsURLs: []string{u, u + "?pod=2"}, Histogram: "h", Window: time.Minute, Timeout: 300 * time.Millisecond}
 	s := &scraper{cfg: cfg, client: &http.Client{}, now: time.Now}
 	_, err = s.read(t.Context())
 	want := "scraping h: every pod failed: " + u + ": no answer within latencyTimeout 300ms: context deadline exceeded; " +

@@ -1,4 +1,4 @@
-package latency_test
+package prom_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 )
 
@@ -109,7 +110,7 @@ func TestLinkLocalAndMetadataUpstreamsAreRefusedBeforeDialling(t *testing.T) {
 			var nn noNetwork
 			p := netpolicy.Upstreams(rules)
 			p.Resolver, p.Dial = resolver, nn.dial
-			hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1), Policy: p, Resolver: headless})
+			hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1), Policy: p, Resolver: headless})
 			t.Cleanup(hub.Close)
 			w := hub.Watch("ns", "api", parse(t, tt.md, true))
 			defer w.Close()

@@ -1,4 +1,4 @@
-package latency
+package kube_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/montage/montage-scaler/scaler/kube"
 )
 
 func scaledObject(ns, name string, spec, status map[string]any) *unstructured.Unstructured {
@@ -27,10 +29,10 @@ func scaledObject(ns, name string, spec, status map[string]any) *unstructured.Un
 // fakeKube serves ScaledObjects from the fake clientset's tracker and answers
 // scale subresource gets from scales (resource/name → replicas), as the API
 // server does.
-func fakeKube(t *testing.T, scales map[string]int64, objs ...runtime.Object) *KubeReplicas {
+func fakeKube(t *testing.T, scales map[string]int64, objs ...runtime.Object) *kube.Client {
 	t.Helper()
 	sch := runtime.NewScheme()
-	c := dynfake.NewSimpleDynamicClientWithCustomListKinds(sch, map[schema.GroupVersionResource]string{ScaledObjects(): "ScaledObjectList"}, objs...)
+	c := dynfake.NewSimpleDynamicClientWithCustomListKinds(sch, map[schema.GroupVersionResource]string{kube.ScaledObjects(): "ScaledObjectList"}, objs...)
 	c.PrependReactor("get", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "scale" {
 			return false, nil, nil
@@ -47,7 +49,7 @@ func fakeKube(t *testing.T, scales map[string]int64, objs ...runtime.Object) *Ku
 			"spec":     map[string]any{"replicas": n}, "status": map[string]any{"replicas": n},
 		}}, nil
 	})
-	return &KubeReplicas{Client: c}
+	return kube.New(c)
 }
 
 func TestKubeReplicas(t *testing.T) {
@@ -81,7 +83,7 @@ func TestKubeReplicas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, src, err := k.Lookup(context.Background(), "montage", tt.so)
+			n, src, err := k.LookupReplicas(context.Background(), "montage", tt.so)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Errorf("error = %v, want %q", err, tt.err)
@@ -89,23 +91,8 @@ func TestKubeReplicas(t *testing.T) {
 				return
 			}
 			if err != nil || n != tt.want || src != tt.source {
-				t.Errorf("Lookup = %d, %q, %v; want %d, %q", n, src, err, tt.want, tt.source)
+				t.Errorf("LookupReplicas = %d, %q, %v; want %d, %q", n, src, err, tt.want, tt.source)
 			}
 		})
-	}
-}
-
-func TestHubUsesKubeLookupPerScaledObject(t *testing.T) {
-	k := fakeKube(t, map[string]int64{"deployments/a": 1, "deployments/b": 4},
-		scaledObject("ns", "a", map[string]any{"scaleTargetRef": map[string]any{"name": "a"}}, nil),
-		scaledObject("ns", "b", map[string]any{"scaleTargetRef": map[string]any{"name": "b"}}, nil))
-	hub := NewHub(HubOptions{Replicas: k})
-	defer hub.Close()
-	cfg := &Config{Mode: ModeScrape, MetricsURLs: []string{"http://127.0.0.1:1/metrics"}, Histogram: "h", Timeout: 1e9}
-	w1, w2 := hub.Watch("ns", "a", cfg), hub.Watch("ns", "b", cfg)
-	defer w1.Close()
-	defer w2.Close()
-	if hub.Pollers() != 2 {
-		t.Errorf("pollers = %d, want one per ScaledObject when replicas come from Kubernetes", hub.Pollers())
 	}
 }

@@ -1,4 +1,4 @@
-package latency_test
+package prom_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
-	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -19,8 +19,8 @@ import (
 // one, fail the read naming the query (the staleness rule then holds the
 // last good reading).
 func TestAbsurdNumbersFromARealPrometheusAreCappedOrRefusedWhereTheyEnter(t *testing.T) {
-	prom := servers.StartPrometheus(t, nil, time.Second)
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour})
+	promServer := servers.StartPrometheus(t, nil, time.Second)
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour})
 	t.Cleanup(hub.Close)
 	tests := []struct {
 		name, query, replicas string
@@ -49,7 +49,7 @@ func TestAbsurdNumbersFromARealPrometheusAreCappedOrRefusedWhereTheyEnter(t *tes
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := parse(t, map[string]string{"prometheusURL": prom.URL, "latencyQuery": tt.query, "replicasQuery": tt.replicas, "latencyTimeout": "5s"}, false)
+			c := parse(t, map[string]string{"prometheusURL": promServer.URL, "latencyQuery": tt.query, "replicasQuery": tt.replicas, "latencyTimeout": "5s"}, false)
 			w := hub.Watch("ns", "api", c)
 			defer w.Close()
 			s, err := w.First(t.Context())

@@ -1,4 +1,4 @@
-package latency_test
+package prom_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -81,7 +82,7 @@ func TestABodyThatIsNotThePrometheusAPIsOwnErrorIsNeverEchoed(t *testing.T) {
 		{"Prometheus's own 5xx error is shown", "/unavailable",
 			"latency: prometheus " + u + `/unavailable: latencyQuery "q" failed (HTTP 503, status "error"): unavailable: TSDB not ready`},
 	}
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour, Replicas: latency.FixedReplicas(1)})
 	t.Cleanup(hub.Close)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,8 +164,8 @@ func TestPrometheusURLIsTheServersBaseURL(t *testing.T) {
 // A real Prometheus behind a path prefix (an ingress or proxy serving it
 // under /prometheus): the API path is appended to the prefix and read.
 func TestAPrometheusBehindAPathPrefixIsRead(t *testing.T) {
-	prom := servers.StartPrometheus(t, nil, time.Second)
-	target, err := url.Parse(prom.URL)
+	promServer := servers.StartPrometheus(t, nil, time.Second)
+	target, err := url.Parse(promServer.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestAPrometheusBehindAPathPrefixIsRead(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(prefix.Close)
-	hub := latency.NewHub(latency.HubOptions{Interval: time.Hour})
+	hub := prom.NewHub(prom.HubOptions{Interval: time.Hour})
 	t.Cleanup(hub.Close)
 	c := parse(t, map[string]string{"prometheusURL": prefix.URL + "/prometheus/", "latencyQuery": "vector(0.042)", "replicasQuery": "vector(2)"}, false)
 	w := hub.Watch("ns", "api", c)

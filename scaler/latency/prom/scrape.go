@@ -1,4 +1,4 @@
-package latency
+package prom
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/wrongport"
@@ -57,7 +58,7 @@ type scrapeSample struct {
 // scraper keeps the recent scrapes of one set of pods and computes the
 // windowed quantile from them.
 type scraper struct {
-	cfg      *Config
+	cfg      *latency.Config
 	client   *http.Client
 	resolver Resolver
 	now      func() time.Time
@@ -73,18 +74,10 @@ type ScrapeResult struct {
 	AtLeast bool
 	// Observations in the window, summed over pods.
 	Observations float64
-	Pods         []PodStatus
+	Pods         []latency.PodStatus
 	// Span is the time between the two scrapes compared.
 	Span     time.Duration
 	Warnings []string
-}
-
-// PodStatus is how one pod's scrape went.
-type PodStatus struct {
-	URL   string `json:"url"`
-	Error string `json:"error,omitempty"`
-	// Series is how many label sets of the family the pod exposes.
-	Series int `json:"series"`
 }
 
 // targets lists the URLs to scrape now: the list as given, or one per
@@ -186,7 +179,7 @@ func (s *scraper) read(ctx context.Context) (ScrapeResult, error) {
 	var r ScrapeResult
 	var errs []string
 	for i, t := range targets {
-		ps := PodStatus{URL: meta.Redact(t)}
+		ps := latency.PodStatus{URL: meta.Redact(t)}
 		switch {
 		case results[i].err != nil:
 			ps.Error = results[i].err.Error()
@@ -275,12 +268,12 @@ func (s *scraper) quantile(now time.Time, r *ScrapeResult) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("no series: histogram %s not exposed by any pod twice in the window", s.cfg.Histogram))
 		return
 	}
-	b := make([]Bucket, 0, len(total))
+	b := make([]latency.Bucket, 0, len(total))
 	for le, c := range total {
-		b = append(b, Bucket{UpperBound: le, Count: c})
+		b = append(b, latency.Bucket{UpperBound: le, Count: c})
 	}
 	r.Observations = total[math.Inf(1)]
-	r.P95, r.AtLeast = Quantile(0.95, b)
+	r.P95, r.AtLeast = latency.Quantile(0.95, b)
 }
 
 // lastSeen returns the pod's newest histogram in h, nil if it is absent: a
