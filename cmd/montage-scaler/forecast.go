@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -108,7 +109,7 @@ func forecastCmd(ctx context.Context, args []string, e env) int {
 		// As serve and check: go-redis's pool chatter stays out of the way;
 		// a failed read is reported once, below.
 		redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-		rc, err := c.Broker.NewClient(*timeout, *timeout, nf.policy())
+		rc, err := redisbroker.NewClient(c.Broker, *timeout, *timeout, nf.policy())
 		if err != nil {
 			return fail(exitNoDecision, err)
 		}

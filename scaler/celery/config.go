@@ -81,10 +81,30 @@ func (l Layout) Lists(q string) []string {
 	return out
 }
 
-// id is a stable identity of the layout, used to share readings between
-// watches with equal layouts.
-func (l Layout) id() string {
+// ID is a stable identity of the layout: watches with equal layouts share
+// one reading.
+func (l Layout) ID() string {
 	return fmt.Sprintf("%q|%v|%q|%q|%d|%t|%t", l.Queues, l.PrioritySteps, l.Separator, l.KeyPrefix, l.VisibilityTimeout, l.AcksLate, l.ShareFirstSeen)
+}
+
+// Normalize returns l with the defaults for its zero fields (the default
+// queue, kombu's priority steps, separator and visibility timeout) and a
+// queue list of its own: the layout a watch reads.
+func (l Layout) Normalize() Layout {
+	if len(l.Queues) == 0 {
+		l.Queues = []string{DefaultQueue}
+	}
+	l.Queues = slices.Clone(l.Queues)
+	if l.PrioritySteps == nil {
+		l.PrioritySteps = DefaultPrioritySteps()
+	}
+	if l.Separator == "" {
+		l.Separator = DefaultSeparator
+	}
+	if l.VisibilityTimeout <= 0 {
+		l.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	return l
 }
 
 // Config is the Celery part of one ScaledObject's trigger metadata.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
@@ -28,7 +29,7 @@ type HubOptions struct {
 	Logger      *slog.Logger  // default discards
 	DialTimeout time.Duration // default 2s
 	ReadTimeout time.Duration // default 2s (also the write timeout)
-	// Policy is the broker's address policy (celery.HubOptions.Policy).
+	// Policy is the broker's address policy (celery/broker.HubOptions.Policy).
 	Policy *netpolicy.Policy
 	// OnRead, if set, is called after every history read and write with its
 	// error (nil on success).
@@ -100,7 +101,7 @@ func NewHub(o HubOptions) *Hub {
 }
 
 func (h *Hub) start(key string, first member, members func() []member) *poll.Poller[histories] {
-	c, cerr := first.cfg.Broker.NewClient(h.o.DialTimeout, h.o.ReadTimeout, h.o.Policy)
+	c, cerr := redisbroker.NewClient(first.cfg.Broker, h.o.DialTimeout, h.o.ReadTimeout, h.o.Policy)
 	b := &broker{client: c, members: members}
 	if cerr == nil {
 		h.mu.Lock()
