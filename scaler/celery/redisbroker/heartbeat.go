@@ -153,30 +153,42 @@ type workerEvent struct {
 	Freq      float64 `json:"freq"`
 }
 
-func (h *heartbeats) handle(channel, payload string) {
+// decode reads a worker event off channel; false (logged at DEBUG) when
+// it is not one this scaler understands.
+func (h *heartbeats) decode(channel, payload string) (workerEvent, bool) {
 	var env eventEnvelope
 	if err := json.Unmarshal([]byte(payload), &env); err != nil {
 		h.log.Debug("worker event not understood", "channel", channel, "err", err)
-		return
+		return workerEvent{}, false
 	}
 	body := []byte(env.Body)
 	if env.Properties.BodyEncoding == "base64" || env.BodyEncoding == "base64" {
 		b, err := base64.StdEncoding.DecodeString(env.Body)
 		if err != nil {
 			h.log.Debug("worker event body not base64", "channel", channel, "err", err)
-			return
+			return workerEvent{}, false
 		}
 		body = b
 	}
 	var ev workerEvent
 	if err := json.Unmarshal(body, &ev); err != nil || ev.Hostname == "" {
 		h.log.Debug("worker event body not understood", "channel", channel, "err", err)
-		return
+		return workerEvent{}, false
 	}
 	if ev.Active < 0 || (ev.Processed != nil && *ev.Processed < 0) {
 		// Not a count: the event is dropped where it enters, as one not
 		// understood, and the worker keeps its last state.
 		h.log.Debug("worker event with a negative count dropped", "channel", channel, "worker", ev.Hostname)
+		return workerEvent{}, false
+	}
+	return ev, true
+}
+
+// handle records a worker event received on channel: the worker's state,
+// and the tasks it completed since its last event.
+func (h *heartbeats) handle(channel, payload string) {
+	ev, ok := h.decode(channel, payload)
+	if !ok {
 		return
 	}
 	hbChannel := channel
