@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
@@ -133,7 +134,7 @@ func (f *forecastFlags) stored(e env) (*forecastRun, error) {
 	// As serve and check: go-redis's pool chatter stays out of the way;
 	// a failed read is reported once, by run.
 	redis.SetLogger(redisLog{slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	rc, err := c.Broker.NewClient(f.timeout, f.timeout, f.net.policy())
+	rc, err := redisbroker.NewClient(c.Broker, f.timeout, f.timeout, f.net.policy())
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/broker"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
@@ -78,7 +79,7 @@ func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, fee
 		return nil
 	}
 	if cel, ok := spec.Find[*celery.Config](sp); ok {
-		if err := refused(cel.Broker.CheckAddresses(ctx, p)); err != nil {
+		if err := refused(broker.CheckAddresses(ctx, cel.Broker, p)); err != nil {
 			return err
 		}
 	}

@@ -1,23 +1,14 @@
-// Package celery reads a Celery broker on Redis (kombu's layout) and tells how
-// many tasks are queued and in flight for a set of queues, from a background
-// poller shared by every watcher of the same broker.
-//
-// Unacked entries are given to a queue by their routing key, which is the
-// queue name with Celery's default routing; tasks routed through a custom
-// exchange with other routing keys are not attributed.
 package celery
 
 import (
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/meta"
 )
@@ -312,73 +303,69 @@ func (b Broker) Key() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// serverKey identifies the Redis server behind b and how it is reached,
+// ServerKey identifies the Redis server behind b and how it is reached,
 // whatever the db: the brokers of one server share its worker heartbeat
 // subscription (pub/sub is not per db).
-func (b Broker) serverKey() string {
+func (b Broker) ServerKey() string {
 	b.db = 0
 	return b.Key()
 }
 
-// newClient builds the go-redis client for b: one connection does the job
-// (a poll's rounds run one after the other; a subscription has its own),
-// and each connection is a client slot of the broker the app needs too.
-// Pipelines run on that one pool: go-redis's own pipeline pool would add
-// up to 10 connections with 128 KiB buffers each (measured: 263 KiB of heap
-// per client with it, 67 KiB without). A refused dial is not retried
-// inside go-redis (its default is 5 attempts 100 ms apart, which made a
-// down broker's poll take half a second, and its error a deadline on a
-// loaded machine): the poller tries again, backing off. TLS files are read
-// here, at the edge, not at parse time.
-func (b Broker) newClient(o HubOptions) (*redis.Client, error) {
-	var tlsConf *tls.Config
-	if b.tls {
-		var err error
-		if tlsConf, err = b.tlsConfig(); err != nil {
-			return nil, fmt.Errorf("celery: broker %s: %w", b.Redacted(), err)
-		}
+// TransportRedis is the Transport of every broker URL accepted today:
+// redis://, rediss://, sentinel:// and redis+socket://.
+const TransportRedis = "redis"
+
+// Transport names the kind of broker b is, which says what reads it:
+// TransportRedis, or "" for the zero Broker.
+func (b Broker) Transport() string {
+	if b.scheme == "" {
+		return ""
 	}
-	switch b.scheme {
-	case "sentinel":
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			Dialer:           b.dialer(o, nil),
-			MasterName:       b.master,
-			SentinelAddrs:    b.addrs,
-			Username:         b.username,
-			Password:         b.password,
-			DB:               b.db,
-			DialTimeout:      o.DialTimeout,
-			ReadTimeout:      o.ReadTimeout,
-			WriteTimeout:     o.ReadTimeout,
-			MaxRetries:       1,
-			DialerRetries:    1, // the poller tries again (see newClient's doc)
-			PoolSize:         1,
-			PipelinePoolSize: -1,
-			DisableIdentity:  true,
-		}), nil
-	case "":
-		return nil, fmt.Errorf("celery: zero Broker: use ParseBrokerURL")
+	return TransportRedis
+}
+
+// Scheme is the URL's scheme: redis, rediss, sentinel or redis+socket.
+func (b Broker) Scheme() string { return b.scheme }
+
+// Addrs are where the broker is reached: its host:port, the sentinels'
+// host:ports, or the socket path (a copy).
+func (b Broker) Addrs() []string { return slices.Clone(b.addrs) }
+
+// Credentials are the URL's username and password, for the client that
+// logs in with them; never shown (Redacted is).
+func (b Broker) Credentials() (username, password string) { return b.username, b.password }
+
+// Master is the sentinel master name of a sentinel:// broker.
+func (b Broker) Master() string { return b.master }
+
+// BrokerTLS is how a rediss:// broker is reached. The files are paths,
+// read when a client is made (at the edge, not at parse time).
+type BrokerTLS struct {
+	// Verify is false only for ssl_cert_reqs CERT_NONE.
+	Verify                     bool
+	CACerts, CertFile, KeyFile string
+}
+
+// TLS is b's TLS; ok is false for every scheme but rediss.
+func (b Broker) TLS() (t BrokerTLS, ok bool) {
+	return BrokerTLS{Verify: b.verify, CACerts: b.caCerts, CertFile: b.certFile, KeyFile: b.keyFile}, b.tls
+}
+
+func (b *Broker) parseTLS(q url.Values) error {
+	b.tls, b.verify = true, true
+	b.certReqs = q.Get("ssl_cert_reqs")
+	switch strings.ToUpper(b.certReqs) {
+	case "", "CERT_REQUIRED", "REQUIRED":
+	case "CERT_OPTIONAL", "OPTIONAL":
+		// Python verifies in client mode with CERT_OPTIONAL as with CERT_REQUIRED.
+	case "CERT_NONE", "NONE":
+		b.verify = false
+	default:
+		return fmt.Errorf("ssl_cert_reqs %q is not %s", b.certReqs, CertReqs)
 	}
-	network := "tcp"
-	if b.scheme == "redis+socket" {
-		network = "unix"
+	b.caCerts, b.certFile, b.keyFile = q.Get("ssl_ca_certs"), q.Get("ssl_certfile"), q.Get("ssl_keyfile")
+	if (b.certFile == "") != (b.keyFile == "") {
+		return fmt.Errorf("ssl_certfile and ssl_keyfile go together")
 	}
-	return redis.NewClient(&redis.Options{
-		Dialer:           b.dialer(o, tlsConf),
-		Network:          network,
-		Addr:             b.addrs[0],
-		Username:         b.username,
-		Password:         b.password,
-		DB:               b.db,
-		TLSConfig:        tlsConf,
-		DialTimeout:      o.DialTimeout,
-		ReadTimeout:      o.ReadTimeout,
-		WriteTimeout:     o.ReadTimeout,
-		MaxRetries:       1,
-		DialerRetries:    1,
-		PoolSize:         1,
-		PipelinePoolSize: -1,
-		Protocol:         2,
-		DisableIdentity:  true,
-	}), nil
+	return nil
 }

@@ -11,7 +11,7 @@ import "github.com/montage/montage-scaler/scaler/quota"
 // redis+socket:// broker its socket path and db.
 func (c *Config) Claims() []quota.Claim {
 	key, shown := c.Broker.Key(), c.Broker.Redacted()
-	l := normalize(c.Layout)
+	l := c.Layout.Normalize()
 	return []quota.Claim{
 		{Kind: quota.Brokers, Key: key, Shown: shown},
 		{Kind: quota.Lists, Key: key, Shown: shown, Amount: len(l.Queues) * len(l.Lists(""))},

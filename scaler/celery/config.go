@@ -81,10 +81,30 @@ func (l Layout) Lists(q string) []string {
 	return out
 }
 
-// id is a stable identity of the layout, used to share readings between
-// watches with equal layouts.
-func (l Layout) id() string {
+// ID is a stable identity of the layout: watches with equal layouts share
+// one reading.
+func (l Layout) ID() string {
 	return fmt.Sprintf("%q|%v|%q|%q|%d|%t|%t", l.Queues, l.PrioritySteps, l.Separator, l.KeyPrefix, l.VisibilityTimeout, l.AcksLate, l.ShareFirstSeen)
+}
+
+// Normalize returns l with the defaults for its zero fields (the default
+// queue, kombu's priority steps, separator and visibility timeout) and a
+// queue list of its own: the layout a watch reads.
+func (l Layout) Normalize() Layout {
+	if len(l.Queues) == 0 {
+		l.Queues = []string{DefaultQueue}
+	}
+	l.Queues = slices.Clone(l.Queues)
+	if l.PrioritySteps == nil {
+		l.PrioritySteps = DefaultPrioritySteps()
+	}
+	if l.Separator == "" {
+		l.Separator = DefaultSeparator
+	}
+	if l.VisibilityTimeout <= 0 {
+		l.VisibilityTimeout = DefaultVisibilityTimeout
+	}
+	return l
 }
 
 // Config is the Celery part of one ScaledObject's trigger metadata.
@@ -111,62 +131,19 @@ func Keys() []string { return append([]string{brokerKey}, celeryKeys...) }
 // replay (meta.Map.Replay) the broker is neither required nor parsed: the
 // Config's Broker is then zero.
 func ParseConfig(m *meta.Map) (*Config, error) {
-	raw, found, err := m.FromEnv(brokerKey, true)
-	if err != nil {
+	c := &Config{Layout: DefaultLayout()}
+	if present, err := c.parseBroker(m); !present || err != nil {
 		return nil, err
 	}
-	if !found {
-		var set []string
-		for _, k := range celeryKeys {
-			if m.Present(k) {
-				set = append(set, k)
-			}
-		}
-		if len(set) == 0 {
-			return nil, nil
-		}
-		if !m.Replay() {
-			return nil, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
-				"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
-				&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
-		}
+	if err := c.Layout.parseQueues(m); err != nil {
+		return nil, err
 	}
-	c := &Config{Layout: DefaultLayout()}
-	sentinel := m.String("sentinelMaster", "")
-	if found && !m.Replay() {
-		if c.Broker, err = ParseBrokerURL(raw, sentinel); err != nil {
-			return nil, err
-		}
-	}
-	if m.Present("queues") {
-		c.Layout.Queues = m.List("queues", nil)
-		if len(c.Layout.Queues) == 0 {
-			// An empty list is a mistake, not a wish for the default queue.
-			return nil, m.Empty("queues", `comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`)
-		}
-		slices.Sort(c.Layout.Queues)
-		c.Layout.Queues = slices.Compact(c.Layout.Queues)
-		if n := len(c.Layout.Queues); n > MaxQueues {
-			return nil, &meta.Error{Key: "queues", Allowed: fmt.Sprintf("%d queue names, more than the %d allowed", n, MaxQueues)}
-		}
-	}
+	var err error
 	if c.TasksPerReplica, err = m.Float("tasksPerReplica", DefaultTasksPerReplica, 0.001, 1e6); err != nil {
 		return nil, err
 	}
-	if v, ok := m.Lookup("prioritySteps"); ok {
-		if c.Layout.PrioritySteps, err = parseSteps(v); err != nil {
-			return nil, &meta.Error{Key: "prioritySteps", Value: v, Allowed: "comma-separated whole numbers from 0 to 255 in ascending order, such as 0,3,6,9"}
-		}
-	}
-	if per := len(c.Layout.Lists("")); len(c.Layout.Queues)*per > MaxLists {
-		return nil, &meta.Error{Key: "prioritySteps", Allowed: fmt.Sprintf(
-			"%d queues × %d lists each = %d Redis lists to poll, more than the %d allowed",
-			len(c.Layout.Queues), per, len(c.Layout.Queues)*per, MaxLists)}
-	}
-	if v, ok := m.Lookup("prioritySeparator"); ok {
-		if c.Layout.Separator, err = unescape(v); err != nil || c.Layout.Separator == "" {
-			return nil, &meta.Error{Key: "prioritySeparator", Value: v, Allowed: `a non-empty string; escapes such as \x06\x16 allowed`}
-		}
+	if err := c.Layout.parseLists(m); err != nil {
+		return nil, err
 	}
 	c.Layout.KeyPrefix = m.String("keyPrefix", "")
 	if c.Layout.VisibilityTimeout, err = m.Duration("visibilityTimeout", DefaultVisibilityTimeout, false); err != nil {
@@ -184,6 +161,78 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 	}
 	c.Layout.ShareFirstSeen = c.QueueWaitTarget > 0
 	return c, nil
+}
+
+// parseBroker reads brokerURL (or brokerURLFromEnv) and sentinelMaster
+// into c.Broker; present is false when no Celery key is set at all.
+func (c *Config) parseBroker(m *meta.Map) (present bool, err error) {
+	raw, found, err := m.FromEnv(brokerKey, true)
+	if err != nil {
+		return false, err
+	}
+	if !found {
+		var set []string
+		for _, k := range celeryKeys {
+			if m.Present(k) {
+				set = append(set, k)
+			}
+		}
+		if len(set) == 0 {
+			return false, nil
+		}
+		if !m.Replay() {
+			return false, fmt.Errorf("%w: %s set but neither brokerURL nor brokerURLFromEnv has a value "+
+				"(KEDA drops brokerURLFromEnv when the container's variable is unset or empty)",
+				&meta.Error{Key: brokerKey}, strings.Join(set, ", "))
+		}
+	}
+	sentinel := m.String("sentinelMaster", "")
+	if found && !m.Replay() {
+		if c.Broker, err = ParseBrokerURL(raw, sentinel); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// parseQueues reads queues: sorted, each once, at most MaxQueues.
+func (l *Layout) parseQueues(m *meta.Map) error {
+	if !m.Present("queues") {
+		return nil
+	}
+	l.Queues = m.List("queues", nil)
+	if len(l.Queues) == 0 {
+		// An empty list is a mistake, not a wish for the default queue.
+		return m.Empty("queues", `comma-separated Celery queue names, at least one (leave the key out for the default queue "celery")`)
+	}
+	slices.Sort(l.Queues)
+	l.Queues = slices.Compact(l.Queues)
+	if n := len(l.Queues); n > MaxQueues {
+		return &meta.Error{Key: "queues", Allowed: fmt.Sprintf("%d queue names, more than the %d allowed", n, MaxQueues)}
+	}
+	return nil
+}
+
+// parseLists reads how a queue's lists are named (prioritySteps,
+// prioritySeparator), the queues read first: they are at most MaxLists.
+func (l *Layout) parseLists(m *meta.Map) error {
+	var err error
+	if v, ok := m.Lookup("prioritySteps"); ok {
+		if l.PrioritySteps, err = parseSteps(v); err != nil {
+			return &meta.Error{Key: "prioritySteps", Value: v, Allowed: "comma-separated whole numbers from 0 to 255 in ascending order, such as 0,3,6,9"}
+		}
+	}
+	if per := len(l.Lists("")); len(l.Queues)*per > MaxLists {
+		return &meta.Error{Key: "prioritySteps", Allowed: fmt.Sprintf(
+			"%d queues × %d lists each = %d Redis lists to poll, more than the %d allowed",
+			len(l.Queues), per, len(l.Queues)*per, MaxLists)}
+	}
+	if v, ok := m.Lookup("prioritySeparator"); ok {
+		if l.Separator, err = unescape(v); err != nil || l.Separator == "" {
+			return &meta.Error{Key: "prioritySeparator", Value: v, Allowed: `a non-empty string; escapes such as \x06\x16 allowed`}
+		}
+	}
+	return nil
 }
 
 func parseSteps(v string) ([]int, error) {

@@ -4,16 +4,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/broker"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 )
 
 var celeryComponent = source.Component{Component: celery.Component, NewHub: newCeleryHub}
 
-type celeryHub struct{ *celery.Hub }
+type celeryHub struct{ *broker.Hub }
 
 func newCeleryHub(o source.Options) source.Hub {
-	return celeryHub{celery.NewHub(celery.HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.ReadHook(celery.Name),
+	return celeryHub{broker.NewHub(broker.HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.ReadHook(celery.Name),
 		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy})}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
@@ -91,7 +92,7 @@ func NewHub(o HubOptions) *Hub {
 
 // dial makes c's broker client: the one place the forecast dials a broker.
 func dial(c *forecast.Config, o HubOptions) (*redis.Client, error) {
-	return c.Broker.NewClient(o.DialTimeout, o.ReadTimeout, o.Policy)
+	return redisbroker.NewClient(c.Broker, o.DialTimeout, o.ReadTimeout, o.Policy)
 }
 
 func (h *Hub) start(_ string, first *member, members func() []*member) *poll.Poller[histories] {
