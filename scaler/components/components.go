@@ -5,6 +5,7 @@
 package components
 
 import (
+	"github.com/montage/montage-scaler/scaler/celery/broker"
 	"github.com/montage/montage-scaler/scaler/component"
 	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
 	"github.com/montage/montage-scaler/scaler/latency/prom"
@@ -14,7 +15,7 @@ import (
 // Table returns every component the scaler knows.
 func Table() []source.Component {
 	return []source.Component{
-		celeryComponent,
+		broker.Component,
 		prom.Component,
 		calendarComponent,
 		forecaststore.Component,
