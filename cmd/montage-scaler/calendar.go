@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -20,7 +21,7 @@ type allowHosts []string
 func (a *allowHosts) String() string { return strings.Join(*a, ",") }
 
 func (a *allowHosts) Set(v string) error {
-	if _, err := calendar.ParseAllowHost(v); err != nil {
+	if _, err := feed.ParseAllowHost(v); err != nil {
 		return err
 	}
 	*a = append(*a, v)
@@ -91,16 +92,16 @@ func calendarCmd(ctx context.Context, args []string, e env) int {
 		return exitUsage
 	}
 	limits := nf.calendar(cf.Limits())
-	if err := calendar.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
+	if err := feed.CheckURL(ctx, sp.Calendar.URL, limits); err != nil {
 		complain(e, "calendar", err)
 		return exitUsage
 	}
-	feed, err := calendar.FetchOnce(ctx, sp.Calendar, limits, nil)
+	f, err := feed.FetchOnce(ctx, sp.Calendar, limits, nil)
 	if err != nil {
 		complain(e, "calendar", err)
 		return exitNoDecision
 	}
-	l, err := calendar.List(feed, sp.Calendar, now, *days)
+	l, err := calendar.List(f, sp.Calendar, now, *days)
 	if err != nil {
 		complain(e, "calendar", err)
 		return exitNoDecision

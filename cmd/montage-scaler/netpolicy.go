@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/meta"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -65,7 +66,7 @@ func (n *netFlags) calendar(l calendar.Limits) calendar.Limits {
 // laptop) is left for its source to report, as a failed read.
 func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, feeds calendar.Limits) error {
 	if sp.Calendar != nil {
-		if err := calendar.CheckURL(ctx, sp.Calendar.URL, feeds); err != nil {
+		if err := feed.CheckURL(ctx, sp.Calendar.URL, feeds); err != nil {
 			return err
 		}
 	}
