@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
@@ -19,7 +20,7 @@ type allowHosts []string
 func (a *allowHosts) String() string { return strings.Join(*a, ",") }
 
 func (a *allowHosts) Set(v string) error {
-	if _, err := calendar.ParseAllowHost(v); err != nil {
+	if _, err := feed.ParseAllowHost(v); err != nil {
 		return err
 	}
 	*a = append(*a, v)
@@ -100,18 +101,18 @@ func (f *calendarListFlags) build(ctx context.Context, e env) (runner, error) {
 		return nil, usageError(errors.New("the metadata names no calendarURL or calendarURLFromEnv"))
 	}
 	limits := f.net.calendar(f.cal.Limits())
-	if err := calendar.CheckURL(ctx, cal.URL, limits); err != nil {
+	if err := feed.CheckURL(ctx, cal.URL, limits); err != nil {
 		return nil, usageError(err)
 	}
 	return &calendarList{f: f, now: now, c: cal, limits: limits}, nil
 }
 
 func (c *calendarList) run(ctx context.Context, e env) error {
-	feed, err := calendar.FetchOnce(ctx, c.c, c.limits, nil)
+	fd, err := feed.FetchOnce(ctx, c.c, c.limits, nil)
 	if err != nil {
 		return err
 	}
-	l, err := calendar.List(feed, c.c, c.now, c.f.days)
+	l, err := calendar.List(fd, c.c, c.now, c.f.days)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
 	"github.com/montage/montage-scaler/scaler/latency"
@@ -68,7 +69,7 @@ func (n *netFlags) calendar(l calendar.Limits) calendar.Limits {
 // laptop) is left for its source to report, as a failed read.
 func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, feeds calendar.Limits) error {
 	if cal, ok := spec.Find[*calendar.Config](sp); ok {
-		if err := calendar.CheckURL(ctx, cal.URL, feeds); err != nil {
+		if err := feed.CheckURL(ctx, cal.URL, feeds); err != nil {
 			return err
 		}
 	}

@@ -1,20 +1,22 @@
-// Package calendar provides the scaler's calendar component: the calendar
-// keys of trigger metadata (ParseConfig), fetching iCalendar feeds (Google,
-// Outlook/Exchange, Nextcloud, Apple secret addresses) under a network
-// policy, one shared fetch loop per feed URL (Hub), and the listing the
-// `calendar` command prints. Package ical parses the feeds and expands
-// their events into windows.
+// Package calendar is the calendar component's pure half: the calendar
+// keys of trigger metadata (Keys, ParseConfig, Timezone), the feed address
+// that prints redacted (FeedURL), the shared copy of a feed (Feed), the
+// component's opinion of it (Opinion), its quota claims, the limits a feed
+// may cost (Limits) and the listing the `calendar` command prints. It does
+// no I/O: package feed fetches feeds under the network policy and shares
+// one fetch loop per URL (feed.Hub); package ical parses the feeds and
+// expands their events into windows.
 //
-// Wiring: ParseConfig per ScaledObject; one Hub per process, whose Watch
-// shares the fetch loop of one URL; Feed.Expand turns the copy a Watch
-// holds into the windows the scaler's calendar source judges. FetchOnce,
+// Wiring: ParseConfig per ScaledObject; feed.Hub.Watch shares the fetch
+// loop of one URL; Feed.Expand turns the copy a Watch holds into the
+// windows the scaler's calendar source judges (Opinion). feed.FetchOnce,
 // List and RenderTable serve `check` and `calendar`.
 //
 // Failure rule: a feed's last good copy is kept however old (its events are
 // future facts). A feed that has never had one is retried with backoff
-// (FirstRetry, doubling up to MaxFirstRetry) and has no opinion meanwhile;
-// the scaler's calendar source is Optional, so that absence never withholds
-// the other components' decision.
+// (feed.FirstRetry, doubling up to feed.MaxFirstRetry) and has no opinion
+// meanwhile; the scaler's calendar source is Optional, so that absence
+// never withholds the other components' decision.
 package calendar
 
 import (
@@ -99,8 +101,16 @@ func (f FeedURL) Host() string { return f.u.Host }
 // IsZero reports whether f holds no URL.
 func (f FeedURL) IsZero() bool { return f.u.Host == "" }
 
-// raw is the real URL, for fetching and as the sharing key only.
-func (f FeedURL) raw() string { return f.u.String() }
+// Raw is the real URL, secret included: for fetching and as the sharing
+// key only, never for printing.
+func (f FeedURL) Raw() string { return f.u.String() }
+
+// URL returns a copy of the real URL, secret included, for the network
+// policy's checks only.
+func (f FeedURL) URL() *url.URL {
+	u := f.u
+	return &u
+}
 
 // Config is one ScaledObject's calendar component.
 type Config struct {
@@ -216,7 +226,7 @@ type Limits struct {
 	// feed is kept.
 	MaxEventSteps int
 	// AllowHosts are --calendar-allow-host values: host, host:port or CIDR
-	// (see ParseAllowHost) that may be fetched although they are private.
+	// (see feed.ParseAllowHost) that may be fetched although they are private.
 	AllowHosts []string
 	// AllowPrivate lets feeds live on loopback, private and link-local
 	// addresses (cloud metadata addresses still need AllowHosts).
@@ -240,7 +250,9 @@ func (l Limits) ICal() ical.Limits {
 	return ical.Limits{MaxBytes: l.MaxBytes, MaxEvents: l.MaxEvents, MaxSteps: l.MaxSteps, MaxEventSteps: l.MaxEventSteps}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every bound that is not set (zero or less)
+// at its default; the allow rules are kept as they are.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = d.MaxBytes

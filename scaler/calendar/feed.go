@@ -67,17 +67,3 @@ func (f *Feed) Expand(c *Config, from, to time.Time) (ical.Expansion, error) {
 	}
 	return f.Calendar.Expand(c.Expansion(), from, to)
 }
-
-// withFlag adds to an ical limit error the serve flag that sets the limit.
-func withFlag(err error) error {
-	var flag string
-	switch {
-	case errors.Is(err, ical.ErrTooLarge):
-		flag = "--calendar-max-bytes"
-	case errors.Is(err, ical.ErrTooManyEvents):
-		flag = "--calendar-max-events"
-	default:
-		return err
-	}
-	return fmt.Errorf("%w (%s)", err, flag)
-}

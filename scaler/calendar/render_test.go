@@ -64,3 +64,12 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs:\n got:\n%s\nwant:\n%s", name, got, want)
 	}
 }
+
+func ts(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -5,6 +5,7 @@
 package components
 
 import (
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
 	"github.com/montage/montage-scaler/scaler/component"
 	forecaststore "github.com/montage/montage-scaler/scaler/forecast/store"
@@ -17,7 +18,7 @@ func Table() []source.Component {
 	return []source.Component{
 		broker.Component,
 		prom.Component,
-		calendarComponent,
+		feed.Component,
 		forecaststore.Component,
 	}
 }

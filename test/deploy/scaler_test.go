@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 	"github.com/montage/montage-scaler/scaler/server"
 )
 
@@ -329,7 +329,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 	registered := descNames{}
 	server.NewMetrics(registered)
 	registered.MustRegister(server.SourceAges(nil, nil)) // Describe reads no watch
-	registered.MustRegister(calendar.NewHub(calendar.HubOptions{}).Collector())
+	registered.MustRegister(feed.NewHub(feed.HubOptions{}).Collector())
 	for name, a := range alerts {
 		for _, m := range promMetricRE.FindAllString(a.expr, -1) {
 			if !registered[m] {

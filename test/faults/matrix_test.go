@@ -11,7 +11,7 @@ import (
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"google.golang.org/grpc/codes"
 
-	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/feed"
 )
 
 // The matrix's settings: short, so that every cell fits in about two
@@ -27,7 +27,7 @@ const (
 	// calendarRetry is when a feed is read again, after a good read (the
 	// feed asks for PT1M) and after a failed one: the least the scaler
 	// allows.
-	calendarRetry = calendar.MinRefresh
+	calendarRetry = feed.MinRefresh
 
 	flapPeriod = 3 * time.Second  // flapping: down, then up, this long each
 	flapFor    = 30 * time.Second // for this long, ending up

@@ -81,37 +81,36 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 	if tz == nil {
 		tz = time.UTC
 	}
+	series, warnings, steps := cal.expandEvents(o, tz, from, to)
+	if len(warnings) > 0 { // none stays [], not null, in JSON
+		out.Warnings = warnings
+	}
+	out.Steps = steps
+	for _, s := range series {
+		out.Windows = s.appendWindows(out.Windows, o, from, to)
+	}
+	sortWindows(out.Windows)
+	return out, nil
+}
+
+// eventOccurrences is one event and its occurrences in an expanded span.
+type eventOccurrences struct {
+	ev  *event
+	occ []occurrence
+}
+
+// expandEvents returns the occurrences of every event that counts under o
+// and may be in force in [from, to], in the calendar's order; a warning for
+// each event skipped; and the recurrence steps spent.
+func (cal *Calendar) expandEvents(o Options, tz *time.Location, from, to time.Time) ([]eventOccurrences, []string, int) {
 	l := cal.limits.withDefaults() // a Calendar not made by Parse has none
 	feed := &steps{left: l.MaxSteps}
-
-	// Overrides (RECURRENCE-ID) by UID; their originals leave the series.
-	overridden := map[string]map[time.Time]bool{}
-	masters := map[string]bool{}
-	for i := range cal.events {
-		ev := &cal.events[i]
-		if ev.recurID == nil {
-			masters[ev.uid] = true
-		}
-	}
-	for i := range cal.events {
-		ev := &cal.events[i]
-		if ev.recurID == nil {
-			continue
-		}
-		if overridden[ev.uid] == nil {
-			overridden[ev.uid] = map[time.Time]bool{}
-		}
-		overridden[ev.uid][ev.recurID.instant(tz)] = true
-	}
-
-	type span struct {
-		ev  *event
-		occ []occurrence
-	}
+	overridden := cal.overrides(tz)
+	var out []eventOccurrences
+	var warnings []string
 	// Occurrences are generated from lo on: an event in force at `from`
 	// started at most its own length plus the hold earlier, which the
-	// per-event lookback below covers.
-	var spans []span
+	// per-event lookback in occurrences covers.
 	for i := range cal.events {
 		ev := &cal.events[i]
 		if ev.cancelled && ev.recurID == nil {
@@ -129,49 +128,79 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 			err = stepLimitError{perEvent: l.MaxEventSteps, feed: l.MaxSteps, feedSpent: l.MaxEventSteps > budget.used+budget.left}
 		}
 		if err != nil {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("event %s: %v; skipped", eventName(ev.uid, ev.summary), err))
+			warnings = append(warnings, fmt.Sprintf("event %s: %v; skipped", eventName(ev.uid, ev.summary), err))
 			continue
 		}
 		if ev.cancelled {
 			continue // a cancelled single occurrence: its original is already removed
 		}
-		spans = append(spans, span{ev, occ})
+		out = append(out, eventOccurrences{ev, occ})
 	}
-	out.Steps = feed.used
+	return out, warnings, feed.used
+}
 
-	for _, s := range spans {
-		ev := s.ev
-		want, source := o.DefaultReplicas, SourceDefault
-		if ev.hasReplicas {
-			want, source = ev.replicas, ev.source
+// overrides returns, by UID, the instants of the occurrences that
+// overrides (RECURRENCE-ID) replace: their originals leave the series. It
+// is nil when there are none.
+func (cal *Calendar) overrides(tz *time.Location) map[string]map[time.Time]bool {
+	var overridden map[string]map[time.Time]bool
+	for i := range cal.events {
+		ev := &cal.events[i]
+		if ev.recurID == nil {
+			continue
 		}
-		for _, oc := range s.occ {
-			w := Window{
-				CalendarWindow: decide.CalendarWindow{
-					Summary:        ev.summary,
-					UID:            ev.uid,
-					Start:          oc.start.UTC(),
-					End:            oc.end.UTC(),
-					From:           oc.start.Add(-o.LeadTime).UTC(),
-					Until:          oc.end.Add(o.Hold).UTC(),
-					Replicas:       want,
-					Requested:      want,
-					ReplicasSource: source,
-				},
-				AllDay:      ev.start.isDate,
-				Recurring:   ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
-				Transparent: ev.transparent,
-			}
-			if o.MaxReplicas != nil && w.Replicas > *o.MaxReplicas {
-				w.Replicas, w.Clamped = *o.MaxReplicas, true
-			}
-			if w.Until.Before(from) || w.From.After(to) {
-				continue
-			}
-			out.Windows = append(out.Windows, w)
+		if overridden == nil {
+			overridden = map[string]map[time.Time]bool{}
 		}
+		if overridden[ev.uid] == nil {
+			overridden[ev.uid] = map[time.Time]bool{}
+		}
+		overridden[ev.uid][ev.recurID.instant(tz)] = true
 	}
-	slices.SortStableFunc(out.Windows, func(a, b Window) int {
+	return overridden
+}
+
+// appendWindows appends to out the windows of s's occurrences (lead time
+// and hold included, replicas clamped to o.MaxReplicas) that overlap
+// [from, to].
+func (s eventOccurrences) appendWindows(out []Window, o Options, from, to time.Time) []Window {
+	ev := s.ev
+	want, source := o.DefaultReplicas, SourceDefault
+	if ev.hasReplicas {
+		want, source = ev.replicas, ev.source
+	}
+	for _, oc := range s.occ {
+		w := Window{
+			CalendarWindow: decide.CalendarWindow{
+				Summary:        ev.summary,
+				UID:            ev.uid,
+				Start:          oc.start.UTC(),
+				End:            oc.end.UTC(),
+				From:           oc.start.Add(-o.LeadTime).UTC(),
+				Until:          oc.end.Add(o.Hold).UTC(),
+				Replicas:       want,
+				Requested:      want,
+				ReplicasSource: source,
+			},
+			AllDay:      ev.start.isDate,
+			Recurring:   ev.rule != nil || len(ev.rdates) > 0 || ev.recurID != nil,
+			Transparent: ev.transparent,
+		}
+		if o.MaxReplicas != nil && w.Replicas > *o.MaxReplicas {
+			w.Replicas, w.Clamped = *o.MaxReplicas, true
+		}
+		if w.Until.Before(from) || w.From.After(to) {
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// sortWindows orders windows by From, then Start, then UID, keeping the
+// calendar's order among equals.
+func sortWindows(ws []Window) {
+	slices.SortStableFunc(ws, func(a, b Window) int {
 		if c := a.From.Compare(b.From); c != 0 {
 			return c
 		}
@@ -180,7 +209,6 @@ func (cal *Calendar) Expand(o Options, from, to time.Time) (Expansion, error) {
 		}
 		return strings.Compare(a.UID, b.UID)
 	})
-	return out, nil
 }
 
 // steps is a budget of recurrence work: left to spend, and used.
@@ -220,134 +248,204 @@ func (e stepLimitError) Error() string {
 func (e stepLimitError) Unwrap() error { return ErrTooManySteps }
 
 // occurrences returns the event's occurrences whose [start, end] may
-// overlap [lo, hi]: starts up to hi, ends from lo on.
+// overlap [lo, hi]: starts up to hi, ends from lo on, less those in
+// removed (replaced by overrides).
 func (ev *event) occurrences(tz *time.Location, lo, hi time.Time, removed map[time.Time]bool, budget *steps) ([]occurrence, error) {
-	zone := ev.start.zoneOf(tz)
 	first := ev.start.instant(tz)
-	// The exact length of a DTEND event is fixed by its first occurrence
-	// (RFC 5545 3.8.5.3); a DATE event's length is in days.
-	var length time.Duration
-	var lengthDays int
+	s := &series{ev: ev, tz: tz, zone: ev.start.zoneOf(tz), length: ev.length(tz, first), lo: lo, hi: hi, removed: removed}
+	// An override is one occurrence of its own, whatever RRULE it repeats.
+	if ev.recurID != nil || (ev.rule == nil && len(ev.rdates) == 0) {
+		s.removed = nil // an override stands in for its original
+		s.add(first, s.end(ev.start.wall, first))
+		return s.out, nil
+	}
+	// These maps are made here and passed down, not kept in s nor beside a
+	// zone: apart from the zone, which the occurrences carry to the heap,
+	// they stay on the stack (an expansion runs for every event of every
+	// feed copy).
+	var ex exclusions
+	if len(ev.exdates) > 0 {
+		ex.at, ex.days = map[time.Time]bool{}, map[time.Time]bool{}
+		ex.read(ev, tz, s.zone)
+	}
+	// seen holds the wall-clock starts generated: an RDATE that repeats
+	// one adds nothing.
+	seen := map[time.Time]bool{}
+	if err := s.fromRule(budget, ex, seen); err != nil {
+		return nil, err
+	}
+	if err := s.fromRDates(budget, ex, seen); err != nil {
+		return nil, err
+	}
+	return s.out, nil
+}
+
+// eventLength is how long an event's occurrences last: whole days, kept in
+// wall-clock time across DST, plus an exact duration.
+type eventLength struct {
+	days  int
+	exact time.Duration
+}
+
+// length returns the length of ev's occurrences, the first of which starts
+// at first. The exact length of a DTEND event is fixed by its first
+// occurrence (RFC 5545 3.8.5.3); a DATE event's length is in days.
+func (ev *event) length(tz *time.Location, first time.Time) eventLength {
+	var n eventLength
 	switch ev.endKind {
 	case endAt:
 		if ev.start.isDate {
-			lengthDays = int(ev.end.wall.Sub(ev.start.wall).Hours() / 24)
+			n.days = int(ev.end.wall.Sub(ev.start.wall).Hours() / 24)
 		} else {
-			length = ev.end.instant(tz).Sub(first)
+			n.exact = ev.end.instant(tz).Sub(first)
 		}
 	case endDuration:
-		lengthDays, length = ev.durDays, ev.durExact
+		n.days, n.exact = ev.durDays, ev.durExact
 	default:
 		if ev.start.isDate {
-			lengthDays = 1
+			n.days = 1
 		}
 	}
-	if lengthDays < 0 || length < 0 || (lengthDays == 0 && length == 0 && ev.endKind == endAt && ev.start.isDate) {
+	if n.days < 0 || n.exact < 0 || (n.days == 0 && n.exact == 0 && ev.endKind == endAt && ev.start.isDate) {
 		if ev.start.isDate {
-			lengthDays, length = 1, 0
+			n = eventLength{days: 1}
 		} else {
-			lengthDays, length = 0, 0
+			n = eventLength{}
 		}
 	}
-	endOf := func(startWall time.Time, start time.Time) time.Time {
-		e := start
-		if lengthDays > 0 {
-			e = resolve(startWall.AddDate(0, 0, lengthDays), zone)
-		}
-		return e.Add(length)
-	}
-	maxLen := time.Duration(lengthDays+1)*24*time.Hour + length
-	// Occurrences that start before lo − maxLen cannot reach lo.
-	startLo := lo.Add(-maxLen)
+	return n
+}
 
-	var out []occurrence
-	add := func(wall time.Time, start, end time.Time) {
-		if removed[start] {
-			return
-		}
-		if start.After(hi) || end.Before(lo) {
-			return
-		}
-		out = append(out, occurrence{start, end})
-	}
-	// An override is one occurrence of its own, whatever RRULE it repeats.
-	if ev.recurID != nil || (ev.rule == nil && len(ev.rdates) == 0) {
-		removed = nil // an override stands in for its original
-		add(ev.start.wall, first, endOf(ev.start.wall, first))
-		return out, nil
-	}
-	ex := map[time.Time]bool{}
-	exDays := map[time.Time]bool{}
+// longest bounds how long an occurrence of this length can last.
+func (n eventLength) longest() time.Duration {
+	return time.Duration(n.days+1)*24*time.Hour + n.exact
+}
+
+// exclusions are an event's EXDATEs: instants, and whole days of a timed
+// series (a DATE EXDATE removes every occurrence on that day in zone). The
+// maps are nil for an event without EXDATEs.
+type exclusions struct {
+	at   map[time.Time]bool
+	days map[time.Time]bool
+}
+
+// read places ev's EXDATEs in zone (tz for floating times).
+func (x exclusions) read(ev *event, tz, zone *time.Location) {
 	for _, d := range ev.exdates {
 		if d.isDate && !ev.start.isDate {
-			exDays[d.wall] = true
+			x.days[d.wall] = true
 			continue
 		}
 		if d.isDate {
-			ex[resolve(d.wall, zone)] = true
+			x.at[resolve(d.wall, zone)] = true
 			continue
 		}
-		ex[d.instant(tz)] = true
+		x.at[d.instant(tz)] = true
 	}
-	excluded := func(wall, start time.Time) bool {
-		if ex[start] {
-			return true
-		}
-		if len(exDays) > 0 {
-			y, m, d := start.In(zone).Date()
-			return exDays[time.Date(y, m, d, 0, 0, 0, 0, time.UTC)]
-		}
-		return false
-	}
-	emit := func(wall time.Time) {
-		start := resolve(wall, zone)
-		if excluded(wall, start) {
-			return
-		}
-		add(wall, start, endOf(wall, start))
-	}
+}
 
-	seen := map[time.Time]bool{}
-	if ev.rule != nil {
-		err := expandRule(ev, zone, startLo, hi, budget, func(wall time.Time) {
-			seen[wall] = true
-			emit(wall)
-		})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		seen[ev.start.wall] = true
-		emit(ev.start.wall)
+// has reports whether the occurrence starting at start is excluded, its
+// day taken in zone.
+func (x exclusions) has(start time.Time, zone *time.Location) bool {
+	if x.at[start] {
+		return true
 	}
-	for _, rd := range ev.rdates {
+	if len(x.days) > 0 {
+		y, m, d := start.In(zone).Date()
+		return x.days[time.Date(y, m, d, 0, 0, 0, 0, time.UTC)]
+	}
+	return false
+}
+
+// series collects the occurrences of one event that may overlap [lo, hi]:
+// DTSTART's alone, or those of its RRULE and RDATEs.
+type series struct {
+	ev       *event
+	tz, zone *time.Location
+	length   eventLength
+	lo, hi   time.Time
+	removed  map[time.Time]bool
+	out      []occurrence
+}
+
+// end is the end of the occurrence that starts at start (startWall on
+// the wall clock).
+func (s *series) end(startWall, start time.Time) time.Time {
+	e := start
+	if s.length.days > 0 {
+		e = resolve(startWall.AddDate(0, 0, s.length.days), s.zone)
+	}
+	return e.Add(s.length.exact)
+}
+
+// add keeps the occurrence [start, end] unless an override replaced it or
+// it cannot overlap [lo, hi].
+func (s *series) add(start, end time.Time) {
+	if s.removed[start] {
+		return
+	}
+	if start.After(s.hi) || end.Before(s.lo) {
+		return
+	}
+	s.out = append(s.out, occurrence{start, end})
+}
+
+// emit adds the occurrence that starts at wall unless an EXDATE removes it.
+func (s *series) emit(wall time.Time, ex exclusions) {
+	start := resolve(wall, s.zone)
+	if ex.has(start, s.zone) {
+		return
+	}
+	s.add(start, s.end(wall, start))
+}
+
+// fromRule adds the occurrences of the RRULE, or DTSTART's alone when the
+// event has only RDATEs, and marks their starts seen.
+func (s *series) fromRule(budget *steps, ex exclusions, seen map[time.Time]bool) error {
+	if s.ev.rule == nil {
+		seen[s.ev.start.wall] = true
+		s.emit(s.ev.start.wall, ex)
+		return nil
+	}
+	// Occurrences that start before lo − the longest length cannot reach lo.
+	startLo := s.lo.Add(-s.length.longest())
+	return expandRule(s.ev, s.zone, startLo, s.hi, budget, func(wall time.Time) {
+		seen[wall] = true
+		s.emit(wall, ex)
+	})
+}
+
+// fromRDates adds the RDATE occurrences not seen yet; an RDATE PERIOD
+// keeps its own end.
+func (s *series) fromRDates(budget *steps, ex exclusions, seen map[time.Time]bool) error {
+	for _, rd := range s.ev.rdates {
 		if err := budget.take(1); err != nil {
-			return nil, err
+			return err
 		}
 		wall := rd.at.wall
-		if rd.at.isUTC && zone != time.UTC {
-			wall = wallOf(rd.at.wall.In(zone))
-		} else if rd.at.loc != nil && rd.at.loc != zone {
-			wall = wallOf(resolve(rd.at.wall, rd.at.loc).In(zone))
+		if rd.at.isUTC && s.zone != time.UTC {
+			wall = wallOf(rd.at.wall.In(s.zone))
+		} else if rd.at.loc != nil && rd.at.loc != s.zone {
+			wall = wallOf(resolve(rd.at.wall, rd.at.loc).In(s.zone))
 		}
 		if seen[wall] {
 			continue
 		}
 		seen[wall] = true
-		start := resolve(wall, zone)
-		if excluded(wall, start) {
+		start := resolve(wall, s.zone)
+		if ex.has(start, s.zone) {
 			continue
 		}
-		end := endOf(wall, start)
+		end := s.end(wall, start)
 		switch {
 		case rd.end != nil:
-			end = rd.end.instant(tz)
+			end = rd.end.instant(s.tz)
 		case rd.dur > 0:
 			end = start.Add(rd.dur)
 		}
-		add(wall, start, end)
+		s.add(start, end)
 	}
-	return out, nil
+	return nil
 }
 
 func wallOf(t time.Time) time.Time {

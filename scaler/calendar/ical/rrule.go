@@ -15,104 +15,150 @@ import (
 func expandRule(ev *event, zone *time.Location, lo, hi time.Time, budget *steps, fn func(time.Time)) error {
 	r := ev.rule
 	s := ev.start.wall
-	interval := max(r.Interval, 1)
-	count := r.Count
-	var untilWall time.Time
-	var untilInstant time.Time
-	if !r.Until.IsZero() {
-		switch {
-		case ev.start.isUTC:
-			untilInstant = r.Until
-		case strings.HasSuffix(strings.ToUpper(ev.untilRaw), "Z"):
-			untilInstant = r.Until
-		case !ev.start.isDate && len(ev.untilRaw) == 8:
-			untilWall = r.Until.Add(24*time.Hour - time.Second) // a DATE UNTIL on a timed event covers that day
-		default:
-			untilWall = r.Until
-		}
+	w := ruleWalk{
+		rule:     r,
+		interval: max(r.Interval, 1),
+		start:    s,
+		zone:     zone,
+		// Two days of slack for any zone offset.
+		loWall: wallOf(lo.In(zone)).Add(-48 * time.Hour),
+		hiWall: wallOf(hi.In(zone)).Add(48 * time.Hour),
 	}
-	// Wall-clock bounds, two days of slack for any zone offset.
-	loWall := wallOf(lo.In(zone)).Add(-48 * time.Hour)
-	hiWall := wallOf(hi.In(zone)).Add(48 * time.Hour)
+	w.untilWall, w.untilInstant = ruleUntil(ev)
+	w.try(s, fn) // DTSTART is the first occurrence
 
-	emitted := 0
-	stop := false
-	try := func(wall time.Time) {
-		if stop {
-			return
-		}
-		if !untilWall.IsZero() && wall.After(untilWall) {
-			stop = true
-			return
-		}
-		if !untilInstant.IsZero() && resolve(wall, zone).After(untilInstant) {
-			stop = true
-			return
-		}
-		if wall.After(hiWall) {
-			stop = true
-			return
-		}
-		emitted++
-		if !wall.Before(loWall) {
-			fn(wall)
-		}
-		if count > 0 && emitted >= count {
-			stop = true
-		}
+	k, ended, err := w.firstPeriod(budget)
+	if err != nil || ended {
+		return err
 	}
-	try(s) // DTSTART is the first occurrence
-
 	times := timesOfDay(r, s)
 	dates := dateFilter{r: r, s: s}
-	// Periods that end before the span are skipped: at once for a rule
-	// without COUNT; for one with COUNT when each period's occurrences
-	// can be counted without listing them (no BY* parts), from which
-	// the occurrences before the span are known.
-	k := 0
-	switch {
-	case count == 0:
-		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
-	case !hasByParts(r):
-		k = jumpTo(r.Freq, s, loWall, interval, r.Wkst.Day())
-		before, err := periodsWithAnOccurrence(r.Freq, s, interval, k, budget)
-		if err != nil {
+	for ; !w.stop; k++ {
+		past, err := w.walkPeriod(dates, times, k*w.interval, budget, fn)
+		if err != nil || past {
 			return err
-		}
-		emitted = max(before, 1) // period 0 holds DTSTART, counted above
-		if emitted >= count {
-			return nil // the series ended before the span
-		}
-	}
-	for ; !stop; k++ {
-		if err := budget.take(1); err != nil {
-			return err
-		}
-		days, periodStart := dates.period(k * interval)
-		if periodStart.After(hiWall) {
-			return nil
-		}
-		if err := budget.take(len(days) * len(times)); err != nil {
-			return err
-		}
-		var set []time.Time
-		for _, d := range days {
-			for _, tod := range times {
-				set = append(set, d.Add(tod))
-			}
-		}
-		set = applySetPos(set, r.Bysetpos)
-		for _, w := range set {
-			if !w.After(s) {
-				continue // before DTSTART, or DTSTART itself (already counted)
-			}
-			try(w)
-			if stop {
-				break
-			}
 		}
 	}
 	return nil
+}
+
+// ruleWalk is one walk along an RRULE's occurrences, in wall-clock time:
+// where it stops and how many occurrences it has counted.
+type ruleWalk struct {
+	rule     *rrule.ROption
+	interval int
+	start    time.Time // DTSTART, wall clock
+	zone     *time.Location
+	// untilWall or untilInstant is UNTIL, by how it was written.
+	untilWall, untilInstant time.Time
+	// loWall and hiWall bound the span on the wall clock.
+	loWall, hiWall time.Time
+	counted        int
+	stop           bool
+}
+
+// ruleUntil returns the RRULE's UNTIL as a wall-clock time or as an
+// instant (the other zero): an instant when it or DTSTART is UTC; a DATE
+// UNTIL on a timed event covers that whole day.
+func ruleUntil(ev *event) (wall, instant time.Time) {
+	until := ev.rule.Until
+	switch {
+	case until.IsZero():
+		return time.Time{}, time.Time{}
+	case ev.start.isUTC:
+		return time.Time{}, until
+	case strings.HasSuffix(strings.ToUpper(ev.untilRaw), "Z"):
+		return time.Time{}, until
+	case !ev.start.isDate && len(ev.untilRaw) == 8:
+		return until.Add(24*time.Hour - time.Second), time.Time{}
+	default:
+		return until, time.Time{}
+	}
+}
+
+// try counts the occurrence that starts at wall and passes it to fn when
+// it is in the span; it stops the walk at UNTIL, past the span, or when
+// COUNT occurrences are counted. (fn is no field: a func kept in the
+// struct would be moved to the heap with its captures.)
+func (w *ruleWalk) try(wall time.Time, fn func(time.Time)) {
+	if w.stop {
+		return
+	}
+	if !w.untilWall.IsZero() && wall.After(w.untilWall) {
+		w.stop = true
+		return
+	}
+	if !w.untilInstant.IsZero() && resolve(wall, w.zone).After(w.untilInstant) {
+		w.stop = true
+		return
+	}
+	if wall.After(w.hiWall) {
+		w.stop = true
+		return
+	}
+	w.counted++
+	if !wall.Before(w.loWall) {
+		fn(wall)
+	}
+	if w.rule.Count > 0 && w.counted >= w.rule.Count {
+		w.stop = true
+	}
+}
+
+// firstPeriod returns the index of the first period worth listing; ended
+// when the series ended before the span. Periods that end before the span
+// are skipped: at once for a rule without COUNT; for one with COUNT when
+// each period's occurrences can be counted without listing them (no BY*
+// parts), from which the occurrences before the span are known.
+func (w *ruleWalk) firstPeriod(budget *steps) (k int, ended bool, err error) {
+	r := w.rule
+	switch {
+	case r.Count == 0:
+		return jumpTo(r.Freq, w.start, w.loWall, w.interval, r.Wkst.Day()), false, nil
+	case !hasByParts(r):
+		k := jumpTo(r.Freq, w.start, w.loWall, w.interval, r.Wkst.Day())
+		before, err := periodsWithAnOccurrence(r.Freq, w.start, w.interval, k, budget)
+		if err != nil {
+			return 0, false, err
+		}
+		w.counted = max(before, 1) // period 0 holds DTSTART, counted above
+		return k, w.counted >= r.Count, nil
+	}
+	return 0, false, nil
+}
+
+// walkPeriod tries the occurrences of the period `offset` frequency units
+// after DTSTART's, in order, BYSETPOS applied; past when the period begins
+// after the span. Each period costs a step, and each candidate start one
+// more.
+func (w *ruleWalk) walkPeriod(dates dateFilter, times []time.Duration, offset int, budget *steps, fn func(time.Time)) (past bool, err error) {
+	if err := budget.take(1); err != nil {
+		return false, err
+	}
+	days, periodStart := dates.period(offset)
+	if periodStart.After(w.hiWall) {
+		return true, nil
+	}
+	if err := budget.take(len(days) * len(times)); err != nil {
+		return false, err
+	}
+	var set []time.Time
+	for _, d := range days {
+		for _, tod := range times {
+			set = append(set, d.Add(tod))
+		}
+	}
+	set = applySetPos(set, w.rule.Bysetpos)
+	for _, wall := range set {
+		if !wall.After(w.start) {
+			continue // before DTSTART, or DTSTART itself (already counted)
+		}
+		w.try(wall, fn)
+		if w.stop {
+			break
+		}
+	}
+	return false, nil
 }
 
 // timesOfDay are the clock times of each occurrence day, sorted.

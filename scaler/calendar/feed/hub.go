@@ -1,4 +1,11 @@
-package calendar
+// Package feed is the calendar component's I/O half: it fetches iCalendar
+// feeds (FetchOnce, for `check` and `calendar`) with an HTTP client that
+// enforces the feeds' network policy after DNS, at dial time and on every
+// redirect (NewHTTPClient, CheckURL), runs one shared fetch loop per feed
+// URL (Hub) and exports each watched feed's state as metrics at scrape time
+// (Hub.Collector). What a feed means, its config and its opinion, is
+// package calendar's.
+package feed
 
 import (
 	"context"
@@ -12,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -21,7 +29,7 @@ type HubOptions struct {
 	Now func() time.Time
 	// Logger receives fetch failures (URLs redacted); nil discards.
 	Logger *slog.Logger
-	Limits Limits
+	Limits calendar.Limits
 	// HTTPClient fetches feeds; nil means NewHTTPClient(Limits), which
 	// enforces the network policy. A client given here is used as is.
 	HTTPClient *http.Client
@@ -36,10 +44,10 @@ type Hub struct {
 	now       func() time.Time
 	onFetch   func(error)
 	log       *slog.Logger
-	limits    Limits
+	limits    calendar.Limits
 	client    *http.Client
 	clientErr error
-	hub       *poll.Hub[string, FeedURL, *Feed, *Feed]
+	hub       *poll.Hub[string, calendar.FeedURL, *calendar.Feed, *calendar.Feed]
 }
 
 // NewHub returns a Hub. A bad AllowHosts entry makes every fetch fail with
@@ -49,7 +57,7 @@ func NewHub(o HubOptions) *Hub {
 		now:     o.Now,
 		onFetch: o.OnFetch,
 		log:     o.Logger,
-		limits:  o.Limits.withDefaults(),
+		limits:  o.Limits.WithDefaults(),
 		client:  o.HTTPClient,
 	}
 	if h.now == nil {
@@ -65,18 +73,18 @@ func NewHub(o HubOptions) *Hub {
 	return h
 }
 
-func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed] {
-	var prev *Feed
+func (h *Hub) start(_ string, u calendar.FeedURL, _ func() []calendar.FeedURL) *poll.Poller[*calendar.Feed] {
+	var prev *calendar.Feed
 	failures := 0 // since the last good copy
 	ready := make(chan struct{})
-	var p *poll.Poller[*Feed]
+	var p *poll.Poller[*calendar.Feed]
 	// The poller logs each failure, saying whether a copy is kept.
-	failed := func(err error) (*Feed, error) {
+	failed := func(err error) (*calendar.Feed, error) {
 		failures++
 		p.SetInterval(retryAfter(prev, failures))
 		return nil, err
 	}
-	fn := func(ctx context.Context) (*Feed, error) {
+	fn := func(ctx context.Context) (*calendar.Feed, error) {
 		select {
 		case <-ready:
 		case <-ctx.Done():
@@ -90,14 +98,14 @@ func (h *Hub) start(_ string, u FeedURL, _ func() []FeedURL) *poll.Poller[*Feed]
 			return failed(ferr)
 		}
 		// A feed that cannot be expanded now is no better than a failed fetch.
-		e, xerr := f.Expand(&Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(Horizon))
+		e, xerr := f.Expand(&calendar.Config{URL: u, Timezone: time.UTC}, h.now(), h.now().Add(calendar.Horizon))
 		if xerr != nil {
 			return failed(xerr)
 		}
 		f.Warnings = append(slices.Clone(f.Calendar.Warnings), e.Warnings...)
 		if len(f.Warnings) > 0 && (prev == nil || !slices.Equal(f.Warnings, prev.Warnings)) {
 			h.log.Warn("calendar feed has events the scaler cannot use; they are skipped",
-				"feed", u.Redacted(), "count", len(f.Warnings), "warnings", Summarize(f.Warnings))
+				"feed", u.Redacted(), "count", len(f.Warnings), "warnings", calendar.Summarize(f.Warnings))
 		}
 		prev, failures = f, 0
 		p.SetInterval(refreshFor(f))
@@ -122,7 +130,7 @@ const (
 
 // retryAfter is the pause after the failures-th failed fetch in a row of a
 // feed whose last good copy is prev (nil: none yet).
-func retryAfter(prev *Feed, failures int) time.Duration {
+func retryAfter(prev *calendar.Feed, failures int) time.Duration {
 	if prev == nil {
 		if failures > 10 {
 			return MaxFirstRetry
@@ -136,13 +144,15 @@ func retryAfter(prev *Feed, failures int) time.Duration {
 // poll.Watch for what a closed one answers). Its Value is the last good copy
 // of the feed, kept through failures however old; nil (GoodAt zero) until
 // the first, which is retried with backoff (see retryAfter).
-func (h *Hub) Watch(c *Config) *poll.Watch[*Feed] { return h.hub.Acquire(c.URL.raw(), c.URL) }
+func (h *Hub) Watch(c *calendar.Config) *poll.Watch[*calendar.Feed] {
+	return h.hub.Acquire(c.URL.Raw(), c.URL)
+}
 
 // Close stops every fetch loop.
 func (h *Hub) Close() { h.hub.Close() }
 
-// FeedStatus is one watched feed's state, for metrics and status pages.
-type FeedStatus struct {
+// Status is one watched feed's state, for metrics and status pages.
+type Status struct {
 	// URL is redacted; ID tells apart feeds whose redacted URLs are equal
 	// (a truncated SHA-256 of the real URL).
 	URL string
@@ -157,16 +167,16 @@ type FeedStatus struct {
 }
 
 // Status lists the watched feeds, sorted by URL.
-func (h *Hub) Status() []FeedStatus {
+func (h *Hub) Status() []Status {
 	now := h.now()
-	var out []FeedStatus
-	h.hub.Each(func(raw string, s poll.Snapshot[*Feed]) {
-		u, err := ParseFeedURL(raw)
+	var out []Status
+	h.hub.Each(func(raw string, s poll.Snapshot[*calendar.Feed]) {
+		u, err := calendar.ParseFeedURL(raw)
 		if err != nil {
 			return // every key was a parsed FeedURL
 		}
 		sum := sha256.Sum256([]byte(raw))
-		fs := FeedStatus{URL: u.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
+		fs := Status{URL: u.Redacted(), ID: hex.EncodeToString(sum[:4]), Err: s.Err}
 		if s.Value != nil {
 			fs.Age, fs.Known, fs.Warnings = s.Value.Age(now), true, len(s.Value.Warnings)
 		}

@@ -1,4 +1,4 @@
-package calendar
+package feed
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 )
 
@@ -26,11 +27,11 @@ func ParseAllowHost(s string) (AllowRule, error) {
 	return r, nil
 }
 
-// policy is the feeds' address policy, stricter than the other URL-valued
+// policy is l's address policy for feeds, stricter than the other URL-valued
 // keys': a feed comes from the internet, so loopback and private addresses
 // are refused too unless AllowPrivate opens them (cloud metadata never:
 // only a rule opens it).
-func (l Limits) policy() (*netpolicy.Policy, error) {
+func policy(l calendar.Limits) (*netpolicy.Policy, error) {
 	p := &netpolicy.Policy{Hint: "--calendar-allow-host or --calendar-allow-private"}
 	if l.AllowPrivate {
 		p.Open = []netpolicy.Class{netpolicy.Loopback, netpolicy.Private, netpolicy.LinkLocal, netpolicy.Unspecified, netpolicy.Multicast}
@@ -49,12 +50,12 @@ func (l Limits) policy() (*netpolicy.Policy, error) {
 // addresses is loopback, private, link-local or cloud metadata and not
 // allowed. check and calendar call it up front; fetches check again at
 // dial time and on every redirect.
-func CheckURL(ctx context.Context, u FeedURL, l Limits) error {
-	p, err := l.policy()
+func CheckURL(ctx context.Context, u calendar.FeedURL, l calendar.Limits) error {
+	p, err := policy(l)
 	if err != nil {
 		return err
 	}
-	if err := p.CheckURL(ctx, &u.u); err != nil {
+	if err := p.CheckURL(ctx, u.URL()); err != nil {
 		return fmt.Errorf("calendar: %w", err)
 	}
 	return nil
@@ -63,9 +64,9 @@ func CheckURL(ctx context.Context, u FeedURL, l Limits) error {
 // NewHTTPClient returns the client feeds are fetched with: the policy
 // enforced after DNS, at dial time and on every redirect, no proxy from
 // the environment, the fetch timeout as a whole.
-func NewHTTPClient(l Limits) (*http.Client, error) {
-	l = l.withDefaults()
-	p, err := l.policy()
+func NewHTTPClient(l calendar.Limits) (*http.Client, error) {
+	l = l.WithDefaults()
+	p, err := policy(l)
 	if err != nil {
 		return nil, err
 	}

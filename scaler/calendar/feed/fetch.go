@@ -1,4 +1,4 @@
-package calendar
+package feed
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
 )
 
@@ -22,7 +23,7 @@ const (
 
 // FetchOnce downloads and parses the feed once, for `check` and
 // `calendar`. A nil client means one built by NewHTTPClient(l).
-func FetchOnce(ctx context.Context, c *Config, l Limits, client *http.Client) (*Feed, error) {
+func FetchOnce(ctx context.Context, c *calendar.Config, l calendar.Limits, client *http.Client) (*calendar.Feed, error) {
 	if c == nil || c.URL.IsZero() {
 		return nil, errors.New("calendar: no calendarURL")
 	}
@@ -37,12 +38,12 @@ func FetchOnce(ctx context.Context, c *Config, l Limits, client *http.Client) (*
 
 // fetch does one conditional GET. With prev, a 304 returns a copy of prev
 // marked validated now.
-func fetch(ctx context.Context, u FeedURL, prev *Feed, l Limits, client *http.Client, now func() time.Time) (*Feed, error) {
-	l = l.withDefaults()
+func fetch(ctx context.Context, u calendar.FeedURL, prev *calendar.Feed, l calendar.Limits, client *http.Client, now func() time.Time) (*calendar.Feed, error) {
+	l = l.WithDefaults()
 	red := u.Redacted()
 	ctx, cancel := context.WithTimeout(ctx, l.FetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.raw(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.Raw(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("calendar: fetch %s: bad request", red)
 	}
@@ -98,7 +99,7 @@ func fetch(ctx context.Context, u FeedURL, prev *Feed, l Limits, client *http.Cl
 		return nil, fmt.Errorf("calendar: parse %s: %w", red, withFlag(err))
 	}
 	t := now()
-	return &Feed{
+	return &calendar.Feed{
 		URL:          red,
 		Calendar:     cal,
 		ETag:         resp.Header.Get("ETag"),
@@ -119,9 +120,23 @@ func stripURL(err error) error {
 }
 
 // refreshFor is the pause after a good fetch of f.
-func refreshFor(f *Feed) time.Duration {
+func refreshFor(f *calendar.Feed) time.Duration {
 	if f == nil || f.Calendar == nil || f.Calendar.RefreshInterval == 0 {
 		return DefaultRefresh
 	}
 	return min(max(f.Calendar.RefreshInterval, MinRefresh), MaxRefresh)
+}
+
+// withFlag adds to an ical limit error the serve flag that sets the limit.
+func withFlag(err error) error {
+	var flag string
+	switch {
+	case errors.Is(err, ical.ErrTooLarge):
+		flag = "--calendar-max-bytes"
+	case errors.Is(err, ical.ErrTooManyEvents):
+		flag = "--calendar-max-events"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, flag)
 }

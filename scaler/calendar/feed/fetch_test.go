@@ -1,4 +1,4 @@
-package calendar
+package feed
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -114,9 +116,9 @@ func (fs *feedServer) setBody(b []byte) {
 	fs.body, fs.etag = b, fmt.Sprintf(`"v%d"`, len(b))
 }
 
-func (fs *feedServer) url(t *testing.T) FeedURL {
+func (fs *feedServer) url(t *testing.T) calendar.FeedURL {
 	t.Helper()
-	u, err := ParseFeedURL(fs.srv.URL + "/calendar/ical/creator%40example.com/" + secretToken + "/basic.ics")
+	u, err := calendar.ParseFeedURL(fs.srv.URL + "/calendar/ical/creator%40example.com/" + secretToken + "/basic.ics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +126,15 @@ func (fs *feedServer) url(t *testing.T) FeedURL {
 }
 
 // allowOnly lets the fetcher reach exactly this server.
-func (fs *feedServer) allowOnly() Limits {
-	l := DefaultLimits()
+func (fs *feedServer) allowOnly() calendar.Limits {
+	l := calendar.DefaultLimits()
 	l.AllowHosts = []string{strings.TrimPrefix(fs.srv.URL, "http://")}
 	return l
 }
 
 func googleBody(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("ical", "testdata", "google.ics"))
+	b, err := os.ReadFile(filepath.Join("..", "ical", "testdata", "google.ics"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func noSecret(t *testing.T, err error) {
 func TestFetchOnceReadsAFeedAndRedactsItsURL(t *testing.T) {
 	fs := newFeedServer(t, googleBody(t))
 	u := fs.url(t)
-	f, err := FetchOnce(t.Context(), &Config{URL: u}, fs.allowOnly(), nil)
+	f, err := FetchOnce(t.Context(), &calendar.Config{URL: u}, fs.allowOnly(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +178,14 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 		name  string
 		mode  string
 		want  string
-		limit func(*Limits)
+		limit func(*calendar.Limits)
 	}{
 		{name: "a server error names the status", mode: "500", want: "HTTP status 500"},
 		{name: "a page that is not iCalendar is refused", mode: "invalid", want: "not valid iCalendar"},
 		{name: "a 50 MiB body with Content-Length is refused before reading", mode: "huge", want: "body of 52428800 bytes exceeds the limit of 5242880"},
 		{name: "a 50 MiB chunked body is cut at the limit", mode: "huge-chunked", want: "body exceeds the limit of 5242880 bytes"},
 		{name: "a slow body runs into the fetch timeout, which is named", mode: "slow", want: "basic.ics: no whole body (10 bytes read) from 127.0.0.1:",
-			limit: func(l *Limits) { l.FetchTimeout = 300 * time.Millisecond }},
+			limit: func(l *calendar.Limits) { l.FetchTimeout = 300 * time.Millisecond }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +195,7 @@ func TestFetchFailuresAreClearErrorsWithoutTheSecret(t *testing.T) {
 			if tc.limit != nil {
 				tc.limit(&l)
 			}
-			f, err := FetchOnce(t.Context(), &Config{URL: fs.url(t)}, l, nil)
+			f, err := FetchOnce(t.Context(), &calendar.Config{URL: fs.url(t)}, l, nil)
 			if err == nil || f != nil {
 				t.Fatalf("FetchOnce = %v, %v; want an error", f, err)
 			}
@@ -220,7 +222,7 @@ func TestNetworkPolicyRefusesPrivateAddresses(t *testing.T) {
 	tests := []struct {
 		name     string
 		url      string
-		limits   func(*Limits)
+		limits   func(*calendar.Limits)
 		redirect string
 		wantErr  string
 	}{
@@ -229,24 +231,24 @@ func TestNetworkPolicyRefusesPrivateAddresses(t *testing.T) {
 		{name: "the name localhost is refused on the address it resolves to", url: "http://localhost:" + port + "/a.ics",
 			wantErr: "refused address: localhost resolves to loopback address 127.0.0.1"},
 		{name: "a redirect to another loopback port is refused", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: other.srv.URL + "/b.ics",
+			limits: func(l *calendar.Limits) { l.AllowHosts = []string{hostPort} }, redirect: other.srv.URL + "/b.ics",
 			wantErr: "redirect: refused address: 127.0.0.1 is a loopback address"},
 		{name: "a redirect to a name of another loopback port is refused", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: strings.Replace(other.srv.URL, "127.0.0.1", "localhost", 1) + "/b.ics",
+			limits: func(l *calendar.Limits) { l.AllowHosts = []string{hostPort} }, redirect: strings.Replace(other.srv.URL, "127.0.0.1", "localhost", 1) + "/b.ics",
 			wantErr: "refused address: localhost"},
 		{name: "a redirect to cloud metadata is refused", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: "http://169.254.169.254/latest/meta-data/",
+			limits: func(l *calendar.Limits) { l.AllowHosts = []string{hostPort} }, redirect: "http://169.254.169.254/latest/meta-data/",
 			wantErr: "refused address: 169.254.169.254 is a cloud-metadata address"},
 		{name: "allow-private does not open cloud metadata", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowPrivate = true }, redirect: "http://[::ffff:169.254.169.254]/",
+			limits: func(l *calendar.Limits) { l.AllowPrivate = true }, redirect: "http://[::ffff:169.254.169.254]/",
 			wantErr: "refused address: 169.254.169.254 is a cloud-metadata address"},
 		{name: "a redirect to another scheme is refused", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowHosts = []string{hostPort} }, redirect: "file:///etc/passwd",
+			limits: func(l *calendar.Limits) { l.AllowHosts = []string{hostPort} }, redirect: "file:///etc/passwd",
 			wantErr: `redirect to scheme "file" refused`},
 		{name: "a CIDR allows the loopback server", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowHosts = []string{"127.0.0.0/8"} }},
+			limits: func(l *calendar.Limits) { l.AllowHosts = []string{"127.0.0.0/8"} }},
 		{name: "allow-private allows the loopback server", url: fs.srv.URL + "/a.ics",
-			limits: func(l *Limits) { l.AllowPrivate = true }},
+			limits: func(l *calendar.Limits) { l.AllowPrivate = true }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,15 +259,15 @@ func TestNetworkPolicyRefusesPrivateAddresses(t *testing.T) {
 				fs.mode.Store("ok")
 			}
 			other.hits.Store(0)
-			l := DefaultLimits()
+			l := calendar.DefaultLimits()
 			if tc.limits != nil {
 				tc.limits(&l)
 			}
-			u, err := ParseFeedURL(tc.url)
+			u, err := calendar.ParseFeedURL(tc.url)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = FetchOnce(t.Context(), &Config{URL: u}, l, nil)
+			_, err = FetchOnce(t.Context(), &calendar.Config{URL: u}, l, nil)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("FetchOnce: %v", err)
@@ -298,18 +300,18 @@ func TestDialTimeCheckCatchesNamesThatResolveToLoopback(t *testing.T) {
 	}
 	fs := newFeedServer(t, googleBody(t))
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(fs.srv.URL, "http://"))
-	u, err := ParseFeedURL("http://" + host + ":" + port + "/a.ics")
+	u, err := calendar.ParseFeedURL("http://" + host + ":" + port + "/a.ics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = FetchOnce(t.Context(), &Config{URL: u}, DefaultLimits(), nil)
+	_, err = FetchOnce(t.Context(), &calendar.Config{URL: u}, calendar.DefaultLimits(), nil)
 	if !errors.Is(err, ErrRefusedAddress) {
 		t.Fatalf("err = %v, want ErrRefusedAddress", err)
 	}
 	if fs.hits.Load() != 0 {
 		t.Errorf("the server got %d requests", fs.hits.Load())
 	}
-	if err := CheckURL(t.Context(), u, DefaultLimits()); !errors.Is(err, ErrRefusedAddress) {
+	if err := CheckURL(t.Context(), u, calendar.DefaultLimits()); !errors.Is(err, ErrRefusedAddress) {
 		t.Errorf("CheckURL = %v, want ErrRefusedAddress", err)
 	}
 }
@@ -324,9 +326,9 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 	h := NewHub(HubOptions{Now: now, Limits: l})
 	t.Cleanup(h.Close)
 
-	c := &Config{URL: fs.url(t), Timezone: time.UTC}
+	c := &calendar.Config{URL: fs.url(t), Timezone: time.UTC}
 	w1 := h.Watch(c)
-	w2 := h.Watch(&Config{URL: fs.url(t), Timezone: time.UTC})
+	w2 := h.Watch(&calendar.Config{URL: fs.url(t), Timezone: time.UTC})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	s, err := w1.First(ctx)
@@ -390,7 +392,7 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 }
 
 // refresh pokes the watch's loop and waits for that attempt to finish.
-func refresh(t *testing.T, ctx context.Context, w *poll.Watch[*Feed]) (s poll.Snapshot[*Feed]) {
+func refresh(t *testing.T, ctx context.Context, w *poll.Watch[*calendar.Feed]) (s poll.Snapshot[*calendar.Feed]) {
 	t.Helper()
 	before := w.Latest().Attempts
 	for {
@@ -430,7 +432,7 @@ func TestRedactedURLs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := ParseFeedURL(tc.in)
+			u, err := calendar.ParseFeedURL(tc.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -439,4 +441,46 @@ func TestRedactedURLs(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRefreshFollowsTheFeedsInterval(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "ical", "testdata", "nextcloud.ics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextcloud, err := ical.Parse(data, ical.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cal  *ical.Calendar
+		want time.Duration
+	}{
+		{"Nextcloud's REFRESH-INTERVAL of four hours is kept", nextcloud, 4 * time.Hour},
+		{"a feed that does not say is read every five minutes", &ical.Calendar{}, DefaultRefresh},
+		{"a feed asking for seconds is read once a minute", &ical.Calendar{RefreshInterval: 10 * time.Second}, MinRefresh},
+		{"a feed asking for a week is read daily", &ical.Calendar{RefreshInterval: 7 * 24 * time.Hour}, MaxRefresh},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refreshFor(&calendar.Feed{Calendar: tc.cal}); got != tc.want {
+				t.Errorf("refreshFor = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLimitErrorsNameTheFlagThatRaisesIt(t *testing.T) {
+	t.Run("too many events names --calendar-max-events and the redacted feed", func(t *testing.T) {
+		fs := newFeedServer(t, googleBody(t))
+		l := fs.allowOnly()
+		l.MaxEvents = 3
+		_, err := FetchOnce(t.Context(), &calendar.Config{URL: fs.url(t)}, l, nil)
+		want := "calendar: parse " + fs.srv.URL + "/xxxxx/xxxxx/xxxxx/xxxxx/basic.ics: ical: calendar exceeds the event limit: more than 3 events (--calendar-max-events)"
+		if !errors.Is(err, ical.ErrTooManyEvents) || err.Error() != want {
+			t.Errorf("err =\n %v\nwant\n %s", err, want)
+		}
+		noSecret(t, err)
+	})
 }

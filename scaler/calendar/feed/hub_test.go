@@ -1,4 +1,4 @@
-package calendar
+package feed
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/montage/montage-scaler/scaler/calendar"
 	"github.com/montage/montage-scaler/scaler/calendar/ical"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -24,7 +25,7 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
 	h := NewHub(HubOptions{Now: now, Limits: fs.allowOnly()})
 	t.Cleanup(h.Close)
-	c := &Config{URL: fs.url(t), Timezone: time.UTC}
+	c := &calendar.Config{URL: fs.url(t), Timezone: time.UTC}
 	w := h.Watch(c)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -62,7 +63,7 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 	}
 
 	// The opinion from the shared copy at a moment inside the session window.
-	o, err := NewOpinion(&Config{URL: c.URL, Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}).Of(w.Latest().Value,
+	o, err := calendar.NewOpinion(&calendar.Config{URL: c.URL, Timezone: time.UTC, LeadTime: 10 * time.Minute, Hold: 5 * time.Minute, DefaultReplicas: 4}).Of(w.Latest().Value,
 		ts(t, "2025-03-25T17:55:00Z"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +74,12 @@ func TestAgeMetricNamesTheFeedRedacted(t *testing.T) {
 }
 
 func TestRetryAfterBacksOffUntilTheFirstCopyThenWaitsARefresh(t *testing.T) {
-	withRefresh := func(d time.Duration) *Feed { return &Feed{Calendar: &ical.Calendar{RefreshInterval: d}} }
+	withRefresh := func(d time.Duration) *calendar.Feed {
+		return &calendar.Feed{Calendar: &ical.Calendar{RefreshInterval: d}}
+	}
 	tests := []struct {
 		name     string
-		prev     *Feed
+		prev     *calendar.Feed
 		failures int
 		want     time.Duration
 	}{
@@ -109,7 +112,7 @@ func TestAFeedFailingAtStartIsRetriedSoonWithALoudWarning(t *testing.T) {
 	var logs servers.LogBuffer
 	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	t.Cleanup(h.Close)
-	w := h.Watch(&Config{URL: fs.url(t), Timezone: time.UTC})
+	w := h.Watch(&calendar.Config{URL: fs.url(t), Timezone: time.UTC})
 	t.Cleanup(w.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -154,7 +157,7 @@ func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
 	var logs servers.LogBuffer
 	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	t.Cleanup(h.Close)
-	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
+	c := &calendar.Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
 	w := h.Watch(c)
 	t.Cleanup(w.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -164,7 +167,7 @@ func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
 		t.Fatalf("first fetch: %v %+v", err, s)
 	}
 	const want = `event "Upload session replicas=6" (UID "upload@t"): no DTSTART; skipped`
-	o, err := NewOpinion(c).Of(s.Value, ts(t, "2025-03-25T18:00:00Z"))
+	o, err := calendar.NewOpinion(c).Of(s.Value, ts(t, "2025-03-25T18:00:00Z"))
 	if err != nil || o.Desired != nil || strings.Join(o.Warnings, "|") != want {
 		t.Fatalf("opinion %v, warnings %q, err %v; want no opinion and %q", o.Desired, o.Warnings, err, want)
 	}
@@ -177,21 +180,6 @@ func TestAnEventTheScalerCannotUseIsWarnedEverywhere(t *testing.T) {
 	if out := logs.String(); strings.Count(out, `"msg":"calendar feed has events the scaler cannot use; they are skipped"`) != 1 ||
 		!strings.Contains(out, `"count":1,"warnings":["event \"Upload session replicas=6\" (UID \"upload@t\"): no DTSTART; skipped"]`) {
 		t.Errorf("logs:\n%s", out)
-	}
-}
-
-// Many skipped events are named ten at a time.
-func TestSummarizeNamesTenWarningsAndCountsTheRest(t *testing.T) {
-	var ws []string
-	for i := range 25 {
-		ws = append(ws, fmt.Sprintf("event %d: no DTSTART; skipped", i))
-	}
-	got := Summarize(ws)
-	if len(got) != 11 || got[9] != "event 9: no DTSTART; skipped" || got[10] != "and 15 more warnings" {
-		t.Fatalf("Summarize = %q", got)
-	}
-	if got := Summarize(nil); len(got) != 0 {
-		t.Fatalf("Summarize(nil) = %q", got)
 	}
 }
 
@@ -232,7 +220,7 @@ func TestAnEditBesideCostlyRecurrencesIsAppliedAndOnlyTheCostlyEventIsSkipped(t 
 	var logs servers.LogBuffer
 	h := NewHub(HubOptions{Limits: fs.allowOnly(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	t.Cleanup(h.Close)
-	c := &Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
+	c := &calendar.Config{URL: fs.url(t), Timezone: time.UTC, DefaultReplicas: 4}
 	w := h.Watch(c)
 	t.Cleanup(w.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -241,7 +229,7 @@ func TestAnEditBesideCostlyRecurrencesIsAppliedAndOnlyTheCostlyEventIsSkipped(t 
 	if err != nil || s.Value == nil {
 		t.Fatalf("first fetch: %v %+v", err, s)
 	}
-	if o, err := NewOpinion(c).Of(s.Value, now); err != nil || o.Desired == nil || *o.Desired != 6 {
+	if o, err := calendar.NewOpinion(c).Of(s.Value, now); err != nil || o.Desired == nil || *o.Desired != 6 {
 		t.Fatalf("before the edit: opinion %v, err %v; want 6", o.Desired, err)
 	}
 
@@ -259,7 +247,7 @@ func TestAnEditBesideCostlyRecurrencesIsAppliedAndOnlyTheCostlyEventIsSkipped(t 
 		t.Fatalf("the edited copy: %+v", s)
 	}
 	const want = `event "Walked since 1800" (UID "walked"): recurrence needs more than 50000 steps, the limit for one event; skipped`
-	o, err := NewOpinion(c).Of(s.Value, now)
+	o, err := calendar.NewOpinion(c).Of(s.Value, now)
 	if err != nil || o.Desired == nil || *o.Desired != 7 || strings.Join(o.Warnings, "|") != want {
 		t.Fatalf("after the edit: opinion %v, warnings %q, err %v; want 7 and %q", o.Desired, o.Warnings, err, want)
 	}
