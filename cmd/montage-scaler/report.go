@@ -15,7 +15,7 @@ import (
 // kubeName is a Kubernetes object name (DNS subdomain).
 var kubeName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 
-// reportFlags are report's flags: report measures ADR-0002's KPIs of a
+// reportFlags are report's flags: report measures ADR-0002's KPIs (docs/adr-0002.md) of a
 // Deployment from Prometheus over a window, in simulate's columns, and can
 // plot replicas, queue and P95.
 type reportFlags struct {
