@@ -59,6 +59,7 @@ func TestForecastComponentFromTheBrokersHistory(t *testing.T) {
 				Parse: spec.Options{Table: components.Pure(), StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
 			t.Cleanup(reg.Close)
 			promReg := prometheus.NewRegistry()
+			promReg.MustRegister(set.Collector()) // the forecast exports its own series
 			srv := server.New(server.Options{Registry: reg, Metrics: server.NewMetrics(promReg), Now: clock})
 
 			md := map[string]string{"brokerURL": rs.URL(0), "minReplicas": "1", "maxReplicas": "8", "forecastMode": tc.mode}

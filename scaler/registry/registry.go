@@ -54,10 +54,9 @@ type Options struct {
 	FirstWait time.Duration
 	Logger    *slog.Logger
 	// OnDrop is called when a ScaledObject's last watch is dropped (to
-	// forget its metrics). A ScaledObject whose metadata changed has a
-	// watch per version until the old one is idle: dropping that one must
-	// not forget the series the current one keeps (its processed-task
-	// counter would restart).
+	// forget its decision's series). A ScaledObject whose metadata changed
+	// has a watch per version until the old one is idle: dropping that one
+	// must not forget the series the current one keeps.
 	OnDrop func(namespace, name string)
 }
 

@@ -22,7 +22,6 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
@@ -484,111 +483,6 @@ montage_scaler_decision_replicas{namespace="media",scaledobject="worker"} %g
 	want(2, 1)
 }
 
-// backlog is a celery reading as the celery source gives it: its opinion,
-// with the celery.Backlog as the detail.
-func backlog(queued, inFlight, completed int64, source string) decide.Opinion {
-	b := celery.Backlog{Queued: queued, InFlight: inFlight, Completed: completed, CompletedSource: source}
-	o := decide.CeleryOpinion(decide.CeleryBacklog{Queued: queued, InFlight: inFlight}, 5, b)
-	return o
-}
-
-func TestCeleryMetricsCountProcessedTasksOnceAcrossWatchesAndForgetThem(t *testing.T) {
-	f := newFixture(t)
-	r := ref("worker")
-	ask := func(r *pb.ScaledObjectRef) {
-		t.Helper()
-		if _, err := f.ks.IsActive(t.Context(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	expect := func(step, queued, inFlight, processed string) {
-		t.Helper()
-		want := `
-# HELP montage_scaler_celery_in_flight_tasks Celery tasks taken by a worker and not acknowledged, at the ScaledObject's last decision (absent: no fresh reading).
-# TYPE montage_scaler_celery_in_flight_tasks gauge
-` + inFlight + `
-# HELP montage_scaler_celery_queued_tasks Celery tasks waiting for a worker in the ScaledObject's queues, at its last decision (absent: no fresh reading).
-# TYPE montage_scaler_celery_queued_tasks gauge
-` + queued + `
-# HELP montage_scaler_celery_tasks_processed_total Tasks the Celery workers on the ScaledObject's broker completed, from their heartbeats' processed, counted between this replica's decisions.
-# TYPE montage_scaler_celery_tasks_processed_total counter
-` + processed + "\n"
-		if err := testutil.GatherAndCompare(f.prom, strings.NewReader(want), "montage_scaler_celery_queued_tasks",
-			"montage_scaler_celery_in_flight_tasks", "montage_scaler_celery_tasks_processed_total"); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	series := func(metric string, v int) string {
-		return fmt.Sprintf(`%s{namespace="media",scaledobject="worker"} %d`, metric, v)
-	}
-	gauges := func(q, i, p int) (string, string, string) {
-		return series("montage_scaler_celery_queued_tasks", q), series("montage_scaler_celery_in_flight_tasks", i),
-			series("montage_scaler_celery_tasks_processed_total", p)
-	}
-
-	c := f.source(t, r, "celery")
-	// The first sight of the poller's counter is the baseline: 500 tasks
-	// done before this ScaledObject was watched are not its own.
-	c.Set(backlog(3, 2, 500, "poller-1/"), t0, nil)
-	ask(r)
-	q, i, p := gauges(3, 2, 0)
-	expect("baseline", q, i, p)
-	c.Set(backlog(1, 4, 504, "poller-1/"), t0, nil)
-	ask(r)
-	q, i, p = gauges(1, 4, 4)
-	expect("4 more", q, i, p)
-
-	// The metadata changes: a second watch of the same ScaledObject on the
-	// same counter. Both are asked; the tasks count once.
-	r2 := ref("worker", "tasksPerReplica", "7")
-	if _, err := f.ks.GetMetricSpec(t.Context(), r2); err != nil { // starts the watch
-		t.Fatal(err)
-	}
-	c2 := f.sources.Made("media", "worker")[1][0]
-	c2.Set(backlog(0, 1, 510, "poller-1/"), t0, nil)
-	ask(r2)
-	c.Set(backlog(0, 1, 510, "poller-1/"), t0, nil)
-	ask(r)
-	q, i, p = gauges(0, 1, 10)
-	expect("two watches, one counter", q, i, p)
-
-	// Another counter (the new metadata names another broker): its own
-	// baseline, then its increases add up.
-	c2.Set(backlog(0, 0, 70, "poller-2/"), t0, nil)
-	ask(r2)
-	c2.Set(backlog(0, 0, 73, "poller-2/"), t0, nil)
-	ask(r2)
-	q, i, p = gauges(0, 0, 13)
-	expect("a second counter", q, i, p)
-	// A counter that went down started again: all it holds is new.
-	c2.Set(backlog(0, 0, 2, "poller-2/"), t0, nil)
-	ask(r2)
-	q, i, p = gauges(0, 0, 15)
-	expect("a restarted counter", q, i, p)
-
-	// Past staleAfter the gauges go (no made-up value); the counter stays.
-	c2.Set(backlog(0, 0, 2, "poller-2/"), t0, errors.New("down"))
-	f.clock.Add(3 * time.Minute)
-	if _, err := f.ks.IsActive(t.Context(), r2); status.Code(err) != codes.Unavailable {
-		t.Fatalf("IsActive past staleAfter = %v, want Unavailable", err)
-	}
-	_, _, p = gauges(0, 0, 15)
-	expect("stale", "", "", p)
-
-	// Both watches idle: every series goes with the ScaledObject.
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); f.reg.Run(ctx) }()
-	f.clock.Add(2 * time.Second)
-	f.waitDropped(t)
-	cancel()
-	<-done
-	if n, err := testutil.GatherAndCount(f.prom, "montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks",
-		"montage_scaler_celery_tasks_processed_total", "montage_scaler_celery_oldest_wait_seconds"); err != nil || n != 0 {
-		t.Fatalf("%d celery series left after the drop (%v), want 0", n, err)
-	}
-}
-
 func TestComponentSeriesFollowTheLatestMetadata(t *testing.T) {
 	f := newFixture(t)
 	old := ref("worker", "calendarURL", "https://cal.example.com/a.ics")
@@ -615,49 +509,6 @@ montage_scaler_component_replicas{component="celery",namespace="media",scaledobj
 	if err := testutil.GatherAndCompare(f.prom, strings.NewReader(want), "montage_scaler_component_replicas"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func TestOldestWaitSeriesFollowTheQueuesOfTheLatestDecision(t *testing.T) {
-	f := newFixture(t)
-	r := ref("worker", "queues", "render,thumbs", "queueWaitTarget", "60s")
-	c := f.source(t, r, "celery")
-	wait := func(v float64) *float64 { return &v }
-	set := func(queues ...celery.QueueBacklog) {
-		t.Helper()
-		c.Set(decide.Opinion{Desired: decide.Ptr(1), Active: true, Detail: celery.Backlog{Queued: 1, Queues: queues}}, t0, nil)
-		if _, err := f.ks.IsActive(t.Context(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	expect := func(step, series string) {
-		t.Helper()
-		want := `
-# HELP montage_scaler_celery_oldest_wait_seconds How long the oldest task of a queue has waited for a worker, at the ScaledObject's last decision (0: none waits; absent: unknown).
-# TYPE montage_scaler_celery_oldest_wait_seconds gauge
-` + series
-		if series == "" {
-			want = ""
-		}
-		if err := testutil.GatherAndCompare(f.prom, strings.NewReader(want), "montage_scaler_celery_oldest_wait_seconds"); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-	}
-	set(celery.QueueBacklog{Name: "render", OldestWaitSeconds: wait(95.5), WaitMethod: celery.WaitStamp},
-		celery.QueueBacklog{Name: "thumbs", OldestWaitSeconds: wait(0)})
-	expect("both queues", `montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="render",scaledobject="worker"} 95.5
-montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="thumbs",scaledobject="worker"} 0
-`)
-	// A queue whose wait could not be read loses its series (no made-up 0).
-	set(celery.QueueBacklog{Name: "render", OldestWaitSeconds: wait(3)}, celery.QueueBacklog{Name: "thumbs"})
-	expect("thumbs unknown", `montage_scaler_celery_oldest_wait_seconds{namespace="media",queue="render",scaledobject="worker"} 3
-`)
-	// Stale: every wait series goes.
-	c.Set(decide.Opinion{Desired: decide.Ptr(1), Detail: celery.Backlog{}}, t0, errors.New("down"))
-	f.clock.Add(3 * time.Minute)
-	if _, err := f.ks.IsActive(t.Context(), r); status.Code(err) != codes.Unavailable {
-		t.Fatalf("IsActive past staleAfter = %v", err)
-	}
-	expect("stale", "")
 }
 
 // A new ScaledObject beyond a process-wide limit is ResourceExhausted on

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/celery"
@@ -12,20 +14,37 @@ import (
 // the Hub that polls its brokers (one line in package components' table).
 var Component = source.Component{Component: celery.Component, NewHub: newSourceHub}
 
-// sourceHub is a Hub as a source.Set holds it; it exports the Hub's own
-// metrics.
-type sourceHub struct{ *Hub }
+// sourceHub is a Hub as a source.Set holds it. It is the component's
+// collector: the brokers' own metrics (queue-wait warnings) and, built at
+// scrape time from each watched ScaledObject's latest reading, its task
+// counts, queue waits and processed tasks.
+type sourceHub struct {
+	*Hub
+	now     func() time.Time
+	objects source.Objects
+	series  objectMetrics
+}
 
 func newSourceHub(o source.Options) source.Hub {
-	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.ReadHook(celery.Name),
+	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.ReadHook(celery.Name),
 		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy})}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
 }
 
-func (h sourceHub) Source(r source.Request) registry.Source {
+func (h *sourceHub) Source(r source.Request) registry.Source {
 	c := r.Config.(*celery.Config)
-	return source.Of(celery.Component, h.Watch(c.Broker, c.Layout), c.Opinion)
+	return h.objects.Track(r, source.Of(celery.Component, h.Watch(c.Broker, c.Layout), c.Opinion))
 }
 
-// Describe and Collect export the brokers' own metrics.
-func (h sourceHub) Describe(ch chan<- *prometheus.Desc) { h.Collector().Describe(ch) }
-func (h sourceHub) Collect(ch chan<- prometheus.Metric) { h.Collector().Collect(ch) }
+func (h *sourceHub) Describe(ch chan<- *prometheus.Desc) {
+	h.Collector().Describe(ch)
+	h.series.Describe(ch)
+}
+
+func (h *sourceHub) Collect(ch chan<- prometheus.Metric) {
+	h.Collector().Collect(ch)
+	h.series.collect(h.objects.Latest(h.now()), ch)
+}

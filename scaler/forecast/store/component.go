@@ -3,6 +3,9 @@ package store
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/forecast"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
@@ -12,18 +15,58 @@ import (
 // that keeps its histories (one line in package components' table).
 var Component = source.Component{Component: forecast.Component, NewHub: newSourceHub}
 
-func newSourceHub(o source.Options) source.Hub {
-	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnRead: o.ReadHook(forecast.Name),
-		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
+var (
+	replicasDesc = prometheus.NewDesc("montage_scaler_forecast_replicas",
+		"Replicas the forecast expects lead time ahead, in dry-run too (absent: the forecast is silent).",
+		[]string{"namespace", "scaledobject", "mode"}, nil)
+	nextHourDesc = prometheus.NewDesc("montage_scaler_forecast_next_hour_replicas",
+		"The most the forecast would ask for over the next hour, in dry-run too (absent: it would be silent).",
+		[]string{"namespace", "scaledobject", "mode"}, nil)
+)
+
+// sourceHub is a Hub as a source.Set holds it, and the forecast's
+// collector: each watched ScaledObject's estimate and the most it would
+// ask for over the next hour, with its mode (a dry-run shows what it would
+// do), built at scrape time from its latest reading.
+type sourceHub struct {
+	*Hub
+	now     func() time.Time
+	objects source.Objects
 }
 
-// sourceHub is a Hub as a source.Set holds it.
-type sourceHub struct{ *Hub }
+func newSourceHub(o source.Options) source.Hub {
+	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnRead: o.ReadHook(forecast.Name),
+		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
 
 // Source is the ScaledObject's history and its recorder, which observes the
 // readings of the components before it (forecast.Config.Observe).
-func (h sourceHub) Source(r source.Request) registry.Source {
+func (h *sourceHub) Source(r source.Request) registry.Source {
 	c := r.Config.(*forecast.Config)
 	sample := func(now time.Time) forecast.Sample { return c.Observe(now, r.Policy.StaleAfter, r.Observed(now)) }
-	return source.Of(forecast.Component, h.Watch(c, r.Namespace, r.Name, sample), forecast.NewOpinion(c).Of)
+	return h.objects.Track(r, source.Of(forecast.Component, h.Watch(c, r.Namespace, r.Name, sample), forecast.NewOpinion(c).Of))
+}
+
+func (h *sourceHub) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicasDesc
+	ch <- nextHourDesc
+}
+
+func (h *sourceHub) Collect(ch chan<- prometheus.Metric) {
+	for _, o := range h.objects.Latest(h.now()) {
+		d, ok := o.Reading.Opinion.Detail.(decide.ForecastDetail)
+		if !o.Fresh || !ok {
+			continue
+		}
+		if v := o.Reading.Opinion.Desired; v != nil && decide.CheckReplicas(*v) == nil {
+			ch <- prometheus.MustNewConstMetric(replicasDesc, prometheus.GaugeValue, *v, o.Namespace, o.Name, d.Mode)
+		}
+		if v := d.NextHour; v != nil && decide.CheckReplicas(*v) == nil {
+			ch <- prometheus.MustNewConstMetric(nextHourDesc, prometheus.GaugeValue, *v, o.Namespace, o.Name, d.Mode)
+		}
+	}
 }
