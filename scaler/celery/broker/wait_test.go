@@ -17,7 +17,7 @@ import (
 
 // stampSnippet is the before_task_publish handler the README tells users to
 // install: the tests' producers load this very file.
-const stampSnippet = "../../examples/celery/publish_stamp.py"
+const stampSnippet = "../../../examples/celery/publish_stamp.py"
 
 // kombuMessage is what kombu keeps of a task: its headers, read directly.
 type kombuMessage struct {
