@@ -126,13 +126,13 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 			f.recordOnly = true
 			p.eval = f.eval
 			out.History, out.Params = f.h, f.params
-			out.Reactive = replay(tr, s, w, id, c, 60, out.Peak)
+			out.Reactive = replay(replayRun{trace: tr, setup: s, workload: w, policy: id, ctl: c, every: 60, peak: out.Peak})
 			// The server writes its open bucket when it stops.
 			if b, d, ok := f.rec.Close(); ok {
 				f.h.Observe(b, d)
 			}
 		} else {
-			out.Forecast = replay(tr, s, w, id, c, 60, out.Peak)
+			out.Forecast = replay(replayRun{trace: tr, setup: s, workload: w, policy: id, ctl: c, every: 60, peak: out.Peak})
 		}
 	}
 	return out, nil

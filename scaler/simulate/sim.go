@@ -171,7 +171,8 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		if id == o.Record {
 			rec = newRecorder(tr, o.Workload)
 		}
-		r.Results = append(r.Results, replayRecorded(tr, s, o.Workload, id, c, int(every/time.Second), rec, r.Peak))
+		r.Results = append(r.Results, replay(replayRun{trace: tr, setup: s, workload: o.Workload, policy: id, ctl: c,
+			every: int(every / time.Second), rec: rec, peak: r.Peak}))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil
