@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/montage/montage-scaler/scaler/calendar"
-	"github.com/montage/montage-scaler/scaler/calendar/feed"
-	"github.com/montage/montage-scaler/scaler/celery"
-	"github.com/montage/montage-scaler/scaler/celery/broker"
-	"github.com/montage/montage-scaler/scaler/latency"
-	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
+	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/scaler/spec"
 )
 
@@ -66,42 +61,19 @@ func (n *netFlags) calendar(l calendar.Limits) calendar.Limits {
 // policy refuses, before any source is read: check exits 2 on it, as on
 // bad metadata. serve checks the same when it dials. A broker or
 // Prometheus name that does not resolve here (a cluster name, from a
-// laptop) is left for its source to report, as a failed read.
+// laptop) is left for its source to report, as a failed read. Each
+// component checks its own addresses (source.Component.CheckAddresses).
 func checkAddresses(ctx context.Context, sp *spec.Spec, p *netpolicy.Policy, feeds calendar.Limits) error {
-	if cal, ok := spec.Find[*calendar.Config](sp); ok {
-		if err := feed.CheckURL(ctx, cal.URL, feeds); err != nil {
-			return err
+	o := source.Options{Policy: p, Calendar: feeds}
+	for _, c := range components.Table() {
+		if c.CheckAddresses == nil {
+			continue
 		}
-	}
-	refused := func(err error) error {
-		if errors.Is(err, netpolicy.ErrRefused) {
-			return err
-		}
-		return nil
-	}
-	if cel, ok := spec.Find[*celery.Config](sp); ok {
-		if err := refused(broker.CheckAddresses(ctx, cel.Broker, p)); err != nil {
-			return err
-		}
-	}
-	check := func(key, raw string) error {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil // ParseConfig accepted it: unreachable
-		}
-		if err := refused(p.CheckURL(ctx, u)); err != nil {
-			return fmt.Errorf("%s %s: %w", key, meta.Redact(raw), err)
-		}
-		return nil
-	}
-	if c, ok := spec.Find[*latency.Config](sp); ok {
-		if c.PrometheusURL != "" {
-			if err := check("prometheusURL", c.PrometheusURL); err != nil {
-				return err
+		for _, part := range sp.Parts {
+			if part.Component.Name != c.Name {
+				continue
 			}
-		}
-		for _, raw := range c.MetricsURLs {
-			if err := check("metricsURLs", raw); err != nil {
+			if err := c.CheckAddresses(ctx, part.Config, o); err != nil {
 				return err
 			}
 		}

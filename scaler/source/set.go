@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -74,6 +75,13 @@ type Component struct {
 	// NewHub starts the component's I/O half: the pollers every
 	// ScaledObject's source of it shares. A Set calls it once.
 	NewHub func(o Options) Hub
+	// CheckAddresses resolves every address c names and refuses what the
+	// address policy of o refuses (netpolicy.ErrRefused, or the component's
+	// own stricter rule), before any source is read (`check` exits 2 on
+	// it, as on bad metadata). An address that does not resolve here is
+	// left for the source to report, as a failed read. nil: nothing to
+	// check.
+	CheckAddresses func(ctx context.Context, c component.Config, o Options) error
 }
 
 // Pure returns the pure halves of table, for the packages that parse,

@@ -1,18 +1,22 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/component"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 )
 
 // Component is the celery component's whole descriptor: its pure half and
 // the Hub that polls its brokers (one line in package components' table).
-var Component = source.Component{Component: celery.Component, NewHub: newSourceHub}
+var Component = source.Component{Component: celery.Component, NewHub: newSourceHub, CheckAddresses: checkAddresses}
 
 // sourceHub is a Hub as a source.Set holds it. It is the component's
 // collector: the brokers' own metrics (queue-wait warnings) and, built at
@@ -47,4 +51,13 @@ func (h *sourceHub) Describe(ch chan<- *prometheus.Desc) {
 func (h *sourceHub) Collect(ch chan<- prometheus.Metric) {
 	h.Collector().Collect(ch)
 	h.series.collect(h.objects.Latest(h.now()), ch)
+}
+
+// checkAddresses refuses a broker address the policy refuses; one that
+// does not resolve here is the source's to report.
+func checkAddresses(ctx context.Context, c component.Config, o source.Options) error {
+	if err := CheckAddresses(ctx, c.(*celery.Config).Broker, o.Policy); errors.Is(err, netpolicy.ErrRefused) {
+		return err
+	}
+	return nil
 }

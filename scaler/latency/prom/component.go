@@ -1,7 +1,15 @@
 package prom
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/meta"
+	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 )
@@ -9,7 +17,7 @@ import (
 // Component is the latency component's whole descriptor: its pure half and
 // the Hub that reads Prometheus or the pods (one line in package
 // components' table).
-var Component = source.Component{Component: latency.Component, NewHub: newSourceHub}
+var Component = source.Component{Component: latency.Component, NewHub: newSourceHub, CheckAddresses: checkAddresses}
 
 func newSourceHub(o source.Options) source.Hub {
 	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(latency.Name), OnPoll: o.ReadHook(latency.Name),
@@ -21,4 +29,31 @@ type sourceHub struct{ *Hub }
 
 func (h sourceHub) Source(r source.Request) registry.Source {
 	return source.Of(latency.Component, h.Watch(r.Namespace, r.Name, r.Config.(*latency.Config)), latency.Opinion)
+}
+
+// checkAddresses refuses a prometheusURL or metricsURLs entry the policy
+// refuses; one that does not resolve here is the source's to report.
+func checkAddresses(ctx context.Context, cfg component.Config, o source.Options) error {
+	c := cfg.(*latency.Config)
+	check := func(key, raw string) error {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil // ParseConfig accepted it: unreachable
+		}
+		if err := o.Policy.CheckURL(ctx, u); errors.Is(err, netpolicy.ErrRefused) {
+			return fmt.Errorf("%s %s: %w", key, meta.Redact(raw), err)
+		}
+		return nil
+	}
+	if c.PrometheusURL != "" {
+		if err := check("prometheusURL", c.PrometheusURL); err != nil {
+			return err
+		}
+	}
+	for _, raw := range c.MetricsURLs {
+		if err := check("metricsURLs", raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
