@@ -302,7 +302,7 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(components.Table(), source.Options{
 		Logger:          logger,
-		OnRead:          metrics.SourceRead,
+		OnUpstream:      metrics.SourceRead,
 		PollInterval:    f.pollInterval,
 		PollMaxBackoff:  f.pollMaxBackoff,
 		RedisTimeout:    f.redisTimeout,

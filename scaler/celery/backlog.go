@@ -1,8 +1,9 @@
 package celery
 
 import (
-	"errors"
 	"time"
+
+	"github.com/montage/montage-scaler/scaler/poll"
 )
 
 // Backlog is one ScaledObject's view of the broker.
@@ -132,7 +133,7 @@ const (
 
 // ErrWarmingUp is a layout's error while it waits for the first worker
 // heartbeats (Layout.AcksLate false): not read yet, rather than failed.
-var ErrWarmingUp = errors.New("celery: waiting for worker heartbeats")
+var ErrWarmingUp = poll.NotReadYet("celery: waiting for worker heartbeats")
 
 // ActionableWait is the longest wait every scaler replica reads the same
 // (WaitStamp or WaitFirstSeen), over the queues; 0 when none.

@@ -271,14 +271,26 @@ func NewParts[T any]() Parts[T] {
 	return Parts[T]{Of: map[string]T{}, Errs: map[string]error{}, At: map[string]time.Time{}}
 }
 
+// ErrNotReadYet, wrapped by a part's error, says the poll has not read
+// the part yet (the celery layout that waits for worker heartbeats): no
+// reading, and First keeps waiting, instead of a failed read.
+var ErrNotReadYet = errors.New("not read yet")
+
+// NotReadYet is an error saying msg that wraps ErrNotReadYet.
+func NotReadYet(msg string) error { return notReadYet(msg) }
+
+type notReadYet string
+
+func (e notReadYet) Error() string        { return string(e) }
+func (e notReadYet) Is(target error) bool { return target == ErrNotReadYet }
+
 // Part is the view of holder id: its part, read at the snapshot's GoodAt
 // (or at its own At, when held), with the error of the poll or of its part
 // alone; else the error of its part alone (a reading, as a failed poll is,
-// unless pending says the part is not read yet: First then keeps waiting);
-// else, when the poll worked without its part (the holder joined since),
-// no reading yet. A failed poll reaches every part, which keeps its last
-// good value.
-func Part[T any](s Snapshot[Parts[T]], id string, pending bool) Snapshot[T] {
+// unless it wraps ErrNotReadYet: First then keeps waiting); else, when the
+// poll worked without its part (the holder joined since), no reading yet.
+// A failed poll reaches every part, which keeps its last good value.
+func Part[T any](s Snapshot[Parts[T]], id string) Snapshot[T] {
 	out := Snapshot[T]{Err: s.Err, TriedAt: s.TriedAt, Attempts: s.Attempts}
 	err, failed := s.Value.Errs[id]
 	if v, ok := s.Value.Of[id]; ok {
@@ -294,7 +306,7 @@ func Part[T any](s Snapshot[Parts[T]], id string, pending bool) Snapshot[T] {
 	if s.Err != nil {
 		return out
 	}
-	if !failed || pending {
+	if !failed || errors.Is(err, ErrNotReadYet) {
 		out.TriedAt, out.Attempts = time.Time{}, 0
 	}
 	out.Err = err

@@ -163,33 +163,32 @@ func TestEachSeesEveryKeysSnapshot(t *testing.T) {
 
 func TestPartIsOneHoldersViewOfAPollOfParts(t *testing.T) {
 	at := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
-	down, warming := errors.New("dial: refused"), errors.New("waiting for heartbeats")
+	down, refused, warming := errors.New("dial: refused"), errors.New("NOAUTH"), NotReadYet("waiting for heartbeats")
 	earlier := at.Add(-time.Minute)
 	wrongType := errors.New("LLEN \"video\": WRONGTYPE")
-	read := Parts[int]{Of: map[string]int{"a": 7, "d": 5}, Errs: map[string]error{"b": warming, "d": wrongType}, At: map[string]time.Time{"d": earlier}}
+	read := Parts[int]{Of: map[string]int{"a": 7, "d": 5}, Errs: map[string]error{"b": refused, "e": warming, "d": wrongType}, At: map[string]time.Time{"d": earlier}}
 	tests := []struct {
 		name         string
 		s            Snapshot[Parts[int]]
 		id           string
-		pending      bool
 		want         int
 		wantGood     bool
 		wantGoodAt   time.Time
 		wantErr      error
 		wantAttempts uint64
 	}{
-		{"its part, read at the poll's time", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "a", false, 7, true, at, nil, 3},
-		{"a failed poll keeps the part's last good value", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 4, Err: down}, "a", false, 7, true, at, down, 4},
-		{"the part's own error is a reading", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "b", false, 0, false, time.Time{}, warming, 3},
-		{"or, pending, not read yet", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "b", true, 0, false, time.Time{}, warming, 0},
-		{"a holder the poll has not read yet", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "c", false, 0, false, time.Time{}, nil, 0},
-		{"a failed poll reaches a holder never read", Snapshot[Parts[int]]{TriedAt: at, Attempts: 1, Err: down}, "c", true, 0, false, time.Time{}, down, 1},
-		{"a part that failed alone keeps its own last good value and time", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "d", false, 5, true, earlier, wrongType, 3},
-		{"and a failed poll says its own error", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 4, Err: down}, "d", false, 5, true, earlier, down, 4},
+		{"its part, read at the poll's time", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "a", 7, true, at, nil, 3},
+		{"a failed poll keeps the part's last good value", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 4, Err: down}, "a", 7, true, at, down, 4},
+		{"the part's own error is a reading", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "b", 0, false, time.Time{}, refused, 3},
+		{"or, when it wraps ErrNotReadYet, not read yet", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "e", 0, false, time.Time{}, warming, 0},
+		{"a holder the poll has not read yet", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "c", 0, false, time.Time{}, nil, 0},
+		{"a failed poll reaches a holder never read", Snapshot[Parts[int]]{TriedAt: at, Attempts: 1, Err: down}, "c", 0, false, time.Time{}, down, 1},
+		{"a part that failed alone keeps its own last good value and time", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 3}, "d", 5, true, earlier, wrongType, 3},
+		{"and a failed poll says its own error", Snapshot[Parts[int]]{Value: read, GoodAt: at, TriedAt: at, Attempts: 4, Err: down}, "d", 5, true, earlier, down, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Part(tc.s, tc.id, tc.pending)
+			got := Part(tc.s, tc.id)
 			if got.Value != tc.want || got.GoodAt.IsZero() == tc.wantGood || !got.GoodAt.Equal(tc.wantGoodAt) || !errors.Is(got.Err, tc.wantErr) || (tc.wantErr == nil) != (got.Err == nil) || got.Attempts != tc.wantAttempts {
 				t.Fatalf("Part = %+v; want value %d, good %t, err %v, attempts %d", got, tc.want, tc.wantGood, tc.wantErr, tc.wantAttempts)
 			}

@@ -23,10 +23,10 @@ type Options struct {
 	// it); nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// OnRead, if set, is called after every read of every upstream (and
+	// OnUpstream, if set, is called after every read of every upstream (and
 	// every write of the forecast's history) with the component's name and
 	// the error (nil on success).
-	OnRead func(component string, err error)
+	OnUpstream func(component string, err error)
 
 	// PollInterval is how often each broker is polled (250ms).
 	PollInterval time.Duration
@@ -60,12 +60,12 @@ type Options struct {
 // LoggerOf is the log of the named component.
 func (o Options) LoggerOf(name string) *slog.Logger { return o.Logger.With("component", name) }
 
-// ReadHook is the OnRead hook of the named component; nil without OnRead.
-func (o Options) ReadHook(name string) func(error) {
-	if o.OnRead == nil {
+// UpstreamHook is the OnUpstream hook of the named component; nil without OnUpstream.
+func (o Options) UpstreamHook(name string) func(error) {
+	if o.OnUpstream == nil {
 		return nil
 	}
-	return func(err error) { o.OnRead(name, err) }
+	return func(err error) { o.OnUpstream(name, err) }
 }
 
 // Component is a component's whole descriptor: its pure half and how it

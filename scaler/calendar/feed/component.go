@@ -20,7 +20,7 @@ var Component = source.Component{Component: calendar.Component, NewHub: newSourc
 type sourceHub struct{ *Hub }
 
 func newSourceHub(o source.Options) source.Hub {
-	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(calendar.Name), OnFetch: o.ReadHook(calendar.Name),
+	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(calendar.Name), OnFetch: o.UpstreamHook(calendar.Name),
 		Limits: o.Calendar})}
 }
 

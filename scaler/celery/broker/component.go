@@ -30,7 +30,7 @@ type sourceHub struct {
 }
 
 func newSourceHub(o source.Options) source.Hub {
-	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.ReadHook(celery.Name),
+	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.UpstreamHook(celery.Name),
 		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy})}
 	if h.now == nil {
 		h.now = time.Now

@@ -180,5 +180,5 @@ func (h *Hub) Close() { h.hub.Close() }
 // heartbeats has no reading yet; one whose round failed, or whose key
 // Redis refused, has that error (with its last good Backlog, if any).
 func view(c watchCfg, s poll.Snapshot[Reading]) poll.Snapshot[celery.Backlog] {
-	return poll.Part(s, c.id, errors.Is(s.Value.Errs[c.id], celery.ErrWarmingUp))
+	return poll.Part(s, c.id) // a layout warming up is not read yet (celery.ErrWarmingUp)
 }

@@ -35,7 +35,7 @@ type sourceHub struct {
 }
 
 func newSourceHub(o source.Options) source.Hub {
-	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnRead: o.ReadHook(forecast.Name),
+	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnUpstream: o.UpstreamHook(forecast.Name),
 		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
 	if h.now == nil {
 		h.now = time.Now

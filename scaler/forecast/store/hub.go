@@ -27,11 +27,11 @@ type HubOptions struct {
 	Logger      *slog.Logger  // default discards
 	DialTimeout time.Duration // default 2s
 	ReadTimeout time.Duration // default 2s (also the write timeout)
-	// Policy is the broker's address policy (celery.HubOptions.Policy).
+	// Policy is the broker's address policy (broker.HubOptions.Policy).
 	Policy *netpolicy.Policy
-	// OnRead, if set, is called after every history read and write with its
+	// OnUpstream, if set, is called after every history read and write with its
 	// error (nil on success).
-	OnRead func(err error)
+	OnUpstream func(err error)
 	// ReadOnly reads histories and records nothing: a one-off check must
 	// not write, least of all at a pinned --at.
 	ReadOnly bool
@@ -99,13 +99,13 @@ func (h *Hub) start(_ string, first *member, members func() []*member) *poll.Pol
 	b := newBroker(first.cfg, h.o, members)
 	first.broker = b
 	read := func(ctx context.Context) (histories, error) { return b.read(ctx, h.o.Now()) }
-	return poll.Start(read, poll.Options{Interval: h.o.Refresh, Timeout: h.o.ReadTimeout * 2, Now: h.o.Now, OnAttempt: h.o.OnRead, OnStop: b.stop})
+	return poll.Start(read, poll.Options{Interval: h.o.Refresh, Timeout: h.o.ReadTimeout * 2, Now: h.o.Now, OnAttempt: h.o.OnUpstream, OnStop: b.stop})
 }
 
 // view is one ScaledObject's history in its broker's read. One the latest
 // good read did not include (it joined since) has no reading yet.
 func view(m *member, s poll.Snapshot[histories]) poll.Snapshot[*forecast.History] {
-	return poll.Part(s, m.id(), false) // a history that does not parse is a failed read
+	return poll.Part(s, m.id()) // a history that does not parse is a failed read
 }
 
 // Watch reads namespace/name's history in c's broker and, unless the Hub is

@@ -75,8 +75,8 @@ func (r *recorder) write(bucket time.Time, d forecast.Demand) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*r.o.ReadTimeout)
 	defer cancel()
 	err = store.Write(ctx, bucket, d, r.o.Now())
-	if r.o.OnRead != nil {
-		r.o.OnRead(err)
+	if r.o.OnUpstream != nil {
+		r.o.OnUpstream(err)
 	}
 	if err != nil {
 		// The bucket is lost on this replica; another replica may have it.

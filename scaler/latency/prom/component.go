@@ -20,7 +20,7 @@ import (
 var Component = source.Component{Component: latency.Component, NewHub: newSourceHub, CheckAddresses: checkAddresses}
 
 func newSourceHub(o source.Options) source.Hub {
-	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(latency.Name), OnPoll: o.ReadHook(latency.Name),
+	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(latency.Name), OnPoll: o.UpstreamHook(latency.Name),
 		Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy})}
 }
 
