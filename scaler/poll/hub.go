@@ -13,7 +13,7 @@ var ErrClosed = errors.New("watch closed")
 // StartFunc starts the Poller of a key for its first holder, whose config
 // is first. members returns the configs of the key's current holders, for a
 // poll that reads what each of them needs (one broker, many queue layouts);
-// most polls ignore it. Call it from the poll, never from start itself.
+// most polls ignore it. It may be called at any time, from start too.
 type StartFunc[K comparable, C any, T any] func(key K, first C, members func() []C) *Poller[T]
 
 // ViewFunc is one holder's view of the shared snapshot, for a poll whose
@@ -38,9 +38,39 @@ type Hub[K comparable, C any, R any, T any] struct {
 }
 
 type entry[C any, R any, T any] struct {
-	poller  *Poller[R]
-	first   C // the config the Poller was started with
+	poller *Poller[R]
+	first  C // the config the Poller was started with
+	// mu guards members alone, so that the poll may ask for them at any
+	// time (start included) without the Hub's lock. Lock order: Hub.mu,
+	// then mu.
+	mu      sync.Mutex
 	members map[*Watch[T]]C
+}
+
+// add makes w a member with cfg.
+func (e *entry[C, R, T]) add(w *Watch[T], cfg C) {
+	e.mu.Lock()
+	e.members[w] = cfg
+	e.mu.Unlock()
+}
+
+// remove drops w and reports how many members are left.
+func (e *entry[C, R, T]) remove(w *Watch[T]) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.members, w)
+	return len(e.members)
+}
+
+// configs are the members' configs.
+func (e *entry[C, R, T]) configs() []C {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]C, 0, len(e.members))
+	for _, c := range e.members {
+		out = append(out, c)
+	}
+	return out
 }
 
 // NewHub returns a Hub whose holders all see the whole snapshot; it calls
@@ -80,10 +110,9 @@ func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
 	if !joined {
 		e = &entry[C, R, T]{first: cfg, members: map[*Watch[T]]C{w: cfg}}
 		h.entries[key] = e
-		// members takes the lock: start must not call it, only its poll.
-		e.poller = h.start(key, cfg, func() []C { return h.members(e) })
+		e.poller = h.start(key, cfg, e.configs)
 	} else {
-		e.members[w] = cfg
+		e.add(w, cfg)
 	}
 	p := e.poller
 	w.latest = func() Snapshot[T] { return h.view(cfg, p.Latest()) }
@@ -98,20 +127,9 @@ func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
 	return w, first
 }
 
-func (h *Hub[K, C, R, T]) members(e *entry[C, R, T]) []C {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]C, 0, len(e.members))
-	for _, c := range e.members {
-		out = append(out, c)
-	}
-	return out
-}
-
 func (h *Hub[K, C, R, T]) release(key K, e *entry[C, R, T], w *Watch[T]) {
 	h.mu.Lock()
-	delete(e.members, w)
-	last := len(e.members) == 0 && h.entries[key] == e
+	last := e.remove(w) == 0 && h.entries[key] == e
 	if last {
 		delete(h.entries, key)
 	}
@@ -151,9 +169,11 @@ func (h *Hub[K, C, R, T]) Close() {
 	h.closed = true
 	var ws []*Watch[T]
 	for _, e := range h.entries {
+		e.mu.Lock()
 		for w := range e.members {
 			ws = append(ws, w)
 		}
+		e.mu.Unlock()
 	}
 	h.mu.Unlock()
 	for _, w := range ws {

@@ -221,3 +221,28 @@ func TestAcquireFirstHandsEveryHolderWhatStartMadeForTheFirst(t *testing.T) {
 		t.Fatalf("on a closed hub: first %+v, err %v; want nil, ErrClosed", first, w.Latest().Err)
 	}
 }
+
+// TestStartMayAskForTheMembers: start runs under the Hub's lock, and the
+// members are guarded apart, so a start that asks for them (to size its
+// first read) does not deadlock, and sees its first holder.
+func TestStartMayAskForTheMembers(t *testing.T) {
+	var seen []int
+	h := NewHub(func(key string, _ int, members func() []int) *Poller[string] {
+		seen = members()
+		return Start(func(context.Context) (string, error) { return key, nil }, Options{Interval: time.Hour})
+	})
+	defer h.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.Acquire("a", 7).Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Acquire did not return: start asking for the members deadlocks")
+	}
+	if len(seen) != 1 || seen[0] != 7 {
+		t.Fatalf("start saw members %v, want [7]", seen)
+	}
+}
