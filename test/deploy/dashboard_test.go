@@ -10,7 +10,6 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/montage/montage-scaler/scaler/server"
 	"github.com/montage/montage-scaler/test/dashboard"
 )
 
@@ -98,9 +97,7 @@ func TestDashboardHasThePanelsOfTheKPIs(t *testing.T) {
 func TestDashboardQueriesReadKnownSeries(t *testing.T) {
 	o, _ := buildOverlay(t, "overlays/personal")
 	_, d := dashboardOf(t)
-	known := descNames{}
-	server.NewMetrics(known)
-	known.MustRegister(server.SourceAges(nil, nil))
+	known := scalerMetrics(t)
 	for _, m := range slices.Concat(kubeStateMetrics, appMetrics) {
 		known[m] = true
 	}

@@ -22,8 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/montage/montage-scaler/scaler/calendar/feed"
+	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/server"
+	"github.com/montage/montage-scaler/scaler/source"
 )
 
 const ns = "montage-scaler"
@@ -246,6 +247,19 @@ func (d descNames) Register(c prometheus.Collector) error {
 	return nil
 }
 
+// scalerMetrics are the names of every metric serve registers: the
+// decision's (server.NewMetrics, the source ages) and those the components
+// export themselves (source.Set.Collector over the binary's table).
+func scalerMetrics(t *testing.T) descNames {
+	d := descNames{}
+	server.NewMetrics(d)
+	d.MustRegister(server.SourceAges(nil, nil)) // Describe reads no watch
+	set := source.New(components.Table(), source.Options{})
+	t.Cleanup(set.Close)
+	d.MustRegister(set.Collector())
+	return d
+}
+
 func (d descNames) MustRegister(cs ...prometheus.Collector) {
 	for _, c := range cs {
 		_ = d.Register(c)
@@ -326,10 +340,7 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 	}
 
 	// Every scaler metric an alert uses is one the scaler registers.
-	registered := descNames{}
-	server.NewMetrics(registered)
-	registered.MustRegister(server.SourceAges(nil, nil)) // Describe reads no watch
-	registered.MustRegister(feed.NewHub(feed.HubOptions{}).Collector())
+	registered := scalerMetrics(t)
 	for name, a := range alerts {
 		for _, m := range promMetricRE.FindAllString(a.expr, -1) {
 			if !registered[m] {
