@@ -9,6 +9,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -19,8 +20,7 @@ import (
 func skewedHub(t *testing.T, skew time.Duration) *broker.Hub {
 	t.Helper()
 	now := func() time.Time { return time.Now().Add(skew) }
-	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, AttributionInterval: 100 * time.Millisecond,
-		Now: now, Clock: now})
+	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, Now: now, Redis: redisbroker.Options{AttributionInterval: 100 * time.Millisecond, Clock: now}})
 	t.Cleanup(h.Close)
 	return h
 }

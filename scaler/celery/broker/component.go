@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/registry"
@@ -31,7 +32,8 @@ type sourceHub struct {
 
 func newSourceHub(o source.Options) source.Hub {
 	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.UpstreamHook(celery.Name),
-		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff, DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy})}
+		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff,
+		Redis: redisbroker.Options{DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}})}
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -13,50 +13,28 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
-	"github.com/montage/montage-scaler/scaler/netpolicy"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
 // HubOptions tune a Hub. Zero fields take the defaults noted.
 type HubOptions struct {
 	PollInterval time.Duration // between polls; default 250ms
-	PollTimeout  time.Duration // bounds one round of a poll (see redisbroker.RoundLists); default 2s
 	// PollMaxBackoff spaces the polls of a broker whose polls fail: the
 	// pause doubles from PollInterval up to it (see poll.Options.
 	// MaxBackoff); default 2s.
 	PollMaxBackoff time.Duration
 	Now            func() time.Time // default time.Now; stamps the readings, while ages are judged by the broker's clock (TIME)
-	// Clock measures intervals (heartbeat freshness and warm-up, spacing of
-	// passes over the unacked hash); default time.Now. It stays the real
-	// clock when Now is pinned (check --at).
-	Clock       func() time.Time
-	Logger      *slog.Logger  // default discards
-	DialTimeout time.Duration // default 2s
-	ReadTimeout time.Duration // default 2s (also the write timeout)
-	// Policy is the address policy of brokerURL (--allow-host); nil:
-	// netpolicy.Upstreams(nil), loopback and private open, link-local and
-	// cloud metadata refused before dialling.
-	Policy *netpolicy.Policy
-
-	// AttributionInterval is the least time between the starts of two
-	// passes over the unacked hash; default 5s.
-	AttributionInterval time.Duration
-	// ScanCount is the HSCAN COUNT of one step of a pass (one step per
-	// poll); default 500.
-	ScanCount int
-	// HeartbeatWarmup is how long after subscribing to worker heartbeats a
-	// layout with AcksLate=false waits before its first reading (workers
-	// send one every 2s by default); default 3s.
-	HeartbeatWarmup time.Duration
-	// Hooks are added to every Redis client (tests count round trips).
-	Hooks []redis.Hook
+	Logger         *slog.Logger     // default discards
 	// OnPoll, if set, is called after every poll of every broker with its
 	// error (nil on success): the hook for the scaler's read/error counters.
 	OnPoll func(err error)
+	// Redis tunes the polls of Redis brokers (timeouts, the address
+	// policy, the unacked passes, the heartbeat warm-up); the Hub gives
+	// them its own Now, Logger and queue-wait warning counter.
+	Redis redisbroker.Options
 }
 
 func (o HubOptions) withDefaults() HubOptions {
@@ -78,10 +56,9 @@ func (o HubOptions) withDefaults() HubOptions {
 // redis is what of o the Redis transport takes; it fills its own
 // defaults.
 func (o HubOptions) redis(onWarning func(kind string)) redisbroker.Options {
-	return redisbroker.Options{PollTimeout: o.PollTimeout, Now: o.Now, Clock: o.Clock, Logger: o.Logger,
-		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, Policy: o.Policy,
-		AttributionInterval: o.AttributionInterval, ScanCount: o.ScanCount, HeartbeatWarmup: o.HeartbeatWarmup,
-		Hooks: o.Hooks, OnWarning: onWarning}
+	r := o.Redis
+	r.Now, r.Logger, r.OnWarning = o.Now, o.Logger, onWarning
+	return r
 }
 
 // Conn is the poll of one broker, the seam between the Hub and a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -22,7 +23,7 @@ import (
 // quickly; nothing asserts on time.
 func fastHub(t *testing.T) *broker.Hub {
 	t.Helper()
-	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, AttributionInterval: 100 * time.Millisecond, HeartbeatWarmup: 2500 * time.Millisecond})
+	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, Redis: redisbroker.Options{AttributionInterval: 100 * time.Millisecond, HeartbeatWarmup: 2500 * time.Millisecond}})
 	t.Cleanup(h.Close)
 	return h
 }
@@ -489,7 +490,7 @@ func TestAKeyOfTheWrongTypeIsNamedInTheError(t *testing.T) {
 // says which call, which address and which limit.
 func TestAHungRedisNamesTheCallTheAddressAndTheTimeout(t *testing.T) {
 	r := servers.StartRedis(t)
-	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, DialTimeout: 300 * time.Millisecond})
+	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, Redis: redisbroker.Options{ReadTimeout: 300 * time.Millisecond, DialTimeout: 300 * time.Millisecond}})
 	t.Cleanup(h.Close)
 	w := h.Watch(mustBroker(t, r.URL(0)), layout("", time.Hour, true, "video"))
 	defer w.Close()
@@ -607,7 +608,7 @@ func TestTheBrokersOfOneServerShareOneHeartbeatSubscription(t *testing.T) {
 	r := servers.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), PoolSize: 1})
 	t.Cleanup(func() { c.Close() })
-	h := broker.NewHub(broker.HubOptions{PollInterval: 20 * time.Millisecond, HeartbeatWarmup: 100 * time.Millisecond})
+	h := broker.NewHub(broker.HubOptions{PollInterval: 20 * time.Millisecond, Redis: redisbroker.Options{HeartbeatWarmup: 100 * time.Millisecond}})
 	t.Cleanup(h.Close)
 	ws := map[int]*poll.Watch[celery.Backlog]{}
 	for _, db := range []int{1, 2, 3} {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/netpolicy"
 )
 
@@ -212,7 +213,7 @@ func TestABrokerOnALinkLocalOrMetadataAddressIsRefusedBeforeDialling(t *testing.
 			var lo loopbackOnly
 			p := netpolicy.Upstreams(nil)
 			p.Resolver, p.Dial = names{"metadata.google.internal": {"169.254.169.254"}}, lo.dial
-			h := broker.NewHub(broker.HubOptions{PollInterval: time.Hour, Policy: p})
+			h := broker.NewHub(broker.HubOptions{PollInterval: time.Hour, Redis: redisbroker.Options{Policy: p}})
 			t.Cleanup(h.Close)
 			b, err := celery.ParseBrokerURL(tc.url, tc.master)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/celery/broker"
+	"github.com/montage/montage-scaler/scaler/celery/redisbroker"
 	"github.com/montage/montage-scaler/scaler/poll"
 	"github.com/montage/montage-scaler/test/servers"
 )
@@ -49,7 +50,7 @@ func TestWatchesOnOneBrokerShareOnePoller(t *testing.T) {
 func TestAPinnedNowStillLetsHeartbeatsWarmUp(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	r := servers.StartRedis(t)
-	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, HeartbeatWarmup: 300 * time.Millisecond, Now: func() time.Time { return t0 }})
+	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, Now: func() time.Time { return t0 }, Redis: redisbroker.Options{HeartbeatWarmup: 300 * time.Millisecond}})
 	defer h.Close()
 	b, _ := celery.ParseBrokerURL(r.URL(0), "")
 	l := celery.DefaultLayout("video")
