@@ -7,7 +7,6 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -158,17 +157,8 @@ var adrPageLink = regexp.MustCompile(`\]\([^)\s]*adr-0002\.md(#[^)\s]*)?\)`)
 // text, a test's heading) is read by whoever runs it, not the repository's
 // reader: both are left out.
 func TestEveryADR0002CitationPointsHere(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(repoRoot, ".git")); err != nil {
-		t.Skipf("not a git checkout (%v): nothing is tracked", err)
-	}
-	cmd := exec.Command("git", "ls-files", "-z")
-	cmd.Dir = repoRoot
-	out, err := cmd.Output()
-	if err != nil {
-		t.Skipf("git ls-files: %v", err)
-	}
 	cited := 0
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+	for _, rel := range trackedFiles(t) {
 		if rel == "" || rel == adrPage || strings.Contains("/"+rel, "/testdata/") {
 			continue
 		}

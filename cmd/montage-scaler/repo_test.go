@@ -22,16 +22,7 @@ const maxTrackedSize = 1 << 20
 // 8,000 bytes, git's own test) and at most 1 MiB, unless listed in
 // trackedDataFiles.
 func TestNoTrackedFileIsABinaryOrOver1MB(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(repoRoot, ".git")); err != nil {
-		t.Skipf("not a git checkout (%v): nothing is tracked", err)
-	}
-	cmd := exec.Command("git", "ls-files", "-z")
-	cmd.Dir = repoRoot
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("git ls-files: %v", err)
-	}
-	for _, path := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+	for _, path := range trackedFiles(t) {
 		if _, ok := trackedDataFiles[path]; ok || path == "" {
 			continue
 		}
@@ -52,4 +43,20 @@ func TestNoTrackedFileIsABinaryOrOver1MB(t *testing.T) {
 			t.Errorf("%s: a binary file is tracked: remove it (and ignore it in .gitignore), or list it in trackedDataFiles with the reason", path)
 		}
 	}
+}
+
+// trackedFiles are the paths git tracks, relative to the repository's
+// root; the test is skipped outside a git checkout.
+func trackedFiles(t *testing.T) []string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(repoRoot, ".git")); err != nil {
+		t.Skipf("not a git checkout (%v): nothing is tracked", err)
+	}
+	cmd := exec.Command("git", "ls-files", "-z")
+	cmd.Dir = repoRoot
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	return strings.Split(strings.TrimRight(string(out), "\x00"), "\x00")
 }
