@@ -12,6 +12,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
+	latencyprom "github.com/montage/montage-scaler/scaler/latency/prom"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -91,7 +92,8 @@ func (f *checkFlags) build(ctx context.Context, e env) (runner, error) {
 	}
 	redis.SetLogger(redisLog{logger}) // as serve: go-redis's pool chatter is debug, the source's error is reported once
 	now := f.at.clock()
-	sources := source.New(components.Table(), source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: f.net.policy(), ReadOnly: true, LatencyInterval: latencyInterval})
+	sources := source.New(components.Table(), source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: f.net.policy(), ReadOnly: true,
+		Tuning: map[string]source.Tuning{latency.Name: &latencyprom.Tuning{Interval: latencyInterval}}})
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: f.timeout, Logger: logger})
 	return &checkRun{f: f, l: l, sp: sp, sources: sources, reg: reg}, nil
 }

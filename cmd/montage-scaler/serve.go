@@ -43,8 +43,6 @@ import (
 type serveFlags struct {
 	grpcAddr, httpAddr  string
 	addrFile            string
-	pollInterval        time.Duration
-	pollMaxBackoff      time.Duration
 	staleAfter          time.Duration
 	logLevel, logFormat string
 	idleAfter           time.Duration
@@ -58,9 +56,9 @@ type serveFlags struct {
 	tlsReloadInterval   time.Duration
 	calendar            calendarFlags
 	net                 netFlags
-	latencyInterval     time.Duration
-	forecastSample      time.Duration
 	limits              limitFlags
+	// tuning are the components' own flags (source.RegisterFlags).
+	tuning map[string]source.Tuning
 }
 
 func (f *serveFlags) flagSet() *flag.FlagSet {
@@ -68,8 +66,6 @@ func (f *serveFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":9090", "gRPC listen address (ExternalScaler, Inspector, health, reflection)")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "HTTP listen address (/metrics, /healthz, /readyz)")
 	fs.StringVar(&f.addrFile, "addr-file", "", `once serving, write the bound addresses to this file as JSON {"grpc":"host:port","http":"host:port"} (with port 0 in --grpc-addr/--http-addr: the ports the kernel chose); removed at shutdown`)
-	fs.DurationVar(&f.pollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
-	fs.DurationVar(&f.pollMaxBackoff, "poll-max-backoff", 2*time.Second, "the longest pause between the polls of a broker whose polls fail (it doubles from --poll-interval); its recovery is seen within this plus a poll")
 	fs.DurationVar(&f.staleAfter, "stale-after", 2*time.Minute, "default staleAfter: how long a failing source's last good reading is used")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", logFormatAuto, "json, text, or auto: text when stderr is a terminal, JSON otherwise")
@@ -83,11 +79,10 @@ func (f *serveFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "PEM CA bundle: require gRPC clients (KEDA) to present a certificate it signed (mutual TLS)")
 	fs.DurationVar(&f.tlsReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS files are checked for changes")
-	fs.DurationVar(&f.latencyInterval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
-	fs.DurationVar(&f.forecastSample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
 	f.calendar.register(fs)
 	f.net.register(fs)
 	f.limits.register(fs)
+	f.tuning = source.RegisterFlags(components.Table(), fs)
 	return fs
 }
 
@@ -301,17 +296,14 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	}
 	limits, _ := f.limits.values() // checked by serve
 	sources := source.New(components.Table(), source.Options{
-		Logger:          logger,
-		OnUpstream:      metrics.SourceRead,
-		PollInterval:    f.pollInterval,
-		PollMaxBackoff:  f.pollMaxBackoff,
-		RedisTimeout:    f.redisTimeout,
-		LatencyInterval: f.latencyInterval,
-		Replicas:        replicas,
-		Calendar:        f.net.calendar(f.calendar.Limits()),
-		Policy:          f.net.policy(),
-		ForecastSample:  f.forecastSample,
-		Limits:          source.Limits(limits),
+		Logger:       logger,
+		OnUpstream:   metrics.SourceRead,
+		RedisTimeout: f.redisTimeout,
+		Tuning:       f.tuning,
+		Replicas:     replicas,
+		Calendar:     f.net.calendar(f.calendar.Limits()),
+		Policy:       f.net.policy(),
+		Limits:       source.Limits(limits),
 	})
 	promReg.MustRegister(sources.Collector())
 	reg := registry.New(registry.Options{

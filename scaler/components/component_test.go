@@ -2,6 +2,7 @@ package components_test
 
 import (
 	"context"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -59,12 +60,23 @@ func (h *pinnedHub) Source(r source.Request) registry.Source {
 func (h *pinnedHub) Close()                              { h.hub.Close() }
 func (h *pinnedHub) Describe(ch chan<- *prometheus.Desc) { h.reads.Describe(ch) }
 func (h *pinnedHub) Collect(ch chan<- prometheus.Metric) { h.reads.Collect(ch) }
-func newPinnedHub(source.Options) source.Hub {
+
+// pinnedFlags is the component's own serve flag: --pinned-extra replicas
+// added to every reading.
+func pinnedFlags(fs *flag.FlagSet) source.Tuning {
+	return fs.Float64("pinned-extra", 0, "replicas the pinned component adds")
+}
+
+func newPinnedHub(_ source.Options, t source.Tuning) source.Hub {
+	extra := 0.0
+	if v, ok := t.(*float64); ok {
+		extra = *v
+	}
 	h := &pinnedHub{reads: prometheus.NewCounter(prometheus.CounterOpts{Name: "montage_scaler_pinned_reads_total", Help: "Reads of the pinned component."})}
 	h.hub = poll.NewHub(func(_ float64, c pinnedConfig, _ func() []pinnedConfig) *poll.Poller[float64] {
 		return poll.Start(func(context.Context) (float64, error) {
 			h.reads.Inc()
-			return c.replicas, nil
+			return c.replicas + extra, nil
 		}, poll.Options{Interval: time.Hour})
 	})
 	return h
@@ -73,10 +85,11 @@ func newPinnedHub(source.Options) source.Hub {
 // TestAComponentIsOnePackageAndOneTableLine adds the pinned component to
 // the binary's table with one line and finds it everywhere a component
 // shows: its key parsed and known, its source made and decided on, its
-// reading in the explanation, its metrics exported, its replay in the
+// reading in the explanation, its own flag reaching its hub, its metrics
+// exported, its replay in the
 // simulator's readings, a metadata with only its key accepted as a source.
 func TestAComponentIsOnePackageAndOneTableLine(t *testing.T) {
-	table := append(components.Table(), source.Component{Component: pinned, NewHub: newPinnedHub}) // the one line
+	table := append(components.Table(), source.Component{Component: pinned, Flags: pinnedFlags, NewHub: newPinnedHub}) // the one line
 
 	md := map[string]string{"pinnedReplicas": "3", "maxReplicas": "8"}
 	sp, err := spec.Parse(md, spec.Options{Table: source.Pure(table), StaleAfter: time.Minute})
@@ -90,7 +103,13 @@ func TestAComponentIsOnePackageAndOneTableLine(t *testing.T) {
 		t.Errorf("metadata with no source: error %v does not offer pinnedReplicas", err)
 	}
 
-	set := source.New(table, source.Options{})
+	// Its own flag reaches its hub, as serve registers and parses them.
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	tuning := source.RegisterFlags(table, fs)
+	if err := fs.Parse([]string{"--pinned-extra", "1", "--poll-interval", "50ms"}); err != nil {
+		t.Fatalf("the table's flags: %v", err)
+	}
+	set := source.New(table, source.Options{Tuning: tuning})
 	defer set.Close()
 	reg := registry.New(registry.Options{Sources: set, Parse: spec.Options{Table: source.Pure(table), StaleAfter: time.Minute}, FirstWait: 10 * time.Second})
 	defer reg.Close()
@@ -98,8 +117,8 @@ func TestAComponentIsOnePackageAndOneTableLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decide: %v", err)
 	}
-	if d.Desired == nil || *d.Desired != 3 || !d.Active || len(d.Components) != 1 || d.Components[0].Name != "pinned" {
-		t.Fatalf("decision %+v: want 3 replicas, active, from the pinned component", d)
+	if d.Desired == nil || *d.Desired != 4 || !d.Active || len(d.Components) != 1 || d.Components[0].Name != "pinned" {
+		t.Fatalf("decision %+v: want 3 + 1 (--pinned-extra) replicas, active, from the pinned component", d)
 	}
 	reg2 := prometheus.NewPedanticRegistry()
 	reg2.MustRegister(set.Collector())

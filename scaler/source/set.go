@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"flag"
 	"log/slog"
 	"time"
 
@@ -28,16 +29,13 @@ type Options struct {
 	// the error (nil on success).
 	OnUpstream func(component string, err error)
 
-	// PollInterval is how often each broker is polled (250ms).
-	PollInterval time.Duration
-	// PollMaxBackoff is the longest pause between the polls of a broker
-	// whose polls fail (2s).
-	PollMaxBackoff time.Duration
-	// RedisTimeout bounds each Redis dial, read and write (2s).
+	// Tuning are the components' own settings, by component name (what
+	// their Flags set, or a command's own: check reads the latency twice
+	// a window apart); a component without one takes its defaults.
+	Tuning map[string]Tuning
+	// RedisTimeout bounds each Redis dial, read and write, of every
+	// component that talks to the broker (2s).
 	RedisTimeout time.Duration
-	// LatencyInterval is how often each Prometheus query or set of pods is
-	// read (15s).
-	LatencyInterval time.Duration
 	// Replicas finds a ScaledObject's current replicas for the latency
 	// component (the Kubernetes API, or check's --current-replicas); nil:
 	// latency triggers need replicasQuery.
@@ -47,9 +45,6 @@ type Options struct {
 	// Policy is the address policy of brokerURL, prometheusURL and
 	// metricsURLs (--allow-host); nil: netpolicy.Upstreams(nil).
 	Policy *netpolicy.Policy
-	// ForecastSample is how often the forecast samples the broker's counts
-	// and the latency ask (15s).
-	ForecastSample time.Duration
 	// ReadOnly reads the forecast's history and records nothing (check).
 	ReadOnly bool
 	// Limits bound what the watches hold in the whole process (see
@@ -72,9 +67,15 @@ func (o Options) UpstreamHook(name string) func(error) {
 // becomes a source. The binary's table of them is package components'.
 type Component struct {
 	component.Component
+	// Flags registers the component's own serve flags on fs and returns
+	// the Tuning they set, given to NewHub through Options.Tuning; nil: the
+	// component has none. A component's tuning is its own: no other
+	// package names its flags.
+	Flags func(fs *flag.FlagSet) Tuning
 	// NewHub starts the component's I/O half: the pollers every
-	// ScaledObject's source of it shares. A Set calls it once.
-	NewHub func(o Options) Hub
+	// ScaledObject's source of it shares, tuned by t (nil: its defaults).
+	// A Set calls it once.
+	NewHub func(o Options, t Tuning) Hub
 	// CheckAddresses resolves every address c names and refuses what the
 	// address policy of o refuses (netpolicy.ErrRefused, or the component's
 	// own stricter rule), before any source is read (`check` exits 2 on
@@ -82,6 +83,21 @@ type Component struct {
 	// left for the source to report, as a failed read. nil: nothing to
 	// check.
 	CheckAddresses func(ctx context.Context, c component.Config, o Options) error
+}
+
+// Tuning is a component's own settings, of a type the component defines.
+type Tuning any
+
+// RegisterFlags registers the flags of every component of table on fs and
+// returns their Tuning by component name, for Options.Tuning.
+func RegisterFlags(table []Component, fs *flag.FlagSet) map[string]Tuning {
+	out := map[string]Tuning{}
+	for _, c := range table {
+		if c.Flags != nil {
+			out[c.Name] = c.Flags(fs)
+		}
+	}
+	return out
 }
 
 // Pure returns the pure halves of table, for the packages that parse,
@@ -136,7 +152,7 @@ func New(table []Component, o Options) *Set {
 	}
 	s := &Set{ledger: quota.New(o.Limits), hubs: map[string]Hub{}}
 	for _, c := range table {
-		s.hubs[c.Name] = c.NewHub(o)
+		s.hubs[c.Name] = c.NewHub(o, o.Tuning[c.Name])
 		s.order = append(s.order, c.Name)
 	}
 	return s

@@ -19,7 +19,7 @@ var Component = source.Component{Component: calendar.Component, NewHub: newSourc
 // metrics.
 type sourceHub struct{ *Hub }
 
-func newSourceHub(o source.Options) source.Hub {
+func newSourceHub(o source.Options, _ source.Tuning) source.Hub {
 	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(calendar.Name), OnFetch: o.UpstreamHook(calendar.Name),
 		Limits: o.Calendar})}
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"flag"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +18,23 @@ import (
 
 // Component is the celery component's whole descriptor: its pure half and
 // the Hub that polls its brokers (one line in package components' table).
-var Component = source.Component{Component: celery.Component, NewHub: newSourceHub, CheckAddresses: checkAddresses}
+var Component = source.Component{Component: celery.Component, Flags: flags, NewHub: newSourceHub, CheckAddresses: checkAddresses}
+
+// Tuning is the celery component's own settings (serve's flags).
+type Tuning struct {
+	// PollInterval is how often each broker is polled.
+	PollInterval time.Duration
+	// PollMaxBackoff is the longest pause between the polls of a broker
+	// whose polls fail.
+	PollMaxBackoff time.Duration
+}
+
+func flags(fs *flag.FlagSet) source.Tuning {
+	t := &Tuning{}
+	fs.DurationVar(&t.PollInterval, "poll-interval", 250*time.Millisecond, "how often each broker is polled")
+	fs.DurationVar(&t.PollMaxBackoff, "poll-max-backoff", 2*time.Second, "the longest pause between the polls of a broker whose polls fail (it doubles from --poll-interval); its recovery is seen within this plus a poll")
+	return t
+}
 
 // sourceHub is a Hub as a source.Set holds it. It is the component's
 // collector: the brokers' own metrics (queue-wait warnings) and, built at
@@ -30,9 +47,13 @@ type sourceHub struct {
 	series  objectMetrics
 }
 
-func newSourceHub(o source.Options) source.Hub {
+func newSourceHub(o source.Options, tuning source.Tuning) source.Hub {
+	t, _ := tuning.(*Tuning)
+	if t == nil {
+		t = &Tuning{} // the Hub's defaults
+	}
 	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(celery.Name), OnPoll: o.UpstreamHook(celery.Name),
-		PollInterval: o.PollInterval, PollMaxBackoff: o.PollMaxBackoff,
+		PollInterval: t.PollInterval, PollMaxBackoff: t.PollMaxBackoff,
 		Redis: redisbroker.Options{DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Policy: o.Policy}})}
 	if h.now == nil {
 		h.now = time.Now

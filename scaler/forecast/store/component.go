@@ -1,6 +1,7 @@
 package store
 
 import (
+	"flag"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,19 @@ import (
 
 // Component is the forecast's whole descriptor: its pure half and the Hub
 // that keeps its histories (one line in package components' table).
-var Component = source.Component{Component: forecast.Component, NewHub: newSourceHub}
+var Component = source.Component{Component: forecast.Component, Flags: flags, NewHub: newSourceHub}
+
+// Tuning is the forecast's own settings (serve's flag).
+type Tuning struct {
+	// Sample is how often the recorder samples the other components.
+	Sample time.Duration
+}
+
+func flags(fs *flag.FlagSet) source.Tuning {
+	t := &Tuning{}
+	fs.DurationVar(&t.Sample, "forecast-sample-interval", 15*time.Second, "how often the forecast samples the broker's counts and the latency ask (its history keeps each 5-minute bucket's demand)")
+	return t
+}
 
 var (
 	replicasDesc = prometheus.NewDesc("montage_scaler_forecast_replicas",
@@ -34,9 +47,13 @@ type sourceHub struct {
 	objects source.Objects
 }
 
-func newSourceHub(o source.Options) source.Hub {
+func newSourceHub(o source.Options, tuning source.Tuning) source.Hub {
+	t, _ := tuning.(*Tuning)
+	if t == nil {
+		t = &Tuning{} // the Hub's defaults
+	}
 	h := &sourceHub{now: o.Now, Hub: NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(forecast.Name), OnUpstream: o.UpstreamHook(forecast.Name),
-		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: o.ForecastSample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
+		DialTimeout: o.RedisTimeout, ReadTimeout: o.RedisTimeout, Sample: t.Sample, ReadOnly: o.ReadOnly, Policy: o.Policy})}
 	if h.now == nil {
 		h.now = time.Now
 	}

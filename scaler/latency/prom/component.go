@@ -3,8 +3,10 @@ package prom
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/montage/montage-scaler/scaler/component"
 	"github.com/montage/montage-scaler/scaler/latency"
@@ -17,11 +19,28 @@ import (
 // Component is the latency component's whole descriptor: its pure half and
 // the Hub that reads Prometheus or the pods (one line in package
 // components' table).
-var Component = source.Component{Component: latency.Component, NewHub: newSourceHub, CheckAddresses: checkAddresses}
+var Component = source.Component{Component: latency.Component, Flags: flags, NewHub: newSourceHub, CheckAddresses: checkAddresses}
 
-func newSourceHub(o source.Options) source.Hub {
+// Tuning is the latency component's own settings (serve's flag; check sets
+// it to read twice a window apart).
+type Tuning struct {
+	// Interval is how often each Prometheus query or set of pods is read.
+	Interval time.Duration
+}
+
+func flags(fs *flag.FlagSet) source.Tuning {
+	t := &Tuning{}
+	fs.DurationVar(&t.Interval, "latency-interval", 15*time.Second, "how often each Prometheus query or set of pods is read")
+	return t
+}
+
+func newSourceHub(o source.Options, tuning source.Tuning) source.Hub {
+	t, _ := tuning.(*Tuning)
+	if t == nil {
+		t = &Tuning{} // the Hub's defaults
+	}
 	return sourceHub{NewHub(HubOptions{Now: o.Now, Logger: o.LoggerOf(latency.Name), OnPoll: o.UpstreamHook(latency.Name),
-		Interval: o.LatencyInterval, Replicas: o.Replicas, Policy: o.Policy})}
+		Interval: t.Interval, Replicas: o.Replicas, Policy: o.Policy})}
 }
 
 // sourceHub is a Hub as a source.Set holds it.
