@@ -12,7 +12,6 @@ import (
 
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/simulate"
-	"github.com/montage/montage-scaler/scaler/simulate/hpa"
 )
 
 // simulateFlags are simulate's flags: simulate replays a load trace
@@ -55,7 +54,7 @@ func (f *simulateFlags) registerLoop(fs *flag.FlagSet) {
 	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving, at the least (the live loop's KWOK pods: 8s)")
 	fs.DurationVar(&w.StartupJitter, "pod-startup-jitter", 0, "a new pod's start-up is --pod-startup plus a delay drawn uniformly below this; default 0: none (the live loop: 4s, KWOK's Ready at 8–12 s)")
 	fs.Uint64Var(&w.Seed, "seed", 0, "seed of the --pod-startup-jitter draws, default 0: a seed gives the same delays on every run")
-	l.HPASync = hpa.SyncPeriod
+	f.loop = simulate.DefaultLoop()
 	fs.DurationVar(&l.HPASync, "hpa-sync-period", l.HPASync, "the HPA controller's --horizontal-pod-autoscaler-sync-period (the live loop's cluster: 2s)")
 	fs.DurationVar(&l.Polling, "polling-interval", 0, "KEDA's pollingInterval, replacing the metadata file's; default 0: the file's, 30s for a flat map (the live loop's ScaledObject sets none: 30s)")
 	fs.BoolVar(&l.CachedMetrics, "cached-metrics", false, "the triggers' useCachedMetrics: an HPA sync between polls reads the metric of the last poll; default off (the live loop: off)")

@@ -28,6 +28,10 @@ type Loop struct {
 	ResourceLag time.Duration
 }
 
+// DefaultLoop is the zero Loop written out: the values a command shows as
+// its flags' defaults.
+func DefaultLoop() Loop { return Loop{HPASync: hpa.SyncPeriod} }
+
 // Validate names a period the model cannot run: the model advances one
 // second at a time.
 func (l Loop) Validate() error {

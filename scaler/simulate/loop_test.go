@@ -280,7 +280,8 @@ func TestTheScaledObjectsScaleDownWindowIsHonoured(t *testing.T) {
 func TestTheZeroLoopIsTheModelsDefaults(t *testing.T) {
 	tr := burstTrace(t, 3000)
 	md := loopObject("external", 0, 300, "    - type: cpu\n      metricType: Utilization\n      metadata: {value: \"65\"}\n")
-	written := Loop{HPASync: 15 * time.Second, Polling: 30 * time.Second}
+	written := DefaultLoop()
+	written.Polling = 30 * time.Second // the file's
 	for _, p := range Policies() {
 		zero, explicit := runLoop(t, md, tr, p, DefaultWorkload(), Loop{}), runLoop(t, md, tr, p, DefaultWorkload(), written)
 		if !reflect.DeepEqual(zero, explicit) {
