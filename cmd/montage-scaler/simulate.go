@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/simulate"
@@ -23,6 +24,7 @@ type simulateFlags struct {
 	format, plot     string
 	policies         string
 	workload         simulate.Workload
+	loop             simulate.Loop
 	emit, emitPolicy string
 }
 
@@ -38,10 +40,51 @@ func (f *simulateFlags) flagSet() *flag.FlagSet {
 	f.workload = simulate.DefaultWorkload()
 	w := &f.workload
 	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
-	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving")
+	f.registerLoop(fs)
 	fs.StringVar(&f.emit, "emit-openmetrics", "", "write the series the cluster would have exported under --emit-policy to FILE (OpenMetrics text, for promtool tsdb create-blocks-from openmetrics)")
 	fs.StringVar(&f.emitPolicy, "emit-policy", simulate.MontageScaler, "the policy --emit-openmetrics records: "+simulate.MontageScaler+" or "+simulate.MontageForecast)
 	return fs
+}
+
+// registerLoop registers the flags of the timing the model would otherwise
+// fix: the controllers', the metrics pipeline's and the pods' start-up.
+// Each help says what the live loop (test/e2e, make e2e) runs with.
+func (f *simulateFlags) registerLoop(fs *flag.FlagSet) {
+	w, l := &f.workload, &f.loop
+	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving, at the least (the live loop's KWOK pods: 8s)")
+	fs.DurationVar(&w.StartupJitter, "pod-startup-jitter", 0, "a new pod's start-up is --pod-startup plus a delay drawn uniformly below this; default 0: none (the live loop: 4s, KWOK's Ready at 8–12 s)")
+	fs.Uint64Var(&w.Seed, "seed", 0, "seed of the --pod-startup-jitter draws, default 0: a seed gives the same delays on every run")
+	f.loop = simulate.DefaultLoop()
+	fs.DurationVar(&l.HPASync, "hpa-sync-period", l.HPASync, "the HPA controller's --horizontal-pod-autoscaler-sync-period (the live loop's cluster: 2s)")
+	fs.DurationVar(&l.Polling, "polling-interval", 0, "KEDA's pollingInterval, replacing the metadata file's; default 0: the file's, 30s for a flat map (the live loop's ScaledObject sets none: 30s)")
+	fs.BoolVar(&l.CachedMetrics, "cached-metrics", false, "the triggers' useCachedMetrics: an HPA sync between polls reads the metric of the last poll; default off (the live loop: off)")
+	fs.DurationVar(&l.ResourceLag, "resource-metrics-lag", 0, "how old the cpu and memory utilisation the HPA reads is; default 0: current (the live loop's metrics-server --metric-resolution: 10s)")
+}
+
+// validLoop refuses the timing flags the model cannot run; the model
+// advances one second at a time.
+func (f *simulateFlags) validLoop() error {
+	w, l := f.workload, f.loop
+	for _, d := range []struct {
+		name    string
+		v       time.Duration
+		lo, hi  time.Duration
+		seconds bool
+	}{
+		{"pod-startup", w.PodStartup, 0, time.Hour, false},
+		{"pod-startup-jitter", w.StartupJitter, 0, time.Hour, false},
+		{"hpa-sync-period", l.HPASync, time.Second, 10 * time.Minute, true},
+		{"polling-interval", l.Polling, 0, time.Hour, true},
+		{"resource-metrics-lag", l.ResourceLag, 0, 10 * time.Minute, true},
+	} {
+		switch {
+		case d.v < d.lo || d.v > d.hi:
+			return fmt.Errorf("--%s %s: want %s to %s", d.name, d.v, d.lo, d.hi)
+		case d.seconds && d.v%time.Second != 0:
+			return fmt.Errorf("--%s %s: want whole seconds (the model steps one second at a time)", d.name, d.v)
+		}
+	}
+	return nil
 }
 
 // simulateRun is a built simulate: the trace and its setup, and the
@@ -65,7 +108,10 @@ func (f *simulateFlags) build(_ context.Context, e env) (runner, error) {
 	if err != nil {
 		return nil, usageError(err)
 	}
-	opts := simulate.Options{Workload: f.workload}
+	if err := f.validLoop(); err != nil {
+		return nil, usageError(err)
+	}
+	opts := simulate.Options{Workload: f.workload, Loop: f.loop}
 	for _, p := range strings.Split(f.policies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.Policies = append(opts.Policies, p)

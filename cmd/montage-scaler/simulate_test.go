@@ -89,6 +89,18 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
 			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
+		{"a sync period the model cannot step", []string{"--trace", trace, "--metadata", md, "--hpa-sync-period", "1500ms"},
+			"montage-scaler simulate: --hpa-sync-period 1.5s: want whole seconds (the model steps one second at a time)\n"},
+		{"no sync at all", []string{"--trace", trace, "--metadata", md, "--hpa-sync-period", "0s"},
+			"montage-scaler simulate: --hpa-sync-period 0s: want 1s to 10m0s\n"},
+		{"a negative polling interval", []string{"--trace", trace, "--metadata", md, "--polling-interval", "-5s"},
+			"montage-scaler simulate: --polling-interval -5s: want 0s to 1h0m0s\n"},
+		{"a lag past ten minutes", []string{"--trace", trace, "--metadata", md, "--resource-metrics-lag", "11m"},
+			"montage-scaler simulate: --resource-metrics-lag 11m0s: want 0s to 10m0s\n"},
+		{"a negative jitter", []string{"--trace", trace, "--metadata", md, "--pod-startup-jitter", "-1s"},
+			"montage-scaler simulate: --pod-startup-jitter -1s: want 0s to 1h0m0s\n"},
+		{"a start-up past an hour", []string{"--trace", trace, "--metadata", md, "--pod-startup", "2h"},
+			"montage-scaler simulate: --pod-startup 2h0m0s: want 0s to 1h0m0s\n"},
 		{"a bad value, even with no address in the file", []string{"--trace", trace, "--metadata", bad},
 			"montage-scaler simulate: --metadata " + bad + ": metadata \"tasksPerReplica\": bad value \"five\": a number from 0.001 to 1e+06\n"},
 	}
@@ -139,5 +151,28 @@ func TestSimulateSaysWhichScaledObjectItSimulates(t *testing.T) {
 		if code != exitOK || !strings.Contains(out, "\n"+want) {
 			t.Errorf("%s: exit %d, want the line %q:\n%s%s", file, code, want, out, stderr)
 		}
+	}
+}
+
+// TestSimulateLoopFlagsDefaultToTheModel: the timing flags written out at
+// their defaults print what the command prints without them; a polling
+// interval that replaces the file's shows in the heading.
+func TestSimulateLoopFlagsDefaultToTheModel(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	base := []string{"--trace", filepath.Join(dir, "live-session.csv"), "--metadata", filepath.Join(dir, "scaledobject.yaml"),
+		"--calendar", filepath.Join(dir, "live-session.ics")}
+	code, plain, stderr := runSimulate(t, base...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, written, stderr := runSimulate(t, append(base, "--hpa-sync-period", "15s", "--polling-interval", "0s", "--cached-metrics=false",
+		"--resource-metrics-lag", "0s", "--pod-startup", "45s", "--pod-startup-jitter", "0s", "--seed", "0")...)
+	if code != exitOK || written != plain {
+		t.Fatalf("exit %d, the defaults written out print\n%s\nwithout them\n%s%s", code, written, plain, stderr)
+	}
+	code, live, stderr := runSimulate(t, append(base, "--hpa-sync-period", "2s", "--polling-interval", "10s", "--resource-metrics-lag", "10s",
+		"--pod-startup", "8s", "--pod-startup-jitter", "4s", "--seed", "1")...)
+	if code != exitOK || !strings.Contains(live, ", polling 10s, external-push") || live == plain {
+		t.Fatalf("exit %d, the live loop's timing prints\n%s%s", code, live, stderr)
 	}
 }

@@ -116,7 +116,7 @@ func ReplayForecast(tr Trace, s *Setup, w Workload) (*ForecastReplay, error) {
 	}
 	out := &ForecastReplay{Peak: FindWeeklyPeak(tr, s.Zone())}
 	for _, id := range []string{MontageScaler, MontageForecast} {
-		c, err := newController(id, s, tr.Start)
+		c, err := newController(id, s, tr.Start, Loop{})
 		if err != nil {
 			return nil, err
 		}

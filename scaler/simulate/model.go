@@ -3,6 +3,7 @@ package simulate
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 )
 
@@ -15,7 +16,9 @@ import (
 //     takes the oldest task; the task runs for its step's service time
 //     (exactly the mean: the model is deterministic). Wait = start − arrival.
 //   - A new pod serves (takes tasks and requests) only PodStartup after it is
-//     created. A pod removed by a scale-down leaves the Service at once and,
+//     created, plus a delay drawn uniformly from [0, StartupJitter) by a
+//     generator seeded with Seed: the same seed gives every policy and
+//     every run the same sequence of delays. A pod removed by a scale-down leaves the Service at once and,
 //     like a Celery warm shutdown under acks_late, finishes its running tasks
 //     before it is gone; it costs pod time until then. The ReplicaSet removes
 //     unready pods first, then the newest.
@@ -32,6 +35,8 @@ import (
 type Workload struct {
 	Concurrency   int
 	PodStartup    time.Duration
+	StartupJitter time.Duration
+	Seed          uint64
 	TaskCPU       float64
 	RequestCPU    time.Duration
 	CPURequest    float64
@@ -62,6 +67,8 @@ func (w Workload) Validate() error {
 		return fmt.Errorf("workload: concurrency %d: want 1 to 1000", w.Concurrency)
 	case w.PodStartup < 0 || w.PodStartup > time.Hour:
 		return fmt.Errorf("workload: pod start-up %s: want 0 to 1h", w.PodStartup)
+	case w.StartupJitter < 0 || w.StartupJitter > time.Hour:
+		return fmt.Errorf("workload: pod start-up jitter %s: want 0 to 1h", w.StartupJitter)
 	case !(w.TaskCPU >= 0) || w.TaskCPU > 64:
 		return fmt.Errorf("workload: task CPU %g: want 0 to 64 cores", w.TaskCPU)
 	case w.RequestCPU <= 0 || w.RequestCPU > 10*time.Second:
@@ -138,10 +145,15 @@ type cluster struct {
 	replicas int32
 	podSecs  float64
 	changes  int
+	// jitter draws the pods' extra start-up delays; nil without jitter.
+	jitter *rand.Rand
 }
 
 func newCluster(w Workload, tasks []task, replicas int32) *cluster {
 	c := &cluster{w: w, tasks: tasks, replicas: replicas}
+	if w.StartupJitter > 0 {
+		c.jitter = rand.New(rand.NewPCG(w.Seed, 0))
+	}
 	for range replicas {
 		c.pods = append(c.pods, &pod{busy: make([]float64, w.Concurrency)})
 	}
@@ -227,7 +239,7 @@ func (c *cluster) scale(now float64, to int32) {
 		}
 	}
 	for n := int32(len(live)); n < to; n++ {
-		c.pods = append(c.pods, &pod{created: now, ready: now + c.w.PodStartup.Seconds(), busy: make([]float64, c.w.Concurrency)})
+		c.pods = append(c.pods, &pod{created: now, ready: now + c.startup(), busy: make([]float64, c.w.Concurrency)})
 	}
 	for n := int32(len(live)); n > to; n-- {
 		// Unready pods go first, then the newest (ReplicaSet's order).
@@ -240,6 +252,15 @@ func (c *cluster) scale(now float64, to int32) {
 		victim.draining, victim.deleted = true, now
 	}
 	c.reap(now)
+}
+
+// startup is a new pod's start-up delay in seconds.
+func (c *cluster) startup() float64 {
+	d := c.w.PodStartup.Seconds()
+	if c.jitter != nil {
+		d += c.jitter.Float64() * c.w.StartupJitter.Seconds()
+	}
+	return d
 }
 
 // removeFirst says whether the ReplicaSet deletes p before v.

@@ -29,6 +29,8 @@ type replayRun struct {
 	// peak, when not nil, is the weekly peak whose tasks' queue wait is
 	// measured.
 	peak *WeeklyPeak
+	// lag is how old the cpu/memory utilisation the policy reads is.
+	lag time.Duration
 }
 
 // replay runs the policy over the trace and measures the result.
@@ -60,6 +62,7 @@ type replayer struct {
 	events, readyEvents int
 	prom                promP95
 	minute              minuteLatency
+	usage               *lagged
 }
 
 func newReplayer(run replayRun) *replayer {
@@ -74,6 +77,7 @@ func newReplayer(run replayRun) *replayer {
 		stepSec:    int(run.trace.Step / time.Second),
 		target:     latency.DefaultTarget.Seconds(),
 		waitTarget: run.setup.waitTarget().Seconds(),
+		usage:      newLagged(run.lag),
 	}
 	if run.setup.Latency != nil {
 		r.target = run.setup.Latency.Target.Seconds()
@@ -127,7 +131,8 @@ func (r *replayer) second(sec int) {
 		}
 	}
 
-	o := observation{queued: queued, running: running, completed: r.cl.started - running, oldestWait: oldest, p95: prom, cpu: cpu, mem: mem, ready: ready, unready: unready}
+	seen := r.usage.at(sec, usage{cpu, mem})
+	o := observation{queued: queued, running: running, completed: r.cl.started - running, oldestWait: oldest, p95: prom, cpu: seen.cpu, mem: seen.mem, ready: ready, unready: unready}
 	r.decide(now, sec, o)
 	if sec%r.every == 0 {
 		readyNow, _ := r.cl.readyPods(fs)

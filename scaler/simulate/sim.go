@@ -42,6 +42,9 @@ type Options struct {
 	SampleEvery time.Duration
 	// Record names the policy whose Timeline is kept (WriteOpenMetrics).
 	Record string
+	// Loop is the timing of the controllers and metrics around the
+	// policies; the zero Loop is the model's defaults.
+	Loop Loop
 }
 
 // Sample is one policy's state at one instant, for plots.
@@ -122,8 +125,10 @@ type observation struct {
 	// heartbeats would.
 	completed int
 	// p95 is Prometheus's P95 over the last minute, NaN without requests.
-	p95            float64
-	cpu, mem       float64 // mean over ready pods: fraction, percent
+	p95 float64
+	// cpu and mem are the mean over ready pods (fraction, percent) as the
+	// HPA reads them: Loop.ResourceLag late.
+	cpu, mem       float64
 	ready, unready int
 }
 
@@ -137,6 +142,9 @@ type controller interface {
 // gives the same report.
 func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	if err := o.Workload.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.Loop.Validate(); err != nil {
 		return nil, err
 	}
 	if len(tr.Rows) < 2 || tr.Step <= 0 {
@@ -156,14 +164,18 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 	if every%time.Second != 0 {
 		return nil, fmt.Errorf("simulate: sample period %s: want whole seconds", every)
 	}
-	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: s.KEDA, Warnings: slices.Clone(s.Warnings),
+	settings := s.KEDA
+	if o.Loop.Polling > 0 {
+		settings.PollingInterval = o.Loop.Polling
+	}
+	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: settings, Warnings: slices.Clone(s.Warnings),
 		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget()}
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
 	r.Peak = FindWeeklyPeak(tr, s.Zone())
 	for _, id := range ids {
-		c, err := newController(id, s, tr.Start)
+		c, err := newController(id, s, tr.Start, o.Loop)
 		if err != nil {
 			return nil, err
 		}
@@ -172,20 +184,20 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 			rec = newRecorder(tr, o.Workload)
 		}
 		r.Results = append(r.Results, replay(replayRun{trace: tr, setup: s, workload: o.Workload, policy: id, ctl: c,
-			every: int(every / time.Second), rec: rec, peak: r.Peak}))
+			every: int(every / time.Second), rec: rec, peak: r.Peak, lag: o.Loop.ResourceLag}))
 	}
 	r.Load = loadSamples(tr, every)
 	return r, nil
 }
 
-func newController(id string, s *Setup, start time.Time) (controller, error) {
+func newController(id string, s *Setup, start time.Time, l Loop) (controller, error) {
 	switch id {
 	case Phase1HPA:
 		ctl, err := hpa.New(hpa.Spec{MinReplicas: 1, MaxReplicas: 4, Behavior: hpa.DefaultBehavior()})
 		if err != nil {
 			return nil, err
 		}
-		return &phase1{ctl: ctl}, nil
+		return &phase1{ctl: ctl, sync: l.syncSeconds()}, nil
 	case KEDABuiltin, MontageScaler, MontageForecast:
 		k := &hpa.KEDA{MinReplicaCount: s.KEDA.MinReplicaCount, MaxReplicaCount: s.KEDA.MaxReplicaCount, Cooldown: s.KEDA.Cooldown}
 		if err := k.Validate(); err != nil {
@@ -196,7 +208,7 @@ func newController(id string, s *Setup, start time.Time) (controller, error) {
 		if err != nil {
 			return nil, err
 		}
-		p := &kedaPolicy{keda: k, ctl: ctl, s: s, poll: int(s.KEDA.PollingInterval / time.Second)}
+		p := &kedaPolicy{keda: k, ctl: ctl, s: s, poll: l.pollSeconds(s.KEDA), sync: l.syncSeconds(), cached: l.CachedMetrics}
 		switch id {
 		case MontageScaler:
 			p.push = s.KEDA.Push
@@ -207,20 +219,20 @@ func newController(id string, s *Setup, start time.Time) (controller, error) {
 		default:
 			p.eval = p.builtin
 		}
-		if p.poll < 1 {
-			p.poll = 30
-		}
 		return p, nil
 	}
 	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, append(Policies(), MontageForecast))
 }
 
-type phase1 struct{ ctl *hpa.Controller }
+type phase1 struct {
+	ctl  *hpa.Controller
+	sync int // seconds
+}
 
 func (p *phase1) initial() int32 { return 1 }
 
 func (p *phase1) tick(now time.Time, sec int, o observation, current int32) int32 {
-	if sec%int(hpa.SyncPeriod/time.Second) != 0 {
+	if sec%p.sync != 0 {
 		return current
 	}
 	m := []hpa.Metric{{Name: "cpu", Kind: hpa.Utilization, Target: 65, Utilization: o.cpu * 100, ReadyPods: int32(o.ready), UnreadyPods: int32(o.unready)}}
@@ -231,8 +243,14 @@ type kedaPolicy struct {
 	keda *hpa.KEDA
 	ctl  *hpa.Controller
 	s    *Setup
-	poll int
-	push bool
+	// poll and sync are KEDA's polling interval and the HPA's sync
+	// period, in seconds.
+	poll, sync int
+	push       bool
+	// cached says the HPA reads ext, the metrics of the last poll, at a
+	// sync between polls (useCachedMetrics).
+	cached bool
+	ext    []hpa.Metric
 	// eval returns the trigger's external metrics and whether KEDA sees
 	// the ScaledObject active.
 	eval func(now time.Time, o observation, current int32) ([]hpa.Metric, bool)
@@ -244,11 +262,17 @@ func (p *kedaPolicy) initial() int32 { return p.keda.MinReplicaCount }
 
 func (p *kedaPolicy) tick(now time.Time, sec int, o observation, current int32) int32 {
 	pollNow := sec%p.poll == 0
-	syncNow := sec%int(hpa.SyncPeriod/time.Second) == 0
+	syncNow := sec%p.sync == 0
 	if !pollNow && !syncNow && !(p.push && current == 0) {
 		return current
 	}
+	if p.cached && !pollNow && p.ext != nil && current > 0 {
+		return p.hpaSync(now, slices.Clone(p.ext), o, current)
+	}
 	ext, active := p.eval(now, o, current)
+	if pollNow {
+		p.ext = slices.Clone(ext)
+	}
 	if pollNow || (p.push && active && current == 0) {
 		if n, changed := p.keda.Scale(now, active, current); changed {
 			return n
@@ -257,6 +281,12 @@ func (p *kedaPolicy) tick(now time.Time, sec int, o observation, current int32) 
 	if !syncNow || current == 0 {
 		return current
 	}
+	return p.hpaSync(now, ext, o, current)
+}
+
+// hpaSync is one HPA sync on the trigger's metrics ext and the cpu/memory
+// triggers beside them.
+func (p *kedaPolicy) hpaSync(now time.Time, ext []hpa.Metric, o observation, current int32) int32 {
 	ms := ext
 	if t := p.s.KEDA.CPU; t != nil {
 		ms = append(ms, hpa.Metric{Name: "cpu", Kind: hpa.Utilization, Target: *t, Utilization: o.cpu * 100, ReadyPods: int32(o.ready), UnreadyPods: int32(o.unready)})

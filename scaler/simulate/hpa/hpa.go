@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-// SyncPeriod is the controller's --horizontal-pod-autoscaler-sync-period default.
+// SyncPeriod is the controller's --horizontal-pod-autoscaler-sync-period
+// default, and the simulator's unless its Loop.HPASync says otherwise (the
+// Controller itself takes the instant of each sync, whatever the period).
 const SyncPeriod = 15 * time.Second
 
 // DefaultTolerance is the controller's --horizontal-pod-autoscaler-tolerance default.
