@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// ErrClosed is the error a Watch reports once it, or its Hub, is closed.
+// ErrClosed is the error a View reports once it, or its Hub, is closed.
 var ErrClosed = errors.New("watch closed")
 
 // StartFunc starts the Poller of a key for its first holder, whose config
@@ -21,9 +21,9 @@ type StartFunc[K comparable, C any, T any] func(key K, first C, members func() [
 // read for this holder yet": First keeps waiting.
 type ViewFunc[C any, R any, T any] func(cfg C, s Snapshot[R]) Snapshot[T]
 
-// Hub shares one Poller per key among every Watch of that key: N
+// Hub shares one Poller per key among every View of that key: N
 // ScaledObjects on one upstream cost one poll. The Poller starts with the
-// key's first Watch and stops (Options.OnStop runs) with its last. K is the
+// key's first View and stops (Options.OnStop runs) with its last. K is the
 // key, C a holder's config, R what the Poller reads, T what a holder sees.
 type Hub[K comparable, C any, R any, T any] struct {
 	start StartFunc[K, C, R]
@@ -44,18 +44,18 @@ type entry[C any, R any, T any] struct {
 	// time (start included) without the Hub's lock. Lock order: Hub.mu,
 	// then mu.
 	mu      sync.Mutex
-	members map[*Watch[T]]C
+	members map[*View[T]]C
 }
 
 // add makes w a member with cfg.
-func (e *entry[C, R, T]) add(w *Watch[T], cfg C) {
+func (e *entry[C, R, T]) add(w *View[T], cfg C) {
 	e.mu.Lock()
 	e.members[w] = cfg
 	e.mu.Unlock()
 }
 
 // remove drops w and reports how many members are left.
-func (e *entry[C, R, T]) remove(w *Watch[T]) int {
+func (e *entry[C, R, T]) remove(w *View[T]) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.members, w)
@@ -86,10 +86,10 @@ func NewViewHub[K comparable, C any, R any, T any](start StartFunc[K, C, R], vie
 	return &Hub[K, C, R, T]{start: start, view: view, pokeOnJoin: true, entries: map[K]*entry[C, R, T]{}}
 }
 
-// Acquire returns a Watch on key's shared Poller, starting it with cfg when
-// the key is new. Close the Watch when done. On a closed Hub the Watch is
+// Acquire returns a View on key's shared Poller, starting it with cfg when
+// the key is new. Close the View when done. On a closed Hub the View is
 // born closed.
-func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *Watch[T] {
+func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *View[T] {
 	w, _ := h.AcquireFirst(key, cfg)
 	return w
 }
@@ -97,9 +97,9 @@ func (h *Hub[K, C, R, T]) Acquire(key K, cfg C) *Watch[T] {
 // AcquireFirst is Acquire that also returns the config key's Poller was
 // started with: cfg itself when the key is new, the zero C on a closed Hub.
 // What start keeps in it (C a pointer: a client the poll owns) so reaches
-// every holder, and stays good while the holder's Watch is open.
-func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
-	w := &Watch[T]{}
+// every holder, and stays good while the holder's View is open.
+func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *View[T], first C) {
+	w := &View[T]{}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -108,7 +108,7 @@ func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
 	}
 	e, joined := h.entries[key]
 	if !joined {
-		e = &entry[C, R, T]{first: cfg, members: map[*Watch[T]]C{w: cfg}}
+		e = &entry[C, R, T]{first: cfg, members: map[*View[T]]C{w: cfg}}
 		h.entries[key] = e
 		e.poller = h.start(key, cfg, e.configs)
 	} else {
@@ -127,7 +127,7 @@ func (h *Hub[K, C, R, T]) AcquireFirst(key K, cfg C) (_ *Watch[T], first C) {
 	return w, first
 }
 
-func (h *Hub[K, C, R, T]) release(key K, e *entry[C, R, T], w *Watch[T]) {
+func (h *Hub[K, C, R, T]) release(key K, e *entry[C, R, T], w *View[T]) {
 	h.mu.Lock()
 	last := e.remove(w) == 0 && h.entries[key] == e
 	if last {
@@ -162,12 +162,12 @@ func (h *Hub[K, C, R, T]) Len() int {
 	return len(h.entries)
 }
 
-// Close closes every Watch (see Watch) and so stops every Poller. Later
-// Acquires return closed Watches.
+// Close closes every View (see View) and so stops every Poller. Later
+// Acquires return closed Views.
 func (h *Hub[K, C, R, T]) Close() {
 	h.mu.Lock()
 	h.closed = true
-	var ws []*Watch[T]
+	var ws []*View[T]
 	for _, e := range h.entries {
 		e.mu.Lock()
 		for w := range e.members {
@@ -181,16 +181,16 @@ func (h *Hub[K, C, R, T]) Close() {
 	}
 }
 
-// Watch is one holder's view of a shared Poller.
+// View is one holder's view of a shared Poller.
 //
-// Once closed — by its Close or by the Hub's — a Watch keeps the last
+// Once closed — by its Close or by the Hub's — a View keeps the last
 // snapshot it saw, with Err set to ErrClosed (the last good value and its
 // GoodAt stay: they are still facts, and they age like any failing
 // source's); Changed returns nil, on which a receive blocks forever (select
 // on it with a done channel of your own); First returns at once with
-// ErrClosed. A Watch made by a closed Hub is closed from the start, with an
+// ErrClosed. A View made by a closed Hub is closed from the start, with an
 // empty snapshot.
-type Watch[T any] struct {
+type View[T any] struct {
 	latest  func() Snapshot[T]
 	changed func() <-chan struct{}
 	poke    func()
@@ -202,7 +202,7 @@ type Watch[T any] struct {
 }
 
 // Latest returns the current snapshot without waiting.
-func (w *Watch[T]) Latest() Snapshot[T] {
+func (w *View[T]) Latest() Snapshot[T] {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -212,8 +212,8 @@ func (w *Watch[T]) Latest() Snapshot[T] {
 }
 
 // Changed returns a channel closed when the next attempt finishes; nil once
-// the Watch is closed.
-func (w *Watch[T]) Changed() <-chan struct{} {
+// the View is closed.
+func (w *View[T]) Changed() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -224,7 +224,7 @@ func (w *Watch[T]) Changed() <-chan struct{} {
 
 // Poke asks the shared Poller for an attempt now (after a write that the
 // next reading should show).
-func (w *Watch[T]) Poke() {
+func (w *View[T]) Poke() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.closed {
@@ -232,10 +232,10 @@ func (w *Watch[T]) Poke() {
 	}
 }
 
-// First waits until this Watch has a first reading (an attempt finished
+// First waits until this View has a first reading (an attempt finished
 // that counts for it, good or failed) or ctx is done, and returns the
 // snapshot then.
-func (w *Watch[T]) First(ctx context.Context) (Snapshot[T], error) {
+func (w *View[T]) First(ctx context.Context) (Snapshot[T], error) {
 	for {
 		w.mu.Lock()
 		if w.closed {
@@ -257,9 +257,9 @@ func (w *Watch[T]) First(ctx context.Context) (Snapshot[T], error) {
 	}
 }
 
-// Close releases the Watch; the shared Poller stops with its last Watch.
+// Close releases the View; the shared Poller stops with its last View.
 // Calling Close again does nothing.
-func (w *Watch[T]) Close() {
+func (w *View[T]) Close() {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()

@@ -31,7 +31,7 @@ func TestHubSharesOnePollerPerKeyAndStopsItWithTheLastHolder(t *testing.T) {
 		t.Fatalf("sharing: started %d, len %d; want 2, 2", started.Load(), h.Len())
 	}
 	a.Close()
-	a.Close() // a second Close of the same Watch must not count twice
+	a.Close() // a second Close of the same View must not count twice
 	if h.Len() != 2 || stopped.Load() != 0 {
 		t.Fatalf("after one of two holders closed: len %d, stopped %d; want 2, 0", h.Len(), stopped.Load())
 	}
@@ -48,9 +48,9 @@ func TestHubSharesOnePollerPerKeyAndStopsItWithTheLastHolder(t *testing.T) {
 // TestAClosedWatchBehavesTheSameWhoeverClosedIt pins the one documented
 // behaviour: last snapshot kept with ErrClosed, nil Changed, First at once.
 func TestAClosedWatchBehavesTheSameWhoeverClosedIt(t *testing.T) {
-	closers := map[string]func(h *Hub[string, int, string, string], w *Watch[string]){
-		"the watch itself": func(_ *Hub[string, int, string, string], w *Watch[string]) { w.Close() },
-		"its hub":          func(h *Hub[string, int, string, string], _ *Watch[string]) { h.Close() },
+	closers := map[string]func(h *Hub[string, int, string, string], w *View[string]){
+		"the watch itself": func(_ *Hub[string, int, string, string], w *View[string]) { w.Close() },
+		"its hub":          func(h *Hub[string, int, string, string], _ *View[string]) { h.Close() },
 	}
 	for name, closeIt := range closers {
 		t.Run(name, func(t *testing.T) {

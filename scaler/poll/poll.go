@@ -1,7 +1,7 @@
 // Package poll keeps one background poller per upstream and shares its latest
 // result with every watcher, so N ScaledObjects on one source cost one fetch and
 // no RPC ever waits on the source. Poller is the loop; Hub shares one Poller
-// per key and counts its holders; Watch is one holder's view.
+// per key and counts its holders; View is one holder's view.
 package poll
 
 import (

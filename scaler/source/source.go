@@ -1,6 +1,6 @@
 // Package source turns the components' shared pollers into the sources a
 // registry watch decides from: the seam a component's I/O half implements
-// (Hub), one generic adapter (Of) from a poll.Watch and an opinion
+// (Hub), one generic adapter (Of) from a poll.View and an opinion
 // function to a registry.Source, and the Set that owns every component's
 // hub and makes a ScaledObject's sources from its spec.
 package source
@@ -15,9 +15,9 @@ import (
 	"github.com/montage/montage-scaler/scaler/registry"
 )
 
-// Watch is what an adapter needs of a component's watch (*poll.Watch has
+// View is what an adapter needs of a component's watch (*poll.View has
 // it; a component may wrap one to add its own Close).
-type Watch[T any] interface {
+type View[T any] interface {
 	Latest() poll.Snapshot[T]
 	Changed() <-chan struct{}
 	First(ctx context.Context) (poll.Snapshot[T], error)
@@ -29,10 +29,10 @@ type Watch[T any] interface {
 // no good value.
 type OpinionFunc[T any] func(v T, now time.Time) (decide.Opinion, error)
 
-// Adapter is a component's Watch seen as a registry.Source.
+// Adapter is a component's View seen as a registry.Source.
 type Adapter[T any] struct {
 	c       component.Component
-	w       Watch[T]
+	w       View[T]
 	opinion OpinionFunc[T]
 }
 
@@ -41,7 +41,7 @@ var _ registry.Source = (*Adapter[int])(nil)
 // Of adapts w as component c's source; opinion judges each good value. The
 // descriptor says how long a reading counts (c.Expiry) and whether the
 // component's absence withholds the decision (c.Optional).
-func Of[T any](c component.Component, w Watch[T], opinion OpinionFunc[T]) *Adapter[T] {
+func Of[T any](c component.Component, w View[T], opinion OpinionFunc[T]) *Adapter[T] {
 	return &Adapter[T]{c: c, w: w, opinion: opinion}
 }
 

@@ -392,7 +392,7 @@ func TestHubSharesOneFetchLoopAndKeepsTheLastGoodCopy(t *testing.T) {
 }
 
 // refresh pokes the watch's loop and waits for that attempt to finish.
-func refresh(t *testing.T, ctx context.Context, w *poll.Watch[*calendar.Feed]) (s poll.Snapshot[*calendar.Feed]) {
+func refresh(t *testing.T, ctx context.Context, w *poll.View[*calendar.Feed]) (s poll.Snapshot[*calendar.Feed]) {
 	t.Helper()
 	before := w.Latest().Attempts
 	for {

@@ -141,10 +141,10 @@ func retryAfter(prev *calendar.Feed, failures int) time.Duration {
 }
 
 // Watch shares the fetch loop of c's URL; Close it when done (see
-// poll.Watch for what a closed one answers). Its Value is the last good copy
+// poll.View for what a closed one answers). Its Value is the last good copy
 // of the feed, kept through failures however old; nil (GoodAt zero) until
 // the first, which is retried with backoff (see retryAfter).
-func (h *Hub) Watch(c *calendar.Config) *poll.Watch[*calendar.Feed] {
+func (h *Hub) Watch(c *calendar.Config) *poll.View[*calendar.Feed] {
 	return h.hub.Acquire(c.URL.Raw(), c.URL)
 }
 

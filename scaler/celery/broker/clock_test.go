@@ -37,7 +37,7 @@ func brokerTime(t *testing.T, c *redis.Client) time.Time {
 
 // afterPolls waits for two more polls of w and returns the second's
 // reading: that poll began after this call did.
-func afterPolls(t *testing.T, w *poll.Watch[celery.Backlog]) celery.Backlog {
+func afterPolls(t *testing.T, w *poll.View[celery.Backlog]) celery.Backlog {
 	t.Helper()
 	for range 2 {
 		select {

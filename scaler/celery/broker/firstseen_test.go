@@ -22,7 +22,7 @@ const firstSeenKey = "montage-scaler:first-seen:q"
 // sharedSighting starts a hub that logs to logs and keeps first sightings
 // of queue q in the broker, and waits until it has one for the unstamped
 // task sent there; it returns the watch and what the broker keeps.
-func sharedSighting(t *testing.T, r *servers.Redis, c *redis.Client, logs *servers.LogBuffer) (*broker.Hub, *poll.Watch[celery.Backlog], string) {
+func sharedSighting(t *testing.T, r *servers.Redis, c *redis.Client, logs *servers.LogBuffer) (*broker.Hub, *poll.View[celery.Backlog], string) {
 	t.Helper()
 	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: r.URL(0)}, servers.Block("u", "q"))
 	h := broker.NewHub(broker.HubOptions{PollInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -52,7 +52,7 @@ func sightingTime(t *testing.T, v string) time.Time {
 
 // restored waits until the broker holds a first sighting again, then
 // returns it and a reading taken after it was written.
-func restored(t *testing.T, w *poll.Watch[celery.Backlog], c *redis.Client) (string, celery.Backlog) {
+func restored(t *testing.T, w *poll.View[celery.Backlog], c *redis.Client) (string, celery.Backlog) {
 	t.Helper()
 	var v string
 	waitFor(t, w, "the first-seen key written again", func(celery.Backlog) bool {

@@ -140,8 +140,8 @@ func (unreadable) Close() {}
 
 // Watch starts watching layout l on broker b (or joins the poller already
 // running for b). Its snapshot is the layout's Backlog; close it when done
-// (see poll.Watch for what a closed Watch answers).
-func (h *Hub) Watch(b celery.Broker, l celery.Layout) *poll.Watch[celery.Backlog] {
+// (see poll.View for what a closed Watch answers).
+func (h *Hub) Watch(b celery.Broker, l celery.Layout) *poll.View[celery.Backlog] {
 	l = l.Normalize()
 	return h.hub.Acquire(b.Key(), watchCfg{broker: b, layout: l, id: l.ID()})
 }

@@ -111,7 +111,7 @@ func view(b celery.Backlog) kombuView {
 
 // waitFor waits until cond holds for the watch's latest snapshot, checking
 // after every poll; it fails the test after a generous deadline.
-func waitFor(t *testing.T, w *poll.Watch[celery.Backlog], what string, cond func(b celery.Backlog) bool) celery.Backlog {
+func waitFor(t *testing.T, w *poll.View[celery.Backlog], what string, cond func(b celery.Backlog) bool) celery.Backlog {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -130,7 +130,7 @@ func waitFor(t *testing.T, w *poll.Watch[celery.Backlog], what string, cond func
 
 // waitMatches waits until the watch agrees with kombu's state in Redis, and
 // with want.
-func waitMatches(t *testing.T, w *poll.Watch[celery.Backlog], c *redis.Client, l celery.Layout, want kombuView, what string) celery.Backlog {
+func waitMatches(t *testing.T, w *poll.View[celery.Backlog], c *redis.Client, l celery.Layout, want kombuView, what string) celery.Backlog {
 	t.Helper()
 	var redisSays kombuView
 	b := waitFor(t, w, what, func(b celery.Backlog) bool {
@@ -573,7 +573,7 @@ func TestAKeyRefusedInOneLayoutFailsOnlyThatLayout(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no poll in 10 s")
 		}
-		for name, w := range map[string]*poll.Watch[celery.Backlog]{"the small layout": small, "the layout at the limits": wb} {
+		for name, w := range map[string]*poll.View[celery.Backlog]{"the small layout": small, "the layout at the limits": wb} {
 			if s := w.Latest(); s.Err != nil || s.GoodAt.Before(neighbour.Latest().GoodAt) {
 				t.Fatalf("%s: err %v, read at %v", name, s.Err, s.GoodAt)
 			}
@@ -610,7 +610,7 @@ func TestTheBrokersOfOneServerShareOneHeartbeatSubscription(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	h := broker.NewHub(broker.HubOptions{PollInterval: 20 * time.Millisecond, Redis: redisbroker.Options{HeartbeatWarmup: 100 * time.Millisecond}})
 	t.Cleanup(h.Close)
-	ws := map[int]*poll.Watch[celery.Backlog]{}
+	ws := map[int]*poll.View[celery.Backlog]{}
 	for _, db := range []int{1, 2, 3} {
 		ws[db] = h.Watch(mustBroker(t, r.URL(db)), layout("", time.Hour, false, "q"))
 	}

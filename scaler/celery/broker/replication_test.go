@@ -36,7 +36,7 @@ func startReplica(t *testing.T, master *servers.Redis, q string) (*servers.Redis
 
 // waitSnap waits until cond holds for the watch's latest snapshot,
 // checking after every poll.
-func waitSnap(t *testing.T, w *poll.Watch[celery.Backlog], what string, cond func(s poll.Snapshot[celery.Backlog]) bool) poll.Snapshot[celery.Backlog] {
+func waitSnap(t *testing.T, w *poll.View[celery.Backlog], what string, cond func(s poll.Snapshot[celery.Backlog]) bool) poll.Snapshot[celery.Backlog] {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {

@@ -25,7 +25,7 @@ func TestWatchesOnOneBrokerShareOnePoller(t *testing.T) {
 	if n := h.Pollers(); n != 2 {
 		t.Fatalf("%d pollers, want 2 (db 0 and db 1)", n)
 	}
-	for _, w := range []*poll.Watch[celery.Backlog]{w1, w2, w3} {
+	for _, w := range []*poll.View[celery.Backlog]{w1, w2, w3} {
 		if s, err := w.First(t.Context()); err != nil || s.Err != nil || s.GoodAt.IsZero() {
 			t.Fatalf("First: %+v, %v", s, err)
 		}

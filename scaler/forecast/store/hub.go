@@ -114,11 +114,11 @@ func view(m *member, s poll.Snapshot[histories]) poll.Snapshot[*forecast.History
 // history per ScaledObject, whatever the watch: it is read and trimmed to
 // the longest forecastWeeks of the ScaledObject's open watches; each uses
 // its own. Closing the Watch, or the Hub, writes its open bucket (see
-// poll.Watch for what a closed one answers).
+// poll.View for what a closed one answers).
 func (h *Hub) Watch(c *forecast.Config, namespace, name string, sample func(now time.Time) forecast.Sample) *Watch {
 	m := &member{cfg: c, namespace: namespace, name: name}
 	pw, first := h.hub.AcquireFirst(c.Broker.Key(), m)
-	w := &Watch{Watch: pw}
+	w := &Watch{View: pw}
 	if first == nil || h.o.ReadOnly {
 		return w // a closed Hub has no broker to write to
 	}
@@ -136,7 +136,7 @@ func (h *Hub) Close() { h.hub.Close() }
 
 // Watch is one ScaledObject's view of its history, and its recorder.
 type Watch struct {
-	*poll.Watch[*forecast.History]
+	*poll.View[*forecast.History]
 	broker *broker
 	rec    *recorder // nil when read-only
 }
@@ -147,5 +147,5 @@ func (w *Watch) Close() {
 	if w.rec != nil {
 		w.broker.forget(w.rec)
 	}
-	w.Watch.Close()
+	w.View.Close()
 }

@@ -102,8 +102,8 @@ func NewHub(o HubOptions) *Hub {
 }
 
 // Watch starts (or joins) the poller for c on behalf of one ScaledObject.
-// Close the Watch when done (see poll.Watch for what a closed one answers).
-func (h *Hub) Watch(namespace, scaledObject string, c *latency.Config) *poll.Watch[latency.Reading] {
+// Close the Watch when done (see poll.View for what a closed one answers).
+func (h *Hub) Watch(namespace, scaledObject string, c *latency.Config) *poll.View[latency.Reading] {
 	k := watchKey{upstream: c.UpstreamKey()}
 	if _, fixed := h.o.Replicas.(latency.FixedReplicas); !fixed && c.ReplicasQuery == "" && h.o.Replicas != nil {
 		k.replicas = namespace + "/" + scaledObject

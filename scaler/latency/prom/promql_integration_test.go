@@ -23,7 +23,7 @@ import (
 var testBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1}
 
 // waitSnap waits until ok holds for the watch's snapshot; generous deadline.
-func waitSnap(t *testing.T, w *poll.Watch[latency.Reading], ok func(poll.Snapshot[latency.Reading]) bool) poll.Snapshot[latency.Reading] {
+func waitSnap(t *testing.T, w *poll.View[latency.Reading], ok func(poll.Snapshot[latency.Reading]) bool) poll.Snapshot[latency.Reading] {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
