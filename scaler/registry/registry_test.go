@@ -132,7 +132,9 @@ func TestIdleWatchesAreDroppedWithTheirSourcesUnlessAStreamFollowsThem(t *testin
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	clock.Add(2 * time.Second)
-	waitFor(t, "the idle watch dropped", func() bool { return r.Len() == 1 })
+	// OnDrop comes after the watch leaves the registry and its sources
+	// close: wait for the drop to be reported, not only for the count.
+	waitFor(t, "the idle watch dropped and reported", func() bool { return r.Len() == 1 && dropped.Load() == "media/idle" })
 	if got := dropped.Load(); got != "media/idle" {
 		t.Errorf("OnDrop saw %v, want media/idle", got)
 	}
@@ -147,14 +149,18 @@ func TestIdleWatchesAreDroppedWithTheirSourcesUnlessAStreamFollowsThem(t *testin
 	}
 	dropped.Store("")
 	clock.Add(2 * time.Second)
-	waitFor(t, "the new version's watch dropped", func() bool { return r.Len() == 1 })
+	waitFor(t, "the new version's watch dropped and its source closed", func() bool {
+		return r.Len() == 1 && f.Made("media", "streamed")[1][0].Closed()
+	})
 	if got := dropped.Load(); got != "" {
 		t.Errorf("OnDrop saw %v while media/streamed still has a watch, want nothing", got)
 	}
 	// The stream ends: the watch is idle from then on.
 	end()
 	clock.Add(2 * time.Second)
-	waitFor(t, "the formerly streamed watch dropped", func() bool { return r.Len() == 0 })
+	waitFor(t, "the formerly streamed watch dropped and reported", func() bool {
+		return r.Len() == 0 && dropped.Load() == "media/streamed"
+	})
 	if got := dropped.Load(); got != "media/streamed" {
 		t.Errorf("OnDrop saw %v, want media/streamed once its last watch went", got)
 	}
