@@ -26,6 +26,8 @@ type simulateFlags struct {
 	workload         simulate.Workload
 	loop             simulate.Loop
 	emit, emitPolicy string
+	samples          string
+	sampleEvery      time.Duration
 }
 
 func (f *simulateFlags) flagSet() *flag.FlagSet {
@@ -41,6 +43,9 @@ func (f *simulateFlags) flagSet() *flag.FlagSet {
 	w := &f.workload
 	fs.IntVar(&w.Concurrency, "concurrency", w.Concurrency, "tasks one replica runs at once (Celery --concurrency)")
 	f.registerLoop(fs)
+	f.registerPod(fs)
+	fs.StringVar(&f.samples, "samples", "", "write every policy's replicas, ready pods, queue and head wait at each --sample-every to FILE.csv")
+	fs.DurationVar(&f.sampleEvery, "sample-every", time.Minute, "the resolution of --samples and --plot (whole seconds)")
 	fs.StringVar(&f.emit, "emit-openmetrics", "", "write the series the cluster would have exported under --emit-policy to FILE (OpenMetrics text, for promtool tsdb create-blocks-from openmetrics)")
 	fs.StringVar(&f.emitPolicy, "emit-policy", simulate.MontageScaler, "the policy --emit-openmetrics records: "+simulate.MontageScaler+" or "+simulate.MontageForecast)
 	return fs
@@ -59,6 +64,43 @@ func (f *simulateFlags) registerLoop(fs *flag.FlagSet) {
 	fs.DurationVar(&l.Polling, "polling-interval", 0, "KEDA's pollingInterval, replacing the metadata file's; default 0: the file's, 30s for a flat map (the live loop's ScaledObject sets none: 30s)")
 	fs.BoolVar(&l.CachedMetrics, "cached-metrics", false, "the triggers' useCachedMetrics: an HPA sync between polls reads the metric of the last poll; default off (the live loop: off)")
 	fs.DurationVar(&l.ResourceLag, "resource-metrics-lag", 0, "how old the cpu and memory utilisation the HPA reads is; default 0: current (the live loop's metrics-server --metric-resolution: 10s)")
+}
+
+// registerPod registers the flags of a pod's CPU and memory, which the
+// cpu and memory triggers read (simulate.Workload).
+func (f *simulateFlags) registerPod(fs *flag.FlagSet) {
+	w := &f.workload
+	fs.Float64Var(&w.CPURequest, "cpu-request", w.CPURequest, "a pod's CPU request in cores, what the cpu trigger's utilisation divides by (deploy/app: 0.5)")
+	fs.Float64Var(&w.TaskCPU, "task-cpu", w.TaskCPU, "cores a running task uses (the live loop's renders: 0.05)")
+	fs.Float64Var(&w.IdleCPU, "idle-cpu", w.IdleCPU, "cores a ready pod uses with no task and no request (the live loop: 0.02)")
+	fs.Float64Var(&w.MemoryBase, "memory-base", w.MemoryBase, "a pod's memory use with no task, in percent of its request (the live loop: 300Mi of 1Gi, 29.3)")
+	fs.Float64Var(&w.MemoryPerTask, "memory-per-task", w.MemoryPerTask, "memory a running task adds, in percent of the pod's request (the live loop: 0)")
+}
+
+// validPod refuses the pod flags the model cannot run.
+func (f *simulateFlags) validPod() error {
+	w := f.workload
+	for _, c := range []struct {
+		name   string
+		v      float64
+		lo, hi float64
+		open   bool // lo itself is refused
+	}{
+		{"cpu-request", w.CPURequest, 0, 64, true},
+		{"task-cpu", w.TaskCPU, 0, 64, false},
+		{"idle-cpu", w.IdleCPU, 0, 64, false},
+		{"memory-base", w.MemoryBase, 0, 1000, false},
+		{"memory-per-task", w.MemoryPerTask, 0, 1000, false},
+	} {
+		if !(c.v >= c.lo) || c.v > c.hi || (c.open && c.v == c.lo) {
+			low := "from"
+			if c.open {
+				low = "above"
+			}
+			return fmt.Errorf("--%s %g: want %s %g to %g", c.name, c.v, low, c.lo, c.hi)
+		}
+	}
+	return nil
 }
 
 // validLoop refuses the timing flags the model cannot run; the model
@@ -111,7 +153,13 @@ func (f *simulateFlags) build(_ context.Context, e env) (runner, error) {
 	if err := f.validLoop(); err != nil {
 		return nil, usageError(err)
 	}
-	opts := simulate.Options{Workload: f.workload, Loop: f.loop}
+	if err := f.validPod(); err != nil {
+		return nil, usageError(err)
+	}
+	if f.sampleEvery < time.Second || f.sampleEvery > 24*time.Hour || f.sampleEvery%time.Second != 0 {
+		return nil, usageError(fmt.Errorf("--sample-every %s: want whole seconds from 1s to 24h", f.sampleEvery))
+	}
+	opts := simulate.Options{Workload: f.workload, Loop: f.loop, SampleEvery: f.sampleEvery}
 	for _, p := range strings.Split(f.policies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			opts.Policies = append(opts.Policies, p)
@@ -146,6 +194,12 @@ func (r *simulateRun) run(_ context.Context, e env) error {
 			return fmt.Errorf("--emit-openmetrics: %v", err)
 		}
 		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s (OpenMetrics of %s)\n", r.f.emit, r.f.emitPolicy)
+	}
+	if r.f.samples != "" {
+		if err := writeFileWith(r.f.samples, func(w io.Writer) error { return simulate.WriteSamples(w, rep) }); err != nil {
+			return fmt.Errorf("--samples: %v", err)
+		}
+		fmt.Fprintf(e.stderr, "montage-scaler simulate: wrote %s\n", r.f.samples)
 	}
 	if r.f.plot != "" {
 		if err := writePlot(r.f.plot, r.plotExt, rep); err != nil {

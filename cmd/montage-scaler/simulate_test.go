@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -101,6 +102,16 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 			"montage-scaler simulate: --pod-startup-jitter -1s: want 0s to 1h0m0s\n"},
 		{"a start-up past an hour", []string{"--trace", trace, "--metadata", md, "--pod-startup", "2h"},
 			"montage-scaler simulate: --pod-startup 2h0m0s: want 0s to 1h0m0s\n"},
+		{"no CPU request", []string{"--trace", trace, "--metadata", md, "--cpu-request", "0"},
+			"montage-scaler simulate: --cpu-request 0: want above 0 to 64\n"},
+		{"a negative task CPU", []string{"--trace", trace, "--metadata", md, "--task-cpu", "-0.1"},
+			"montage-scaler simulate: --task-cpu -0.1: want from 0 to 64\n"},
+		{"an idle CPU that is not a number", []string{"--trace", trace, "--metadata", md, "--idle-cpu", "NaN"},
+			"montage-scaler simulate: --idle-cpu NaN: want from 0 to 64\n"},
+		{"a memory base past 1000 %", []string{"--trace", trace, "--metadata", md, "--memory-base", "1001"},
+			"montage-scaler simulate: --memory-base 1001: want from 0 to 1000\n"},
+		{"a sample period the model cannot step", []string{"--trace", trace, "--metadata", md, "--sample-every", "2500ms"},
+			"montage-scaler simulate: --sample-every 2.5s: want whole seconds from 1s to 24h\n"},
 		{"a bad value, even with no address in the file", []string{"--trace", trace, "--metadata", bad},
 			"montage-scaler simulate: --metadata " + bad + ": metadata \"tasksPerReplica\": bad value \"five\": a number from 0.001 to 1e+06\n"},
 	}
@@ -166,7 +177,8 @@ func TestSimulateLoopFlagsDefaultToTheModel(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	code, written, stderr := runSimulate(t, append(base, "--hpa-sync-period", "15s", "--polling-interval", "0s", "--cached-metrics=false",
-		"--resource-metrics-lag", "0s", "--pod-startup", "45s", "--pod-startup-jitter", "0s", "--seed", "0")...)
+		"--resource-metrics-lag", "0s", "--pod-startup", "45s", "--pod-startup-jitter", "0s", "--seed", "0",
+		"--cpu-request", "1", "--task-cpu", "0.12", "--idle-cpu", "0", "--memory-base", "35", "--memory-per-task", "5", "--sample-every", "1m")...)
 	if code != exitOK || written != plain {
 		t.Fatalf("exit %d, the defaults written out print\n%s\nwithout them\n%s%s", code, written, plain, stderr)
 	}
@@ -174,5 +186,69 @@ func TestSimulateLoopFlagsDefaultToTheModel(t *testing.T) {
 		"--pod-startup", "8s", "--pod-startup-jitter", "4s", "--seed", "1")...)
 	if code != exitOK || !strings.Contains(live, ", polling 10s, external-push") || live == plain {
 		t.Fatalf("exit %d, the live loop's timing prints\n%s%s", code, live, stderr)
+	}
+}
+
+// TestSimulateSamples: --samples writes each policy's state every
+// --sample-every from the trace's start; its replicas reach the peak the
+// report prints, and the pod flags move the cpu trigger (an idle CPU at
+// the target holds a replica that the queue alone would release).
+func TestSimulateSamples(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	samples := filepath.Join(t.TempDir(), "samples.csv")
+	base := []string{"--trace", filepath.Join(dir, "weekend-batch.csv"), "--metadata", filepath.Join(dir, "scaledobject.yaml"),
+		"--policies", "montage-scaler", "--format", "json"}
+	code, out, stderr := runSimulate(t, append(base, "--samples", samples, "--sample-every", "5s")...)
+	if code != exitOK || !strings.HasSuffix(stderr, "montage-scaler simulate: wrote "+samples+"\n") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	var rep []struct {
+		PeakReplicas int `json:"peakReplicas"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep) != 1 {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if lines[0] != "policy,time,seconds,replicas,ready,queued,oldest_wait_seconds" {
+		t.Fatalf("header %q", lines[0])
+	}
+	// weekend-batch: 480 steps of 30 s, one sample every 5 s.
+	if got, want := len(lines)-1, 480*30/5; got != want {
+		t.Fatalf("%d samples, want %d", got, want)
+	}
+	peak := 0
+	for i, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if f[0] != "montage-scaler" || f[2] != strconv.Itoa(5*i) {
+			t.Fatalf("sample %d: %q, want montage-scaler at %d s", i, l, 5*i)
+		}
+		r, err := strconv.Atoi(f[3])
+		if err != nil {
+			t.Fatalf("sample %d: %q: %v", i, l, err)
+		}
+		peak = max(peak, r)
+	}
+	if peak != rep[0].PeakReplicas || peak < 2 {
+		t.Fatalf("the samples peak at %d replicas, the report at %d", peak, rep[0].PeakReplicas)
+	}
+
+	// The same trace with an idle pod at 0.7 of its 1-core request (over
+	// cpu's 65 %): the cpu trigger never lets the Deployment back to 1.
+	code, hot, stderr := runSimulate(t, append(base, "--idle-cpu", "0.7", "--samples", samples)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err = os.ReadFile(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+	last := strings.Split(lines[len(lines)-1], ",")
+	if hot == out || last[3] == "1" {
+		t.Fatalf("an idle CPU over the target changed nothing: last sample %q\n%s", lines[len(lines)-1], hot)
 	}
 }

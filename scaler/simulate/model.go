@@ -23,8 +23,8 @@ import (
 //     before it is gone; it costs pod time until then. The ReplicaSet removes
 //     unready pods first, then the newest.
 //   - API requests arrive at the step's rate, spread evenly over the ready
-//     pods. A pod's CPU use is RequestCPU per request plus TaskCPU per running
-//     task, over CPURequest. The API's P95 follows an M/M/1 processor-sharing
+//     pods. A pod's CPU use is IdleCPU, plus RequestCPU per request, plus
+//     TaskCPU per running task, over CPURequest. The API's P95 follows an M/M/1 processor-sharing
 //     queue at that utilisation ρ: P95 = ln(20) · RequestCPU / (1 − ρ), capped
 //     at LatencyCap (also the P95 when no pod is ready).
 //   - Memory utilisation is MemoryBase + MemoryPerTask per running task, in
@@ -38,6 +38,7 @@ type Workload struct {
 	StartupJitter time.Duration
 	Seed          uint64
 	TaskCPU       float64
+	IdleCPU       float64
 	RequestCPU    time.Duration
 	CPURequest    float64
 	MemoryBase    float64
@@ -71,12 +72,14 @@ func (w Workload) Validate() error {
 		return fmt.Errorf("workload: pod start-up jitter %s: want 0 to 1h", w.StartupJitter)
 	case !(w.TaskCPU >= 0) || w.TaskCPU > 64:
 		return fmt.Errorf("workload: task CPU %g: want 0 to 64 cores", w.TaskCPU)
+	case !(w.IdleCPU >= 0) || w.IdleCPU > 64:
+		return fmt.Errorf("workload: idle CPU %g: want 0 to 64 cores", w.IdleCPU)
 	case w.RequestCPU <= 0 || w.RequestCPU > 10*time.Second:
 		return fmt.Errorf("workload: request CPU %s: want above 0 and at most 10s", w.RequestCPU)
 	case !(w.CPURequest > 0) || w.CPURequest > 64:
 		return fmt.Errorf("workload: CPU request %g: want above 0 and at most 64 cores", w.CPURequest)
-	case !(w.MemoryBase >= 0) || !(w.MemoryPerTask >= 0):
-		return fmt.Errorf("workload: memory %g %% + %g %% per task: want non-negative", w.MemoryBase, w.MemoryPerTask)
+	case !(w.MemoryBase >= 0) || w.MemoryBase > 1000 || !(w.MemoryPerTask >= 0) || w.MemoryPerTask > 1000:
+		return fmt.Errorf("workload: memory %g %% + %g %% per task: want 0 to 1000 each", w.MemoryBase, w.MemoryPerTask)
 	case w.LatencyCap <= w.RequestCPU:
 		return fmt.Errorf("workload: latency cap %s: want above the request CPU %s", w.LatencyCap, w.RequestCPU)
 	}
@@ -297,7 +300,7 @@ func (c *cluster) usage(now, reqRate float64) (cpu, mem float64, ready, unready 
 			continue
 		}
 		r := float64(p.running(now))
-		cpu += (r*c.w.TaskCPU + per*c.w.RequestCPU.Seconds()) / c.w.CPURequest
+		cpu += (c.w.IdleCPU + r*c.w.TaskCPU + per*c.w.RequestCPU.Seconds()) / c.w.CPURequest
 		mem += c.w.MemoryBase + r*c.w.MemoryPerTask
 	}
 	return cpu / float64(ready), mem / float64(ready), ready, unready

@@ -164,3 +164,22 @@ func finish(w io.Writer, b *strings.Builder, r *Report) error {
 	}
 	return nil
 }
+
+// WriteSamples prints every policy's samples as CSV, one row per policy and
+// instant: seconds since the trace's start, the Deployment's replicas, its
+// ready pods, the tasks queued and the head's wait.
+func WriteSamples(w io.Writer, r *Report) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"policy", "time", "seconds", "replicas", "ready", "queued", "oldest_wait_seconds"})
+	for _, x := range r.Results {
+		for _, s := range x.Samples {
+			_ = cw.Write([]string{x.Policy, s.At.UTC().Format(time.RFC3339), num(s.At.Sub(r.Start).Seconds()), strconv.Itoa(int(s.Replicas)),
+				strconv.Itoa(s.Ready), strconv.Itoa(s.Queued), num(s.OldestWaitSecond)})
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("samples: %w", err)
+	}
+	return nil
+}
