@@ -5,14 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/kube"
 	"github.com/montage/montage-scaler/scaler/latency"
 	latencyprom "github.com/montage/montage-scaler/scaler/latency/prom"
+	"github.com/montage/montage-scaler/scaler/podcost"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/scaler/spec"
@@ -28,6 +31,8 @@ type checkFlags struct {
 	timeout, staleAfter time.Duration
 	waitWindow, strict  bool
 	currentReplicas     int
+	podCosts            bool
+	kubeconfig          string
 	cal                 calendarFlags
 	net                 netFlags
 }
@@ -44,6 +49,8 @@ func (f *checkFlags) flagSet() *flag.FlagSet {
 	fs.BoolVar(&f.waitWindow, "wait-window", false, "latency in direct-scrape mode (metricsURLs): take the second scrape latencyWindow after the first, so the P95 over the window exists (check otherwise reads once)")
 	fs.BoolVar(&f.strict, "strict", false, "exit 2 on an unknown metadata key (a typo serve would only warn about), before reading any source: for CI")
 	fs.IntVar(&f.currentReplicas, "current-replicas", -1, "current replicas of the Deployment, for the latency component (instead of the Kubernetes API or replicasQuery)")
+	fs.BoolVar(&f.podCosts, "pod-costs", false, "also show the pod costs serve --pod-deletion-cost would write for the ScaledObject's target, and why (reads the Kubernetes API, writes nothing)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for --pod-costs outside a cluster; default: the pod's service account")
 	f.cal.register(fs)
 	f.net.register(fs)
 	return fs
@@ -57,6 +64,7 @@ type checkRun struct {
 	sp      *spec.Spec
 	sources *source.Set
 	reg     *registry.Registry
+	kc      *kube.Client // --pod-costs
 }
 
 // build checks the flags, the metadata and its addresses, and makes the
@@ -69,6 +77,15 @@ func (f *checkFlags) build(ctx context.Context, e env) (runner, error) {
 	replicas, err := f.replicas()
 	if err != nil {
 		return nil, err
+	}
+	var kc *kube.Client
+	if f.podCosts {
+		if kc, err = kubeClient(slog.New(slog.DiscardHandler), f.kubeconfig); err == nil && kc == nil {
+			err = errors.New("--pod-costs needs the Kubernetes API: run in a cluster or give --kubeconfig")
+		}
+		if err != nil {
+			return nil, usageError(err)
+		}
 	}
 	parse := spec.Options{Table: components.Pure(), StaleAfter: f.staleAfter, ReplicaLookup: replicas != nil}
 	l, sp, err := f.spec(parse, e)
@@ -95,7 +112,7 @@ func (f *checkFlags) build(ctx context.Context, e env) (runner, error) {
 	sources := source.New(components.Table(), source.Options{Now: now, Logger: logger, Replicas: replicas, Calendar: limits, Policy: f.net.policy(), ReadOnly: true,
 		Tuning: map[string]source.Tuning{latency.Name: &latencyprom.Tuning{Interval: latencyInterval}}})
 	reg := registry.New(registry.Options{Sources: sources, Parse: parse, Now: now, FirstWait: f.timeout, Logger: logger})
-	return &checkRun{f: f, l: l, sp: sp, sources: sources, reg: reg}, nil
+	return &checkRun{f: f, l: l, sp: sp, sources: sources, reg: reg, kc: kc}, nil
 }
 
 // replicas is --current-replicas as the latency component's lookup; nil
@@ -164,6 +181,9 @@ func (c *checkRun) run(ctx context.Context, e env) error {
 		if d, err = c.decideAfterWindow(ctx, e, ns, name); err != nil {
 			return err
 		}
+	}
+	if c.kc != nil {
+		d.PodCosts = podcost.Look(ctx, c.kc, podcost.Target{Namespace: ns, Name: name, Decision: d})
 	}
 	code := printDecision(e, "check", d, c.f.format)
 	if directScrape(c.sp) && !c.f.waitWindow {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/decide"
+	"github.com/montage/montage-scaler/scaler/podcost"
 	"github.com/montage/montage-scaler/scaler/server"
 )
 
@@ -105,7 +107,49 @@ func writeText(w io.Writer, d decide.Decision) error {
 	if err := writeTextHeader(w, d); err != nil {
 		return err
 	}
-	return writeTextComponents(w, d.Components)
+	if err := writeTextComponents(w, d.Components); err != nil {
+		return err
+	}
+	return writeTextPodCosts(w, d.PodCosts)
+}
+
+// writeTextPodCosts is the pod-cost writer's plan, a row per pod: the cost
+// wanted (- for none), the worker's running tasks and why.
+func writeTextPodCosts(w io.Writer, v any) error {
+	if v == nil {
+		return nil
+	}
+	var r podcost.Report
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	if err != nil {
+		return fmt.Errorf("pod costs: %w", err)
+	}
+	state := "not below the current replicas: no costs of ours"
+	if r.Below {
+		state = "below the current replicas: costs kept"
+	}
+	fmt.Fprintf(w, "pod costs: %s, decision %s of %d replicas, %s\n", r.Target, decide.FormatReplicas(r.Desired), r.Current, state)
+	for _, s := range []string{r.Error, r.Warning} {
+		if s != "" {
+			fmt.Fprintf(w, "  warning: %s\n", s)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  POD\tCOST\tACTIVE\tWHY")
+	for _, p := range r.Pods {
+		cost, active := "-", "-"
+		if p.Cost != nil {
+			cost = strconv.FormatInt(*p.Cost, 10)
+		}
+		if p.Active != nil {
+			active = strconv.FormatInt(*p.Active, 10)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Pod, cost, active, p.Why)
+	}
+	return tw.Flush()
 }
 
 // writeTextHeader is the decision, its instant and its warnings.

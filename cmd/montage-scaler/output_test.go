@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/podcost"
 	"github.com/montage/montage-scaler/scaler/server"
 )
 
@@ -101,5 +104,53 @@ func TestTextShowsEachComponentsEvidenceAsWords(t *testing.T) {
 		if len(line) > 240 {
 			t.Errorf("a line of %d characters is not for people: %s", len(line), line)
 		}
+	}
+}
+
+// The pod-cost plan prints, in text, under the components: a row per pod
+// with its cost (- for none), its running tasks and why; JSON keeps it
+// through the Inspector's wire form.
+func TestTextAndJSONShowThePodCosts(t *testing.T) {
+	one, three := int64(1), int64(3)
+	zero := int64(0)
+	plan := podcost.Report{Target: "deployments/montage", Plan: podcost.Plan{Below: true, Desired: 2, Current: 6, Pods: []podcost.Want{
+		{Pod: "montage-a", Cost: &three, Active: &three, Why: "busy: 3 running tasks, cost 3"},
+		{Pod: "montage-b", Active: &zero, Why: "idle: no cost, among the first to go"},
+		{Pod: "montage-c", Cost: &one, Active: &one, Why: "busy: 1 running tasks, cost 1"},
+	}}}
+	d := decide.Decision{Desired: decide.Ptr(2.0), Bounds: decide.Bounds{Min: 1}, PodCosts: plan, Components: []decide.ComponentResult{}}
+	var text, js bytes.Buffer
+	if err := writeText(&text, server.FromProto(server.ToProto(d))); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"pod costs: deployments/montage, decision 2 of 6 replicas, below the current replicas: costs kept\n",
+		"  montage-a  3     3       busy: 3 running tasks, cost 3\n",
+		"  montage-b  -     0       idle: no cost, among the first to go\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	if err := writeJSON(&js, d); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		PodCosts podcost.Report `json:"podCosts"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.PodCosts.Pods) != 3 || *back.PodCosts.Pods[0].Cost != 3 || back.PodCosts.Pods[1].Cost != nil {
+		t.Errorf("json: %v\n%s", err, js.String())
+	}
+}
+
+func TestCheckPodCostsNeedsTheKubernetesAPI(t *testing.T) {
+	md := tempFile(t, "md.yaml", "tasksPerReplica: \"5\"\nbrokerURL: redis://127.0.0.1:1/0\n")
+	code, _, stderr := runWith(t, nil, "check", "--metadata", md, "--pod-costs")
+	if code != exitUsage || !strings.Contains(stderr, "--pod-costs needs the Kubernetes API: run in a cluster or give --kubeconfig") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runWith(t, nil, "check", "--metadata", md, "--pod-costs", "--kubeconfig", filepath.Join(t.TempDir(), "missing"))
+	if code != exitUsage || !strings.Contains(stderr, "--kubeconfig: kubernetes client: kubeconfig ") {
+		t.Errorf("exit %d: %s", code, stderr)
 	}
 }

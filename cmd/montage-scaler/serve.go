@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/components"
 	"github.com/montage/montage-scaler/scaler/kube"
 	"github.com/montage/montage-scaler/scaler/latency"
+	"github.com/montage/montage-scaler/scaler/podcost"
 	"github.com/montage/montage-scaler/scaler/registry"
 	"github.com/montage/montage-scaler/scaler/server"
 	"github.com/montage/montage-scaler/scaler/source"
@@ -53,6 +55,8 @@ type serveFlags struct {
 	calendar            calendarFlags
 	net                 netFlags
 	limits              limitFlags
+	kubeconfig          string
+	podCost             bool
 	// tuning are the components' own flags (source.RegisterFlags).
 	tuning map[string]source.Tuning
 }
@@ -78,6 +82,8 @@ func (f *serveFlags) flagSet() *flag.FlagSet {
 	f.calendar.register(fs)
 	f.net.register(fs)
 	f.limits.register(fs)
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for the Kubernetes API, for a scaler run outside the cluster; default: the pod's service account")
+	fs.BoolVar(&f.podCost, "pod-deletion-cost", false, "while a ScaledObject's decision is below its target's replicas, set each busy pod's controller.kubernetes.io/pod-deletion-cost to its worker's running tasks, so that a scale-down removes idle pods first (needs the pod-cost RBAC: deploy/overlays/pod-cost)")
 	f.tuning = source.RegisterFlags(components.Table(), fs)
 	return fs
 }
@@ -130,9 +136,23 @@ func serveRun(ctx context.Context, f serveFlags, logger *slog.Logger, e env) err
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := server.NewMetrics(promReg)
-	sources, reg := newWatches(f, logger, promReg, metrics, kubeClient(logger))
-	s := &serverSet{logger: logger, grace: f.shutdownGrace, addrFile: f.addrFile, reg: reg, sources: sources,
-		scaler: server.New(server.Options{Registry: reg, Metrics: metrics, Logger: logger})}
+	kc, err := kubeClient(logger, f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	sources, reg := newWatches(f, logger, promReg, metrics, kc)
+	s := &serverSet{logger: logger, grace: f.shutdownGrace, addrFile: f.addrFile, reg: reg, sources: sources}
+	so := server.Options{Registry: reg, Metrics: metrics, Logger: logger}
+	if f.podCost {
+		if kc == nil {
+			sources.Close()
+			return errors.New("--pod-deletion-cost needs the Kubernetes API: run in a cluster (the pod's service account) or give --kubeconfig")
+		}
+		w := podcost.New(podcost.Options{Kube: kc, Logger: logger.With("component", "pod-cost"), Registerer: promReg})
+		so.PodCosts = func(ns, name string) (any, bool) { return w.Report(ns, name) }
+		s.background = append(s.background, func(ctx context.Context) { w.Run(ctx, podcost.DefaultEvery, podCostTargets(reg)) })
+	}
+	s.scaler = server.New(so)
 	if err := s.open(f, promReg); err != nil {
 		sources.Close()
 		return err
@@ -171,18 +191,47 @@ func newWatches(f serveFlags, logger *slog.Logger, promReg *prometheus.Registry,
 	return sources, reg
 }
 
-// kubeClient is the process's one Kubernetes client, from the pod's
-// service account; nil outside a cluster, where the latency component finds
-// current replicas only by a ScaledObject's replicasQuery.
-func kubeClient(logger *slog.Logger) *kube.Client {
+// kubeClient is the process's one Kubernetes client: from --kubeconfig
+// when given (an unreadable file is an error), else from the pod's service
+// account; nil outside a cluster, where the latency component finds current
+// replicas only by a ScaledObject's replicasQuery.
+func kubeClient(logger *slog.Logger, kubeconfig string) (*kube.Client, error) {
+	if kubeconfig != "" {
+		kc, err := kube.FromKubeconfig(kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig: %w", err)
+		}
+		return kc, nil
+	}
 	kc, err := kube.InCluster()
 	if err != nil {
 		// Said to whoever sets a latency trigger without replicasQuery
 		// (its InvalidArgument); as a first line it is noise.
 		logger.Debug("not in a cluster: latency triggers need replicasQuery", "reason", err.Error())
-		return nil
+		return nil, nil
 	}
-	return kc
+	return kc, nil
+}
+
+// podCostTargets lists, for the pod-cost writer, each ScaledObject with the
+// decision of the watch GetMetrics last answered from: the one the HPA acts
+// on (explain or check with other metadata open watches of their own on
+// the same name). A ScaledObject GetMetrics never answered for is left out.
+func podCostTargets(reg *registry.Registry) func() []podcost.Target {
+	return func() []podcost.Target {
+		latest := map[[2]string]*registry.Watch{}
+		reg.Each(func(w *registry.Watch) {
+			k := [2]string{w.Namespace(), w.Name()}
+			if at := w.MetricsAt(); !at.IsZero() && (latest[k] == nil || at.After(latest[k].MetricsAt())) {
+				latest[k] = w
+			}
+		})
+		ts := make([]podcost.Target, 0, len(latest))
+		for _, w := range latest {
+			ts = append(ts, podcost.Target{Namespace: w.Namespace(), Name: w.Name(), Decision: w.Decide(time.Now())})
+		}
+		return ts
+	}
 }
 
 // newGRPCServer builds the gRPC server: ExternalScaler and Inspector on

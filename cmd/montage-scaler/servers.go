@@ -41,6 +41,9 @@ type serverSet struct {
 	httpLis      net.Listener
 	reg          *registry.Registry
 	sources      *source.Set
+	// background runs beside the servers until shutdown (the pod-cost
+	// writer).
+	background []func(context.Context)
 }
 
 // open builds the gRPC and HTTP servers around s.scaler and opens their
@@ -70,6 +73,9 @@ func (s *serverSet) run(ctx context.Context, e env) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { s.reloadTLS(bg); return nil })
+	for _, run := range s.background {
+		g.Go(func() error { run(bg); return nil })
+	}
 	g.Go(func() error { return s.failed(s.serveGRPC()) })
 	g.Go(func() error { return s.failed(s.serveHTTP()) })
 	g.Go(func() error {

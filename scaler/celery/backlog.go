@@ -32,6 +32,9 @@ type Backlog struct {
 	// said worker-offline. Both are 0 for the first seconds of following.
 	HeartbeatActive  int64 `json:"heartbeatActive"`
 	HeartbeatWorkers int   `json:"heartbeatWorkers"`
+	// Workers are the live workers one by one, sorted by hostname: what the
+	// pod-cost writer maps to pods (a worker's hostname is celery@<pod>).
+	Workers []WorkerLoad `json:"workers,omitempty"`
 	// Completed counts the tasks completed by the workers heartbeating on
 	// this broker db and key prefix since the scaler began following their
 	// heartbeats. It is the sum of the increases of each worker's processed
@@ -145,4 +148,11 @@ func (bl Backlog) ActionableWait() time.Duration {
 		}
 	}
 	return time.Duration(out * float64(time.Second))
+}
+
+// WorkerLoad is one live worker's latest heartbeat: its hostname
+// (celery@<pod> by default) and the tasks it runs (active).
+type WorkerLoad struct {
+	Hostname string `json:"hostname"`
+	Active   int64  `json:"active"`
 }

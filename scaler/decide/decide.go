@@ -104,6 +104,10 @@ type Decision struct {
 	// Error says why there is no decision; empty when there is one.
 	Error string    `json:"error,omitempty"`
 	At    time.Time `json:"at"`
+	// PodCosts is the pod-cost writer's latest plan for the target's pods
+	// (serve --pod-deletion-cost, check --pod-costs); nil without one. It
+	// is shown, and takes no part in the decision.
+	PodCosts any `json:"podCosts,omitempty"`
 }
 
 // NoGoodReadingWarning is the warning of an Optional component that has had

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Client is the process's Kubernetes client. Its methods are safe for
@@ -44,3 +45,13 @@ func NewForConfig(cfg *rest.Config) (*Client, error) {
 // Dynamic is the client's dynamic interface, for resources this package
 // has no method for (pods: list, patch).
 func (c *Client) Dynamic() dynamic.Interface { return c.dyn }
+
+// FromKubeconfig builds the Client from a kubeconfig file's current
+// context (serve --kubeconfig: a scaler run outside the cluster).
+func FromKubeconfig(path string) (*Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: kubeconfig %s: %w", path, err)
+	}
+	return NewForConfig(cfg)
+}

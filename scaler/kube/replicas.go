@@ -40,23 +40,31 @@ func (c *Client) LookupReplicas(ctx context.Context, namespace, scaledObject str
 
 // scale reads status.replicas of the target's scale subresource.
 func (c *Client) scale(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (int32, error) {
+	n, _, err := c.scaleStatus(ctx, gvr, namespace, name)
+	return n, err
+}
+
+// scaleStatus reads the target's scale subresource: status.replicas and
+// status.selector ("" when the target sets none).
+func (c *Client) scaleStatus(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (int32, string, error) {
 	sc, err := c.dyn.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{}, "scale")
 	if err != nil {
-		return 0, fmt.Errorf("kubernetes: scale of %s %s/%s: %w", gvr.Resource, namespace, name, err)
+		return 0, "", fmt.Errorf("kubernetes: scale of %s %s/%s: %w", gvr.Resource, namespace, name, err)
 	}
+	sel, _, _ := unstructured.NestedString(sc.Object, "status", "selector")
 	n, found, err := unstructured.NestedInt64(sc.Object, "status", "replicas")
 	if err != nil || !found {
 		// The API omits a zero status.replicas.
 		if err == nil && sc.GetKind() == "Scale" {
-			return 0, nil
+			return 0, sel, nil
 		}
-		return 0, fmt.Errorf("kubernetes: scale of %s %s/%s has no status.replicas", gvr.Resource, namespace, name)
+		return 0, "", fmt.Errorf("kubernetes: scale of %s %s/%s has no status.replicas", gvr.Resource, namespace, name)
 	}
 	if err := decide.CheckReplicas(float64(n)); err != nil {
 		// Checked before int32 cuts it: 2^32 + 3 would read as 3.
-		return 0, fmt.Errorf("kubernetes: scale of %s %s/%s: status.replicas %w", gvr.Resource, namespace, name, err)
+		return 0, "", fmt.Errorf("kubernetes: scale of %s %s/%s: status.replicas %w", gvr.Resource, namespace, name, err)
 	}
-	return int32(n), nil
+	return int32(n), sel, nil
 }
 
 // ScaleTarget resolves the ScaledObject's scaleTargetRef to a resource and

@@ -22,8 +22,11 @@ type Watch struct {
 	release  func()
 	logger   *slog.Logger
 	lastUsed atomic.Int64 // unix nanoseconds
-	streams  atomic.Int32
-	ready    chan struct{} // closed once every source had its first attempt (or FirstWait passed)
+	// metricsAt is when GetMetrics last answered from the watch (unix
+	// nanoseconds, 0: never).
+	metricsAt atomic.Int64
+	streams   atomic.Int32
+	ready     chan struct{} // closed once every source had its first attempt (or FirstWait passed)
 }
 
 // Namespace and Name are the ScaledObject's.
@@ -49,6 +52,19 @@ func (w *Watch) Decide(now time.Time) decide.Decision {
 	d := decide.Decide(now, w.spec.Policy, w.Readings(now))
 	d.Warnings = append(d.Warnings, w.spec.Warnings...)
 	return d
+}
+
+// MarkMetrics records that GetMetrics, the read the HPA acts on (through
+// KEDA), was answered from the watch at now.
+func (w *Watch) MarkMetrics(now time.Time) { w.metricsAt.Store(now.UnixNano()) }
+
+// MetricsAt is when GetMetrics last answered from the watch; zero: never
+// (a watch that only explain or IsActive asked about).
+func (w *Watch) MetricsAt() time.Time {
+	if n := w.metricsAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // OpenStream marks the watch as followed by a push stream, which keeps it

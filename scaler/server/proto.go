@@ -27,6 +27,13 @@ func ToProto(d decide.Decision) *scalerv1.Explanation {
 		Error:           strings.ToValidUTF8(d.Error, "\ufffd"),
 		At:              timestamppb.New(d.At),
 	}
+	if d.PodCosts != nil {
+		pc, err := toStruct(d.PodCosts)
+		if err != nil {
+			e.Warnings = append(e.Warnings, "pod costs not shown: "+err.Error())
+		}
+		e.PodCosts = pc
+	}
 	for _, c := range d.Components {
 		warnings := c.Warnings
 		detail, err := toStruct(c.Detail)
@@ -83,6 +90,9 @@ func FromProto(e *scalerv1.Explanation) decide.Decision {
 		Warnings:   nonNil(e.GetWarnings()),
 		Error:      e.GetError(),
 		At:         e.GetAt().AsTime(),
+	}
+	if e.GetPodCosts() != nil {
+		d.PodCosts = e.GetPodCosts().AsMap()
 	}
 	for _, c := range e.GetComponents() {
 		var detail any

@@ -34,10 +34,11 @@ type Server struct {
 	pb.UnimplementedExternalScalerServer // StreamMetricSpec: Unimplemented makes KEDA stop asking
 	scalerv1.UnimplementedInspectorServer
 
-	reg     *registry.Registry
-	metrics *Metrics
-	now     func() time.Time
-	logger  *slog.Logger
+	reg      *registry.Registry
+	metrics  *Metrics
+	podCosts func(namespace, name string) (any, bool)
+	now      func() time.Time
+	logger   *slog.Logger
 	// streamTick re-evaluates open streams this often, so that time alone
 	// (a calendar window opening, a reading going stale) is noticed.
 	streamTick time.Duration
@@ -51,6 +52,9 @@ type Options struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	StreamTick time.Duration // 1s
+	// PodCosts returns the pod-cost writer's latest plan for a ScaledObject,
+	// which Explain shows; nil: the writer is off.
+	PodCosts func(namespace, name string) (any, bool)
 }
 
 // New returns a Server over a Registry.
@@ -64,7 +68,7 @@ func New(o Options) *Server {
 	if o.StreamTick <= 0 {
 		o.StreamTick = time.Second
 	}
-	return &Server{reg: o.Registry, metrics: o.Metrics, now: o.Now, logger: o.Logger, streamTick: o.StreamTick, done: make(chan struct{})}
+	return &Server{reg: o.Registry, metrics: o.Metrics, podCosts: o.PodCosts, now: o.Now, logger: o.Logger, streamTick: o.StreamTick, done: make(chan struct{})}
 }
 
 // EndStreams makes every open StreamIsActive return cleanly (nil), which is
@@ -168,6 +172,7 @@ func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb
 	if err := d.Err(); err != nil {
 		return nil, toStatus(err)
 	}
+	w.MarkMetrics(s.now())
 	v := *d.Desired
 	return &pb.GetMetricsResponse{MetricValues: []*pb.MetricValue{{
 		MetricName:       metric,
@@ -250,5 +255,11 @@ func (s *Server) Explain(ctx context.Context, req *scalerv1.ExplainRequest) (*sc
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return ToProto(s.decision(w)), nil
+	d := s.decision(w)
+	if s.podCosts != nil {
+		if pc, ok := s.podCosts(w.Namespace(), w.Name()); ok {
+			d.PodCosts = pc
+		}
+	}
+	return ToProto(d), nil
 }

@@ -22,6 +22,7 @@ import (
 
 	scalerv1 "github.com/montage/montage-scaler/proto/montage/scaler/v1"
 	"github.com/montage/montage-scaler/scaler/calendar"
+	"github.com/montage/montage-scaler/scaler/celery"
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/quota"
 	"github.com/montage/montage-scaler/scaler/registry"
@@ -544,4 +545,52 @@ func TestAWatchBeyondAProcessLimitIsResourceExhaustedOnEveryRPC(t *testing.T) {
 	if err != nil || resp.MetricValues[0].MetricValueFloat != 2 {
 		t.Fatalf("the running neighbour: %v, %v", resp, err)
 	}
+}
+
+// GetMetrics, the read the HPA acts on, marks its watch (the pod-cost
+// writer follows that one); Explain on other metadata for the same name
+// opens a watch of its own, unmarked, and shows the writer's plan for the
+// name.
+func TestGetMetricsMarksItsWatchAndExplainShowsPodCosts(t *testing.T) {
+	f := newFixture(t)
+	srv := server.New(server.Options{Registry: f.reg, Now: f.clock.Now, PodCosts: func(ns, name string) (any, bool) {
+		return map[string]any{"target": "deployments/" + name, "namespace": ns}, name == "worker"
+	}})
+	keda := ref("worker")
+	f.source(t, keda, "celery").Set(opinion(3, true), t0, nil)
+	if _, err := srv.GetMetrics(t.Context(), &pb.GetMetricsRequest{ScaledObjectRef: keda, MetricName: ""}); err != nil {
+		t.Fatal(err)
+	}
+	other := ref("worker", "tasksPerReplica", "10")
+	f.source(t, other, "celery").Set(opinion(1, true), t0, nil)
+	e, err := srv.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: other.Namespace, Name: other.Name, ScalerMetadata: other.ScalerMetadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.GetPodCosts().AsMap(); got["target"] != "deployments/worker" || got["namespace"] != "media" {
+		t.Errorf("explain's pod costs %v", got)
+	}
+	marked := map[float64]bool{}
+	f.reg.Each(func(w *registry.Watch) {
+		c, _ := spec.Find[*celery.Config](w.Spec())
+		marked[c.TasksPerReplica] = !w.MetricsAt().IsZero()
+	})
+	if trues := len(marked) - countFalse(marked); marked[10] || len(marked) != 2 || trues != 1 {
+		t.Errorf("watches marked by GetMetrics %v, want only KEDA's (tasksPerReplica unset)", marked)
+	}
+	// Without a plan for the name, Explain shows none.
+	e, err = srv.Explain(t.Context(), &scalerv1.ExplainRequest{Namespace: "media", Name: "api", ScalerMetadata: keda.ScalerMetadata})
+	if err != nil || e.GetPodCosts() != nil {
+		t.Errorf("explain without a plan: %v, pod costs %v", err, e.GetPodCosts())
+	}
+}
+
+func countFalse(m map[float64]bool) int {
+	n := 0
+	for _, v := range m {
+		if !v {
+			n++
+		}
+	}
+	return n
 }

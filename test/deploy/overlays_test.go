@@ -41,6 +41,8 @@ func TestEveryOverlayBuildsAndDecodesStrictly(t *testing.T) {
 				"Secret montage/montage-scaler-client-tls",
 				"TriggerAuthentication montage/montage-scaler-tls",
 			})},
+		{"pod-cost adds the writer's Role and RoleBinding in the app's namespace", "overlays/pod-cost",
+			concat(personal, []string{"Role montage/montage-scaler-pod-cost", "RoleBinding montage/montage-scaler-pod-cost"})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

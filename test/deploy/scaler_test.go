@@ -349,3 +349,30 @@ func TestPrometheusObjectsScrapeRecordAndAlert(t *testing.T) {
 		}
 	}
 }
+
+// The pod-cost overlay turns the writer on and grants it, in the app's
+// namespace only, list and patch on pods, bound to the scaler's
+// ServiceAccount; the base ClusterRole still grants no pod access at all.
+func TestPodCostOverlayGrantsOnlyPodListAndPatchInTheAppsNamespace(t *testing.T) {
+	o, _ := buildOverlay(t, "overlays/pod-cost")
+	d := get[appsv1.Deployment](t, o, "Deployment", ns, "montage-scaler")
+	if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--pod-deletion-cost") {
+		t.Errorf("the scaler's args %v lack --pod-deletion-cost", d.Spec.Template.Spec.Containers[0].Args)
+	}
+	role := get[rbacv1.Role](t, o, "Role", "montage", "montage-scaler-pod-cost")
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "patch"}}}
+	if !reflect.DeepEqual(role.Rules, want) {
+		t.Errorf("rules %+v, want %+v", role.Rules, want)
+	}
+	rb := get[rbacv1.RoleBinding](t, o, "RoleBinding", "montage", "montage-scaler-pod-cost")
+	if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 ||
+		rb.Subjects[0] != (rbacv1.Subject{Kind: "ServiceAccount", Name: "montage-scaler", Namespace: ns}) {
+		t.Errorf("binding %+v", rb)
+	}
+	cr := get[rbacv1.ClusterRole](t, o, "ClusterRole", "", "montage-scaler")
+	for _, r := range cr.Rules {
+		if slices.Contains(r.Resources, "pods") {
+			t.Errorf("the base ClusterRole grants %v on pods", r.Verbs)
+		}
+	}
+}

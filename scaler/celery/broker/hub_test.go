@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -288,6 +289,11 @@ func TestEarlyAckCountsWorkerHeartbeats(t *testing.T) {
 	}
 	if b.HeartbeatWorkers != 1 {
 		t.Errorf("HeartbeatWorkers = %d, want 1", b.HeartbeatWorkers)
+	}
+	// The same worker one by one, by the hostname it heartbeats with (what
+	// the pod-cost writer maps to a pod).
+	if want := []celery.WorkerLoad{{Hostname: worker.Name, Active: 2}}; !slices.Equal(b.Workers, want) {
+		t.Errorf("Workers = %+v, want %+v", b.Workers, want)
 	}
 	for a := heartbeatActive(); a != 2; a = heartbeatActive() {
 		t.Logf("heartbeat active %d, waiting for 2", a)

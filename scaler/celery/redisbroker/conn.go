@@ -254,7 +254,7 @@ func (bc *Conn) backlog(l celery.Layout, ro readout, counts map[countKey]map[str
 		}
 		bl.InFlight += hb.active
 	}
-	bl.HeartbeatActive, bl.HeartbeatWorkers = hb.active, hb.workers
+	bl.HeartbeatActive, bl.HeartbeatWorkers, bl.Workers = hb.active, hb.workers, hb.loads
 	bl.Completed, bl.CompletedSource = hb.completed, hb.source+"/"+l.KeyPrefix
 	return bl, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/montage/montage-scaler/scaler/celery"
 )
 
 // workerForget is how long a worker that stopped heartbeating is remembered:
@@ -239,6 +241,7 @@ func (h *heartbeats) handle(channel, payload string) {
 type heartbeatCounts struct {
 	active    int64 // Σ active of the live workers
 	workers   int   // live workers: a fresh heartbeat, no goodbye
+	loads     []celery.WorkerLoad
 	completed int64 // tasks started since the channel was first followed
 	warm      bool  // followed for the warm-up: a quiet channel means "no worker"
 	source    string
@@ -263,7 +266,9 @@ func (h *heartbeats) counts(prefix string, db int, now time.Time, warmup time.Du
 		}
 		c.active += w.active
 		c.workers++
+		c.loads = append(c.loads, celery.WorkerLoad{Hostname: name, Active: w.active})
 	}
+	slices.SortFunc(c.loads, func(a, b celery.WorkerLoad) int { return strings.Compare(a.Hostname, b.Hostname) })
 	return c
 }
 

@@ -258,8 +258,12 @@ type Explanation struct {
 	Warnings        []string               `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	Error           string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
 	At              *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The pod-cost writer's latest plan for the scale target's pods (serve
+	// --pod-deletion-cost): each pod's wanted cost and why. Absent when the
+	// writer is off or has not looked yet.
+	PodCosts      *structpb.Struct `protobuf:"bytes,8,opt,name=pod_costs,json=podCosts,proto3" json:"pod_costs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Explanation) Reset() {
@@ -341,6 +345,13 @@ func (x *Explanation) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Explanation) GetPodCosts() *structpb.Struct {
+	if x != nil {
+		return x.PodCosts
+	}
+	return nil
+}
+
 var File_montage_scaler_v1_inspector_proto protoreflect.FileDescriptor
 
 const file_montage_scaler_v1_inspector_proto_rawDesc = "" +
@@ -368,7 +379,7 @@ const file_montage_scaler_v1_inspector_proto_rawDesc = "" +
 	"\x06detail\x18\a \x01(\v2\x17.google.protobuf.StructR\x06detail\x12\x12\n" +
 	"\x04held\x18\b \x01(\bR\x04held\x12\x14\n" +
 	"\x05stale\x18\t \x01(\bR\x05staleB\x13\n" +
-	"\x11_desired_replicas\"\xb9\x02\n" +
+	"\x11_desired_replicas\"\xef\x02\n" +
 	"\vExplanation\x12.\n" +
 	"\x10desired_replicas\x18\x01 \x01(\x01H\x00R\x0fdesiredReplicas\x88\x01\x01\x12\x16\n" +
 	"\x06active\x18\x02 \x01(\bR\x06active\x121\n" +
@@ -378,7 +389,8 @@ const file_montage_scaler_v1_inspector_proto_rawDesc = "" +
 	"components\x12\x1a\n" +
 	"\bwarnings\x18\x05 \x03(\tR\bwarnings\x12\x14\n" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12*\n" +
-	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02atB\x13\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x124\n" +
+	"\tpod_costs\x18\b \x01(\v2\x17.google.protobuf.StructR\bpodCostsB\x13\n" +
 	"\x11_desired_replicas2[\n" +
 	"\tInspector\x12N\n" +
 	"\aExplain\x12!.montage.scaler.v1.ExplainRequest\x1a\x1e.montage.scaler.v1.Explanation\"\x00BDZBgithub.com/montage/montage-scaler/proto/montage/scaler/v1;scalerv1b\x06proto3"
@@ -412,13 +424,14 @@ var file_montage_scaler_v1_inspector_proto_depIdxs = []int32{
 	1, // 3: montage.scaler.v1.Explanation.bounds:type_name -> montage.scaler.v1.Bounds
 	2, // 4: montage.scaler.v1.Explanation.components:type_name -> montage.scaler.v1.Component
 	5, // 5: montage.scaler.v1.Explanation.at:type_name -> google.protobuf.Timestamp
-	0, // 6: montage.scaler.v1.Inspector.Explain:input_type -> montage.scaler.v1.ExplainRequest
-	3, // 7: montage.scaler.v1.Inspector.Explain:output_type -> montage.scaler.v1.Explanation
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 6: montage.scaler.v1.Explanation.pod_costs:type_name -> google.protobuf.Struct
+	0, // 7: montage.scaler.v1.Inspector.Explain:input_type -> montage.scaler.v1.ExplainRequest
+	3, // 8: montage.scaler.v1.Inspector.Explain:output_type -> montage.scaler.v1.Explanation
+	8, // [8:9] is the sub-list for method output_type
+	7, // [7:8] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_montage_scaler_v1_inspector_proto_init() }
