@@ -68,9 +68,13 @@ type livePod struct {
 	// deleting is when the watch first saw its deletionTimestamp; gone
 	// when the watch saw it deleted.
 	deleting, gone time.Time
+	node           string // spec.nodeName
 	worker         *servers.Worker
 	workerReady    bool
-	cpuMillis      int // the usage last written to the pod
+	// workerReadyAt is when the bridge first saw the worker ready (its
+	// "ready." line), polled every 100 ms.
+	workerReadyAt time.Time
+	cpuMillis     int // the usage last written to the pod
 	// The pod's API histogram: bucket counts, sum, count.
 	buckets    []float64
 	sum, count float64
@@ -219,6 +223,7 @@ func (b *bridge) see(ctx context.Context, pod *corev1.Pod, deleted bool) {
 		}
 		return
 	}
+	p.node = pod.Spec.NodeName
 	start := p.worker == nil && podReady(pod)
 	if start && p.readySeen.IsZero() {
 		p.readySeen = now
@@ -249,6 +254,7 @@ func (b *bridge) startWorker(ctx context.Context, pod string) {
 	}
 	o := b.worker
 	o.Host = pod
+	o.Queues = append(slices.Clone(o.Queues), podQueue(pod))
 	w, err := servers.LaunchCeleryWorker(dir, o)
 	if err != nil {
 		b.failf("%s: %v", pod, err)
@@ -274,7 +280,7 @@ func (b *bridge) startWorker(ctx context.Context, pod string) {
 			case <-tick.C:
 				b.mu.Lock()
 				if !b.pods[pod].workerReady && w.Ready() {
-					b.pods[pod].workerReady = true
+					b.pods[pod].workerReady, b.pods[pod].workerReadyAt = true, time.Now()
 					b.notify()
 				}
 				b.mu.Unlock()
@@ -369,6 +375,10 @@ func (b *bridge) running() []servers.RenderEvent {
 	}
 	return out
 }
+
+// podQueue is the queue only pod's worker consumes (besides the app's),
+// for tasks a scenario sends to one pod; the scaler's queues leave it out.
+func podQueue(pod string) string { return "pod." + pod }
 
 // podOf is the pod of a worker's node name (celery@<pod>).
 func podOf(host string) string {

@@ -25,9 +25,10 @@ const liveScheduler = "montage-e2e"
 // Terminating as long as its worker drains, as with a kubelet.
 const liveFinalizer = "e2e.montage.test/worker"
 
-// The fake nodes: a small cluster's resources (3 × 4 CPU, 16 GiB).
+// The fake nodes: a small cluster's resources (5 × 4 CPU, 16 GiB: room for
+// the live loop's scenarios side by side, up to 40 pods of 500m).
 const (
-	liveNodes      = 3
+	liveNodes      = 5
 	liveNodeCPU    = "4"
 	liveNodeMemory = "16Gi"
 )

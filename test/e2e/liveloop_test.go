@@ -30,8 +30,10 @@ var liveOverlays = filepath.Join("testdata", "liveloop")
 // scenarios side by side; the other scenarios' pods name no running
 // scheduler and stay Pending, as before.
 func scenarioLiveLoop(t *testing.T, e *env) {
-	l := startLive(t, e.c, burstNS, phase1NS)
+	l := startLive(t, e.c, burstNS, phase1NS, fidelityNS, podCostOnNS, podCostOffNS)
 	t.Run("burst and drain", func(t *testing.T) { t.Parallel(); scenarioBurst(t, e, l) })
+	t.Run("scale-in frees idle pods first", func(t *testing.T) { t.Parallel(); scenarioPodCost(t, e, l) })
+	t.Run("simulate replays a longer trace's arrivals", func(t *testing.T) { t.Parallel(); scenarioFidelityTrace(t, e, l) })
 	t.Run("phase 1 on CPU, then the ADR's cpu and memory triggers beside the queue", func(t *testing.T) {
 		t.Parallel()
 		scenarioPhase1(t, e, l)
@@ -61,60 +63,15 @@ const (
 // the empty queue and to the last render's end, peak replicas, pod-seconds.
 // Then the KPIs from the real series of that run.
 func scenarioBurst(t *testing.T, e *env, l *live) {
-	s := e.scenario(t, burstNS)
-	r := servers.StartRedis(t)
-	b := startBridge(t, s, r.URL(0))
-	// A calendar event over the whole run asking for 1 replica (the
-	// minimum): the calendar component takes part, and its dashboard
-	// annotation has data, without moving the decision.
-	now := time.Now()
-	feed := calendarFeed(t, now.Add(-time.Minute), now.Add(2*time.Hour), 1)
-	sc := s.startScaler(t, "scaler", "--calendar-allow-private")
-	groups := servers.ReadPrometheusRule(t, filepath.Join(repoDir, "deploy", "monitoring", "prometheusrule.yaml"))
-	prom := servers.StartPrometheusJobs(t, []servers.ScrapeJob{
-		{Name: "kube-state-metrics", Targets: []string{l.ksm}, Interval: time.Second, HonorLabels: true},
-		{Name: "montage-scaler", Targets: []string{sc.httpAddr}, Interval: time.Second, HonorLabels: true},
-		{Name: "montage", Targets: []string{b.apiAddr}, Interval: time.Second, HonorLabels: true},
-	}, 15*time.Second, servers.WriteRuleFile(t, s.dir, groups))
-
-	e.c.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata: {name: montage-broker, namespace: %[1]s}
-stringData: {url: %[2]q}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: montage-calendar, namespace: %[1]s}
-stringData: {url: %[3]q}
-`, s.ns, r.URL(0), feed))
-	dep := kustomizeOne(t, e.c, filepath.Join(liveOverlays, "app"), "Deployment")
-	so := kustomizeOne(t, e.c, filepath.Join(liveOverlays, "autoscale"), "ScaledObject")
-	md := externalTrigger(t, so)
-	md["scalerAddress"] = fmt.Sprintf("127.0.0.1:%d", sc.port())
-	md["prometheusURL"] = prom.URL
-	// The scaler runs outside the cluster: the latency component takes the
-	// current replicas from kube-state-metrics.
-	md["replicasQuery"] = fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="montage"}`, s.ns)
-	e.c.apply(t, toJSON(t, dep))
-	tr := recordReplicas(t, e.c.client, s.ns, "montage")
-	b.waitUntil(t, 3*time.Minute, "the first pod serves", func(b *bridge) bool { return b.serving() == 1 })
-	e.c.apply(t, toJSON(t, so))
-	s.waitScaledObject(t, "montage")
-	// The scaler counts the renders a worker starts from the first
-	// heartbeat it hears from it (what a worker did before is not its to
-	// count): the burst waits until it has heard the first pod's.
-	s.waitHeartbeats(t, sc, r.URL(0), 1)
+	a := startLiveApp(t, e, l, burstNS, appOptions{})
+	s, b, sc, tr := a.s, a.b, a.sc, a.tr
 
 	processed0, err := processedCounter(sc.httpAddr)
 	if err != nil {
 		t.Fatalf("e2e: %v", err)
 	}
 	burst := time.Now()
-	tasks := make([]servers.Task, burstRenders)
-	for i := range tasks {
-		tasks[i] = servers.Render(fmt.Sprintf("render-%02d", i), "video", burstRenderFor, burstRenderCPU)
-	}
-	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: r.URL(0)}, tasks...)
+	arrivals := []arrival{a.send(t, "render", burstRenders, burstRenderFor)}
 	b.waitUntil(t, 6*time.Minute, "every render ends", func(b *bridge) bool { return b.ended() == burstRenders })
 	b.check(t)
 	backAt := tr.waitFor(t, 5*time.Minute, "return to 1", eq(1))
@@ -157,8 +114,119 @@ stringData: {url: %[3]q}
 		backAt.Sub(burst).Seconds(), peak, len(pods), podSeconds, hosts, tr)
 
 	t.Run("the KPIs from real series", func(t *testing.T) {
-		scenarioKPIs(t, e, kpiRun{s: s, prom: prom, tr: tr, pods: pods, renders: len(fates), from: burst, end: end})
+		scenarioKPIs(t, e, kpiRun{s: s, prom: a.prom, tr: tr, pods: pods, renders: len(fates), from: burst, end: end})
 	})
+	t.Run("simulate replays the same arrivals", func(t *testing.T) {
+		compareWithSimulate(t, e, fidelityRun{name: "burst and drain", app: a, start: burst, end: end, arrivals: arrivals})
+	})
+}
+
+// liveApp is deploy/'s Montage Deployment and the ADR's ScaledObject (the
+// live loop's overlays) in one namespace: its own redis, worker bridge,
+// scaler and Prometheus, the Deployment's replicas recorded from before
+// the ScaledObject exists.
+type liveApp struct {
+	s    *scenario
+	r    *servers.Redis
+	b    *bridge
+	sc   *scalerProc
+	prom *servers.Prometheus
+	tr   *trajectory
+	// so is the ScaledObject as applied (its trigger pointed at sc).
+	so map[string]any
+}
+
+// startLiveApp starts the app in namespace ns and returns once its first
+// pod serves, KEDA has made the ScaledObject's HPA and the scaler hears the
+// first worker's heartbeats.
+func startLiveApp(t *testing.T, e *env, l *live, ns string, o appOptions) *liveApp {
+	s := e.scenario(t, ns)
+	r := servers.StartRedis(t)
+	b := startBridge(t, s, r.URL(0))
+	if o.events == nil {
+		// A calendar event over the whole run asking for 1 replica (the
+		// minimum): the calendar component takes part, and its dashboard
+		// annotation has data, without moving the decision.
+		now := time.Now()
+		o.events = []calEvent{{now.Add(-time.Minute), now.Add(2 * time.Hour), 1}}
+	}
+	feed := calendarFeed(t, o.events...)
+	sc := s.startScaler(t, "scaler", append([]string{"--calendar-allow-private"}, o.scalerArgs...)...)
+	groups := servers.ReadPrometheusRule(t, filepath.Join(repoDir, "deploy", "monitoring", "prometheusrule.yaml"))
+	prom := servers.StartPrometheusJobs(t, []servers.ScrapeJob{
+		{Name: "kube-state-metrics", Targets: []string{l.ksm}, Interval: time.Second, HonorLabels: true},
+		{Name: "montage-scaler", Targets: []string{sc.httpAddr}, Interval: time.Second, HonorLabels: true},
+		{Name: "montage", Targets: []string{b.apiAddr}, Interval: time.Second, HonorLabels: true},
+	}, 15*time.Second, servers.WriteRuleFile(t, s.dir, groups))
+
+	e.c.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: montage-broker, namespace: %[1]s}
+stringData: {url: %[2]q}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: montage-calendar, namespace: %[1]s}
+stringData: {url: %[3]q}
+`, s.ns, r.URL(0), feed))
+	dep := kustomizeOne(t, e.c, filepath.Join(liveOverlays, "app"), "Deployment")
+	if o.autoscale == "" {
+		o.autoscale = "autoscale"
+	}
+	so := kustomizeOne(t, e.c, filepath.Join(liveOverlays, o.autoscale), "ScaledObject")
+	// deploy/ names the namespace montage; a second app moves.
+	dep["metadata"].(map[string]any)["namespace"] = s.ns
+	so["metadata"].(map[string]any)["namespace"] = s.ns
+	md := externalTrigger(t, so)
+	md["scalerAddress"] = fmt.Sprintf("127.0.0.1:%d", sc.port())
+	md["prometheusURL"] = prom.URL
+	// The scaler runs outside the cluster: the latency component takes the
+	// current replicas from kube-state-metrics.
+	md["replicasQuery"] = fmt.Sprintf(`kube_deployment_spec_replicas{namespace=%q,deployment="montage"}`, s.ns)
+	for k, v := range o.metadata {
+		md[k] = v
+	}
+	e.c.apply(t, toJSON(t, dep))
+	tr := recordReplicas(t, e.c.client, s.ns, "montage")
+	b.waitUntil(t, 3*time.Minute, "the first pod serves", func(b *bridge) bool { return b.serving() == 1 })
+	e.c.apply(t, toJSON(t, so))
+	s.waitScaledObject(t, "montage")
+	// The scaler counts the renders a worker starts from the first
+	// heartbeat it hears from it (what a worker did before is not its to
+	// count): a load waits until it has heard the first pod's.
+	s.waitHeartbeats(t, sc, r.URL(0), 1)
+	return &liveApp{s: s, r: r, b: b, sc: sc, prom: prom, tr: tr, so: so}
+}
+
+// appOptions vary a live app: the autoscale overlay (under
+// testdata/liveloop; default autoscale), the scaler's extra flags, the
+// calendar feed's events (default: one asking for 1 replica over the run)
+// and trigger metadata set over the overlay's.
+type appOptions struct {
+	autoscale  string
+	scalerArgs []string
+	events     []calEvent
+	metadata   map[string]string
+}
+
+// arrival is tasks published together: when the producer was done, how
+// many, and how long each runs.
+type arrival struct {
+	at      time.Time
+	n       int
+	service time.Duration
+}
+
+// send publishes n renders of d (keys prefix-00, ...) with a real Celery
+// producer and returns the arrival, timed when the producer is done.
+func (a *liveApp) send(t *testing.T, prefix string, n int, d time.Duration) arrival {
+	t.Helper()
+	tasks := make([]servers.Task, n)
+	for i := range tasks {
+		tasks[i] = servers.Render(fmt.Sprintf("%s-%02d", prefix, i), "video", d, burstRenderCPU)
+	}
+	servers.SendTasks(t, servers.ProducerOptions{BrokerURL: a.r.URL(0)}, tasks...)
+	return arrival{at: time.Now(), n: n, service: d}
 }
 
 // until is when the pod was gone, or end if it is still there.
@@ -252,23 +320,25 @@ func externalTrigger(t *testing.T, so map[string]any) map[string]any {
 	return found[0]
 }
 
-// calendarFeed serves, until t ends, an iCalendar feed with one event from
-// start to end asking for replicas; it returns the feed's URL.
-func calendarFeed(t *testing.T, start, end time.Time, replicas int) string {
+// calEvent is one event of a test feed: from start to end, asking for
+// replicas.
+type calEvent struct {
+	start, end time.Time
+	replicas   int
+}
+
+// calendarFeed serves, until t ends, an iCalendar feed with the events; it
+// returns the feed's URL.
+func calendarFeed(t *testing.T, events ...calEvent) string {
 	t.Helper()
-	ics := strings.ReplaceAll(fmt.Sprintf(`BEGIN:VCALENDAR
-VERSION:2.0
-PRODID:-//montage-scaler//e2e//EN
-BEGIN:VEVENT
-UID:e2e-live@montage.test
-DTSTAMP:%s
-DTSTART:%s
-DTEND:%s
-SUMMARY:Rendering session
-X-MONTAGE-REPLICAS:%d
-END:VEVENT
-END:VCALENDAR
-`, icsTime(time.Now()), icsTime(start), icsTime(end), replicas), "\n", "\r\n")
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//montage-scaler//e2e//EN\n")
+	for i, ev := range events {
+		fmt.Fprintf(&b, "BEGIN:VEVENT\nUID:e2e-live-%d@montage.test\nDTSTAMP:%s\nDTSTART:%s\nDTEND:%s\nSUMMARY:Rendering session\nX-MONTAGE-REPLICAS:%d\nEND:VEVENT\n",
+			i, icsTime(time.Now()), icsTime(ev.start), icsTime(ev.end), ev.replicas)
+	}
+	b.WriteString("END:VCALENDAR\n")
+	ics := strings.ReplaceAll(b.String(), "\n", "\r\n")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/calendar")
 		_, _ = w.Write([]byte(ics))

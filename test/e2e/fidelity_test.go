@@ -1,0 +1,316 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/montage/montage-scaler/scaler/simulate"
+)
+
+// fidelityNS is the longer trace's namespace.
+const fidelityNS = "fidelity"
+
+// The longer trace: examples/traces/long-renders.csv from its 31st minute
+// for 20 minutes (the last ten of its steady load, 12 one-minute renders a
+// minute, then ten idle), compressed 4 times as the live loop's overlays
+// are: a step every 15 s, renders of 15 s.
+const (
+	fidelityTrace    = "long-renders.csv"
+	fidelityFrom     = 30
+	fidelityRows     = 20
+	fidelityCompress = 4
+)
+
+// scalerPoll is serve's --poll-interval (its default): how often the
+// scaler reads the broker.
+const scalerPoll = 250 * time.Millisecond
+
+// scenarioFidelityTrace (issue 24) replays the longer trace's arrivals
+// through the live loop, step by step as the trace says, then through
+// simulate with the live loop's parameters, and compares the two.
+func scenarioFidelityTrace(t *testing.T, e *env, l *live) {
+	tr := readExampleTrace(t, fidelityTrace)
+	rows := tr.Rows[fidelityFrom : fidelityFrom+fidelityRows]
+	step := tr.Step / fidelityCompress
+	a := startLiveApp(t, e, l, fidelityNS, appOptions{})
+
+	start := time.Now()
+	var arrivals []arrival
+	total := 0
+	for i, row := range rows {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * step)))
+		if row.Tasks > 0 {
+			arrivals = append(arrivals, a.send(t, fmt.Sprintf("step%02d", i), row.Tasks, row.Service/fidelityCompress))
+			total += row.Tasks
+		}
+	}
+	traceEnd := start.Add(time.Duration(len(rows)) * step)
+	a.b.waitUntil(t, 6*time.Minute, "every render ends", func(b *bridge) bool { return b.ended() == total })
+	a.tr.waitFor(t, 5*time.Minute, "return to 1", eq(1))
+	a.b.waitUntil(t, 3*time.Minute, "the removed pods are gone", func(b *bridge) bool { return b.existing() == 1 })
+	a.b.check(t)
+	_, renders := a.b.snapshot()
+	renderFates(t, renders, total)
+	time.Sleep(time.Until(traceEnd))
+	compareWithSimulate(t, e, fidelityRun{name: fmt.Sprintf("%s, minutes %d–%d, ÷%d", fidelityTrace, fidelityFrom, fidelityFrom+fidelityRows, fidelityCompress),
+		app: a, start: start, end: time.Now(), arrivals: arrivals})
+}
+
+// readExampleTrace reads one of examples/traces.
+func readExampleTrace(t *testing.T, name string) simulate.Trace {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoDir, "examples", "traces", name))
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	defer f.Close()
+	tr, err := simulate.ReadTrace(f)
+	if err != nil {
+		t.Fatalf("e2e: %s: %v", name, err)
+	}
+	return tr
+}
+
+// fidelityRun is a live run to compare: the app, the window and the
+// arrivals in it.
+type fidelityRun struct {
+	name       string
+	app        *liveApp
+	start, end time.Time
+	arrivals   []arrival
+}
+
+// fidelity is one side's figures over the window, times in seconds from
+// its start (NaN: never).
+type fidelity struct {
+	replicas        []int32 // at each second
+	firstUp, backAt float64
+	podSeconds      float64
+	eventsPerHour   float64
+	peak            int32
+}
+
+// compareWithSimulate runs `montage-scaler simulate` over the run's
+// arrivals with the live loop's parameters (its pods' start-up as measured
+// in the run) and compares it with what the live loop did, sampled every
+// 5 s: replicas within ±1 on at least 95 % of the samples, the first
+// scale-up and the return to the minimum within one HPA sync plus one
+// scaler poll; pod-seconds and scale events per hour side by side.
+func compareWithSimulate(t *testing.T, e *env, run fidelityRun) {
+	t0 := run.start.Truncate(time.Second)
+	secs := int(math.Ceil(run.end.Sub(t0).Seconds()))
+	pods, _ := run.app.b.snapshot()
+	startup, jitter := measuredStartup(t, pods, t0)
+	argv := simulateArgs(t, run, t0, secs, startup, jitter)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := runStdout(ctx, append([]string{e.scalerBin}, argv...)...)
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	sim := readSimulated(t, out, argv[len(argv)-1], secs)
+	live := liveFidelity(run.app.tr.snapshot(), pods, t0, secs)
+
+	within, n := 0, 0
+	for k := 0; k < secs; k += 5 {
+		n++
+		if d := live.replicas[k] - sim.replicas[k]; d >= -1 && d <= 1 {
+			within++
+		}
+	}
+	share := float64(within) / float64(n)
+	tol := (hpaSyncPeriod + scalerPoll).Seconds()
+	t.Logf("simulate, as run: montage-scaler %s", strings.Join(argv, " "))
+	t.Logf("fidelity of simulate against the live loop (%s, %d s from the first arrival's second, pods' start-up measured %s + up to %s):\n"+
+		"| run | samples (5 s) | replicas within ±1 | first scale-up s, live / model | back to min s, live / model | peak, live / model | pod-seconds, live / model | scale ev/h, live / model |\n"+
+		"|---|---|---|---|---|---|---|---|\n"+
+		"| %s | %d | %.0f %% | %s / %s | %s / %s | %d / %d | %.0f / %.0f | %.0f / %.0f |\n"+
+		"live:  %s\nmodel: %s",
+		run.name, secs, startup, jitter, run.name, n, 100*share, sec1(live.firstUp), sec1(sim.firstUp), sec1(live.backAt), sec1(sim.backAt),
+		live.peak, sim.peak, live.podSeconds, sim.podSeconds, live.eventsPerHour, sim.eventsPerHour, every5(live.replicas), every5(sim.replicas))
+	if share < 0.95 {
+		t.Errorf("replicas within ±1 on %.1f %% of the samples, want at least 95 %%", 100*share)
+	}
+	for _, c := range []struct {
+		what       string
+		live, simv float64
+	}{{"the first scale-up", live.firstUp, sim.firstUp}, {"the return to the minimum", live.backAt, sim.backAt}} {
+		if math.IsNaN(c.live) || math.IsNaN(c.simv) || math.Abs(c.live-c.simv) > tol {
+			t.Errorf("%s: live +%s s, model +%s s: want both, within %.2f s (one HPA sync plus one scaler poll)", c.what, sec1(c.live), sec1(c.simv), tol)
+		}
+	}
+}
+
+// measuredStartup is the start-up of the pods created after t0, from their
+// creation (whole seconds) to their worker's "ready.": the least, and the
+// spread above it. Without such pods, KWOK's 8 s and 4 s.
+func measuredStartup(t *testing.T, pods []livePod, t0 time.Time) (time.Duration, time.Duration) {
+	var ds []time.Duration
+	for _, p := range pods {
+		if !p.created.Before(t0) && !p.workerReadyAt.IsZero() {
+			ds = append(ds, p.workerReadyAt.Sub(p.created))
+		}
+	}
+	if len(ds) == 0 {
+		return startupMin, startupMax - startupMin
+	}
+	slices.Sort(ds)
+	lo, hi := ds[0].Truncate(time.Second), ds[len(ds)-1].Round(time.Second)
+	t.Logf("pods' start-up, creation to worker ready, measured: %v", ds)
+	return lo, max(hi-lo, 0)
+}
+
+// simulateArgs writes the run's arrivals as a trace of 1 s steps and the
+// ScaledObject as applied, and returns simulate's arguments: the live
+// loop's timing, its pods' CPU and memory, samples every second (the last
+// argument is the samples file).
+func simulateArgs(t *testing.T, run fidelityRun, t0 time.Time, secs int, startup, jitter time.Duration) []string {
+	dir := t.TempDir()
+	tasks := make([]int, secs)
+	service := make([]float64, secs)
+	for i := range service {
+		service[i] = run.arrivals[0].service.Seconds()
+	}
+	for _, a := range run.arrivals {
+		k := min(int(a.at.Sub(t0)/time.Second), secs-1)
+		tasks[k] += a.n
+		service[k] = a.service.Seconds()
+	}
+	var b strings.Builder
+	b.WriteString("time,tasks,requests,service_seconds\n")
+	for k := range secs {
+		fmt.Fprintf(&b, "%s,%d,0,%g\n", t0.Add(time.Duration(k)*time.Second).UTC().Format(time.RFC3339), tasks[k], service[k])
+	}
+	trace, so, samples := filepath.Join(dir, "trace.csv"), filepath.Join(dir, "scaledobject.json"), filepath.Join(dir, "samples.csv")
+	writeFile(t, trace, []byte(b.String()))
+	writeFile(t, so, []byte(toJSON(t, run.app.so)))
+	cpuReq, taskCPU, idleCPU := 0.5, float64(burstRenderCPU)/1000, float64(idleCPUMillis)/1000
+	return []string{"simulate", "--trace", trace, "--metadata", so, "--policies", simulate.MontageScaler, "--format", "json",
+		"--concurrency", "5", "--hpa-sync-period", hpaSyncPeriod.String(), "--resource-metrics-lag", metricResolution.String(),
+		"--pod-startup", startup.String(), "--pod-startup-jitter", jitter.String(), "--seed", "1",
+		"--cpu-request", fmt.Sprint(cpuReq), "--task-cpu", fmt.Sprint(taskCPU), "--idle-cpu", fmt.Sprint(idleCPU),
+		"--memory-base", fmt.Sprintf("%.1f", 100*300.0/1024), "--memory-per-task", "0",
+		"--sample-every", "1s", "--samples", samples}
+}
+
+// readSimulated reads simulate's JSON and its samples.
+func readSimulated(t *testing.T, out, samplesFile string, secs int) fidelity {
+	var rep []struct {
+		PodHours           float64 `json:"podHours"`
+		ScaleEventsPerHour float64 `json:"scaleEventsPerHour"`
+		PeakReplicas       int32   `json:"peakReplicas"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep) != 1 {
+		t.Fatalf("e2e: simulate's JSON: %v\n%s", err, out)
+	}
+	f, err := os.Open(samplesFile)
+	if err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(recs) != secs+1 {
+		t.Fatalf("e2e: simulate's samples: %v, %d rows, want %d", err, len(recs)-1, secs)
+	}
+	fi := fidelity{podSeconds: rep[0].PodHours * 3600, eventsPerHour: rep[0].ScaleEventsPerHour, peak: rep[0].PeakReplicas}
+	for _, r := range recs[1:] {
+		n, err := strconv.Atoi(r[3])
+		if err != nil {
+			t.Fatalf("e2e: simulate's samples: %q: %v", r, err)
+		}
+		fi.replicas = append(fi.replicas, int32(n))
+	}
+	fi.firstUp, fi.backAt = turns(fi.replicas, func(k int) float64 { return float64(k) })
+	return fi
+}
+
+// liveFidelity is what the live loop did in the window of secs seconds from
+// t0: replicas from the Deployment's trajectory, pod-seconds from the
+// bridge's pods (creation to gone, Terminating included).
+func liveFidelity(ps []point, pods []livePod, t0 time.Time, secs int) fidelity {
+	end := t0.Add(time.Duration(secs) * time.Second)
+	var fi fidelity
+	for k := range secs {
+		fi.replicas = append(fi.replicas, at(ps, t0.Add(time.Duration(k)*time.Second)))
+	}
+	// The exact times: the first change up, and the first return to the
+	// first value after the peak.
+	var inWindow []point
+	events := 0
+	for _, p := range ps {
+		if p.at.After(t0) && !p.at.After(end) {
+			inWindow = append(inWindow, p)
+			events++
+		}
+	}
+	fi.firstUp, fi.backAt = math.NaN(), math.NaN()
+	first := fi.replicas[0]
+	peaked := false
+	for _, p := range inWindow {
+		s := p.at.Sub(t0).Seconds()
+		switch {
+		case p.replicas > first && math.IsNaN(fi.firstUp):
+			fi.firstUp, peaked = s, true
+		case peaked && p.replicas == first && math.IsNaN(fi.backAt):
+			fi.backAt = s
+		}
+		fi.peak = max(fi.peak, p.replicas)
+	}
+	for _, p := range pods {
+		from, to := p.created, p.until(end)
+		if from.Before(t0) {
+			from = t0
+		}
+		if to.After(end) {
+			to = end
+		}
+		if to.After(from) {
+			fi.podSeconds += to.Sub(from).Seconds()
+		}
+	}
+	fi.eventsPerHour = float64(events) / (float64(secs) / 3600)
+	return fi
+}
+
+// turns finds, in replicas per second, the first second above the first
+// value and the first second back at it after that (NaN: never).
+func turns(rs []int32, at func(k int) float64) (up, back float64) {
+	up, back = math.NaN(), math.NaN()
+	for k, r := range rs {
+		switch {
+		case math.IsNaN(up) && r > rs[0]:
+			up = at(k)
+		case !math.IsNaN(up) && r == rs[0]:
+			return up, at(k)
+		}
+	}
+	return up, back
+}
+
+func sec1(s float64) string {
+	if math.IsNaN(s) {
+		return "never"
+	}
+	return strconv.FormatFloat(s, 'f', 1, 64)
+}
+
+// every5 prints replicas every 5 s, as the comparison samples them.
+func every5(rs []int32) string {
+	var b strings.Builder
+	for k := 0; k < len(rs); k += 5 {
+		fmt.Fprintf(&b, "%d ", rs[k])
+	}
+	return strings.TrimSpace(b.String())
+}
