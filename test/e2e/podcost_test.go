@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	authv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/montage/montage-scaler/test/servers"
 )
 
@@ -99,7 +102,7 @@ func runPodCost(t *testing.T, e *env, l *live, ns string, writer bool) podCostRu
 		events:   []calEvent{{now.Add(-time.Minute), high, 6}, {high, now.Add(2 * time.Hour), 2}},
 		metadata: map[string]string{"calendarLeadTime": "0s", "calendarHold": "0s"}}
 	if writer {
-		o.scalerArgs = []string{"--pod-deletion-cost", "--kubeconfig", e.c.kubeconfig}
+		o.scalerArgs = []string{"--pod-deletion-cost", "--kubeconfig", podCostKubeconfig(t, e.c, ns)}
 	}
 	a := startLiveApp(t, e, l, ns, o)
 	started := time.Now()
@@ -261,4 +264,53 @@ func writerPatches(httpAddr string) (float64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// podCostKubeconfig gives the scaler of namespace ns exactly the rights
+// deploy/ ships for the writer: the base ClusterRole (the ScaledObject and
+// the scale subresource, read) and the pod-cost overlay's Role (pods: list
+// and patch, in the app's namespace), both bound to a ServiceAccount
+// montage-scaler of ns; it returns a kubeconfig with that account's token.
+func podCostKubeconfig(t *testing.T, c *cluster, ns string) string {
+	t.Helper()
+	overlay := filepath.Join(repoDir, "deploy", "overlays", "pod-cost")
+	cr := kustomizeOne(t, c, overlay, "ClusterRole")
+	crb := kustomizeOne(t, c, overlay, "ClusterRoleBinding")
+	role := kustomizeOne(t, c, overlay, "Role")
+	rb := kustomizeOne(t, c, overlay, "RoleBinding")
+	// Cluster-wide names of this run's own; the Role and its binding move
+	// into the run's namespace; every subject is the run's account.
+	cr["metadata"] = map[string]any{"name": "montage-scaler-" + ns}
+	crb["metadata"] = map[string]any{"name": "montage-scaler-" + ns}
+	crb["roleRef"].(map[string]any)["name"] = "montage-scaler-" + ns
+	role["metadata"].(map[string]any)["namespace"] = ns
+	rb["metadata"].(map[string]any)["namespace"] = ns
+	for _, b := range []map[string]any{crb, rb} {
+		b["subjects"] = []any{map[string]any{"kind": "ServiceAccount", "name": "montage-scaler", "namespace": ns}}
+	}
+	c.apply(t, fmt.Sprintf("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: montage-scaler, namespace: %s}\n", ns))
+	for _, obj := range []map[string]any{cr, crb, role, rb} {
+		c.apply(t, toJSON(t, obj))
+	}
+	exp := int64(3600)
+	tok, err := c.client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), "montage-scaler",
+		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("e2e: a token for montage-scaler in %s: %v", ns, err)
+	}
+	path := filepath.Join(c.dir, ns+"-scaler.kubeconfig")
+	writeFile(t, path, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+  - name: e2e
+    cluster: {server: %s, certificate-authority-data: %s}
+users:
+  - name: montage-scaler
+    user: {token: %s}
+contexts:
+  - name: e2e
+    context: {cluster: e2e, user: montage-scaler}
+current-context: e2e
+`, c.cfg.Host, base64(c.pki.caPEM), tok.Status.Token)))
+	return path
 }
