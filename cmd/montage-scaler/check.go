@@ -183,6 +183,9 @@ func (c *checkRun) run(ctx context.Context, e env) error {
 		}
 	}
 	if c.kc != nil {
+		if d, err = c.decideAfterHeartbeats(ctx, e, ns, name); err != nil {
+			return err
+		}
 		d.PodCosts = podcost.Look(ctx, c.kc, podcost.Target{Namespace: ns, Name: name, Decision: d})
 	}
 	code := printDecision(e, "check", d, c.f.format)
@@ -203,6 +206,27 @@ func (c *checkRun) decideAfterWindow(ctx context.Context, e env, ns, name string
 	fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", lat.Window, wait)
 	select {
 	case <-time.After(wait):
+	case <-ctx.Done():
+		return decide.Decision{}, exitWith(exitNoDecision)
+	}
+	d, err := c.reg.Decide(ctx, ns, name, c.l.md)
+	if err != nil {
+		return decide.Decision{}, usageError(err)
+	}
+	return d, nil
+}
+
+// heartbeatWait is how long check --pod-costs follows the workers'
+// heartbeats before it plans: Celery's workers heartbeat every 2 s, and a
+// broker's heartbeats count once followed for 3 s.
+const heartbeatWait = 4 * time.Second
+
+// decideAfterHeartbeats decides again once the workers' heartbeats are in
+// (the pod costs follow each worker's running tasks).
+func (c *checkRun) decideAfterHeartbeats(ctx context.Context, e env, ns, name string) (decide.Decision, error) {
+	fmt.Fprintf(e.stderr, "montage-scaler check: --pod-costs: following the workers' heartbeats for %s\n", heartbeatWait)
+	select {
+	case <-time.After(heartbeatWait):
 	case <-ctx.Done():
 		return decide.Decision{}, exitWith(exitNoDecision)
 	}

@@ -59,6 +59,17 @@ func (f *simulateFlags) registerLoop(fs *flag.FlagSet) {
 	fs.DurationVar(&w.PodStartup, "pod-startup", w.PodStartup, "time from a pod's creation to serving, at the least (the live loop's KWOK pods: 8s)")
 	fs.DurationVar(&w.StartupJitter, "pod-startup-jitter", 0, "a new pod's start-up is --pod-startup plus a delay drawn uniformly below this; default 0: none (the live loop: 4s, KWOK's Ready at 8–12 s)")
 	fs.Uint64Var(&w.Seed, "seed", 0, "seed of the --pod-startup-jitter draws, default 0: a seed gives the same delays on every run")
+	fs.Func("pod-startups", "comma-separated start-up delays the new pods take in order of creation (a measured run's own), then --pod-startup plus jitter", func(v string) error {
+		w.Startups = nil
+		for _, s := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(s))
+			if err != nil || d < 0 || d > time.Hour {
+				return fmt.Errorf("%q: want durations from 0s to 1h, such as 12.4s,14s", s)
+			}
+			w.Startups = append(w.Startups, d)
+		}
+		return nil
+	})
 	f.loop = simulate.DefaultLoop()
 	fs.DurationVar(&l.HPASync, "hpa-sync-period", l.HPASync, "the HPA controller's --horizontal-pod-autoscaler-sync-period (the live loop's cluster: 2s)")
 	fs.DurationVar(&l.Polling, "polling-interval", 0, "KEDA's pollingInterval, replacing the metadata file's; default 0: the file's, 30s for a flat map (the live loop's ScaledObject sets none: 30s)")

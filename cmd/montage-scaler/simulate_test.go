@@ -110,6 +110,8 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 			"montage-scaler simulate: --idle-cpu NaN: want from 0 to 64\n"},
 		{"a memory base past 1000 %", []string{"--trace", trace, "--metadata", md, "--memory-base", "1001"},
 			"montage-scaler simulate: --memory-base 1001: want from 0 to 1000\n"},
+		{"a start-up that is not a duration", []string{"--trace", trace, "--metadata", md, "--pod-startups", "12s,soon"},
+			"montage-scaler simulate: --pod-startups \"12s,soon\": \"soon\": want durations from 0s to 1h, such as 12.4s,14s\n"},
 		{"a sample period the model cannot step", []string{"--trace", trace, "--metadata", md, "--sample-every", "2500ms"},
 			"montage-scaler simulate: --sample-every 2.5s: want whole seconds from 1s to 24h\n"},
 		{"a bad value, even with no address in the file", []string{"--trace", trace, "--metadata", bad},
@@ -213,7 +215,7 @@ func TestSimulateSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if lines[0] != "policy,time,seconds,replicas,ready,queued,oldest_wait_seconds" {
+	if lines[0] != "policy,time,seconds,replicas,ready,queued,running,oldest_wait_seconds" {
 		t.Fatalf("header %q", lines[0])
 	}
 	// weekend-batch: 480 steps of 30 s, one sample every 5 s.
@@ -250,5 +252,37 @@ func TestSimulateSamples(t *testing.T) {
 	last := strings.Split(lines[len(lines)-1], ",")
 	if hot == out || last[3] == "1" {
 		t.Fatalf("an idle CPU over the target changed nothing: last sample %q\n%s", lines[len(lines)-1], hot)
+	}
+}
+
+// TestSimulatePodStartups: the listed delays replace --pod-startup for the
+// first pods, in order: the default's own value listed changes nothing, and
+// pods that start at once shorten the weekend batch's waits.
+func TestSimulatePodStartups(t *testing.T) {
+	dir := filepath.Join("..", "..", "examples", "traces")
+	base := []string{"--trace", filepath.Join(dir, "weekend-batch.csv"), "--metadata", filepath.Join(dir, "scaledobject.yaml"),
+		"--policies", "montage-scaler", "--format", "csv"}
+	code, plain, stderr := runSimulate(t, base...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	code, same, stderr := runSimulate(t, append(base, "--pod-startups", "45s,45s,45s,45s,45s,45s,45s,45s,45s,45s")...)
+	if code != exitOK || same != plain {
+		t.Fatalf("exit %d: the default delay listed prints\n%s\nnot\n%s%s", code, same, plain, stderr)
+	}
+	code, fast, stderr := runSimulate(t, append(base, "--pod-startups", "0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s,0s")...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	waitP95 := func(out string) float64 {
+		f := strings.Split(strings.Split(out, "\n")[1], ",")
+		v, err := strconv.ParseFloat(f[4], 64)
+		if err != nil {
+			t.Fatalf("%q: %v", out, err)
+		}
+		return v
+	}
+	if waitP95(fast) >= waitP95(plain) {
+		t.Fatalf("pods that start at once wait P95 %g s, with 45 s %g s: want less", waitP95(fast), waitP95(plain))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -18,7 +19,9 @@ import (
 //   - A new pod serves (takes tasks and requests) only PodStartup after it is
 //     created, plus a delay drawn uniformly from [0, StartupJitter) by a
 //     generator seeded with Seed: the same seed gives every policy and
-//     every run the same sequence of delays. A pod removed by a scale-down leaves the Service at once and,
+//     every run the same sequence of delays; with Startups, the k-th pod
+//     created takes the k-th delay of the list instead (a measured run's
+//     own delays, in order), and PodStartup plus jitter after the list. A pod removed by a scale-down leaves the Service at once and,
 //     like a Celery warm shutdown under acks_late, finishes its running tasks
 //     before it is gone; it costs pod time until then. The ReplicaSet removes
 //     unready pods first, then the newest.
@@ -36,6 +39,7 @@ type Workload struct {
 	Concurrency   int
 	PodStartup    time.Duration
 	StartupJitter time.Duration
+	Startups      []time.Duration
 	Seed          uint64
 	TaskCPU       float64
 	IdleCPU       float64
@@ -70,6 +74,8 @@ func (w Workload) Validate() error {
 		return fmt.Errorf("workload: pod start-up %s: want 0 to 1h", w.PodStartup)
 	case w.StartupJitter < 0 || w.StartupJitter > time.Hour:
 		return fmt.Errorf("workload: pod start-up jitter %s: want 0 to 1h", w.StartupJitter)
+	case slices.ContainsFunc(w.Startups, func(d time.Duration) bool { return d < 0 || d > time.Hour }):
+		return fmt.Errorf("workload: pod start-ups %v: want each 0 to 1h", w.Startups)
 	case !(w.TaskCPU >= 0) || w.TaskCPU > 64:
 		return fmt.Errorf("workload: task CPU %g: want 0 to 64 cores", w.TaskCPU)
 	case !(w.IdleCPU >= 0) || w.IdleCPU > 64:
@@ -150,6 +156,8 @@ type cluster struct {
 	changes  int
 	// jitter draws the pods' extra start-up delays; nil without jitter.
 	jitter *rand.Rand
+	// created counts the pods created by scale-ups (Workload.Startups).
+	created int
 }
 
 func newCluster(w Workload, tasks []task, replicas int32) *cluster {
@@ -259,6 +267,10 @@ func (c *cluster) scale(now float64, to int32) {
 
 // startup is a new pod's start-up delay in seconds.
 func (c *cluster) startup() float64 {
+	c.created++
+	if c.created <= len(c.w.Startups) {
+		return c.w.Startups[c.created-1].Seconds()
+	}
 	d := c.w.PodStartup.Seconds()
 	if c.jitter != nil {
 		d += c.jitter.Float64() * c.w.StartupJitter.Seconds()

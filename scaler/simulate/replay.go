@@ -136,7 +136,7 @@ func (r *replayer) second(sec int) {
 	r.decide(now, sec, o)
 	if sec%r.every == 0 {
 		readyNow, _ := r.cl.readyPods(fs)
-		r.res.Samples = append(r.res.Samples, Sample{At: now, Replicas: r.cl.replicas, Ready: readyNow, Queued: queued, OldestWaitSecond: oldest})
+		r.res.Samples = append(r.res.Samples, Sample{At: now, Replicas: r.cl.replicas, Ready: readyNow, Queued: queued, Running: running, OldestWaitSecond: oldest})
 	}
 	r.cl.dispatch(fs)
 	r.cl.reap(fs)

@@ -167,14 +167,14 @@ func finish(w io.Writer, b *strings.Builder, r *Report) error {
 
 // WriteSamples prints every policy's samples as CSV, one row per policy and
 // instant: seconds since the trace's start, the Deployment's replicas, its
-// ready pods, the tasks queued and the head's wait.
+// ready pods, the tasks queued and running, and the head's wait.
 func WriteSamples(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"policy", "time", "seconds", "replicas", "ready", "queued", "oldest_wait_seconds"})
+	_ = cw.Write([]string{"policy", "time", "seconds", "replicas", "ready", "queued", "running", "oldest_wait_seconds"})
 	for _, x := range r.Results {
 		for _, s := range x.Samples {
 			_ = cw.Write([]string{x.Policy, s.At.UTC().Format(time.RFC3339), num(s.At.Sub(r.Start).Seconds()), strconv.Itoa(int(s.Replicas)),
-				strconv.Itoa(s.Ready), strconv.Itoa(s.Queued), num(s.OldestWaitSecond)})
+				strconv.Itoa(s.Ready), strconv.Itoa(s.Queued), strconv.Itoa(s.Running), num(s.OldestWaitSecond)})
 		}
 	}
 	cw.Flush()

@@ -53,6 +53,7 @@ type Sample struct {
 	Replicas         int32     `json:"replicas"`
 	Ready            int       `json:"ready"`
 	Queued           int       `json:"queued"`
+	Running          int       `json:"running"`
 	OldestWaitSecond float64   `json:"oldestWaitSeconds"`
 }
 
