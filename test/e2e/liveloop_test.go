@@ -66,6 +66,7 @@ func scenarioBurst(t *testing.T, e *env, l *live) {
 	a := startLiveApp(t, e, l, burstNS, appOptions{})
 	s, b, sc, tr := a.s, a.b, a.sc, a.tr
 
+	work := recordWork(t, sc.httpAddr)
 	processed0, err := processedCounter(sc.httpAddr)
 	if err != nil {
 		t.Fatalf("e2e: %v", err)
@@ -117,7 +118,8 @@ func scenarioBurst(t *testing.T, e *env, l *live) {
 		scenarioKPIs(t, e, kpiRun{s: s, prom: a.prom, tr: tr, pods: pods, renders: len(fates), from: burst, end: end})
 	})
 	t.Run("simulate replays the same arrivals", func(t *testing.T) {
-		compareWithSimulate(t, e, fidelityRun{name: "burst and drain", app: a, start: burst, end: end, arrivals: arrivals})
+		time.Sleep(fidelityTail)
+		compareWithSimulate(t, e, fidelityRun{name: "burst and drain", app: a, start: burst, end: time.Now(), arrivals: arrivals, work: work, strict: true})
 	})
 }
 
@@ -151,7 +153,11 @@ func startLiveApp(t *testing.T, e *env, l *live, ns string, o appOptions) *liveA
 		o.events = []calEvent{{now.Add(-time.Minute), now.Add(2 * time.Hour), 1}}
 	}
 	feed := calendarFeed(t, o.events...)
-	sc := s.startScaler(t, "scaler", append([]string{"--calendar-allow-private"}, o.scalerArgs...)...)
+	args := append([]string{"--calendar-allow-private"}, o.scalerArgs...)
+	if o.scalerArgsFor != nil {
+		args = append(args, o.scalerArgsFor(s)...)
+	}
+	sc := s.startScaler(t, "scaler", args...)
 	groups := servers.ReadPrometheusRule(t, filepath.Join(repoDir, "deploy", "monitoring", "prometheusrule.yaml"))
 	prom := servers.StartPrometheusJobs(t, []servers.ScrapeJob{
 		{Name: "kube-state-metrics", Targets: []string{l.ksm}, Interval: time.Second, HonorLabels: true},
@@ -205,8 +211,10 @@ stringData: {url: %[3]q}
 type appOptions struct {
 	autoscale  string
 	scalerArgs []string
-	events     []calEvent
-	metadata   map[string]string
+	// scalerArgsFor gives more flags once the namespace exists.
+	scalerArgsFor func(s *scenario) []string
+	events        []calEvent
+	metadata      map[string]string
 }
 
 // arrival is tasks published together: when the producer was done, how

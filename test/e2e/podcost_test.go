@@ -45,12 +45,13 @@ type podCostRun struct {
 	busyChosen      int
 	linger          []time.Duration // busy victims: deletion to gone
 	scaleDown       time.Time       // 6 → 2
+	chosenIn        time.Duration   // scale-down → the last victim's deletionTimestamp seen
 	toTwo           time.Duration   // scale-down → 2 pods hold a node
 	podSeconds      float64         // after the scale-down, Terminating included
 	writes          float64         // the writer's patches
 	minutes         float64         // from the ScaledObject's start to the end
 	explainedBusy   int             // pods explain showed with a cost
-	checkedPodCosts bool            // check --pod-costs printed the plan
+	checkedPodCosts bool            // check --pod-costs printed the plan, with the 2 busy pods' costs
 }
 
 // scenarioPodCost (issue 25): 6 replicas, two of them (the two most
@@ -68,18 +69,18 @@ func scenarioPodCost(t *testing.T, e *env, l *live) {
 		return
 	}
 	t.Logf("a scale-down from 6 to 2 replicas with 2 pods rendering and 4 idle:\n"+
-		"| run | busy pods chosen | busy pods' time Terminating | scale-down → 2 pods hold a node | pod-seconds after the scale-down | writer's patches per minute |\n"+
-		"|---|---|---|---|---|---|\n"+
-		"| with --pod-deletion-cost | %d of 2 | %v | %.1f s | %.0f | %.1f (%g in %.1f min) |\n"+
-		"| without | %d of 2 | %v | %.1f s | %.0f | – |",
-		on.busyChosen, on.linger, on.toTwo.Seconds(), on.podSeconds, on.writes/on.minutes, on.writes, on.minutes,
-		off.busyChosen, off.linger, off.toTwo.Seconds(), off.podSeconds)
+		"| run | busy pods chosen | busy pods' time Terminating | scale-down → victims chosen | scale-down → 2 pods hold a node | pod-seconds after the scale-down | writer's patches per minute |\n"+
+		"|---|---|---|---|---|---|---|\n"+
+		"| with --pod-deletion-cost | %d of 2 | %v | %.1f s | %.1f s | %.0f | %.1f (%g in %.1f min) |\n"+
+		"| without | %d of 2 | %v | %.1f s | %.1f s | %.0f | – |",
+		on.busyChosen, on.linger, on.chosenIn.Seconds(), on.toTwo.Seconds(), on.podSeconds, on.writes/on.minutes, on.writes, on.minutes,
+		off.busyChosen, off.linger, off.chosenIn.Seconds(), off.toTwo.Seconds(), off.podSeconds)
 	if on.busyChosen != 0 {
 		t.Errorf("with the writer the ReplicaSet chose %d busy pods (victims %v, busy %v), want 0", on.busyChosen, on.victims, on.busy)
 	}
-	if on.toTwo > hpaSyncPeriod+idleExit {
-		t.Errorf("with the writer the pods that hold a node reached 2 %s after the scale-down, want within one HPA sync (%s) plus an idle worker's exit (%s)",
-			on.toTwo, hpaSyncPeriod, idleExit)
+	if on.chosenIn > hpaSyncPeriod || on.toTwo > hpaSyncPeriod+idleExit {
+		t.Errorf("with the writer the victims were marked for deletion within %s of the scale-down and the pods that hold a node reached 2 after %s: "+
+			"want within one HPA sync (%s), and that plus an idle worker's exit (%s)", on.chosenIn, on.toTwo, hpaSyncPeriod, idleExit)
 	}
 	if on.explainedBusy != 2 || !on.checkedPodCosts {
 		t.Errorf("explain showed %d pods with a cost (want 2), check --pod-costs printed the plan: %t", on.explainedBusy, on.checkedPodCosts)
@@ -89,10 +90,10 @@ func scenarioPodCost(t *testing.T, e *env, l *live) {
 	}
 }
 
-// idleExit bounds an idle worker's warm shutdown and the bridge's removal
-// of its finalizer (a kubelet's part here): the time an idle victim still
-// holds its node.
-const idleExit = 5 * time.Second
+// idleExit bounds an idle worker's warm shutdown (a Python process's exit
+// on a busy 2-core machine) and the bridge's removal of its finalizer (a
+// kubelet's part here): the time an idle victim still holds its node.
+const idleExit = 10 * time.Second
 
 func runPodCost(t *testing.T, e *env, l *live, ns string, writer bool) podCostRun {
 	run := podCostRun{writer: writer}
@@ -102,7 +103,9 @@ func runPodCost(t *testing.T, e *env, l *live, ns string, writer bool) podCostRu
 		events:   []calEvent{{now.Add(-time.Minute), high, 6}, {high, now.Add(2 * time.Hour), 2}},
 		metadata: map[string]string{"calendarLeadTime": "0s", "calendarHold": "0s"}}
 	if writer {
-		o.scalerArgs = []string{"--pod-deletion-cost", "--kubeconfig", podCostKubeconfig(t, e.c, ns)}
+		o.scalerArgsFor = func(s *scenario) []string {
+			return []string{"--pod-deletion-cost", "--kubeconfig", podCostKubeconfig(t, e.c, s.ns)}
+		}
 	}
 	a := startLiveApp(t, e, l, ns, o)
 	started := time.Now()
@@ -126,7 +129,7 @@ func runPodCost(t *testing.T, e *env, l *live, ns string, writer bool) podCostRu
 		run.explainedBusy = explainedCosts(t, a)
 		run.checkedPodCosts = checkPodCosts(t, e, a)
 	}
-	run.scaleDown = a.tr.waitFor(t, 2*time.Minute, "the scale-down to 2", eq(2))
+	run.scaleDown = a.tr.waitFor(t, time.Until(high.Add(2*time.Minute)), "the scale-down to 2", eq(2))
 	a.b.waitUntil(t, 3*time.Minute, "the long renders end", func(b *bridge) bool { return b.ended() == 2 })
 	a.b.waitUntil(t, 2*time.Minute, "2 pods left", func(b *bridge) bool { return b.existing() == 2 })
 	end := time.Now()
@@ -171,6 +174,7 @@ func (run *podCostRun) measure(pods []livePod, end time.Time) {
 			continue
 		}
 		run.victims = append(run.victims, p.name)
+		run.chosenIn = max(run.chosenIn, p.deleting.Sub(run.scaleDown).Round(100*time.Millisecond))
 		if slices.Contains(run.busy, p.name) {
 			run.busyChosen++
 			run.linger = append(run.linger, p.until(end).Sub(p.deleting).Round(100*time.Millisecond))
@@ -197,7 +201,7 @@ func (run *podCostRun) measure(pods []livePod, end time.Time) {
 func explainedCosts(t *testing.T, a *liveApp) int {
 	t.Helper()
 	file := filepath.Join(a.s.dir, "explain.yaml")
-	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\n", a.r.URL(0))))
+	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\nacksLate: \"true\"\n", a.r.URL(0))))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := runStdout(ctx, a.s.e.scalerBin, "explain", "--addr", a.sc.grpcAddr, "--metadata", file, "--namespace", a.s.ns, "--name", "montage", "--format", "json")
@@ -232,13 +236,13 @@ func explainedCosts(t *testing.T, a *liveApp) int {
 func checkPodCosts(t *testing.T, e *env, a *liveApp) bool {
 	t.Helper()
 	file := filepath.Join(a.s.dir, "check.yaml")
-	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\n", a.r.URL(0))))
+	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\nacksLate: \"true\"\n", a.r.URL(0))))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, _ := runStdout(ctx, e.scalerBin, "check", "--metadata", file, "--namespace", a.s.ns, "--name", "montage", "--format", "text",
 		"--pod-costs", "--kubeconfig", e.c.kubeconfig)
 	t.Logf("check --pod-costs:\n%s", out)
-	return strings.Contains(out, "pod costs: deployments/montage")
+	return strings.Contains(out, "pod costs: deployments/montage") && strings.Count(out, "busy: 1 running tasks, cost 1") == 2
 }
 
 // writerPatches is the sum of the scaler's montage_scaler_pod_cost_writes_total.
