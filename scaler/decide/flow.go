@@ -20,6 +20,10 @@ const (
 	RuleInFlight = "in-flight"
 	// RuleSlots: capped at a slot for every task present.
 	RuleSlots = "slots"
+	// RuleAge: the queue-wait age rule (CeleryWaitAsk): some task has
+	// waited past the target, and the workers at work × wait / target is
+	// more than the rest asks for.
+	RuleAge = "age"
 )
 
 // CeleryFlow is what the wait-based ask measures of the workers, over a
@@ -72,7 +76,9 @@ type CeleryFlowDetail struct {
 //
 // never below the replicas the tasks in flight occupy (inFlight / c), and
 // never above a slot for every task present or the keep-up (a pod more
-// cannot start any task sooner). E's floor of half a target keeps the ask
+// cannot start any task sooner). Once some task has waited past the
+// target, the age rule (CeleryWaitAsk) is its floor: the wait rule of
+// CeleryWaitOpinion with this ask in the place of the depth ask. E's floor of half a target keeps the ask
 // finite once the head has waited past target − D: the target cannot be
 // kept by pods that are not there yet, and the ask is then the pods that
 // drain the rest within half a target of their start. With nothing queued
@@ -134,6 +140,9 @@ func CeleryFlowAsk(b CeleryBacklog, tasksPerReplica float64, target time.Duratio
 	}
 	if slots := math.Max(work/c, keepUp); ask > slots {
 		ask, rule = slots, RuleSlots
+	}
+	if age, ok := CeleryWaitAsk(b, c, target); ok && age > ask {
+		ask, rule = age, RuleAge
 	}
 	d.Rule, d.Ask = rule, Ptr(ask)
 	return Opinion{Desired: Ptr(ask), Active: work > 0}, d

@@ -47,6 +47,10 @@ func TestCeleryFlowAsk(t *testing.T) {
 		// 52 left, a new pod drains 0.5/s for max(60 − 45, 30) = 30 s:
 		// 2 + 52/15 = 5.467.
 		{"new pods for what the pods at work cannot drain", CeleryBacklog{Queued: 100, InFlight: 10, Workers: 2}, time.Minute, measured(0.2, 10), 5.466666666666667, RuleDrain, ""},
+		// 3 renders waited 90 s behind 2 busy workers whose 10 slots the
+		// flow says suffice (a tasksPerReplica above the workers' real
+		// concurrency): the age rule asks 2 × 90/60.
+		{"a task waiting past the target: the age rule is the floor", CeleryBacklog{Queued: 3, InFlight: 10, Workers: 2, OldestWait: 90 * time.Second}, time.Minute, measured(0, 60), 3, RuleAge, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
