@@ -118,8 +118,10 @@ type Report struct {
 	Settings   KEDASettings
 	// LatencyTarget is what latencyOverTargetMinutes counts against.
 	LatencyTarget time.Duration
-	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against.
+	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against;
+	// WaitTargetSet says the metadata set it (else it is the default).
 	QueueWaitTarget time.Duration
+	WaitTargetSet   bool
 	// Peak is the trace's weekly peak; nil for a trace under three weeks.
 	Peak     *WeeklyPeak
 	Warnings []string
@@ -180,7 +182,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		settings.PollingInterval = o.Loop.Polling
 	}
 	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: settings, Warnings: slices.Clone(s.Warnings),
-		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget()}
+		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget(), WaitTargetSet: s.QueueWaitTarget > 0}
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
