@@ -105,7 +105,8 @@ func (f *Flow) PodStartup() time.Duration {
 }
 
 // Measure is the flow over the window: arrivals = Δ(queued + inFlight) +
-// completions, service time = mean in flight × span / completions (Little's
+// completions, less the queue's growth (those tasks are in the queue the
+// drain term counts), service time = mean in flight × span / completions (Little's
 // law). Without heartbeats or without a completion it is not measured, and
 // says why.
 func (f *Flow) Measure() decide.CeleryFlow {
@@ -144,9 +145,17 @@ func (f *Flow) Measure() decide.CeleryFlow {
 		out.Why = fmt.Sprintf("no task completed in the last %.0f s yet: no service time", span)
 		return out
 	}
-	arrived := math.Max(0, float64(last.backlog-first.backlog+completed))
+	// Arrivals = Δ(queued + inFlight) + completions; those still queued
+	// (the queue's growth) are left out: the drain term counts them, in
+	// the queue, and a burst must not count twice (as a rate to keep up
+	// with, and as a queue to drain).
+	grown := max(0, (last.backlog-last.inFlight)-(first.backlog-first.inFlight))
+	arrived := math.Max(0, float64(last.backlog-first.backlog+completed-grown))
 	out.Measured = true
-	out.ArrivalsPerSecond = arrived / span
+	// Over the whole window even while the readings span less of it: a
+	// burst is a queue to drain, not a rate, and a window shorter than
+	// FlowWindow would turn the part of it already served into one.
+	out.ArrivalsPerSecond = arrived / math.Max(span, FlowWindow.Seconds())
 	out.ServiceSeconds = inFlight / float64(n) * span / float64(completed)
 	return out
 }

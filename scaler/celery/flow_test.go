@@ -38,11 +38,11 @@ func TestFlowSaysWhyItCannotMeasure(t *testing.T) {
 }
 
 // TestFlowMeasuresLittlesLaw: 5 tasks always in flight and 1 completing
-// every 2 s, while the backlog stays the same, is 0.5 arrivals a second
-// and a service time of 5 × 60 / 30 = 10 s.
+// every 2 s for the 2 minutes of the window, while the backlog stays the
+// same, is 0.5 arrivals a second and a service time of 5 × 120 / 60 = 10 s.
 func TestFlowMeasuresLittlesLaw(t *testing.T) {
 	f := NewFlow(&Config{TasksPerReplica: 5, QueueWaitTarget: time.Minute})
-	for s := 0; s <= 60; s += 2 {
+	for s := 0; s <= 120; s += 2 {
 		f.Observe(Backlog{Queued: 3, InFlight: 5, HeartbeatWorkers: 1, Completed: int64(s / 2), CompletedSource: "p", BrokerTime: at(s)}, time.Time{})
 	}
 	m := f.Measure()
@@ -50,10 +50,22 @@ func TestFlowMeasuresLittlesLaw(t *testing.T) {
 		t.Errorf("got %+v, want 0.5/s and 10 s", m)
 	}
 	// Readings older than the window drop out; a poll seen twice is one.
-	f.Observe(Backlog{Queued: 3, InFlight: 5, HeartbeatWorkers: 1, Completed: 30, CompletedSource: "p", BrokerTime: at(60)}, time.Time{})
-	f.Observe(Backlog{Queued: 3, InFlight: 5, HeartbeatWorkers: 1, Completed: 30, CompletedSource: "p", BrokerTime: at(200)}, time.Time{})
+	f.Observe(Backlog{Queued: 3, InFlight: 5, HeartbeatWorkers: 1, Completed: 60, CompletedSource: "p", BrokerTime: at(120)}, time.Time{})
+	f.Observe(Backlog{Queued: 3, InFlight: 5, HeartbeatWorkers: 1, Completed: 60, CompletedSource: "p", BrokerTime: at(260)}, time.Time{})
 	if m := f.Measure(); m.Measured {
-		t.Errorf("after 140 s without a completion: %+v, want not measured", m)
+		t.Errorf("after 140 s without a reading: %+v, want not measured", m)
+	}
+	// A burst still queued is no arrival rate: 60 more queued at once.
+	f = NewFlow(&Config{TasksPerReplica: 5, QueueWaitTarget: time.Minute})
+	for s := 0; s <= 120; s += 2 {
+		q := int64(3)
+		if s == 120 {
+			q = 63
+		}
+		f.Observe(Backlog{Queued: q, InFlight: 5, HeartbeatWorkers: 1, Completed: int64(s / 2), CompletedSource: "p", BrokerTime: at(s)}, time.Time{})
+	}
+	if m := f.Measure(); math.Abs(m.ArrivalsPerSecond-0.5) > 1e-9 {
+		t.Errorf("with a burst of 60 still queued: %g arrivals a second, want the 0.5 served", m.ArrivalsPerSecond)
 	}
 }
 
@@ -85,7 +97,7 @@ func TestFlowLearnsThePodStartUpFromTheNextWorker(t *testing.T) {
 func TestFlowOpinionExplainsTheRule(t *testing.T) {
 	f := NewFlow(&Config{TasksPerReplica: 5, QueueWaitTarget: time.Minute})
 	var o decide.Opinion
-	for s := 0; s <= 60; s += 2 {
+	for s := 0; s <= 120; s += 2 {
 		// 45 thumbnails queued, 5 running, one worker finishing 2.5 a second
 		// and as many arriving: the queue never drains without another pod,
 		// which has half a target to help: 1 + 45·2/(5·30) = 1.6.

@@ -35,7 +35,9 @@ type CeleryFlow struct {
 	Measured bool
 	Why      string
 	// ArrivalsPerSecond is the tasks that arrived per second over the
-	// window: Δ(queued + inFlight) + completed, over its span.
+	// window and are not still queued: Δ(queued + inFlight) + completed,
+	// less the queue's growth, over its span (a burst that is still queued
+	// is the drain's to count, not a rate to keep up with).
 	ArrivalsPerSecond float64
 	// ServiceSeconds is the mean service time by Little's law: the mean
 	// tasks in flight × span / completions.
