@@ -2,53 +2,55 @@ package broker_test
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/montage/montage-scaler/scaler/celery"
+	"github.com/montage/montage-scaler/scaler/celery/broker"
+	"github.com/montage/montage-scaler/scaler/registry"
+	"github.com/montage/montage-scaler/scaler/source"
 	"github.com/montage/montage-scaler/test/servers"
 )
 
 // TestAPoolOfShortTasksDrainsABurstWithoutAskingForPods: one real Celery
 // worker (5 threads, acks_late) runs short tasks of 0.3 s. After a trickle
 // that gives the flow its service time, a burst of 60 lands at once: the
-// depth ask wants 12 pods, while the one pod running drains the burst in
-// about 4 s. The wait-based ask (queueWaitTarget 60s), fed every poll as a
-// server's watch feeds it, never asks for a second pod, and the one worker
+// depth ask wants 12 pods, while the one pod running drains the burst. The
+// celery source a server makes (queueWaitTarget 60s: the wait-based ask,
+// its flow fed every poll) never asks for a second pod, and the one worker
 // does drain the burst.
 func TestAPoolOfShortTasksDrainsABurstWithoutAskingForPods(t *testing.T) {
 	r := servers.StartRedis(t)
 	url := r.URL(5)
 	servers.StartCeleryWorker(t, servers.WorkerOptions{BrokerURL: url, Queues: []string{"thumbs"}, AcksLate: true, Concurrency: 5, Pool: "threads"})
-	w := fastHub(t).Watch(mustBroker(t, url), layout("", time.Hour, true, "thumbs"))
-	defer w.Close()
-	cfg := &celery.Config{TasksPerReplica: 5, QueueWaitTarget: time.Minute}
-	depthCfg := &celery.Config{TasksPerReplica: 5}
-	flow := celery.NewFlow(cfg)
-	// Every poll's reading goes through the flow, as the server's feed does;
-	// maxAsk is the most the wait-based ask asked once the flow was
-	// measured, maxDepth the most the depth ask would have.
+	cfg := &celery.Config{Broker: mustBroker(t, url), Layout: layout("", time.Hour, true, "thumbs"), TasksPerReplica: 5, QueueWaitTarget: time.Minute}
+	hub := broker.Component.NewHub(source.Options{Logger: slog.New(slog.DiscardHandler)}, &broker.Tuning{PollInterval: 100 * time.Millisecond})
+	t.Cleanup(hub.Close)
+	src := hub.Source(source.Request{Namespace: "montage", Name: "thumbs", Config: cfg})
+	t.Cleanup(src.Close)
+
+	// Every reading is asked for as KEDA would; maxAsk is the most the
+	// wait-based ask asked once its flow was measured, maxDepth the most
+	// the depth ask would have.
 	var maxAsk, maxDepth float64
-	var fallbacks []string
-	see := func(b celery.Backlog) {
-		o, err := flow.Opinion(b, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, _ := depthCfg.Opinion(b, time.Now())
-		maxDepth = math.Max(maxDepth, *d.Desired)
-		if f := o.Detail.(celery.Backlog).Flow; f.Fallback != "" {
-			fallbacks = append(fallbacks, f.Fallback)
-			return
-		}
-		maxAsk = math.Max(maxAsk, *o.Desired)
-	}
-	until := func(what string, cond func(celery.Backlog) bool) celery.Backlog {
+	var fallbacks int
+	depth := &celery.Config{TasksPerReplica: 5}
+	until := func(what string, cond func(celery.Backlog, bool) bool) celery.Backlog {
 		t.Helper()
-		return waitFor(t, w, what, func(b celery.Backlog) bool { see(b); return cond(b) })
+		return readUntil(t, src, what, func(b celery.Backlog, ask float64, fallback string) bool {
+			d, _ := depth.Opinion(b, time.Now())
+			maxDepth = math.Max(maxDepth, *d.Desired)
+			if fallback != "" {
+				fallbacks++
+			} else {
+				maxAsk = math.Max(maxAsk, ask)
+			}
+			return cond(b, fallback == "")
+		})
 	}
-	until("the worker is live", func(b celery.Backlog) bool { return b.HeartbeatWorkers == 1 })
+	until("the worker is live", func(b celery.Backlog, _ bool) bool { return b.HeartbeatWorkers == 1 })
 
 	prod := servers.ProducerOptions{BrokerURL: url}
 	short := func(prefix string, n int) []servers.Task {
@@ -61,21 +63,20 @@ func TestAPoolOfShortTasksDrainsABurstWithoutAskingForPods(t *testing.T) {
 	for i := range 4 {
 		servers.SendTasks(t, prod, short(fmt.Sprintf("trickle%d", i), 5)...)
 	}
-	base := until("the trickle done and its completions heard", func(b celery.Backlog) bool {
+	base := until("the trickle done and its completions heard", func(b celery.Backlog, _ bool) bool {
 		return b.Queued == 0 && b.InFlight == 0 && b.Completed >= 20
 	}).Completed
-	until("the flow measured", func(celery.Backlog) bool { return flow.Measure().Measured })
-	t.Logf("before the burst: %+v (fell back %d times while it was being measured)", flow.Measure(), len(fallbacks))
-	fallbacks, maxAsk = nil, 0
+	until("the flow measured", func(_ celery.Backlog, measured bool) bool { return measured })
+	fallbacks, maxAsk = 0, 0
 
 	servers.SendTasks(t, prod, short("burst", 60)...)
-	until("the burst queued", func(b celery.Backlog) bool { return b.Queued+b.InFlight >= 40 })
-	b := until("the burst drained by the one worker", func(b celery.Backlog) bool {
+	until("the burst queued", func(b celery.Backlog, _ bool) bool { return b.Queued+b.InFlight >= 40 })
+	b := until("the burst drained by the one worker", func(b celery.Backlog, _ bool) bool {
 		return b.Queued == 0 && b.InFlight == 0 && b.Completed >= base+60
 	})
-	t.Logf("the burst: depth ask up to %.1f, wait-based ask up to %.3f; after it: %+v", maxDepth, maxAsk, flow.Measure())
-	if len(fallbacks) > 0 {
-		t.Errorf("the wait-based ask fell back to the depth ask during the burst: %q", fallbacks)
+	t.Logf("the burst: depth ask up to %.1f, wait-based ask up to %.3f", maxDepth, maxAsk)
+	if fallbacks > 0 {
+		t.Errorf("the wait-based ask fell back to the depth ask %d times during the burst", fallbacks)
 	}
 	if maxDepth < 8 {
 		t.Errorf("the depth ask reached only %.1f: the burst did not queue as a burst, so it proves nothing", maxDepth)
@@ -85,5 +86,31 @@ func TestAPoolOfShortTasksDrainsABurstWithoutAskingForPods(t *testing.T) {
 	}
 	if b.HeartbeatWorkers != 1 {
 		t.Errorf("%d live workers at the end, want the 1 that drained it", b.HeartbeatWorkers)
+	}
+}
+
+// readUntil asks src for its reading at every change until cond holds on
+// its backlog, its ask and why the wait-based ask fell back ("" when it
+// did not); it fails the test after 60 s.
+func readUntil(t *testing.T, src registry.Source, what string, cond func(b celery.Backlog, ask float64, fallback string) bool) celery.Backlog {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		ch := src.Changed()
+		r := src.Reading(time.Now())
+		if r.Err == nil && !r.GoodAt.IsZero() {
+			b := r.Opinion.Detail.(celery.Backlog)
+			if b.Flow == nil {
+				t.Fatalf("a reading with queueWaitTarget has no flow in its detail: %+v", b)
+			}
+			if cond(b, *r.Opinion.Desired, b.Flow.Fallback) {
+				return b
+			}
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%s: not reached in 60s; latest %+v (err %v)", what, r.Opinion.Detail, r.Err)
+		}
 	}
 }
