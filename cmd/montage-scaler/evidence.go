@@ -107,12 +107,36 @@ func celeryWords(w *wordList, m map[string]any) {
 	if ask, ok := m["waitAsk"].(float64); ok {
 		w.add("waitAsk", decide.FormatReplicas(ask))
 	}
+	if flow, ok := m["flow"].(map[string]any); ok {
+		flowWords(w, flow)
+	}
 	if scaled, _ := m["unackedScaled"].(bool); scaled && num(m["unackedTotal"]) > 0 {
 		// The in-flight split by queue is scaled from a sample of the hash.
 		w.add("unackedSampled", count(m["unackedSampled"])+"/"+count(m["unackedTotal"]))
 	}
 	if e, _ := m["waitError"].(string); e != "" {
 		w.note("queue wait: " + e)
+	}
+}
+
+// flowWords are the wait-based ask's figures: the rule that set the ask,
+// the measured service time and arrivals, the drain time and the start-up
+// it assumed, or why it fell back to the depth ask.
+func flowWords(w *wordList, m map[string]any) {
+	rule, _ := m["rule"].(string)
+	w.add("rule", strings.ReplaceAll(rule, " ", ""))
+	if v, ok := m["serviceSeconds"].(float64); ok {
+		w.add("service", seconds(v))
+	}
+	if v, ok := m["arrivalsPerSecond"].(float64); ok {
+		w.add("arrivals", strconv.FormatFloat(v, 'f', 2, 64)+"/s")
+	}
+	if v, ok := m["drainSeconds"].(float64); ok {
+		w.add("drain", seconds(v))
+	}
+	w.add("podStartup", seconds(num(m["podStartupSeconds"])))
+	if why, _ := m["fallback"].(string); why != "" {
+		w.note("wait-based ask not used: " + why)
 	}
 }
 

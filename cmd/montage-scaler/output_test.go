@@ -154,3 +154,34 @@ func TestCheckPodCostsNeedsTheKubernetesAPI(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
+
+// The wait-based ask prints its rule and figures in text, and why it fell
+// back when it did, the same from check and explain.
+func TestTextShowsTheWaitBasedAsk(t *testing.T) {
+	now := time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC)
+	target := 60.0
+	measured := &decide.CeleryFlowDetail{Rule: decide.RuleDrain, ArrivalsPerSecond: decide.Ptr(2.0 / 3), ServiceSeconds: decide.Ptr(2),
+		DrainSeconds: decide.Ptr(30), PodStartupSeconds: 45, Ask: decide.Ptr(0.8)}
+	fellBack := &decide.CeleryFlowDetail{Rule: decide.RuleDepthFallback, Fallback: "no task completed in the last 30 s yet: no service time", PodStartupSeconds: 45, Ask: decide.Ptr(1.8)}
+	for _, tt := range []struct {
+		flow *decide.CeleryFlowDetail
+		want string
+	}{
+		{measured, "waitTarget=1m0s rule=drain service=2s arrivals=0.67/s drain=30s podStartup=45s\n"},
+		{fellBack, "rule=depth(fallback) podStartup=45s\n" + strings.Repeat(" ", len("COMPONENT  ")) + "wait-based ask not used: no task completed in the last 30 s yet: no service time\n"},
+	} {
+		b := celery.Backlog{Queued: 4, InFlight: 5, HeartbeatWorkers: 1, BrokerTime: now, QueueWaitTargetSeconds: &target, Flow: tt.flow}
+		d := decide.Decide(now, decide.Policy{StaleAfter: time.Minute}, []decide.Reading{
+			{Name: "celery", Opinion: decide.Opinion{Desired: tt.flow.Ask, Active: true, Detail: b}, GoodAt: now}})
+		var local, remote bytes.Buffer
+		if err := writeText(&local, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeText(&remote, server.FromProto(server.ToProto(d))); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(local.String(), tt.want) || remote.String() != local.String() {
+			t.Errorf("text lacks %q (or check and explain differ):\n%s\n%s", tt.want, local.String(), remote.String())
+		}
+	}
+}

@@ -200,6 +200,12 @@ func (r *simulateRun) run(_ context.Context, e env) error {
 	if err := writeReport(e.stdout, r.f.format, rep); err != nil {
 		return err
 	}
+	if r.f.format != "table" {
+		// The table prints the goal under it; the other formats are data.
+		for _, l := range simulate.Goal(rep) {
+			fmt.Fprintf(e.stderr, "montage-scaler simulate: %s\n", l)
+		}
+	}
 	if r.f.emit != "" {
 		if err := writeOpenMetrics(r.f.emit, rep, simulate.NamesOf(r.setup.File.Bytes)); err != nil {
 			return fmt.Errorf("--emit-openmetrics: %v", err)

@@ -89,7 +89,7 @@ func TestSimulateRefusesBadFlagsWithExitTwo(t *testing.T) {
 		{"an unknown format", []string{"--trace", trace, "--metadata", md, "--format", "xml"}, "montage-scaler simulate: --format \"xml\": want table, markdown, json or csv\n"},
 		{"a plot that is neither svg nor png", []string{"--trace", trace, "--metadata", md, "--plot", "x.pdf"}, "montage-scaler simulate: --plot \"x.pdf\": want a file name ending in .svg or .png\n"},
 		{"an unknown policy", []string{"--trace", trace, "--metadata", md, "--calendar", filepath.Join(dir, "idle-night.ics"), "--policies", "vpa"},
-			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler+forecast]\n"},
+			readingLine + "montage-scaler simulate: policy \"vpa\": want one of [phase1-hpa keda-builtin montage-scaler montage-scaler-depth montage-scaler+forecast]\n"},
 		{"a sync period the model cannot step", []string{"--trace", trace, "--metadata", md, "--hpa-sync-period", "1500ms"},
 			"montage-scaler simulate: --hpa-sync-period 1.5s: want whole seconds (the model steps one second at a time)\n"},
 		{"no sync at all", []string{"--trace", trace, "--metadata", md, "--hpa-sync-period", "0s"},

@@ -78,3 +78,35 @@ rows = []
 for m in range(60):
     rows.append((12 if m < 40 else 0, 300, 60))
 write("long-renders.csv", dt.datetime(2026, 3, 6, 9), 60, rows, service=True)
+
+
+def write_classes(name, start, step_s, rows, queues):
+    # rows: (requests, [(tasks, service_seconds, queue), ...]) per step; a
+    # step's classes are rows repeating its time, the first carrying the
+    # requests. Without queues the queue column is left out (one queue).
+    with open(name, "w") as f:
+        f.write("time,tasks,requests,service_seconds" + (",queue" if queues else "") + "\n")
+        t = start
+        for requests, classes in rows:
+            for k, (tasks, service, queue) in enumerate(classes):
+                line = "%s,%d,%d,%g" % (t.strftime("%Y-%m-%dT%H:%M:%SZ"), tasks, requests if k == 0 else 0, service)
+                if queues:
+                    line += "," + queue
+                f.write(line + "\n")
+            t += dt.timedelta(seconds=step_s)
+
+
+# Mixed: Thursday 2026-03-12 17:00-20:00, 15-second steps, short thumbnails
+# and long renders side by side. Every 10 minutes (at :05) a creator's upload
+# brings a burst of 200 thumbnails (2 s each) within 15 s, with a trickle of 2
+# a minute between; renders (60 s each) rise to 4 a minute around 18:45. Once
+# in one queue (mixed-one-queue.csv), once with thumbnails and renders in
+# queues of their own (mixed-two-queues.csv: one worker pool consumes both).
+rows = []
+for i in range(3 * 60 * 4):
+    m = i / 4
+    thumbs = 200 if (i * 15) % 600 == 300 else spread(0.5, i)
+    renders = spread(math.exp(-(((m - 105) / 35.0) ** 2)), i)
+    rows.append((175, [(thumbs, 2, "thumbs"), (renders, 60, "renders")]))
+write_classes("mixed-one-queue.csv", dt.datetime(2026, 3, 12, 17), 15, rows, queues=False)
+write_classes("mixed-two-queues.csv", dt.datetime(2026, 3, 12, 17), 15, rows, queues=True)

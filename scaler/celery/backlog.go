@@ -3,6 +3,7 @@ package celery
 import (
 	"time"
 
+	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/poll"
 )
 
@@ -83,6 +84,11 @@ type Backlog struct {
 	// task had waited longer (null otherwise); set by Config.Opinion.
 	QueueWaitTargetSeconds *float64 `json:"queueWaitTargetSeconds"`
 	WaitAsk                *float64 `json:"waitAsk"`
+	// Flow is how the ask came about with a queueWaitTarget: the rule that
+	// set it (the wait-based ask, or the depth ask it fell back to and
+	// why), the measured arrivals, service time and pod start-up, and the
+	// drain time; nil without a target. Set by Config.Opinion.
+	Flow *decide.CeleryFlowDetail `json:"flow,omitempty"`
 }
 
 // QueueBacklog is one queue's part of a Backlog.

@@ -115,13 +115,17 @@ type Config struct {
 	// QueueWaitTarget is how long a task may wait for a worker before the
 	// component asks for more replicas; 0: the wait is shown only.
 	QueueWaitTarget time.Duration
+	// PodStartup is podStartupTime: how long a rise of the ask takes to
+	// give a new worker, for the wait-based ask; 0: learned from the
+	// heartbeats (DefaultPodStartup until then).
+	PodStartup time.Duration
 }
 
 // MaxQueueWaitTarget bounds queueWaitTarget.
 const MaxQueueWaitTarget = 24 * time.Hour
 
 // celeryKeys are the keys that only make sense with a broker.
-var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate", "queueWaitTarget"}
+var celeryKeys = []string{"sentinelMaster", "queues", "tasksPerReplica", "prioritySteps", "prioritySeparator", "keyPrefix", "visibilityTimeout", "acksLate", "queueWaitTarget", "podStartupTime"}
 
 // Keys returns every metadata key ParseConfig reads (xFromEnv forms implied).
 func Keys() []string { return append([]string{brokerKey}, celeryKeys...) }
@@ -160,6 +164,13 @@ func ParseConfig(m *meta.Map) (*Config, error) {
 		return nil, &meta.Error{Key: "queueWaitTarget", Value: v, Allowed: "at most 24h"}
 	}
 	c.Layout.ShareFirstSeen = c.QueueWaitTarget > 0
+	if c.PodStartup, err = m.Duration("podStartupTime", 0, false); err != nil {
+		return nil, err
+	}
+	if c.PodStartup > MaxPodStartup {
+		v, _ := m.Lookup("podStartupTime")
+		return nil, &meta.Error{Key: "podStartupTime", Value: v, Allowed: "at most 1h"}
+	}
 	return c, nil
 }
 

@@ -120,10 +120,10 @@ func TestParseConfig(t *testing.T) {
 		{"every key set", map[string]string{
 			"brokerURLFromEnv": "redis://h/1", "queues": "video, thumbs,video", "tasksPerReplica": "2.5",
 			"prioritySteps": "0,5", "prioritySeparator": `\x1f`, "keyPrefix": "montage:", "visibilityTimeout": "90",
-			"acksLate": "false", "queueWaitTarget": "1m"}, &Config{
+			"acksLate": "false", "queueWaitTarget": "1m", "podStartupTime": "90s"}, &Config{
 			Layout: Layout{Queues: []string{"thumbs", "video"}, PrioritySteps: []int{0, 5}, Separator: "\x1f",
 				KeyPrefix: "montage:", VisibilityTimeout: 90 * time.Second, AcksLate: false, ShareFirstSeen: true},
-			TasksPerReplica: 2.5, QueueWaitTarget: time.Minute}},
+			TasksPerReplica: 2.5, QueueWaitTarget: time.Minute, PodStartup: 90 * time.Second}},
 		{"a bare number of seconds for the wait target", map[string]string{"brokerURL": "redis://h/1", "queueWaitTarget": "90"}, &Config{
 			Layout: func() Layout { l := DefaultLayout("celery"); l.ShareFirstSeen = true; return l }(), TasksPerReplica: 5,
 			QueueWaitTarget: 90 * time.Second}},
@@ -183,6 +183,12 @@ func TestParseConfigErrors(t *testing.T) {
 			`metadata "queueWaitTarget": bad value "soon": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
 		{"queueWaitTarget above a day", map[string]string{"brokerURL": "redis://h", "queueWaitTarget": "25h"},
 			`metadata "queueWaitTarget": bad value "25h": at most 24h`},
+		{"podStartupTime not a duration", map[string]string{"brokerURL": "redis://h", "podStartupTime": "slow"},
+			`metadata "podStartupTime": bad value "slow": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"podStartupTime zero", map[string]string{"brokerURL": "redis://h", "podStartupTime": "0"},
+			`metadata "podStartupTime": bad value "0": a positive Go duration such as 90s or 1h, or a bare number of seconds`},
+		{"podStartupTime above an hour", map[string]string{"brokerURL": "redis://h", "podStartupTime": "2h"},
+			`metadata "podStartupTime": bad value "2h": at most 1h`},
 		{"queueWaitTarget without a broker", map[string]string{"queueWaitTarget": "60s"},
 			`metadata "brokerURL" is required: queueWaitTarget set but neither brokerURL nor brokerURLFromEnv has a value (KEDA drops brokerURLFromEnv when the container's variable is unset or empty)`},
 		{"a bad broker URL", map[string]string{"brokerURL": "ftp://h"},

@@ -41,6 +41,10 @@ type Component struct {
 	// Replay is its opinion in a simulated world (simulate); nil: the
 	// simulator does not model it and leaves it out.
 	Replay func(c Config, w World) (decide.Opinion, error)
+	// NewReplay, when set, is Replay with a memory: the simulator makes
+	// one per replayed policy and calls it every simulated second, in
+	// order (a component that measures rates over time keeps them there).
+	NewReplay func(c Config) func(w World) (decide.Opinion, error)
 }
 
 // Expiry says how long a component's last good reading counts while its
@@ -100,6 +104,9 @@ type World struct {
 	OldestWait time.Duration
 	// Ready are the pods serving (each runs one live worker).
 	Ready int
+	// Completed counts the tasks the workers finished so far, as their
+	// heartbeats would.
+	Completed int
 	// Current are the replicas the workload has.
 	Current float64
 	// P95 is the API's 95th percentile latency in seconds.

@@ -212,7 +212,7 @@ func TestTheStartUpJitterIsDrawnFromTheSeed(t *testing.T) {
 	readies := func(jitter time.Duration, seed uint64) []float64 {
 		w := DefaultWorkload()
 		w.StartupJitter, w.Seed = jitter, seed
-		c := newCluster(w, nil, 0)
+		c := newCluster(w, nil, 1, 0)
 		c.scale(0, 20)
 		var out []float64
 		for _, p := range c.pods {

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -104,20 +105,38 @@ func (w Workload) p95(rho float64) float64 {
 type task struct {
 	arrive, service float64 // seconds since the trace start
 	start           float64 // -1 until started
+	queue           int     // index into Trace.Queues
 }
 
-// tasksOf spreads each step's tasks evenly over the step.
+// classesOf are a row's classes; a row built without them (in code) is
+// one class of its Tasks and Service in the first queue.
+func classesOf(r Row) []Class {
+	if len(r.Classes) > 0 {
+		return r.Classes
+	}
+	return []Class{{Tasks: r.Tasks, Service: r.Service}}
+}
+
+// tasksOf spreads each class's tasks evenly over its step, the classes of a
+// step interleaved by arrival.
 func tasksOf(t Trace) []task {
 	var out []task
 	step := t.Step.Seconds()
 	for i, r := range t.Rows {
 		base := float64(i) * step
-		for k := 0; k < r.Tasks; k++ {
-			out = append(out, task{arrive: base + (float64(k)+0.5)*step/float64(r.Tasks), service: r.Service.Seconds(), start: -1})
+		from := len(out)
+		for _, c := range classesOf(r) {
+			for k := 0; k < c.Tasks; k++ {
+				out = append(out, task{arrive: base + (float64(k)+0.5)*step/float64(c.Tasks), service: c.Service.Seconds(), start: -1, queue: c.Queue})
+			}
 		}
+		slices.SortStableFunc(out[from:], func(a, b task) int { return cmp.Compare(a.arrive, b.arrive) })
 	}
 	return out
 }
+
+// queuesOf is how many queues t's tasks go to (at least 1).
+func queuesOf(t Trace) int { return max(1, len(t.Queues)) }
 
 type pod struct {
 	created, ready float64
@@ -144,24 +163,37 @@ func (p *pod) lastBusy() float64 {
 	return m
 }
 
-// cluster is the Deployment and its queue, advanced one second at a time.
+// cluster is the Deployment and its queues, advanced one second at a time.
+// Each queue is FIFO; a free slot takes the head of the next queue that
+// has one, round-robin (kombu's Redis transport rotates the queues it
+// fetches from), so one queue of mixed tasks and two queues of one kind
+// each are served differently.
 type cluster struct {
-	w        Workload
-	tasks    []task
-	arrived  int // tasks with arrive < now
-	started  int // tasks started (a FIFO prefix)
-	pods     []*pod
-	replicas int32
-	podSecs  float64
-	changes  int
+	w       Workload
+	tasks   []task
+	arrived int // tasks with arrive < now
+	started int // tasks started
+	// byQueue are each queue's tasks (indexes into tasks, by arrival),
+	// next each queue's first task not started, arrivedBy each queue's
+	// tasks arrived, and rr the queue the next slot looks at first.
+	byQueue         [][]int
+	next, arrivedBy []int
+	rr              int
+	pods            []*pod
+	replicas        int32
+	podSecs         float64
+	changes         int
 	// jitter draws the pods' extra start-up delays; nil without jitter.
 	jitter *rand.Rand
 	// created counts the pods created by scale-ups (Workload.Startups).
 	created int
 }
 
-func newCluster(w Workload, tasks []task, replicas int32) *cluster {
-	c := &cluster{w: w, tasks: tasks, replicas: replicas}
+func newCluster(w Workload, tasks []task, queues int, replicas int32) *cluster {
+	c := &cluster{w: w, tasks: tasks, replicas: replicas, byQueue: make([][]int, queues), next: make([]int, queues), arrivedBy: make([]int, queues)}
+	for i, t := range tasks {
+		c.byQueue[t.queue] = append(c.byQueue[t.queue], i)
+	}
 	if w.StartupJitter > 0 {
 		c.jitter = rand.New(rand.NewPCG(w.Seed, 0))
 	}
@@ -174,12 +206,23 @@ func newCluster(w Workload, tasks []task, replicas int32) *cluster {
 // observe counts, at now, the tasks queued and running (draining pods' too).
 func (c *cluster) observe(now float64) (queued, running int) {
 	for c.arrived < len(c.tasks) && c.tasks[c.arrived].arrive < now {
+		c.arrivedBy[c.tasks[c.arrived].queue]++
 		c.arrived++
 	}
 	for _, p := range c.pods {
 		running += p.running(now)
 	}
 	return c.arrived - c.started, running
+}
+
+// queuedBy are the tasks waiting in each queue at the last observe (every
+// task started by then had arrived by then).
+func (c *cluster) queuedBy() []int {
+	out := make([]int, len(c.byQueue))
+	for q := range out {
+		out[q] = c.arrivedBy[q] - c.next[q]
+	}
+	return out
 }
 
 // readyPods counts pods that serve at now, and those not ready yet.
@@ -196,19 +239,24 @@ func (c *cluster) readyPods(now float64) (ready, unready int) {
 	return ready, unready
 }
 
-// oldestWait is how long the head of the queue has waited at now.
+// oldestWait is how long the oldest head of the queues has waited at now.
 func (c *cluster) oldestWait(now float64) float64 {
-	if c.started < c.arrived {
-		return now - c.tasks[c.started].arrive
+	w := 0.0
+	for q, ids := range c.byQueue {
+		if c.next[q] < len(ids) {
+			if t := c.tasks[ids[c.next[q]]]; t.arrive < now {
+				w = math.Max(w, now-t.arrive)
+			}
+		}
 	}
-	return 0
+	return w
 }
 
-// dispatch starts tasks in [now, now+1): the oldest task goes to the slot
-// that frees first.
+// dispatch starts tasks in [now, now+1): the slot that frees first takes
+// the head of the next queue (round-robin) that has one by then.
 func (c *cluster) dispatch(now float64) {
 	end := now + 1
-	for c.started < len(c.tasks) && c.tasks[c.started].arrive < end {
+	for {
 		var best *float64
 		bestAt := end
 		for _, p := range c.pods {
@@ -225,15 +273,42 @@ func (c *cluster) dispatch(now float64) {
 		if best == nil {
 			return
 		}
-		t := &c.tasks[c.started]
-		t.start = math.Max(bestAt, t.arrive)
-		if t.start >= end {
-			t.start = -1
+		q := c.pick(bestAt, end)
+		if q < 0 {
 			return
 		}
+		t := &c.tasks[c.byQueue[q][c.next[q]]]
+		t.start = math.Max(bestAt, t.arrive)
 		*best = t.start + t.service
+		c.next[q]++
 		c.started++
 	}
+}
+
+// pick is the queue whose head a slot free at `at` takes: the next queue
+// round-robin whose head has arrived by then, else the queue whose head
+// arrives first before end; -1 when none does.
+func (c *cluster) pick(at, end float64) int {
+	n := len(c.byQueue)
+	first, firstAt := -1, end
+	for k := range n {
+		q := (c.rr + k) % n
+		if c.next[q] >= len(c.byQueue[q]) {
+			continue
+		}
+		arrive := c.tasks[c.byQueue[q][c.next[q]]].arrive
+		if arrive <= at {
+			c.rr = (q + 1) % n
+			return q
+		}
+		if arrive < firstAt {
+			first, firstAt = q, arrive
+		}
+	}
+	if first >= 0 {
+		c.rr = (first + 1) % n
+	}
+	return first
 }
 
 // scale sets the Deployment's replicas at now and reconciles its pods.

@@ -67,7 +67,7 @@ type replayer struct {
 
 func newReplayer(run replayRun) *replayer {
 	tasks := tasksOf(run.trace)
-	cl := newCluster(run.workload, tasks, run.ctl.initial())
+	cl := newCluster(run.workload, tasks, queuesOf(run.trace), run.ctl.initial())
 	r := &replayer{
 		replayRun:  run,
 		tasks:      tasks,
@@ -132,7 +132,7 @@ func (r *replayer) second(sec int) {
 	}
 
 	seen := r.usage.at(sec, usage{cpu, mem})
-	o := observation{queued: queued, running: running, completed: r.cl.started - running, oldestWait: oldest, p95: prom, cpu: seen.cpu, mem: seen.mem, ready: ready, unready: unready}
+	o := observation{queued: queued, queuedBy: r.cl.queuedBy(), running: running, completed: r.cl.started - running, oldestWait: oldest, p95: prom, cpu: seen.cpu, mem: seen.mem, ready: ready, unready: unready}
 	r.decide(now, sec, o)
 	if sec%r.every == 0 {
 		readyNow, _ := r.cl.readyPods(fs)

@@ -138,6 +138,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t\n", strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	if goal := Goal(r); len(goal) > 0 {
+		b.WriteString("\n" + strings.Join(goal, "\n") + "\n")
+	}
 	return finish(w, &b, r)
 }
 

@@ -3,6 +3,7 @@ package simulate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -185,6 +186,20 @@ func Prepare(table []component.Component, mf *metafile.File, ics []byte, tr Trac
 		s.Windows = ical.ForDecide(e.Windows)
 	}
 	return s, nil
+}
+
+// depthParts are the parts with the celery component's queueWaitTarget
+// left out: the depth ask (policy MontageDepth).
+func (s *Setup) depthParts() []spec.Part {
+	out := slices.Clone(s.parts)
+	for i, p := range out {
+		if c, ok := p.Config.(*celery.Config); ok {
+			depth := *c
+			depth.QueueWaitTarget = 0
+			out[i].Config = &depth
+		}
+	}
+	return out
 }
 
 // Zone is the zone of the forecast's slots of the week (UTC without a

@@ -14,6 +14,7 @@ import (
 	"github.com/montage/montage-scaler/scaler/decide"
 	"github.com/montage/montage-scaler/scaler/latency"
 	"github.com/montage/montage-scaler/scaler/simulate/hpa"
+	"github.com/montage/montage-scaler/scaler/spec"
 )
 
 // Policy ids, in the order reports list them.
@@ -27,10 +28,18 @@ const (
 	KEDABuiltin = "keda-builtin"
 	// MontageScaler is this scaler: decide.Decide behind KEDA's HPA.
 	MontageScaler = "montage-scaler"
+	// MontageDepth is this scaler with the metadata's queueWaitTarget left
+	// out: the celery component's depth ask, beside the wait-based ask of
+	// MontageScaler in the same run (the report still counts the time over
+	// the target).
+	MontageDepth = "montage-scaler-depth"
 )
 
-// Policies lists every policy id.
+// Policies lists the policies a run has by default.
 func Policies() []string { return []string{Phase1HPA, KEDABuiltin, MontageScaler} }
+
+// allPolicies lists every policy id.
+func allPolicies() []string { return append(Policies(), MontageDepth, MontageForecast) }
 
 // Options tune a run.
 type Options struct {
@@ -110,8 +119,10 @@ type Report struct {
 	Settings   KEDASettings
 	// LatencyTarget is what latencyOverTargetMinutes counts against.
 	LatencyTarget time.Duration
-	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against.
+	// QueueWaitTarget is what queueWaitOverTargetMinutes counts against;
+	// WaitTargetSet says the metadata set it (else it is the default).
 	QueueWaitTarget time.Duration
+	WaitTargetSet   bool
 	// Peak is the trace's weekly peak; nil for a trace under three weeks.
 	Peak     *WeeklyPeak
 	Warnings []string
@@ -120,6 +131,8 @@ type Report struct {
 // observation is what the sources would report at one instant.
 type observation struct {
 	queued, running int
+	// queuedBy are the tasks waiting in each of the trace's queues.
+	queuedBy []int
 	// oldestWait is how long the head of the queue has waited, in seconds.
 	oldestWait float64
 	// completed counts the tasks finished so far, as the workers'
@@ -170,7 +183,7 @@ func Run(tr Trace, s *Setup, o Options) (*Report, error) {
 		settings.PollingInterval = o.Loop.Polling
 	}
 	r := &Report{Start: tr.Start, End: tr.End(), Step: tr.Step, Events: s.Windows, Settings: settings, Warnings: slices.Clone(s.Warnings),
-		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget()}
+		LatencyTarget: latency.DefaultTarget, QueueWaitTarget: s.waitTarget(), WaitTargetSet: s.QueueWaitTarget > 0}
 	if s.Latency != nil {
 		r.LatencyTarget = s.Latency.Target
 	}
@@ -199,7 +212,7 @@ func newController(id string, s *Setup, start time.Time, l Loop) (controller, er
 			return nil, err
 		}
 		return &phase1{ctl: ctl, sync: l.syncSeconds()}, nil
-	case KEDABuiltin, MontageScaler, MontageForecast:
+	case KEDABuiltin, MontageScaler, MontageDepth, MontageForecast:
 		k := &hpa.KEDA{MinReplicaCount: s.KEDA.MinReplicaCount, MaxReplicaCount: s.KEDA.MaxReplicaCount, Cooldown: s.KEDA.Cooldown}
 		if err := k.Validate(); err != nil {
 			return nil, err
@@ -210,10 +223,15 @@ func newController(id string, s *Setup, start time.Time, l Loop) (controller, er
 			return nil, err
 		}
 		p := &kedaPolicy{keda: k, ctl: ctl, s: s, poll: l.pollSeconds(s.KEDA), sync: l.syncSeconds(), cached: l.CachedMetrics}
+		p.replays = newReplays(s.parts)
 		switch id {
 		case MontageScaler:
 			p.push = s.KEDA.Push
 			p.eval = p.montage
+		case MontageDepth:
+			p.push = s.KEDA.Push
+			p.eval = p.montage
+			p.replays = newReplays(s.depthParts())
 		case MontageForecast:
 			p.push = s.KEDA.Push
 			p.eval = newForecaster(p).eval
@@ -222,7 +240,7 @@ func newController(id string, s *Setup, start time.Time, l Loop) (controller, er
 		}
 		return p, nil
 	}
-	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, append(Policies(), MontageForecast))
+	return nil, fmt.Errorf("simulate: policy %q: want one of %v", id, allPolicies())
 }
 
 type phase1 struct {
@@ -257,6 +275,9 @@ type kedaPolicy struct {
 	eval func(now time.Time, o observation, current int32) ([]hpa.Metric, bool)
 	// last is the latest decision, which the scaler would export.
 	last *decide.Decision
+	// replays are the components' opinions in the model's world, each
+	// with its own memory for this policy.
+	replays []replayPart
 }
 
 func (p *kedaPolicy) initial() int32 { return p.keda.MinReplicaCount }
@@ -310,13 +331,13 @@ func (p *kedaPolicy) montage(now time.Time, o observation, current int32) ([]hpa
 // read, as on a server.
 func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []decide.Reading {
 	w := component.World{Now: now, Queued: o.queued, Running: o.running,
-		OldestWait: time.Duration(o.oldestWait * float64(time.Second)), Ready: o.ready,
+		OldestWait: time.Duration(o.oldestWait * float64(time.Second)), Ready: o.ready, Completed: o.completed,
 		Current: float64(current), P95: o.p95, Windows: p.s.Windows}
 	var rs []decide.Reading
-	for _, part := range p.s.parts {
-		c := part.Component
+	for _, part := range p.replays {
+		c := part.c
 		r := decide.Reading{Name: c.Name, NoExpiry: c.Expiry == component.NeverExpires, Optional: c.Optional}
-		if op, err := c.Replay(part.Config, w); err != nil {
+		if op, err := part.replay(w); err != nil {
 			r.Err = fmt.Errorf("%s: %w", c.Name, err)
 		} else {
 			r.Opinion, r.GoodAt = op, now
@@ -324,6 +345,27 @@ func (p *kedaPolicy) readings(now time.Time, o observation, current int32) []dec
 		rs = append(rs, r)
 	}
 	return rs
+}
+
+// replayPart is one component replayed for one policy.
+type replayPart struct {
+	c      component.Component
+	replay func(component.World) (decide.Opinion, error)
+}
+
+// newReplays are parts' replays for one policy: a fresh memory each for
+// the components that keep one (Component.NewReplay).
+func newReplays(parts []spec.Part) []replayPart {
+	var out []replayPart
+	for _, part := range parts {
+		c, cfg := part.Component, part.Config
+		r := replayPart{c: c, replay: func(w component.World) (decide.Opinion, error) { return c.Replay(cfg, w) }}
+		if c.NewReplay != nil {
+			r.replay = c.NewReplay(cfg)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // decide folds readings into the trigger's metric and activity.
@@ -335,37 +377,4 @@ func (p *kedaPolicy) decide(now time.Time, rs []decide.Reading) ([]hpa.Metric, b
 		v = *d.Desired
 	}
 	return []hpa.Metric{{Name: "s0-" + p.s.Spec.MetricName, Kind: hpa.External, Target: 1, Value: v}}, d.Active
-}
-
-// builtin is KEDA's own triggers: redis listLength (the default queue's list
-// only, target tasksPerReplica), prometheus (the P95, threshold
-// latencyTarget, ignoreNullValues: no data reads 0), and one cron trigger
-// per calendar event from its start to its end (desiredReplicas the
-// event's replicas; 1 outside).
-func (p *kedaPolicy) builtin(now time.Time, o observation, current int32) ([]hpa.Metric, bool) {
-	tpr := p.s.TasksPerReplica
-	if tpr <= 0 {
-		tpr = 5
-	}
-	ms := []hpa.Metric{{Name: "s0-redis-celery", Kind: hpa.External, Target: tpr, Value: float64(o.queued)}}
-	active := o.queued > 0
-	if p.s.Latency != nil {
-		v := o.p95
-		if math.IsNaN(v) {
-			v = 0
-		}
-		ms = append(ms, hpa.Metric{Name: "s1-prometheus", Kind: hpa.External, Target: p.s.Latency.Target.Seconds(), Value: v})
-		active = active || v > 0
-	}
-	if len(p.s.Windows) > 0 {
-		v := 1.0
-		for _, w := range p.s.Windows {
-			if !now.Before(w.Start) && now.Before(w.End) {
-				v = math.Max(v, math.Ceil(w.Replicas))
-				active = true
-			}
-		}
-		ms = append(ms, hpa.Metric{Name: "s2-cron", Kind: hpa.External, Target: 1, Value: v})
-	}
-	return ms, active
 }

@@ -63,7 +63,10 @@ func newSourceHub(o source.Options, tuning source.Tuning) source.Hub {
 
 func (h *sourceHub) Source(r source.Request) registry.Source {
 	c := r.Config.(*celery.Config)
-	return h.objects.Track(r, source.Of(celery.Component, h.Watch(c.Broker, c.Layout), c.Opinion))
+	// Each watch measures its own flow (arrivals, service time, start-up)
+	// for the wait-based ask.
+	f := celery.NewFlow(c)
+	return h.objects.Track(r, source.Of(celery.Component, newFlowView(h.Watch(c.Broker, c.Layout), f, h.now), f.Opinion))
 }
 
 func (h *sourceHub) Describe(ch chan<- *prometheus.Desc) {
