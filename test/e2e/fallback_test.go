@@ -71,8 +71,11 @@ spec:
 	r.Restart(t)
 	sendBlocks(t, r, "c2", 7, "celery")
 	tr.waitFor(t, 5*time.Minute, "return to 2 with Redis back", eq(2))
-	if got := values(tr.since(back)); !equal(got, []int32{3, 2}) {
-		t.Fatalf("with Redis back the replicas went %v, want [3 2]; trajectory: %s", got, tr)
+	// Redis comes back empty (it keeps nothing on disk): a poll that lands
+	// between its restart and the new tasks rightly reads an empty queue, and
+	// the HPA (no scale-down window here) may take 1 on the way to 2.
+	if got := values(tr.since(back)); !equal(got, []int32{3, 2}) && !equal(got, []int32{3, 1, 2}) {
+		t.Fatalf("with Redis back the replicas went %v, want [3 2] (or [3 1 2], an empty queue read first); trajectory: %s", got, tr)
 	}
 
 	// The scaler dies.
