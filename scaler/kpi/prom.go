@@ -169,7 +169,7 @@ func (c *Client) call(ctx context.Context, path string, form url.Values, q strin
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := wrongport.Do(c.http, req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

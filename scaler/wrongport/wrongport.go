@@ -7,6 +7,7 @@ package wrongport
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -65,4 +66,34 @@ func SpeaksHTTP1(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "error reading server preface") &&
 		(strings.Contains(msg, "looked like an HTTP/1.1 header") || strings.Contains(msg, "frame too large"))
+}
+
+// Unsolicited reports whether err is net/http's error for a connection on
+// which the server spoke before the request was written (its "unsolicited
+// response": readLoopPeekFailLocked). A server that greets first, as
+// gRPC's SETTINGS frame or an SSH banner, wins that race now and then, and
+// the error keeps none of the bytes SpeaksGRPC reads.
+func Unsolicited(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "readLoopPeekFailLocked")
+}
+
+// Do is client.Do, asked once more on a new connection when the answer was
+// Unsolicited, so that a server that greets first is named by what it said
+// (SpeaksGRPC, or net/http's "malformed HTTP response") instead of an error
+// that names nothing. A request whose body cannot be read again is not
+// asked twice.
+func Do(client *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := client.Do(req)
+	if !Unsolicited(err) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return resp, err
+	}
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, berr := req.GetBody()
+		if berr != nil {
+			return resp, err
+		}
+		again.Body = body
+	}
+	return client.Do(again)
 }

@@ -106,7 +106,7 @@ func (p *promClient) query(ctx context.Context, what, q string) (promValue, erro
 	if err != nil {
 		return promValue{}, fmt.Errorf("prometheus %s: %w", p.shown, err)
 	}
-	resp, err := p.client.Do(req)
+	resp, err := wrongport.Do(p.client, req)
 	if err != nil {
 		return promValue{}, p.callError(ctx, err)
 	}

@@ -126,7 +126,7 @@ func (s *scraper) scrapeOne(ctx context.Context, target string) (*PodHistogram, 
 		return nil, err
 	}
 	req.Header.Set("Accept", textFormat)
-	resp, err := s.client.Do(req)
+	resp, err := wrongport.Do(s.client, req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
