@@ -177,15 +177,12 @@ func (c *checkRun) run(ctx context.Context, e env) error {
 	if err != nil {
 		return usageError(err)
 	}
-	if c.f.waitWindow {
-		if d, err = c.decideAfterWindow(ctx, e, ns, name); err != nil {
+	if wait := c.secondLook(e); wait > 0 {
+		if d, err = c.decideAfter(ctx, wait, ns, name); err != nil {
 			return err
 		}
 	}
 	if c.kc != nil {
-		if d, err = c.decideAfterHeartbeats(ctx, e, ns, name); err != nil {
-			return err
-		}
 		d.PodCosts = podcost.Look(ctx, c.kc, podcost.Target{Namespace: ns, Name: name, Decision: d})
 	}
 	code := printDecision(e, "check", d, c.f.format)
@@ -198,35 +195,34 @@ func (c *checkRun) run(ctx context.Context, e env) error {
 	return exitWith(code)
 }
 
-// decideAfterWindow decides again once the second scrape is in: it starts
-// a window after the first and takes at most latencyTimeout.
-func (c *checkRun) decideAfterWindow(ctx context.Context, e env, ns, name string) (decide.Decision, error) {
-	lat := c.latency()
-	wait := lat.Window + lat.Timeout + time.Second
-	fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", lat.Window, wait)
-	select {
-	case <-time.After(wait):
-	case <-ctx.Done():
-		return decide.Decision{}, exitWith(exitNoDecision)
-	}
-	d, err := c.reg.Decide(ctx, ns, name, c.l.md)
-	if err != nil {
-		return decide.Decision{}, usageError(err)
-	}
-	return d, nil
-}
-
 // heartbeatWait is how long check --pod-costs follows the workers'
 // heartbeats before it plans: Celery's workers heartbeat every 2 s, and a
 // broker's heartbeats count once followed for 3 s.
 const heartbeatWait = 4 * time.Second
 
-// decideAfterHeartbeats decides again once the workers' heartbeats are in
-// (the pod costs follow each worker's running tasks).
-func (c *checkRun) decideAfterHeartbeats(ctx context.Context, e env, ns, name string) (decide.Decision, error) {
-	fmt.Fprintf(e.stderr, "montage-scaler check: --pod-costs: following the workers' heartbeats for %s\n", heartbeatWait)
+// secondLook is how long to wait before deciding again, saying why on
+// stderr; 0: the first decision stands. --wait-window waits for the
+// second scrape (a window after the first, at most latencyTimeout);
+// --pod-costs for the workers' heartbeats (the costs follow each worker's
+// running tasks). With both, the longer wait serves both.
+func (c *checkRun) secondLook(e env) time.Duration {
+	var wait time.Duration
+	if c.f.waitWindow {
+		lat := c.latency()
+		wait = lat.Window + lat.Timeout + time.Second
+		fmt.Fprintf(e.stderr, "montage-scaler check: --wait-window: the second scrape comes %s after the first; waiting %s\n", lat.Window, wait)
+	}
+	if c.kc != nil {
+		fmt.Fprintf(e.stderr, "montage-scaler check: --pod-costs: following the workers' heartbeats for %s\n", heartbeatWait)
+		wait = max(wait, heartbeatWait)
+	}
+	return wait
+}
+
+// decideAfter decides again once wait has passed.
+func (c *checkRun) decideAfter(ctx context.Context, wait time.Duration, ns, name string) (decide.Decision, error) {
 	select {
-	case <-time.After(heartbeatWait):
+	case <-time.After(wait):
 	case <-ctx.Done():
 		return decide.Decision{}, exitWith(exitNoDecision)
 	}

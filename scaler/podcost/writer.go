@@ -2,7 +2,6 @@ package podcost
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math"
 	"strconv"
@@ -123,37 +122,33 @@ func (w *Writer) Report(namespace, name string) (Report, bool) {
 
 func (w *Writer) one(ctx context.Context, t Target) {
 	key := [2]string{t.Namespace, t.Name}
-	backlog, ok := celeryBacklog(t.Decision)
-	if !ok || t.Decision.Desired == nil {
+	if inapplicable(t) != "" {
 		// Not a celery ScaledObject, or no decision now: nothing to act on,
 		// and costs already written stay until a decision says otherwise.
 		return
 	}
 	now := w.o.Now()
-	rep := Report{At: now}
-	defer func() {
-		w.mu.Lock()
-		w.plans[key] = rep
-		w.mu.Unlock()
-	}()
 	w.mu.Lock()
 	dirty, seen := w.dirty[key]
 	w.mu.Unlock()
 	// Not below, and no cost of ours left since the last look: no list (a
 	// first look, after a start, clears what a previous life of the scaler
 	// left).
-	var op string
-	rep, op = look(ctx, w.o.Kube, t, backlog, !seen || dirty)
+	rep, op, err := look(ctx, w.o.Kube, t, !seen || dirty)
 	rep.At = now
-	if op != "" {
-		w.fail(key, op, errors.New(rep.Error), &rep)
+	defer func() {
+		w.mu.Lock()
+		w.plans[key] = rep
+		w.mu.Unlock()
+	}()
+	if err != nil {
+		w.fail(key, op, err, &rep)
 		return
 	}
 	if rep.Warning != "" {
 		w.warn(key, rep.Warning)
 	}
-	below := rep.Below
-	left := below // while below, costs of ours stay
+	left := rep.Below // while below, costs of ours stay
 	for _, p := range rep.Pods {
 		if p.Write && !w.patch(ctx, t, p, now, &rep) {
 			left = true // a clear postponed or refused
@@ -167,40 +162,49 @@ func (w *Writer) one(ctx context.Context, t Target) {
 // Look reads the scale target and its pods and plans their costs, writing
 // nothing (check --pod-costs).
 func Look(ctx context.Context, kc *kube.Client, t Target) Report {
-	backlog, ok := celeryBacklog(t.Decision)
-	switch {
-	case !ok:
-		return Report{Plan: Plan{Warning: "no celery component: pod costs follow Celery workers' heartbeats"}}
-	case t.Decision.Desired == nil:
-		return Report{Plan: Plan{Warning: "no decision: no pod costs"}}
+	if why := inapplicable(t); why != "" {
+		return Report{Plan: Plan{Warning: why}}
 	}
-	r, _ := look(ctx, kc, t, backlog, true)
+	r, _, err := look(ctx, kc, t, true)
+	if err != nil {
+		r.Error = err.Error()
+	}
 	return r
 }
 
+// inapplicable says why t gets no pod costs; "" when it does.
+func inapplicable(t Target) string {
+	if _, ok := celeryBacklog(t.Decision); !ok {
+		return "no celery component: pod costs follow Celery workers' heartbeats"
+	}
+	if t.Decision.Desired == nil {
+		return "no decision: no pod costs"
+	}
+	return ""
+}
+
 // look reads the target's scale, then, when the decision is below its
-// replicas or always is set, its pods, and plans their costs. A failed
-// call is the Report's Error and the operation that failed.
-func look(ctx context.Context, kc *kube.Client, t Target, backlog celery.Backlog, always bool) (Report, string) {
+// replicas or always is set, its pods, and plans their costs; a failed call
+// is its error and the operation that failed. t is applicable.
+func look(ctx context.Context, kc *kube.Client, t Target, always bool) (Report, string, error) {
 	var rep Report
 	sc, target, err := kc.ScaleOf(ctx, t.Namespace, t.Name)
 	rep.Target = target
 	if err != nil {
-		rep.Error = err.Error()
-		return rep, "scale"
+		return rep, "scale", err
 	}
 	desired := *t.Decision.Desired
 	rep.Plan = Plan{Below: math.Ceil(desired) < float64(sc.Replicas), Desired: desired, Current: sc.Replicas}
 	if !rep.Below && !always {
-		return rep, ""
+		return rep, "", nil
 	}
 	items, err := kc.ListPods(ctx, t.Namespace, sc.Selector)
 	if err != nil {
-		rep.Error = err.Error()
-		return rep, "list"
+		return rep, "list", err
 	}
+	backlog, _ := celeryBacklog(t.Decision)
 	rep.Plan = Build(desired, sc.Replicas, backlog.Workers, podsOf(items))
-	return rep, ""
+	return rep, "", nil
 }
 
 // patch writes one pod's wanted cost; false when it did not (postponed by

@@ -1,8 +1,10 @@
 package podcost
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +150,8 @@ func TestWriterKeepsCostsWhileBelowAndClearsThemAfter(t *testing.T) {
 func TestWriterFailsOpen(t *testing.T) {
 	c := newCluster(t, 3, "p1", "p2", "p3")
 	c.refuse = true
-	w := New(Options{Kube: kube.New(c.dyn)})
+	var logs bytes.Buffer
+	w := New(Options{Kube: kube.New(c.dyn), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	w.Pass(context.Background(), target(1, wl("celery@p1", 2)))
 	rep, ok := w.Report("montage", "montage")
 	if !ok || !strings.Contains(rep.Error, "forbidden") {
@@ -159,6 +162,14 @@ func TestWriterFailsOpen(t *testing.T) {
 	}
 	if got := c.costs(t); got != "other=- p1=- p2=- p3=-" {
 		t.Errorf("costs %s after a refusal", got)
+	}
+	// The same refusal again: counted, not logged again.
+	w.Pass(context.Background(), target(1, wl("celery@p1", 2)))
+	if got := testutil.ToFloat64(w.errs.WithLabelValues("montage", "montage", "patch")); got != 2 {
+		t.Errorf("%g refused patches counted, want 2", got)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "scaling goes on without them") {
+		t.Errorf("%d warnings for one refusal, want 1:\n%s", n, logs.String())
 	}
 }
 

@@ -7,9 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,29 +289,16 @@ func liveFidelity(ps []point, pods []livePod, t0 time.Time, secs int) fidelity {
 	for k := range secs {
 		fi.replicas = append(fi.replicas, at(ps, t0.Add(time.Duration(k)*time.Second)))
 	}
-	// The exact times: the first change up, and the first return to the
-	// first value after the peak.
-	var inWindow []point
-	events := 0
+	// The exact times of the changes in the window, after the value at t0.
+	rs, times := []int32{fi.replicas[0]}, []float64{0}
 	for _, p := range ps {
 		if p.at.After(t0) && !p.at.After(end) {
-			inWindow = append(inWindow, p)
-			events++
+			rs, times = append(rs, p.replicas), append(times, p.at.Sub(t0).Seconds())
 		}
 	}
-	fi.firstUp, fi.backAt = math.NaN(), math.NaN()
-	first := fi.replicas[0]
-	peaked := false
-	for _, p := range inWindow {
-		s := p.at.Sub(t0).Seconds()
-		switch {
-		case p.replicas > first && math.IsNaN(fi.firstUp):
-			fi.firstUp, peaked = s, true
-		case peaked && p.replicas == first && math.IsNaN(fi.backAt):
-			fi.backAt = s
-		}
-		fi.peak = max(fi.peak, p.replicas)
-	}
+	events := len(rs) - 1
+	fi.firstUp, fi.backAt = turns(rs, func(k int) float64 { return times[k] })
+	fi.peak = slices.Max(rs)
 	for _, p := range pods {
 		from, to := p.created, p.until(end)
 		if from.Before(t0) {
@@ -330,8 +315,8 @@ func liveFidelity(ps []point, pods []livePod, t0 time.Time, secs int) fidelity {
 	return fi
 }
 
-// turns finds, in replicas per second, the first second above the first
-// value and the first second back at it after that (NaN: never).
+// turns finds, in a series of replicas, when (at) it first rose above its
+// first value and when it was first back at it after that (NaN: never).
 func turns(rs []int32, at func(k int) float64) (up, back float64) {
 	up, back = math.NaN(), math.NaN()
 	for k, r := range rs {
@@ -433,30 +418,7 @@ func (w *workRecorder) every5(t0 time.Time, secs int) string {
 
 // scalerWork sums the scaler's queued and in-flight gauges of montage.
 func scalerWork(httpAddr string) (queued, flight float64, err error) {
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || label(line, "scaledobject") != "montage" {
-			continue
-		}
-		v, perr := strconv.ParseFloat(f[len(f)-1], 64)
-		if perr != nil {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(line, "montage_scaler_celery_queued_tasks{"):
-			queued += v
-		case strings.HasPrefix(line, "montage_scaler_celery_in_flight_tasks{"):
-			flight += v
-		}
-	}
-	return queued, flight, nil
+	const q, f = "montage_scaler_celery_queued_tasks", "montage_scaler_celery_in_flight_tasks"
+	sums, err := scalerSums(httpAddr, "montage", q, f)
+	return sums[q], sums[f], err
 }

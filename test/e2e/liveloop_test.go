@@ -405,22 +405,44 @@ func runStdout(ctx context.Context, argv ...string) (string, error) {
 // processedCounter reads the scaler's processed-task counter for the
 // ScaledObject montage from its /metrics.
 func processedCounter(httpAddr string) (float64, error) {
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	sums, err := scalerSums(httpAddr, "montage", "montage_scaler_celery_tasks_processed_total")
 	if err != nil {
 		return 0, err
+	}
+	v, ok := sums["montage_scaler_celery_tasks_processed_total"]
+	if !ok {
+		return 0, fmt.Errorf("the scaler exports no montage_scaler_celery_tasks_processed_total for montage")
+	}
+	return v, nil
+}
+
+// scalerSums reads the scaler's /metrics and sums, per name, the samples of
+// the series named there, of ScaledObject so ("": any); a name without a
+// sample is absent.
+func scalerSums(httpAddr, so string, names ...string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	sums := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "montage_scaler_celery_tasks_processed_total{") && label(line, "scaledobject") == "montage" {
-			f := strings.Fields(line)
-			return strconv.ParseFloat(f[len(f)-1], 64)
+		name, _, ok := strings.Cut(line, "{")
+		if !ok || !slices.Contains(names, name) || (so != "" && label(line, "scaledobject") != so) {
+			continue
 		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", line, err)
+		}
+		sums[name] += v
 	}
-	return 0, fmt.Errorf("the scaler exports no montage_scaler_celery_tasks_processed_total for montage")
+	return sums, nil
 }
 
 // median of xs (sorted in place); NaN when empty.

@@ -6,11 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,12 +193,19 @@ func (run *podCostRun) measure(pods []livePod, end time.Time) {
 	}
 }
 
+// metadataFile writes the app's trigger metadata as explain and check take
+// it: its broker and queues, acks_late as its workers run.
+func (a *liveApp) metadataFile(t *testing.T) string {
+	file := filepath.Join(a.s.dir, "explain.yaml")
+	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\nacksLate: \"true\"\n", a.r.URL(0))))
+	return file
+}
+
 // explainedCosts asks the scaler's explain for the ScaledObject's decision
 // and returns how many pods its pod costs give a cost.
 func explainedCosts(t *testing.T, a *liveApp) int {
 	t.Helper()
-	file := filepath.Join(a.s.dir, "explain.yaml")
-	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\nacksLate: \"true\"\n", a.r.URL(0))))
+	file := a.metadataFile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, err := runStdout(ctx, a.s.e.scalerBin, "explain", "--addr", a.sc.grpcAddr, "--metadata", file, "--namespace", a.s.ns, "--name", "montage", "--format", "json")
@@ -235,8 +239,7 @@ func explainedCosts(t *testing.T, a *liveApp) int {
 // cluster and says whether it printed the plan.
 func checkPodCosts(t *testing.T, e *env, a *liveApp) bool {
 	t.Helper()
-	file := filepath.Join(a.s.dir, "check.yaml")
-	writeFile(t, file, []byte(fmt.Sprintf("brokerURL: %s\nqueues: celery,video\nacksLate: \"true\"\n", a.r.URL(0))))
+	file := a.metadataFile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, _ := runStdout(ctx, e.scalerBin, "check", "--metadata", file, "--namespace", a.s.ns, "--name", "montage", "--format", "text",
@@ -247,27 +250,8 @@ func checkPodCosts(t *testing.T, e *env, a *liveApp) bool {
 
 // writerPatches is the sum of the scaler's montage_scaler_pod_cost_writes_total.
 func writerPatches(httpAddr string) (float64, error) {
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	sum := 0.0
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "montage_scaler_pod_cost_writes_total{") {
-			f := strings.Fields(line)
-			v, err := strconv.ParseFloat(f[len(f)-1], 64)
-			if err != nil {
-				return 0, fmt.Errorf("%q: %v", line, err)
-			}
-			sum += v
-		}
-	}
-	return sum, nil
+	sums, err := scalerSums(httpAddr, "", "montage_scaler_pod_cost_writes_total")
+	return sums["montage_scaler_pod_cost_writes_total"], err
 }
 
 // podCostKubeconfig gives the scaler of namespace ns exactly the rights
